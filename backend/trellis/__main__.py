@@ -1,0 +1,5 @@
+"""Allow ``python -m trellis``."""
+
+from trellis.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""The composition root: builds sources, services and the FastAPI app from ``Settings``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.routing import Match
+
+from trellis import __version__
+from trellis.api import catalog, health
+from trellis.catalog import CatalogOptions
+from trellis.config import Settings
+from trellis.errors import NotReady, SourceUnavailable, TrellisError
+from trellis.metrics import Metrics
+from trellis.service import CatalogService
+from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.snapshot_file import SnapshotFile
+
+__all__ = ["build_catalog_service", "build_registry", "catalog_options", "create_app"]
+
+log = logging.getLogger("trellis")
+
+DESCRIPTION = """\
+Trellis serves an MLflow model registry to Backstage: catalog entities
+(`/catalog/entities.yaml` for a Backstage url location), the problems met building them,
+and its own health. `/api/*` routes need `Authorization: Bearer <token>`.
+"""
+
+
+def build_registry(settings: Settings) -> RegistrySource:
+    """The registry adapter for the configured tracking URI."""
+    mlflow = settings.mlflow
+    uri = settings.tracking_uri
+    if uri.startswith("http"):
+        headers = {"User-Agent": f"trellis/{__version__}"}
+        if mlflow.token:
+            headers["Authorization"] = f"Bearer {mlflow.token.get_secret_value()}"
+        client = httpx.Client(
+            base_url=uri, timeout=mlflow.timeout_seconds, headers=headers, follow_redirects=False
+        )
+        return RestRegistry(
+            client,
+            label=settings.registry_label,
+            model_page_size=mlflow.model_page_size,
+            version_page_size=mlflow.version_page_size,
+        )
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqlRegistry(
+        uri,
+        label=settings.registry_label,
+        timeout_seconds=mlflow.timeout_seconds,
+        model_page_size=mlflow.model_page_size,
+        version_page_size=mlflow.version_page_size,
+    )
+
+
+def catalog_options(settings: Settings) -> CatalogOptions:
+    """The catalog view's options from settings."""
+    return CatalogOptions(
+        namespace=settings.catalog.namespace,
+        fallback_owner=settings.catalog.fallback_owner,
+        emit_systems=settings.catalog.emit_systems,
+        mlflow_ui_url=settings.mlflow_ui_url,
+    )
+
+
+def build_catalog_service(
+    settings: Settings, *, registry: RegistrySource | None = None, metrics: Metrics | None = None
+) -> CatalogService:
+    """The catalog service with its registry and its snapshot file."""
+    return CatalogService(
+        registry=registry or build_registry(settings),
+        store=SnapshotFile(settings.state_dir / "snapshot.json"),
+        options=catalog_options(settings),
+        interval_seconds=settings.catalog.refresh_interval_seconds,
+        metrics=metrics or Metrics(),
+    )
+
+
+def create_app(settings: Settings, *, registry: RegistrySource | None = None) -> FastAPI:
+    """The API, with the catalog refreshed in the background while it runs."""
+    metrics = Metrics()
+    service = build_catalog_service(settings, registry=registry, metrics=metrics)
+    if not settings.api_tokens:
+        log.warning("TRELLIS_API_TOKENS is empty: every /api/* request will get 401")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="Trellis",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog_service = service
+    app.state.metrics = metrics
+    app.include_router(health.router)
+    app.include_router(catalog.files)
+    app.include_router(catalog.problems)
+    _add_error_handlers(app)
+    _add_request_metrics(app, metrics)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Map the error tree to HTTP statuses in one place."""
+
+    @app.exception_handler(TrellisError)
+    async def trellis_error(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, NotReady):
+            return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        if isinstance(exc, SourceUnavailable):
+            return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+
+def _add_request_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """Time every request by its route template (never its raw path or query)."""
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(app, request)
+        metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+def _route_template(app: FastAPI, request: Request) -> str:
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"

@@ -1,0 +1,175 @@
+"""Typed configuration, parsed once: environment variables with the prefix ``TRELLIS_``.
+
+Nested settings use ``__``: ``TRELLIS_MLFLOW__TRACKING_URI``, ``TRELLIS_CATALOG__EMIT_SYSTEMS``.
+Defaults are embedded: an SQLite MLflow registry in the state directory, no Prometheus,
+no Kubernetes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "CatalogSettings",
+    "KubernetesSettings",
+    "MlflowSettings",
+    "PrometheusSettings",
+    "Settings",
+    "get_settings",
+]
+
+#: MLflow rejects larger pages for registered-model search (FACTS.md: 1,001 is refused).
+MAX_MODEL_PAGE = 1000
+#: MLflow's own maximum for model-version search.
+MAX_VERSION_PAGE = 200_000
+MIN_TOKEN_LENGTH = 16
+_PLACEHOLDER_TOKENS = {"changeme", "changethis", "secret", "token", "password"}
+
+
+def _split_csv(value: object) -> object:
+    """Accept a comma-separated string where a list is expected (friendlier env vars)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class MlflowSettings(BaseModel):
+    """Where the model registry is and how patiently to read it."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI: http(s)://host:port or sqlite:///path. "
+        "Default: an SQLite registry in the state directory.",
+    )
+    ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the MLflow UI for links; default: the tracking URI when it is "
+        "http(s).",
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token for the server.")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    model_page_size: int = Field(default=MAX_MODEL_PAGE, ge=1, le=MAX_MODEL_PAGE)
+    version_page_size: int = Field(default=10_000, ge=1, le=MAX_VERSION_PAGE)
+
+    @field_validator("tracking_uri", "ui_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in {"http", "https", "sqlite"}:
+            msg = f"must start with http://, https:// or sqlite:///, got scheme {scheme!r}"
+            raise ValueError(msg)
+        return value.rstrip("/") if scheme != "sqlite" else value
+
+
+class PrometheusSettings(BaseModel):
+    """An optional Prometheus for serving facts (not read by the catalog)."""
+
+    url: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class KubernetesSettings(BaseModel):
+    """Optional kubeconfig contexts, one per cluster or region."""
+
+    kubeconfig: Path | None = None
+    contexts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    _split = field_validator("contexts", mode="before")(_split_csv)
+
+
+class CatalogSettings(BaseModel):
+    """How registered models become Backstage entities."""
+
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)
+    fallback_owner: str = Field(
+        default="group:default/ml-platform",
+        description="Owner for models without an `owner` tag.",
+        pattern=r"^(?:[a-zA-Z]+:)?(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?[A-Za-z0-9][-A-Za-z0-9_.]*$",
+    )
+    emit_systems: bool = Field(
+        default=True,
+        description="Emit a System per `system` tag; switch off where systems are defined "
+        "elsewhere.",
+    )
+    refresh_interval_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    requires_token: bool = Field(
+        default=False, description="Whether /catalog/* needs the same bearer token as /api/*."
+    )
+
+
+class Settings(BaseSettings):
+    """All of Trellis's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRELLIS_", env_nested_delimiter="__", extra="ignore", env_file=None
+    )
+
+    state_dir: Path = Field(default=Path(".trellis"), description="Snapshots and the demo DB.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+
+    _split_tokens = field_validator("api_tokens", mode="before")(_split_csv)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _no_weak_tokens(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        for position, token in enumerate(tokens):
+            value = token.get_secret_value()
+            if value.lower() in _PLACEHOLDER_TOKENS or len(value) < MIN_TOKEN_LENGTH:
+                msg = (
+                    f"TRELLIS_API_TOKENS entry {position} is a placeholder or shorter than "
+                    f"{MIN_TOKEN_LENGTH} characters; generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+                raise ValueError(msg)
+        return tokens
+
+    @model_validator(mode="after")
+    def _catalog_token_needs_tokens(self) -> Settings:
+        if self.catalog.requires_token and not self.api_tokens:
+            msg = "TRELLIS_CATALOG__REQUIRES_TOKEN is true but TRELLIS_API_TOKENS is empty"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def tracking_uri(self) -> str:
+        """The configured registry, or the embedded SQLite one in the state directory."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_ui_url(self) -> str | None:
+        """Base URL for links into the MLflow UI, or None when there is no UI to link to."""
+        if self.mlflow.ui_url:
+            return self.mlflow.ui_url
+        return self.tracking_uri if self.tracking_uri.startswith("http") else None
+
+    @property
+    def registry_label(self) -> str:
+        """The tracking URI without credentials, safe to show and log."""
+        parts = urlsplit(self.tracking_uri)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()

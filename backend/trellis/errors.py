@@ -1,0 +1,30 @@
+"""One error tree for Trellis; the API and the CLI each map it in one place.
+
+TrellisError
+├── ConfigError            settings that cannot work (names the key)
+├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
+└── NotReady               no snapshot has been read yet and none was kept on disk
+"""
+
+__all__ = ["ConfigError", "NotReady", "SourceUnavailable", "TrellisError"]
+
+
+class TrellisError(Exception):
+    """Base of every error Trellis raises on purpose; its text is meant for humans."""
+
+
+class ConfigError(TrellisError):
+    """The configuration cannot work."""
+
+
+class SourceUnavailable(TrellisError):
+    """An upstream system could not be read; what depends on it is unknown, not empty."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source} unavailable: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class NotReady(TrellisError):
+    """Nothing to serve yet: the first read has not finished and no snapshot was kept."""

@@ -1,0 +1,47 @@
+"""Prometheus metrics of the Trellis process itself, on a registry of its own per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """The process's metrics; one instance per app, so tests can build many apps."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "trellis_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.source_errors = Counter(
+            "trellis_source_errors_total",
+            "Failed reads of an upstream source.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.refresh_seconds = Histogram(
+            "trellis_catalog_refresh_duration_seconds",
+            "Time to read the registry and rebuild the catalog.",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.snapshot_age = Gauge(
+            "trellis_snapshot_age_seconds",
+            "Age of the registry snapshot being served (NaN before the first one).",
+            registry=self.registry,
+        )
+        self.entities = Gauge(
+            "trellis_catalog_entities", "Entities in the served catalog.", registry=self.registry
+        )
+        self.problems = Gauge(
+            "trellis_catalog_problems",
+            "Problems found building the served catalog, by severity.",
+            ["severity"],
+            registry=self.registry,
+        )

@@ -1,0 +1,196 @@
+"""Keeps the served catalog fresh: reads the registry on an interval, off the request path.
+
+A failed read changes nothing that is served: the last good snapshot (also kept on disk, so
+a restart does not lose it) stays in place, and its age is reported, because Backstage
+deletes entities that disappear from a location.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
+from trellis.errors import NotReady, SourceUnavailable
+from trellis.metrics import Metrics
+from trellis.model import Snapshot
+from trellis.sources.mlflow import RegistrySource
+from trellis.sources.snapshot_file import SnapshotFile
+
+__all__ = ["CatalogService", "SourceHealth", "build_document"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """What is known about one upstream source's recent reads."""
+
+    name: str
+    last_success: datetime | None = None
+    last_failure: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+
+    @property
+    def state(self) -> str:
+        """``ok``, ``failing`` or ``unknown`` (never read yet)."""
+        if self.consecutive_failures:
+            return "failing"
+        return "ok" if self.last_success else "unknown"
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready view for ``/readyz``."""
+        return {
+            "state": self.state,
+            "last_success": _iso(self.last_success),
+            "last_failure": _iso(self.last_failure),
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+        }
+
+
+def build_document(snapshot: Snapshot, options: CatalogOptions) -> CatalogDocument:
+    """Entities and their rendered bytes for one snapshot (shared by the API and the CLI)."""
+    catalog = build_catalog(snapshot, options)
+    for problem in catalog.problems:
+        level = logging.ERROR if problem.severity == "error" else logging.INFO
+        log.log(
+            level, "catalog %s for model %r: %s", problem.severity, problem.model, problem.message
+        )
+    return CatalogDocument.build(
+        catalog, taken_at=snapshot.taken_at, model_count=len(snapshot.models)
+    )
+
+
+@dataclass
+class CatalogService:
+    """Owns the current ``CatalogDocument`` and the thread that refreshes it."""
+
+    registry: RegistrySource
+    store: SnapshotFile
+    options: CatalogOptions
+    interval_seconds: float
+    metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _document: CatalogDocument | None = field(default=None, init=False)
+    _from_store: bool = field(default=False, init=False)
+    _health: SourceHealth = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._health = SourceHealth(self.registry.name)
+        self.metrics.snapshot_age.set_function(lambda: self.snapshot_age_seconds() or float("nan"))
+
+    def load_kept(self) -> bool:
+        """Serve the snapshot kept on disk until the first live read succeeds."""
+        snapshot = self.store.load()
+        if snapshot is None:
+            return False
+        self._publish(build_document(snapshot, self.options), from_store=True)
+        log.info(
+            "serving kept snapshot of %d models from %s",
+            len(snapshot.models),
+            snapshot.taken_at.isoformat(),
+        )
+        return True
+
+    def refresh(self) -> CatalogDocument | None:
+        """One read-build-publish cycle; on failure keep serving what was served."""
+        started = time.perf_counter()
+        try:
+            snapshot = self.registry.read()
+        except SourceUnavailable as exc:
+            self._health.last_failure = self.clock()
+            self._health.last_error = exc.reason
+            self._health.consecutive_failures += 1
+            self.metrics.source_errors.labels(exc.source).inc()
+            log.warning("registry read failed (%s); still serving the last good snapshot", exc)
+            return None
+        document = build_document(snapshot, self.options)
+        self.store.save(snapshot)
+        self._publish(document, from_store=False)
+        self._health.last_success = self.clock()
+        self._health.consecutive_failures = 0
+        self._health.last_error = None
+        self.metrics.refresh_seconds.observe(time.perf_counter() - started)
+        return document
+
+    def _publish(self, document: CatalogDocument, *, from_store: bool) -> None:
+        with self._lock:
+            self._document = document
+            self._from_store = from_store
+        self.metrics.entities.set(document.entity_count)
+        for severity in ("error", "warning"):
+            count = sum(p.severity == severity for p in document.problems)
+            self.metrics.problems.labels(severity).set(count)
+
+    def document(self) -> CatalogDocument:
+        """The catalog to serve now, or ``NotReady`` when there has never been one."""
+        document = self._document
+        if document is None:
+            raise NotReady("the model registry has not been read yet and no snapshot was kept")
+        return document
+
+    def snapshot_age_seconds(self) -> float | None:
+        """Seconds since the served snapshot was read from the registry."""
+        document = self._document
+        if document is None:
+            return None
+        return max(0.0, (self.clock() - document.snapshot_taken_at).total_seconds())
+
+    @property
+    def stale(self) -> bool:
+        """Whether the served snapshot is not the outcome of the latest read."""
+        return self._document is not None and (
+            self._from_store or self._health.consecutive_failures > 0
+        )
+
+    def health(self) -> dict[str, object]:
+        """Readiness report: each source's state and the served snapshot's age."""
+        document = self._document
+        return {
+            "ready": document is not None,
+            "stale": self.stale,
+            "snapshot": None
+            if document is None
+            else {
+                "taken_at": _iso(document.snapshot_taken_at),
+                "age_seconds": round(self.snapshot_age_seconds() or 0.0, 3),
+                "models": document.model_count,
+                "entities": document.entity_count,
+                "problems": len(document.problems),
+            },
+            "sources": {self._health.name: self._health.as_dict()},
+        }
+
+    def start(self) -> None:
+        """Load what was kept, then refresh in a background thread until ``stop``."""
+        self.load_kept()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="trellis-catalog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the refresh thread to end and wait briefly for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # a bug must not end the loop that keeps the catalog fresh
+                log.exception("catalog refresh crashed")
+            self._stop.wait(self.interval_seconds)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,102 @@
+"""The last good registry snapshot, kept on disk so that it survives a restart.
+
+Backstage orphans and then deletes entities that vanish from a location, so when the
+registry cannot be read Trellis serves this file's snapshot rather than an empty list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trellis.model import ModelVersion, RegisteredModel, Snapshot
+
+__all__ = ["SnapshotFile"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+class SnapshotFile:
+    """Reads and atomically replaces one JSON snapshot file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Write to a temporary file and rename it, so a crash never leaves half a file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format": FORMAT, "snapshot": asdict(snapshot)}
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".snapshot-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(payload, out, default=_encode, ensure_ascii=False)
+            Path(tmp).replace(self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> Snapshot | None:
+        """The kept snapshot, or None when there is none or it cannot be understood."""
+        try:
+            payload = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable snapshot %s: %s", self.path, exc)
+            return None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            log.warning("ignoring snapshot %s written in another format", self.path)
+            return None
+        try:
+            return _snapshot(payload["snapshot"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("ignoring malformed snapshot %s: %s", self.path, exc)
+            return None
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _snapshot(raw: dict[str, Any]) -> Snapshot:
+    return Snapshot(
+        models=tuple(_model(m) for m in raw["models"]),
+        taken_at=datetime.fromisoformat(raw["taken_at"]),
+        registry=str(raw["registry"]),
+    )
+
+
+def _model(raw: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        name=raw["name"],
+        description=raw["description"],
+        tags=dict(raw["tags"]),
+        aliases={k: int(v) for k, v in raw["aliases"].items()},
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        updated_at=datetime.fromisoformat(raw["updated_at"]),
+        versions=tuple(_version(v) for v in raw["versions"]),
+    )
+
+
+def _version(raw: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        model_name=raw["model_name"],
+        version=int(raw["version"]),
+        status=raw["status"],
+        source=raw["source"],
+        run_id=raw["run_id"],
+        description=raw["description"],
+        tags=dict(raw["tags"]),
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        updated_at=datetime.fromisoformat(raw["updated_at"]),
+    )

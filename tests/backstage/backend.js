@@ -1,0 +1,122 @@
+/*
+ * A real Backstage backend for the Trellis test suite.
+ *
+ * Usage: node backend.js --config app-config.yaml [--config more.yaml]
+ *
+ * Plugins: catalog (with the scaffolder entity model, so Template entities
+ * are accepted) and scaffolder. A small catalog module subscribes to the
+ * `experimental.catalog.errors` events topic and appends every event payload
+ * as one JSON line to the file named by TRELLIS_CATALOG_ERRORS_FILE, because
+ * entities that fail validation are otherwise only visible in the logs.
+ *
+ * Prints `TRELLIS_BACKSTAGE_READY` once all plugins have started;
+ * GET /.backstage/health/v1/readiness answers 200 from then on as well.
+ */
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { createBackend } = require('@backstage/backend-defaults');
+const {
+  coreServices,
+  createBackendModule,
+} = require('@backstage/backend-plugin-api');
+const { eventsServiceRef } = require('@backstage/plugin-events-node');
+
+const CATALOG_ERRORS_TOPIC = 'experimental.catalog.errors';
+const READY_MARKER = 'TRELLIS_BACKSTAGE_READY';
+
+/** Turns an Error (or anything thrown) into plain JSON-friendly data. */
+function serializeError(error, depth = 0) {
+  if (error === null || error === undefined) {
+    return error;
+  }
+  if (typeof error !== 'object') {
+    return { name: 'Error', message: String(error) };
+  }
+  const out = {
+    name: error.name ?? 'Error',
+    message: error.message ?? String(error),
+  };
+  for (const [key, value] of Object.entries(error)) {
+    if (key === 'cause' || key === 'stack' || key in out) {
+      continue;
+    }
+    try {
+      JSON.stringify(value);
+      out[key] = value;
+    } catch {
+      out[key] = String(value);
+    }
+  }
+  if (error.cause !== undefined && depth < 5) {
+    out.cause = serializeError(error.cause, depth + 1);
+  }
+  return out;
+}
+
+function serializePayload(payload) {
+  if (payload === null || typeof payload !== 'object') {
+    return payload;
+  }
+  const out = { ...payload };
+  if (Array.isArray(payload.errors)) {
+    out.errors = payload.errors.map(e => serializeError(e));
+  }
+  return out;
+}
+
+const catalogErrorsLogModule = createBackendModule({
+  pluginId: 'catalog',
+  moduleId: 'trellis-errors-log',
+  register(env) {
+    env.registerInit({
+      deps: {
+        events: eventsServiceRef,
+        logger: coreServices.logger,
+      },
+      async init({ events, logger }) {
+        const target = process.env.TRELLIS_CATALOG_ERRORS_FILE;
+        if (!target) {
+          logger.info(
+            'TRELLIS_CATALOG_ERRORS_FILE is not set; catalog errors are not recorded',
+          );
+          return;
+        }
+        fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
+        fs.appendFileSync(target, '');
+        await events.subscribe({
+          id: 'trellis-errors-log',
+          topics: [CATALOG_ERRORS_TOPIC],
+          async onEvent(params) {
+            const record = {
+              topic: params.topic,
+              receivedAt: new Date().toISOString(),
+              ...serializePayload(params.eventPayload),
+            };
+            fs.appendFileSync(target, `${JSON.stringify(record)}\n`);
+          },
+        });
+        logger.info(`Recording ${CATALOG_ERRORS_TOPIC} events in ${target}`);
+      },
+    });
+  },
+});
+
+async function main() {
+  const backend = createBackend();
+  backend.add(require('@backstage/plugin-catalog-backend'));
+  backend.add(
+    require('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
+  );
+  backend.add(require('@backstage/plugin-scaffolder-backend'));
+  backend.add(catalogErrorsLogModule);
+  await backend.start();
+  // The logger writes to stdout as well; this line is the stable marker.
+  process.stdout.write(`${READY_MARKER}\n`);
+}
+
+main().catch(error => {
+  process.stderr.write(`Backstage backend failed to start: ${error?.stack ?? error}\n`);
+  process.exit(1);
+});

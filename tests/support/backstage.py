@@ -1,0 +1,404 @@
+"""Run real Backstage code from the tests.
+
+Two entry points, both backed by the Node project in ``tests/backstage``:
+
+* :func:`validate_entities` validates catalog entities with ``@backstage/catalog-model`` the
+  way the catalog does (default entity policies plus the kind validators), without a backend.
+* :class:`BackstageBackend` starts a real Backstage backend (catalog, scaffolder entity model,
+  scaffolder) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
+  show up in the catalog API; the backend records the catalog's processing errors in a JSON
+  Lines file, read with :meth:`BackstageBackend.catalog_errors`.
+
+The Node dependencies are installed by ``make test`` or ``npm ci --prefix tests/backstage``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+HARNESS_DIR: Path = Path(__file__).resolve().parent.parent / "backstage"
+"""The Node project holding ``backend.js`` and ``validate.js``."""
+
+NODE_MODULES: Path = HARNESS_DIR / "node_modules"
+
+ALLOWED_KINDS: tuple[str, ...] = (
+    "Component",
+    "API",
+    "Resource",
+    "System",
+    "Group",
+    "User",
+    "Domain",
+    "Template",
+    "Location",
+)
+"""Kinds the test backend's ``catalog.rules`` accept."""
+
+START_TIMEOUT = 90.0
+"""Seconds to wait for the backend's HTTP server to become ready."""
+
+VALIDATE_TIMEOUT = 120.0
+"""Seconds ``validate.js`` may run."""
+
+READINESS_PATH = "/.backstage/health/v1/readiness"
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+_INSTALL_HINT = (
+    "Install the Backstage test harness first: `make test` installs it, or run "
+    "`npm ci --prefix tests/backstage` (needs Node.js 20+ and npm)."
+)
+
+
+def ensure_harness() -> Path:
+    """Check that Node.js and the harness's Node dependencies are installed.
+
+    Returns :data:`HARNESS_DIR`. Raises :class:`AssertionError` with install instructions
+    when something is missing: tests that need Backstage fail rather than skip.
+    """
+    if shutil.which("node") is None:
+        raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
+    if not NODE_MODULES.is_dir():
+        raise AssertionError(f"{NODE_MODULES} does not exist. {_INSTALL_HINT}")
+    manifest = json.loads((HARNESS_DIR / "package.json").read_text(encoding="utf-8"))
+    missing = [
+        name
+        for name in manifest.get("dependencies", {})
+        if not (NODE_MODULES / name / "package.json").is_file()
+    ]
+    if missing:
+        raise AssertionError(
+            f"Missing Node packages in {NODE_MODULES}: {', '.join(missing)}. {_INSTALL_HINT}"
+        )
+    return HARNESS_DIR
+
+
+def _node() -> str:
+    """Return the path of the ``node`` executable, after checking the harness."""
+    ensure_harness()
+    node = shutil.which("node")
+    if node is None:
+        raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
+    return node
+
+
+def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate catalog entities with ``@backstage/catalog-model``, as the catalog does.
+
+    Returns one result per entity, in order: ``{"ref": "kind:namespace/name", "ok": bool,
+    "errors": [str, ...]}``. An entity of a kind no validator knows is an error.
+    """
+    node = _node()
+    proc = subprocess.run(
+        [node, "validate.js"],
+        cwd=HARNESS_DIR,
+        input=json.dumps(entities),
+        capture_output=True,
+        text=True,
+        timeout=VALIDATE_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"validate.js exited with {proc.returncode}:\n{proc.stderr.strip()}")
+    results: list[dict[str, Any]] = json.loads(proc.stdout)
+    if len(results) != len(entities):
+        raise AssertionError(
+            f"validate.js returned {len(results)} results for {len(entities)} entities"
+        )
+    return results
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into a copy of ``base``; nested mappings merge, other values replace."""
+    merged = dict(base)
+    for key, value in extra.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_app_config(
+    port: int,
+    *,
+    locations: list[dict[str, Any]],
+    reading_allow: list[str],
+    extra_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the app-config for a test backend listening on ``127.0.0.1:port``.
+
+    ``locations`` become ``catalog.locations`` as given (for example
+    ``{"type": "url", "target": "http://127.0.0.1:8000/catalog-info.yaml"}``);
+    ``reading_allow`` are ``host[:port]`` entries for ``backend.reading.allow``;
+    ``extra_config`` is deep-merged on top.
+    """
+    base_url = f"http://127.0.0.1:{port}"
+    config: dict[str, Any] = {
+        "backend": {
+            "baseUrl": base_url,
+            "listen": {"host": "127.0.0.1", "port": port},
+            "database": {"client": "better-sqlite3", "connection": ":memory:"},
+            "auth": {"dangerouslyDisableDefaultAuthPolicy": True},
+            "reading": {"allow": [{"host": host} for host in reading_allow]},
+        },
+        "catalog": {
+            "rules": [{"allow": list(ALLOWED_KINDS)}],
+            "locations": list(locations),
+            "processingInterval": {"seconds": 5},
+        },
+        # Only the in-process event bus: there is no events backend plugin to talk to.
+        "events": {"useEventBus": "never"},
+    }
+    if extra_config:
+        config = _deep_merge(config, extra_config)
+    return config
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    """Return the last ``lines`` lines of a log file without color codes."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"<{path} does not exist>"
+    return "\n".join(_ANSI_ESCAPE.sub("", line) for line in text.splitlines()[-lines:])
+
+
+class BackstageBackend:
+    """A running Backstage backend (``tests/backstage/backend.js``) and an HTTP client for it.
+
+    Create it with :meth:`start`, which is a context manager::
+
+        with BackstageBackend.start(tmp_path, locations=[...], reading_allow=[...]) as backend:
+            backend.wait_for(lambda: backend.entities(), 30, "any entity")
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        process: subprocess.Popen[bytes],
+        config_path: Path,
+        log_path: Path,
+        errors_path: Path,
+    ) -> None:
+        """Wrap an already started backend process; use :meth:`start` instead."""
+        self._base_url = base_url
+        self.process = process
+        self.config_path = config_path
+        self.log_path = log_path
+        self.errors_path = errors_path
+        self.client = httpx.Client(base_url=base_url, timeout=30.0)
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(
+        cls,
+        tmp_dir: Path,
+        *,
+        locations: list[dict[str, Any]],
+        reading_allow: list[str],
+        extra_config: dict[str, Any] | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> Iterator[BackstageBackend]:
+        """Start a backend, wait until it answers HTTP, yield it, then stop it.
+
+        Writes ``app-config.yaml``, ``backend.log`` (stdout and stderr) and
+        ``catalog-errors.jsonl`` into ``tmp_dir``. The backend runs in its own process group,
+        which is terminated on exit. Fails with the log tail if the process dies or is not
+        ready within ``timeout`` seconds.
+        """
+        node = _node()
+        tmp_dir = Path(tmp_dir)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        config_path = tmp_dir / "app-config.yaml"
+        log_path = tmp_dir / "backend.log"
+        errors_path = tmp_dir / "catalog-errors.jsonl"
+        config = build_app_config(
+            port, locations=locations, reading_allow=reading_allow, extra_config=extra_config
+        )
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        errors_path.write_text("", encoding="utf-8")
+
+        env = {key: value for key, value in os.environ.items() if not key.startswith("APP_CONFIG_")}
+        env["TRELLIS_CATALOG_ERRORS_FILE"] = str(errors_path)
+
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [node, "backend.js", "--config", str(config_path)],
+                cwd=HARNESS_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            backend = cls(
+                base_url=f"http://127.0.0.1:{port}",
+                process=process,
+                config_path=config_path,
+                log_path=log_path,
+                errors_path=errors_path,
+            )
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        try:
+            backend._wait_until_ready(timeout)
+            yield backend
+        finally:
+            backend.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The backend's base URL, ``http://127.0.0.1:<port>``."""
+        return self._base_url
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        """Poll the readiness endpoint until it answers 200, the process dies, or time is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise AssertionError(
+                    f"Backstage backend exited with {code} before it was ready. "
+                    f"Log tail ({self.log_path}):\n{self.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if self.client.get(READINESS_PATH, timeout=2.0).status_code == 200:
+                    return
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"Backstage backend not ready after {timeout:.0f} s. "
+                    f"Log tail ({self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        """Terminate the backend's whole process group and close the HTTP client."""
+        self.client.close()
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        # Children that outlived the leader would still be in the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Return the last ``lines`` lines of the backend's log."""
+        return _tail(self.log_path, lines)
+
+    def entities(self, filter: str | None = None) -> list[dict[str, Any]]:
+        """Return the catalog's entities (``GET /api/catalog/entities``).
+
+        ``filter`` is passed as the ``filter`` query parameter, for example
+        ``"kind=resource,spec.type=ai-model"``.
+        """
+        params = {"filter": filter} if filter is not None else None
+        response = self.client.get("/api/catalog/entities", params=params)
+        response.raise_for_status()
+        entities: list[dict[str, Any]] = response.json()
+        return entities
+
+    def refresh(self, entity_ref: str) -> None:
+        """Ask the catalog to process an entity (and re-read its location) right away."""
+        response = self.client.post("/api/catalog/refresh", json={"entityRef": entity_ref})
+        response.raise_for_status()
+
+    def catalog_errors(self) -> list[dict[str, Any]]:
+        """Return the ``experimental.catalog.errors`` events recorded so far.
+
+        Each is ``{"topic", "receivedAt", "entity": "kind:namespace/name", "location":
+        "url:...", "errors": [{"name", "message", "cause"?, ...}]}``.
+        """
+        try:
+            text = self.errors_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        events: list[dict[str, Any]] = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                # A line still being written; it is complete on the next read.
+                continue
+        return events
+
+    def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,
+        what: str,
+        *,
+        interval: float = 0.5,
+    ) -> None:
+        """Poll ``predicate`` until it returns true; raise AssertionError naming ``what``.
+
+        Exceptions raised by ``predicate`` count as "not yet"; the last one is reported on
+        timeout, with the backend's log tail.
+        """
+        deadline = time.monotonic() + timeout
+        last_error: BaseException | None = None
+        while True:
+            try:
+                if predicate():
+                    return
+                last_error = None
+            except Exception as error:  # reported on timeout
+                last_error = error
+            if time.monotonic() >= deadline:
+                detail = f" (last error: {last_error!r})" if last_error is not None else ""
+                raise AssertionError(
+                    f"Timed out after {timeout:.0f} s waiting for {what}{detail}. "
+                    f"Backend log tail ({self.log_path}):\n{self.log_tail(30)}"
+                )
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"Backstage backend exited with {self.process.returncode} while waiting "
+                    f"for {what}. Log tail ({self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(interval)
+
+    def validate_entity(self, entity: dict[str, Any], location: str) -> httpx.Response:
+        """Ask the catalog to validate ``entity`` (``POST /api/catalog/validate-entity``).
+
+        ``location`` is a location ref such as ``"url:http://127.0.0.1:8000/x.yaml"``. The
+        response is 200 when valid and 400 with the validator's errors otherwise.
+        """
+        return self.client.post(
+            "/api/catalog/validate-entity", json={"entity": entity, "location": location}
+        )
