@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis import __version__
 from trellis.api import catalog, health
@@ -111,7 +111,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(catalog.files)
     app.include_router(catalog.problems)
     _add_error_handlers(app)
-    _add_request_metrics(app, metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     return app
 
 
@@ -127,25 +127,36 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
 
-def _add_request_metrics(app: FastAPI, metrics: Metrics) -> None:
-    """Time every request by its route template (never its raw path or query)."""
+class RequestMetrics:
+    """Pure ASGI middleware timing each request by its route template.
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    The template (``/catalog/entities.yaml``), never the raw path or query, is the label,
+    so hostile paths cannot blow up the metric's cardinality and tokens never reach it.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request through and observe its duration and status."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(app, request)
-        metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+        status = 500
 
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = str(getattr(route, "path", "unmatched"))
+            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )

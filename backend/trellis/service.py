@@ -182,6 +182,7 @@ class CatalogService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.registry.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -48,6 +48,10 @@ class RegistrySource(Protocol):
         """Read every registered model and version, or raise ``SourceUnavailable``."""
         ...
 
+    def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
 
 class RestRegistry:
     """Reads an MLflow tracking server over its REST API."""
@@ -72,6 +76,10 @@ class RestRegistry:
         models = list(self._pages(_MODELS_PATH, "registered_models", self._model_page_size))
         versions = list(self._pages(_VERSIONS_PATH, "model_versions", self._version_page_size))
         return to_domain(models, versions, registry=self._label)
+
+    def close(self) -> None:
+        """Close the HTTP client's connections."""
+        self._client.close()
 
     def _pages(self, path: str, key: str, page_size: int) -> Iterator[Json]:
         token: str | None = None
@@ -136,6 +144,10 @@ class SqlRegistry:
         except Exception as exc:  # MLflow raises many types; all mean "could not read"
             raise SourceUnavailable(SOURCE, f"{type(exc).__name__}: {exc}") from exc
         return to_domain(models, versions, registry=self._label)
+
+    def close(self) -> None:
+        """Let a running read finish in the background; start no new one."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _read(self) -> tuple[list[Json], list[Json]]:
         from mlflow.tracking import MlflowClient  # heavy import, only for this adapter

@@ -1,0 +1,31 @@
+"""Shared fixtures: real registries (SQLite store and a real MLflow server) seeded once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.registry import ModelSpec, hostile_specs, seed
+from support.services import MlflowServer, mlflow_server
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="session")
+def hostile_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ModelSpec]]:
+    """An SQLite registry seeded with 300+ hostile model names and tags."""
+    db = tmp_path_factory.mktemp("hostile") / "mlflow.db"
+    specs = seed(f"sqlite:///{db}", hostile_specs(330), skip_refused=True)
+    assert len(specs) >= 300, f"only {len(specs)} hostile names were accepted by MLflow"
+    return db, specs
+
+
+@pytest.fixture(scope="session")
+def hostile_server(hostile_registry: tuple[Path, list[ModelSpec]]) -> Iterator[MlflowServer]:
+    """A real MLflow tracking server (one worker) over the hostile registry."""
+    db, _ = hostile_registry
+    with mlflow_server(db) as server:
+        yield server

@@ -1,0 +1,115 @@
+"""The registry source against a real MLflow server and the embedded SQLite store."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from support.services import free_port
+from trellis.catalog import CatalogOptions
+from trellis.errors import SourceUnavailable
+from trellis.service import build_document
+from trellis.sources.mlflow import RestRegistry, SqlRegistry
+
+
+@contextmanager
+def rest(
+    url: str,
+    *,
+    timeout: float = 30,
+    page: int = 1000,
+    version_page: int = 10_000,
+    requests: list[str] | None = None,
+) -> Iterator[RestRegistry]:
+    hooks = {"request": [lambda r: requests.append(r.url.path)]} if requests is not None else {}
+    with httpx.Client(base_url=url, timeout=timeout, event_hooks=hooks) as client:
+        yield RestRegistry(client, label=url, model_page_size=page, version_page_size=version_page)
+
+
+def test_the_server_is_read_in_pages_never_per_model(hostile_server, hostile_registry):
+    _, specs = hostile_registry
+    requests: list[str] = []
+    with rest(hostile_server.url, page=100, version_page=200, requests=requests) as registry:
+        snapshot = registry.read()
+
+    versions = sum(s.versions for s in specs)
+    assert requests.count("/api/2.0/mlflow/registered-models/search") == math.ceil(
+        len(specs) / 100
+    ) + (len(specs) % 100 == 0)
+    assert requests.count("/api/2.0/mlflow/model-versions/search") == math.ceil(versions / 200) + (
+        versions % 200 == 0
+    )
+    assert len(requests) < 10
+    assert sorted(m.name for m in snapshot.models) == sorted(s.name for s in specs)
+    by_name = {m.name: m for m in snapshot.models}
+    for spec in specs:
+        found = by_name[spec.name]
+        assert [v.version for v in found.versions] == list(range(1, spec.versions + 1))
+        assert found.version_for_alias("champion") == spec.champion
+        assert dict(found.tags) == spec.tags
+        assert found.description == spec.description
+        assert all(v.source.startswith("s3://models/") for v in found.versions)
+        assert all(v.tags["git_commit"] for v in found.versions)
+
+
+def test_rest_and_sqlite_give_the_same_catalog_bytes(hostile_server, hostile_registry):
+    db, _ = hostile_registry
+    options = CatalogOptions(mlflow_ui_url="http://mlflow.example")
+    with rest(hostile_server.url) as registry:
+        over_http = build_document(registry.read(), options)
+    direct = SqlRegistry(f"sqlite:///{db}", label="x", timeout_seconds=60).read()
+    assert build_document(direct, options).yaml == over_http.yaml
+
+
+def test_a_closed_port_is_unavailable_not_empty():
+    with (
+        rest(f"http://127.0.0.1:{free_port()}") as registry,
+        pytest.raises(SourceUnavailable, match="ConnectError"),
+    ):
+        registry.read()
+
+
+def test_a_server_that_never_answers_times_out():
+    """A real listening socket that accepts and then says nothing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with (
+            rest(f"http://127.0.0.1:{port}", timeout=0.5) as registry,
+            pytest.raises(SourceUnavailable, match="timed out"),
+        ):
+            registry.read()
+
+
+class _Garbage(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"<html>proxy error</html>" if "registered" in self.path else b"[]"
+        self.send_response(200 if "registered" in self.path else 502)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_proxy_error_page_is_unavailable():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with (
+            rest(f"http://127.0.0.1:{server.server_port}") as registry,
+            pytest.raises(SourceUnavailable, match="not JSON"),
+        ):
+            registry.read()
+    finally:
+        server.shutdown()
+        server.server_close()
