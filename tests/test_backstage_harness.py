@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.backstage import BackstageBackend, ensure_harness, validate_entities
+from support.backstage import BackstageBackend, ensure_harness, validate_entities
 
 pytestmark = pytest.mark.slow
 
@@ -127,6 +127,8 @@ def backend(
             {"type": "url", "target": f"{base}/bad.yaml"},
         ],
         reading_allow=[host],
+        # Longer than any wait below: a change seen in time must come from refresh().
+        extra_config={"catalog": {"processingInterval": {"seconds": 120}}},
     ) as running:
         yield running
 

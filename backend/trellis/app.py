@@ -87,11 +87,11 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     """The API, with the catalog refreshed in the background while it runs."""
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
-    if not settings.api_tokens:
-        log.warning("TRELLIS_API_TOKENS is empty: every /api/* request will get 401")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not settings.api_tokens:
+            log.warning("TRELLIS_API_TOKENS is empty: every /api/* request will get 401")
         service.start()
         try:
             yield

@@ -56,6 +56,8 @@ VALIDATE_TIMEOUT = 120.0
 
 READINESS_PATH = "/.backstage/health/v1/readiness"
 
+_PORT_ATTEMPTS = 3
+
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 _INSTALL_HINT = (
@@ -212,6 +214,7 @@ class BackstageBackend:
         self.log_path = log_path
         self.errors_path = errors_path
         self.client = httpx.Client(base_url=base_url, timeout=30.0)
+        self._stopped = False
 
     @classmethod
     @contextlib.contextmanager
@@ -234,6 +237,40 @@ class BackstageBackend:
         node = _node()
         tmp_dir = Path(tmp_dir)
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        # The port is picked before the backend binds it; another process may take it in
+        # between, so a start that fails with EADDRINUSE is retried on a new port.
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            backend = cls._launch(
+                node,
+                tmp_dir,
+                locations=locations,
+                reading_allow=reading_allow,
+                extra_config=extra_config,
+            )
+            try:
+                backend._wait_until_ready(timeout)
+            except BaseException:
+                backend.stop()
+                if attempt < _PORT_ATTEMPTS and "EADDRINUSE" in backend.log_tail():
+                    continue
+                raise
+            break
+        try:
+            yield backend
+        finally:
+            backend.stop()
+
+    @classmethod
+    def _launch(
+        cls,
+        node: str,
+        tmp_dir: Path,
+        *,
+        locations: list[dict[str, Any]],
+        reading_allow: list[str],
+        extra_config: dict[str, Any] | None,
+    ) -> BackstageBackend:
+        """Write the config and start ``backend.js`` in a new session, without waiting."""
         port = free_port()
         config_path = tmp_dir / "app-config.yaml"
         log_path = tmp_dir / "backend.log"
@@ -258,7 +295,7 @@ class BackstageBackend:
                 start_new_session=True,
             )
         try:
-            backend = cls(
+            return cls(
                 base_url=f"http://127.0.0.1:{port}",
                 process=process,
                 config_path=config_path,
@@ -269,11 +306,6 @@ class BackstageBackend:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise
-        try:
-            backend._wait_until_ready(timeout)
-            yield backend
-        finally:
-            backend.stop()
 
     @property
     def base_url(self) -> str:
@@ -302,6 +334,9 @@ class BackstageBackend:
 
     def stop(self) -> None:
         """Terminate the backend's whole process group and close the HTTP client."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.client.close()
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

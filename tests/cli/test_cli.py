@@ -1,0 +1,77 @@
+"""The ``trellis`` command, driven in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from support.registry import ModelSpec, seed
+from support.services import free_port
+from trellis import __version__
+from trellis.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed(uri, [ModelSpec("Fraud Detector", {"owner": "risk", "system": "payments"}, 2, 2)])
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", uri)
+    monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path / "state"))
+    return uri
+
+
+def test_help_explains_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "catalog", "openapi", "demo"):
+        assert command in result.output
+    assert "TRELLIS_" in result.output
+    assert runner.invoke(app, ["--version"]).output.strip() == f"trellis {__version__}"
+
+
+def test_catalog_prints_the_entities_without_a_server(registry):
+    result = runner.invoke(app, ["catalog"])
+    assert result.exit_code == 0, result.output
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("System", "payments"),
+        ("Resource", "fraud-detector"),
+    ]
+    assert "2 entities from 1 models" in result.stderr
+
+
+def test_catalog_writes_a_file(registry, tmp_path):
+    out = tmp_path / "entities.yaml"
+    assert runner.invoke(app, ["catalog", "-o", str(out)]).exit_code == 0
+    assert out.read_text().startswith("---\napiVersion: backstage.io/v1alpha1\n")
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", "ftp://registry")
+    result = runner.invoke(app, ["catalog"])
+    assert result.exit_code == 2
+    assert "TRELLIS_MLFLOW__TRACKING_URI" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_registry_exits_3(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path))
+    result = runner.invoke(app, ["catalog"])
+    assert result.exit_code == 3
+    assert "mlflow unavailable" in result.stderr
+
+
+def test_the_checked_in_openapi_document_is_current():
+    result = runner.invoke(app, ["openapi"])
+    assert result.exit_code == 0
+    checked_in = (REPO / "catalog" / "openapi.yaml").read_text()
+    assert result.stdout == checked_in, (
+        "catalog/openapi.yaml is stale: run `trellis openapi -o catalog/openapi.yaml`"
+    )

@@ -1,0 +1,143 @@
+"""A real Backstage backend reads Trellis's catalog and keeps it through MLflow outages.
+
+Everything here is real and on 127.0.0.1: an MLflow tracking server (one worker) over a
+registry of 300+ hostile names, ``trellis serve`` as a process, and a Backstage backend with
+the catalog plugin reading Trellis through a ``url`` location, with a subscriber to
+``experimental.catalog.errors``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import yaml
+
+from support.backstage import BackstageBackend
+from support.registry import ModelSpec, client
+from support.services import MlflowServer, TrellisServer, free_port, wait_until
+
+PROCESSING_SECONDS = 5
+REPO = Path(__file__).resolve().parents[2]
+
+
+def resource_names(backstage: BackstageBackend) -> set[str]:
+    return {e["metadata"]["name"] for e in backstage.entities("kind=resource")}
+
+
+def entity_reads(trellis: TrellisServer) -> int:
+    """How many times anyone fetched the YAML (200 or 304), from Trellis's own metrics."""
+    text = httpx.get(f"{trellis.url}/metrics").text
+    pattern = (
+        r'trellis_http_request_duration_seconds_count\{method="GET",'
+        r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'
+    )
+    return int(sum(float(m) for m in re.findall(pattern, text)))
+
+
+def test_backstage_ingests_every_model_and_keeps_them_through_outages(
+    tmp_path: Path, hostile_registry: tuple[Path, list[ModelSpec]]
+) -> None:
+    source_db, specs = hostile_registry
+    db = tmp_path / "mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy(source_db, db)
+    mlflow = MlflowServer(db=db, port=free_port()).start()
+    trellis = TrellisServer(
+        state_dir=tmp_path / "trellis",
+        port=free_port(),
+        env={
+            "TRELLIS_MLFLOW__TRACKING_URI": mlflow.url,
+            "TRELLIS_MLFLOW__TIMEOUT_SECONDS": "5",
+            "TRELLIS_CATALOG__REFRESH_INTERVAL_SECONDS": "2",
+        },
+    )
+    trellis.state_dir.mkdir()
+    try:
+        trellis.start()
+        served = httpx.get(f"{trellis.url}/catalog/entities.yaml")
+        expected = {
+            d["metadata"]["name"]
+            for d in yaml.safe_load_all(served.content)
+            if d["kind"] == "Resource"
+        }
+        assert len(expected) == len(specs)
+
+        with BackstageBackend.start(
+            tmp_path / "backstage",
+            locations=[
+                {"type": "url", "target": f"{trellis.url}/catalog/entities.yaml"},
+                {"type": "file", "target": str(REPO / "catalog" / "catalog-info.yaml")},
+            ],
+            reading_allow=[f"127.0.0.1:{trellis.port}"],
+            extra_config={"catalog": {"processingInterval": {"seconds": PROCESSING_SECONDS}}},
+        ) as backstage:
+            # Every model is a Resource in Backstage, and nothing was rejected.
+            backstage.wait_for(
+                lambda: resource_names(backstage) == expected,
+                180,
+                f"all {len(expected)} models as Resources in Backstage",
+            )
+            assert backstage.catalog_errors() == []
+            systems = backstage.entities("kind=system")
+            assert systems and all(s["spec"]["owner"] for s in systems)
+            # The platform's own entities come in through one file location.
+            api = backstage.entities("kind=api,metadata.name=trellis-api")
+            assert [a["spec"]["definition"] for a in api] == [
+                (REPO / "catalog" / "openapi.yaml").read_text()
+            ]
+            backend = backstage.entities("kind=component,metadata.name=trellis-backend")
+            assert {r["type"] for r in backend[0]["relations"]} >= {"providesApi", "partOf"}
+
+            # A model registered later appears after a refresh.
+            client(mlflow.url).create_registered_model(
+                "registered-later", tags={"owner": "team-late"}
+            )
+            backstage.wait_for(
+                lambda: "registered-later" in resource_names(backstage),
+                90,
+                "the model registered later to appear in Backstage",
+            )
+            everything = resource_names(backstage)
+            assert len(everything) == len(specs) + 1
+
+            # MLflow goes down: Trellis serves its last good snapshot, Backstage keeps all.
+            mlflow.stop()
+            wait_until(
+                lambda: (
+                    httpx.get(f"{trellis.url}/readyz").json()["sources"]["mlflow"]["state"]
+                    == "failing"
+                ),
+                timeout=30,
+                what="Trellis to notice MLflow is down",
+            )
+            reads = entity_reads(trellis)
+            wait_until(
+                lambda: entity_reads(trellis) >= reads + 3,
+                timeout=PROCESSING_SECONDS * 8,
+                what="Backstage to re-read three times",
+            )
+            assert resource_names(backstage) == everything
+            ready = httpx.get(f"{trellis.url}/readyz").json()
+            assert ready["ready"] and ready["stale"]
+            etag = httpx.get(f"{trellis.url}/catalog/entities.yaml").headers["etag"]
+
+            # Trellis restarts while MLflow is still down: the kept snapshot is served.
+            trellis.restart()
+            after = httpx.get(f"{trellis.url}/catalog/entities.yaml")
+            assert after.status_code == 200
+            assert after.headers["etag"] == etag
+            assert after.headers["x-trellis-stale"] == "true"
+            reads = entity_reads(trellis)
+            wait_until(
+                lambda: entity_reads(trellis) >= reads + 2,
+                timeout=PROCESSING_SECONDS * 8,
+                what="Backstage to re-read twice",
+            )
+            assert resource_names(backstage) == everything
+            assert backstage.catalog_errors() == []
+    finally:
+        trellis.stop()
+        mlflow.stop()
