@@ -1,0 +1,57 @@
+# Trellis: `make demo` runs the main job on embedded defaults; `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HARNESS := tests/backstage
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint typecheck unit bench docs clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[demo]'
+	@touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+$(HARNESS)/node_modules/.installed: $(HARNESS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (with Node.js 20+) is needed for the Backstage test harness: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --prefix $(HARNESS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: $(VENV)/.demo ## Train demo models into an embedded registry and serve them to Backstage
+	$(BIN)/trellis demo
+
+lint: $(VENV)/.test ## ruff, formatting, import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(VENV)/.test ## mypy --strict over the package
+	$(BIN)/mypy
+
+unit: $(VENV)/.test ## Fast tests only (no services)
+	$(BIN)/pytest tests/unit
+
+test: $(VENV)/.test $(HARNESS)/node_modules/.installed lint typecheck ## Install what the tests need and run them all
+	$(BIN)/pytest
+
+bench: $(VENV)/.test ## Catalog benchmark on 10,000 models (JSON on stdout)
+	$(BIN)/python benchmarks/catalog.py
+
+docs: $(VENV)/.test ## Build the TechDocs site into site/
+	$(BIN)/mkdocs build --strict
+
+clean: ## Remove the virtualenv, caches and local state
+	rm -rf $(VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules
