@@ -276,13 +276,18 @@ catalog:
 """
     console.print(
         Panel.fit(
-            f"Entities (YAML):   {base}/catalog/entities.yaml\n"
-            f"Entities (JSON):   {base}/catalog/entities\n"
-            f"API docs:          {base}/docs\n"
-            f"Readiness:         {base}/readyz\n"
-            f"Problems:          curl -H 'Authorization: Bearer {token}' "
-            f"{base}/api/catalog/problems",
-            title="Trellis is serving your registry",
+            f"Entities (YAML):  {base}/catalog/entities.yaml\n"
+            f"Entities (JSON):  {base}/catalog/entities\n"
+            f"API docs:         {base}/docs\n"
+            f"Readiness:        {base}/readyz",
+            title="Your registry, as Backstage reads it",
         )
     )
+    console.print(f"API token (kept in {settings.state_dir / 'demo-token'}):")
+    console.print(
+        f"  curl -H 'Authorization: Bearer {token}' {base}/api/catalog/problems",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print("\nPoint a Backstage app at it:")
     console.print(Syntax(snippet, "yaml", theme="ansi_dark", background_color="default"))

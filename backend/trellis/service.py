@@ -11,13 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
-from trellis.model import Snapshot
+from trellis.model import RegisteredModel, Snapshot
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -78,6 +78,7 @@ class CatalogService:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _document: CatalogDocument | None = field(default=None, init=False)
+    _models: tuple[RegisteredModel, ...] = field(default=(), init=False)
     _from_store: bool = field(default=False, init=False)
     _health: SourceHealth = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -93,7 +94,7 @@ class CatalogService:
         snapshot = self.store.load()
         if snapshot is None:
             return False
-        self._publish(build_document(snapshot, self.options), from_store=True)
+        self._publish(build_document(snapshot, self.options), snapshot.models, from_store=True)
         log.info(
             "serving kept snapshot of %d models from %s",
             len(snapshot.models),
@@ -113,18 +114,29 @@ class CatalogService:
             self.metrics.source_errors.labels(exc.source).inc()
             log.warning("registry read failed (%s); still serving the last good snapshot", exc)
             return None
-        document = build_document(snapshot, self.options)
-        self.store.save(snapshot)
-        self._publish(document, from_store=False)
+        current = self._document
+        if current is not None and self._models == snapshot.models:
+            # The usual case: nothing changed, so keep the bytes (and ETag), just newer.
+            self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot.models)
+        else:
+            self._publish(build_document(snapshot, self.options), snapshot.models)
         self._health.last_success = self.clock()
         self._health.consecutive_failures = 0
         self._health.last_error = None
         self.metrics.refresh_seconds.observe(time.perf_counter() - started)
-        return document
+        self.store.save(snapshot)  # after publishing: a restart needs it, a request does not
+        return self._document
 
-    def _publish(self, document: CatalogDocument, *, from_store: bool) -> None:
+    def _publish(
+        self,
+        document: CatalogDocument,
+        models: tuple[RegisteredModel, ...],
+        *,
+        from_store: bool = False,
+    ) -> None:
         with self._lock:
             self._document = document
+            self._models = models
             self._from_store = from_store
         self.metrics.entities.set(document.entity_count)
         for severity in ("error", "warning"):

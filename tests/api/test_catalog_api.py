@@ -10,7 +10,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from support.registry import ModelSpec, client, seed
-from support.services import free_port
+from support.services import free_port, wait_until
 from trellis.app import create_app
 from trellis.config import Settings
 
@@ -82,6 +82,13 @@ def test_a_new_model_appears_after_the_next_refresh(tmp_path):
     with TestClient(create_app(settings(tmp_path / "state", uri))) as http:
         wait_ready(http)
         etag = http.get("/catalog/entities.yaml").headers["etag"]
+        first_read = http.get("/readyz").json()["snapshot"]["taken_at"]
+        wait_until(
+            lambda: http.get("/readyz").json()["snapshot"]["taken_at"] > first_read,
+            timeout=20,
+            what="a second read of the unchanged registry",
+        )
+        assert http.get("/catalog/entities.yaml").headers["etag"] == etag
         seed(uri, [ModelSpec("brand-new")])
         deadline = time.monotonic() + 20
         while b"brand-new" not in http.get("/catalog/entities.yaml").content:

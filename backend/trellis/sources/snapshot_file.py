@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ class SnapshotFile:
     def save(self, snapshot: Snapshot) -> None:
         """Write to a temporary file and rename it, so a crash never leaves half a file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": FORMAT, "snapshot": asdict(snapshot)}
+        payload = {"format": FORMAT, "snapshot": _plain(snapshot)}
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".snapshot-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(payload, out, default=_encode, ensure_ascii=False)
+                json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))
             Path(tmp).replace(self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -62,10 +61,37 @@ class SnapshotFile:
             return None
 
 
-def _encode(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot store {type(value).__name__}")
+def _plain(snapshot: Snapshot) -> dict[str, Any]:
+    """JSON-ready data, built directly (``dataclasses.asdict`` deep-copies: 10x slower)."""
+    return {
+        "models": [
+            {
+                "name": m.name,
+                "description": m.description,
+                "tags": dict(m.tags),
+                "aliases": dict(m.aliases),
+                "created_at": m.created_at.isoformat(),
+                "updated_at": m.updated_at.isoformat(),
+                "versions": [
+                    {
+                        "model_name": v.model_name,
+                        "version": v.version,
+                        "status": v.status,
+                        "source": v.source,
+                        "run_id": v.run_id,
+                        "description": v.description,
+                        "tags": dict(v.tags),
+                        "created_at": v.created_at.isoformat(),
+                        "updated_at": v.updated_at.isoformat(),
+                    }
+                    for v in m.versions
+                ],
+            }
+            for m in snapshot.models
+        ],
+        "taken_at": snapshot.taken_at.isoformat(),
+        "registry": snapshot.registry,
+    }
 
 
 def _snapshot(raw: dict[str, Any]) -> Snapshot:
