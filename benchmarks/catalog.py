@@ -47,10 +47,11 @@ from seed import cached_registry  # noqa: E402
 
 from support.services import (  # noqa: E402
     Process,
+    TrellisServer,
     free_port,
-    mlflow_executable,
+    mlflow_server,
     start_process,
-    wait_until,
+    wait_http,
 )
 from trellis.app import catalog_options  # noqa: E402
 from trellis.catalog import CatalogDocument, build_catalog, render_yaml  # noqa: E402
@@ -125,43 +126,6 @@ def running(name: str, args: list[str], log_path: Path, env: dict[str, str]) -> 
     finally:
         process.stop()
         log(f"stopped {name}")
-
-
-def wait_http(process: Process, url: str, *, timeout: float, what: str) -> None:
-    """Wait until ``url`` answers 200, failing early when the process exits."""
-
-    def ready() -> bool:
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{what} exited early:\n{process.tail()}")
-        return httpx.get(url, timeout=2).status_code == 200
-
-    wait_until(ready, timeout=timeout, what=what)
-
-
-@contextmanager
-def mlflow_server(db: Path, work: Path) -> Iterator[str]:
-    """``mlflow server --workers 1`` over ``db``, on a free loopback port; yields its URL."""
-    port = free_port()
-    artifacts = work / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    args = [
-        mlflow_executable(),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{db}",
-        "--default-artifact-root",
-        str(artifacts),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with running("mlflow server", args, work / "mlflow.log", {}) as process:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(process, f"{url}/health", timeout=120, what="the MLflow server")
-        yield url
 
 
 # --------------------------------------------------------------------------- measurements
@@ -368,23 +332,20 @@ def peak_rss_mb(pid: int) -> tuple[float, float]:
 
 def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[str, Any]:
     """``trellis serve`` against the MLflow server: readiness, GET latencies, peak RSS."""
-    port = free_port()
-    state = work / "trellis-state"
     env = {
-        "TRELLIS_STATE_DIR": str(state),
-        "TRELLIS_HOST": "127.0.0.1",
-        "TRELLIS_PORT": str(port),
         "TRELLIS_MLFLOW__TRACKING_URI": url,
         "TRELLIS_CATALOG__REFRESH_INTERVAL_SECONDS": str(REFRESH_SECONDS),
         "TRELLIS_LOG_LEVEL": "warning",
     }
-    args = [sys.executable, "-m", "trellis", "serve"]
-    with running("trellis serve", args, work / "trellis.log", env) as process:
-        base = f"http://127.0.0.1:{port}"
-        started = time.perf_counter()
-        wait_http(process, f"{base}/readyz", timeout=300, what="trellis serve /readyz")
+    (work / "trellis-state").mkdir()
+    server = TrellisServer(state_dir=work / "trellis-state", env=env, port=free_port())
+    started = time.perf_counter()
+    server.start(timeout=300)
+    try:
         ready_s = time.perf_counter() - started
-        pid = process.popen.pid
+        log(f"trellis serve ready (pid {server.process.popen.pid})")
+        base = server.url
+        pid = server.process.popen.pid
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         if b"trellis" not in cmdline or not Path(cmdline[0].decode()).name.startswith("python"):
             raise AssertionError(f"pid {pid} is not the trellis python process: {cmdline!r}")
@@ -402,6 +363,8 @@ def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[st
                 http, ENTITIES_PATH, not_modified, status=304, headers={"If-None-Match": etag}
             )
         peak, current = peak_rss_mb(pid)
+    finally:
+        server.stop()
     (work / "entities.yaml").write_bytes(body)
     return {
         "serve_ready_seconds": round(ready_s, 2),
@@ -468,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
         work = Path(tmp)
         shutil.copyfile(db, work / "mlflow.db")  # the cache stays as seeded
-        with mlflow_server(work / "mlflow.db", work) as url:
+        with mlflow_server(work / "mlflow.db") as mlflow:
+            url = mlflow.url
             settings = Settings(
                 state_dir=work / "unused-state", mlflow=MlflowSettings(tracking_uri=url)
             )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,6 +24,11 @@ from support.services import MlflowServer, TrellisServer, free_port, wait_until
 
 PROCESSING_SECONDS = 5
 REPO = Path(__file__).resolve().parents[2]
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def resource_names(backstage: BackstageBackend) -> set[str]:
@@ -35,6 +43,16 @@ def entity_reads(trellis: TrellisServer) -> int:
         r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'
     )
     return int(sum(float(m) for m in re.findall(pattern, text)))
+
+
+def wait_for_rereads(trellis: TrellisServer, count: int) -> None:
+    """Let Backstage's processing loop fetch the YAML ``count`` more times."""
+    reads = entity_reads(trellis)
+    wait_until(
+        lambda: entity_reads(trellis) >= reads + count,
+        timeout=PROCESSING_SECONDS * 4 * count,
+        what=f"Backstage to re-read the catalog {count} times",
+    )
 
 
 def test_backstage_ingests_every_model_and_keeps_them_through_outages(
@@ -55,6 +73,12 @@ def test_backstage_ingests_every_model_and_keeps_them_through_outages(
         },
     )
     trellis.state_dir.mkdir()
+    # The platform's own catalog files, served the way a Git host would serve them.
+    files = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(QuietFiles, directory=str(REPO / "catalog"))
+    )
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    platform = f"http://127.0.0.1:{files.server_port}"
     try:
         trellis.start()
         served = httpx.get(f"{trellis.url}/catalog/entities.yaml")
@@ -69,9 +93,9 @@ def test_backstage_ingests_every_model_and_keeps_them_through_outages(
             tmp_path / "backstage",
             locations=[
                 {"type": "url", "target": f"{trellis.url}/catalog/entities.yaml"},
-                {"type": "file", "target": str(REPO / "catalog" / "catalog-info.yaml")},
+                {"type": "url", "target": f"{platform}/catalog-info.yaml"},
             ],
-            reading_allow=[f"127.0.0.1:{trellis.port}"],
+            reading_allow=[f"127.0.0.1:{trellis.port}", platform.removeprefix("http://")],
             extra_config={"catalog": {"processingInterval": {"seconds": PROCESSING_SECONDS}}},
         ) as backstage:
             # Every model is a Resource in Backstage, and nothing was rejected.
@@ -113,12 +137,7 @@ def test_backstage_ingests_every_model_and_keeps_them_through_outages(
                 timeout=30,
                 what="Trellis to notice MLflow is down",
             )
-            reads = entity_reads(trellis)
-            wait_until(
-                lambda: entity_reads(trellis) >= reads + 3,
-                timeout=PROCESSING_SECONDS * 8,
-                what="Backstage to re-read three times",
-            )
+            wait_for_rereads(trellis, 3)
             assert resource_names(backstage) == everything
             ready = httpx.get(f"{trellis.url}/readyz").json()
             assert ready["ready"] and ready["stale"]
@@ -130,14 +149,11 @@ def test_backstage_ingests_every_model_and_keeps_them_through_outages(
             assert after.status_code == 200
             assert after.headers["etag"] == etag
             assert after.headers["x-trellis-stale"] == "true"
-            reads = entity_reads(trellis)
-            wait_until(
-                lambda: entity_reads(trellis) >= reads + 2,
-                timeout=PROCESSING_SECONDS * 8,
-                what="Backstage to re-read twice",
-            )
+            wait_for_rereads(trellis, 2)
             assert resource_names(backstage) == everything
             assert backstage.catalog_errors() == []
     finally:
         trellis.stop()
         mlflow.stop()
+        files.shutdown()
+        files.server_close()

@@ -77,7 +77,7 @@ def start_process(args: list[str], *, log: Path, env: Mapping[str, str]) -> Proc
     return Process(popen, log)
 
 
-def _wait_http(process: Process, url: str, *, timeout: float, what: str, ok=None) -> None:
+def wait_http(process: Process, url: str, *, timeout: float, what: str, ok=None) -> None:
     def ready() -> bool:
         if process.popen.poll() is not None:
             raise AssertionError(f"{what} exited early:\n{process.tail()}")
@@ -113,7 +113,7 @@ class MlflowServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> MlflowServer:
+    def start(self, *, timeout: float = 120) -> MlflowServer:
         artifacts = self.db.parent / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
         self.process = start_process(
@@ -134,7 +134,7 @@ class MlflowServer:
             log=self.db.parent / f"mlflow-{self.port}.log",
             env={},
         )
-        _wait_http(self.process, f"{self.url}/health", timeout=90, what="the MLflow server")
+        wait_http(self.process, f"{self.url}/health", timeout=timeout, what="the MLflow server")
         return self
 
     def stop(self) -> None:
@@ -165,7 +165,11 @@ class TrellisServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait_ready: bool = True) -> TrellisServer:
+    @property
+    def process_log(self) -> Path:
+        return self.state_dir.parent / f"trellis-{self.port}.log"
+
+    def start(self, *, timeout: float = 60) -> TrellisServer:
         env = {
             "TRELLIS_STATE_DIR": str(self.state_dir),
             "TRELLIS_HOST": "127.0.0.1",
@@ -174,15 +178,10 @@ class TrellisServer:
         }
         self.process = start_process(
             [sys.executable, "-m", "trellis", "serve"],
-            log=self.state_dir.parent / f"trellis-{self.port}.log",
+            log=self.process_log,
             env=env,
         )
-        if wait_ready:
-            _wait_http(self.process, f"{self.url}/readyz", timeout=60, what="trellis serve")
-        else:
-            _wait_http(
-                self.process, f"{self.url}/healthz", timeout=60, what="trellis serve (alive)"
-            )
+        wait_http(self.process, f"{self.url}/readyz", timeout=timeout, what="trellis serve")
         return self
 
     def stop(self) -> None:
@@ -193,13 +192,3 @@ class TrellisServer:
     def restart(self) -> TrellisServer:
         self.stop()
         return self.start()
-
-
-@contextmanager
-def trellis_server(state_dir: Path, env: dict[str, str]) -> Iterator[TrellisServer]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    server = TrellisServer(state_dir=state_dir, env=env, port=free_port()).start()
-    try:
-        yield server
-    finally:
-        server.stop()
