@@ -1,0 +1,72 @@
+"""Render blueprints from this repository with Copier, as a user of Trellis would."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: The variants every check runs on (issue: sklearn/no GPU/GitHub/AWS; PyTorch/GPU/GitLab/GCP;
+#: three edge regions on Azure).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "sklearn-github-aws": {
+        "project_name": "Fraud Detector",
+        "framework": "sklearn",
+        "task": "classification",
+        "use_gpu": False,
+        "ci": "github",
+        "cloud": "aws",
+        "hub_region": "eu-west-1",
+        "edge_regions": ["us-east-1"],
+        "data_classification": "confidential",
+        "owner": "group:default/risk-ml",
+        "system": "payments",
+    },
+    "pytorch-gpu-gitlab-gcp": {
+        "project_name": "Demand Forecast",
+        "framework": "pytorch",
+        "task": "regression",
+        "use_gpu": True,
+        "gpu_count": 2,
+        "gpu_product": "NVIDIA-L4",
+        "serving_runtime": "triton",
+        "ci": "gitlab",
+        "cloud": "gcp",
+        "hub_region": "europe-west4",
+        "edge_regions": ["us-central1"],
+        "data_classification": "internal",
+        "repository": "acme/forecasting/demand-forecast",
+    },
+    "three-edges-azure": {
+        "project_name": "Churn Predictor",
+        "framework": "sklearn",
+        "task": "classification",
+        "use_gpu": True,
+        "gpu_count": 1,
+        "ci": "github",
+        "cloud": "azure",
+        "hub_region": "westeurope",
+        "edge_regions": ["eastus", "southeastasia", "uksouth"],
+        "data_classification": "restricted",
+    },
+}
+
+
+def render(answers: dict[str, Any], dest: Path, *, src: Path = REPO, vcs_ref: str = "HEAD",
+           blueprint: str = "ml-model") -> Path:
+    """Render ``blueprint`` with ``answers`` (defaults for the rest) into ``dest``."""
+    from copier import run_copy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DirtyLocalWarning while the template is being edited
+        run_copy(
+            str(src),
+            dest,
+            data={"blueprint": blueprint, **answers},
+            defaults=True,
+            vcs_ref=vcs_ref,
+            quiet=True,
+        )
+    return dest
