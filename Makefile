@@ -25,6 +25,14 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# checkov pins old versions of shared libraries, so it lives in a virtualenv of its own.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	@touch $@
+
 $(HARNESS)/node_modules/.installed: $(HARNESS)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (with Node.js 20+) is needed for the Backstage test harness: apt-get install nodejs npm" >&2; exit 1; }
 	npm ci --prefix $(HARNESS) --no-audit --no-fund --loglevel=error
@@ -44,7 +52,7 @@ typecheck: $(VENV)/.test ## mypy --strict over the package
 unit: $(VENV)/.test ## Fast tests only (no services)
 	$(BIN)/pytest tests/unit
 
-test: $(VENV)/.test $(HARNESS)/node_modules/.installed lint typecheck ## Install what the tests need and run them all
+test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest
 
 bench: $(VENV)/.test ## Catalog benchmark on 10,000 models (JSON on stdout)
@@ -54,4 +62,4 @@ docs: $(VENV)/.test ## Build the TechDocs site into site/
 	$(BIN)/mkdocs build --strict
 
 clean: ## Remove the virtualenv, caches and local state
-	rm -rf $(VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules
+	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
@@ -16,13 +17,20 @@ from trellis import __version__
 from trellis.api import catalog, health
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
-from trellis.errors import NotReady, SourceUnavailable, TrellisError
+from trellis.errors import ConfigError, NotReady, SourceUnavailable, TrellisError
 from trellis.metrics import Metrics
 from trellis.service import CatalogService
+from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
 
-__all__ = ["build_catalog_service", "build_registry", "catalog_options", "create_app"]
+__all__ = [
+    "build_blueprints",
+    "build_catalog_service",
+    "build_registry",
+    "catalog_options",
+    "create_app",
+]
 
 log = logging.getLogger("trellis")
 
@@ -58,6 +66,23 @@ def build_registry(settings: Settings) -> RegistrySource:
         model_page_size=mlflow.model_page_size,
         version_page_size=mlflow.version_page_size,
     )
+
+
+def build_blueprints(settings: Settings) -> BlueprintSource:
+    """The blueprint source: configured, or the checkout Trellis runs from."""
+    checkout = find_checkout()
+    source = settings.blueprints.source
+    if source is None:
+        if checkout is None:
+            raise ConfigError(
+                "TRELLIS_BLUEPRINTS__SOURCE is not set and Trellis does not run from a "
+                "checkout with blueprints/; set it to the Trellis git repository"
+            )
+        return BlueprintSource(str(checkout), local_root=checkout)
+    local = Path(source)
+    if local.is_dir():
+        return BlueprintSource(source, local_root=local)
+    return BlueprintSource(source, local_root=checkout)
 
 
 def catalog_options(settings: Settings) -> CatalogOptions:

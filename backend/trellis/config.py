@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
+    "BlueprintSettings",
     "CatalogSettings",
     "KubernetesSettings",
     "MlflowSettings",
@@ -105,6 +106,19 @@ class CatalogSettings(BaseModel):
     )
 
 
+class BlueprintSettings(BaseModel):
+    """Where the blueprints come from."""
+
+    source: str | None = Field(
+        default=None,
+        description="Copier source of the blueprints: the Trellis git repository's canonical "
+        "URL, or a local checkout. Default: the checkout Trellis runs from.",
+    )
+    vcs_ref: str | None = Field(
+        default=None, description="Blueprint version (git tag); default: the newest tag."
+    )
+
+
 class Settings(BaseSettings):
     """All of Trellis's configuration."""
 
@@ -121,6 +135,7 @@ class Settings(BaseSettings):
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    blueprints: BlueprintSettings = Field(default_factory=BlueprintSettings)
 
     _split_tokens = field_validator("api_tokens", mode="before")(_split_csv)
 

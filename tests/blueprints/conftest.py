@@ -11,8 +11,9 @@ from support.blueprints import VARIANTS, render
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
-def variant(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> tuple[str, dict[str, Any], Path]:
+def variant(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, Any], Path]:
     """(variant name, its answers, the rendered repository) for every variant."""
     name = request.param
     return name, VARIANTS[name], render(VARIANTS[name], tmp_path_factory.mktemp(name) / "repo")

@@ -54,8 +54,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def render(answers: dict[str, Any], dest: Path, *, src: Path = REPO, vcs_ref: str = "HEAD",
-           blueprint: str = "ml-model") -> Path:
+def render(
+    answers: dict[str, Any],
+    dest: Path,
+    *,
+    src: Path = REPO,
+    vcs_ref: str = "HEAD",
+    blueprint: str = "ml-model",
+) -> Path:
     """Render ``blueprint`` with ``answers`` (defaults for the rest) into ``dest``."""
     from copier import run_copy
 

@@ -1,0 +1,40 @@
+"""Find the command-line validators the blueprint tests run; fail saying how to install one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tool(
+    name: str, *, install: str, env: str | None = None, candidates: tuple[Path, ...] = ()
+) -> str:
+    """The path of ``name``: from ``$env``, the listed candidates, the venv, or PATH."""
+    if env and os.environ.get(env):
+        return os.environ[env]
+    for candidate in (*candidates, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise AssertionError(f"`{name}` is needed for this test and is missing: {install}")
+    return found
+
+
+def checkov() -> str:
+    """checkov, from its own virtualenv (``make test`` creates ``.venv-checkov``)."""
+    return tool(
+        "checkov",
+        env="TRELLIS_CHECKOV",
+        candidates=(REPO / ".venv-checkov" / "bin" / "checkov",),
+        install="run `make .venv-checkov/.installed` (or `make test`)",
+    )
+
+
+def kubectl() -> str:
+    """kubectl with its built-in Kustomize."""
+    return tool("kubectl", install="install kubectl 1.30+ (it ships Kustomize)")
