@@ -55,3 +55,19 @@ def test_the_catalog_benchmark_runs_end_to_end(tmp_path):
         "serve_peak_rss_mb",
     ):
         assert report[key] > 0, key
+
+
+def test_the_blueprint_benchmark_runs_end_to_end():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "blueprints.py"), "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["files"] > 1
+    assert report["new_median_seconds"] > 0 and report["floor_median_seconds"] > 0
+    assert report["update_seconds"] > 0
+    assert set(report["met"]) == set(report["goal"]) == {"new_over_floor"}

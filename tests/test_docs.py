@@ -41,3 +41,13 @@ def test_every_setting_is_documented_and_every_documented_one_exists():
     text = (REPO / "docs" / "configuration.md").read_text()
     documented = set(re.findall(r"`(TRELLIS_[A-Z_]+)`", text))
     assert documented == _variables(Settings)
+
+
+def test_every_blueprint_question_is_documented():
+    import yaml
+
+    for blueprint in sorted((REPO / "blueprints").iterdir()):
+        questions = yaml.safe_load((blueprint / "copier.yml").read_text())
+        page = (REPO / "docs" / "blueprints" / f"{blueprint.name}.md").read_text()
+        documented = set(re.findall(r"^\| `([a-z_]+)` \|", page, re.MULTILINE))
+        assert documented == {q for q in questions if not q.startswith("_")}, blueprint.name

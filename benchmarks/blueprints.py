@@ -1,0 +1,171 @@
+"""Blueprint rendering measured against Copier's own floor, in the same run; prints JSON.
+
+* ``new_median_seconds``: ``trellis new ml-model`` (the same code path as the CLI, in-process),
+  median of ``--repeat`` renders from this repository;
+* ``floor_median_seconds``: Copier rendering a template with the same files and no Jinja at
+  all (the rendered output of the first render, as a plain template in its own git repo);
+* ``update_seconds``: ``copier update`` of a generated repo across one version (scratch
+  source tagged 1.0.0 and 1.1.0, with a template change and a local edit).
+
+Goal: ``new_over_floor`` at most 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.blueprints import VARIANTS  # noqa: E402
+from trellis.sources.blueprints import BlueprintSource  # noqa: E402
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@trellis.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@trellis.invalid",
+}
+GOAL = 2.0
+
+
+def git(cwd: Path, *args: str) -> None:
+    """Run git quietly in ``cwd``."""
+    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
+
+
+def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
+    """Make ``repo`` a git repository (if needed) and commit everything in it."""
+    if not (repo / ".git").exists():
+        git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    if tag:
+        git(repo, "tag", tag)
+
+
+def timed(action: Any) -> float:
+    """Seconds one call of ``action`` takes."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure_new(work: Path, repeat: int) -> tuple[list[float], Path]:
+    """Render ml-model from this repository ``repeat`` times."""
+    source = BlueprintSource(str(ROOT), local_root=ROOT)
+    answers = VARIANTS["sklearn-github-aws"]
+    times = []
+    for run in range(repeat):
+        dest = work / f"new-{run}"
+        times.append(
+            timed(
+                lambda d=dest: source.render("ml-model", d, answers, defaults=True, vcs_ref="HEAD")
+            )
+        )
+    return times, work / "new-0"
+
+
+def plain_template(rendered: Path, work: Path) -> Path:
+    """The rendered files as a template with no questions and no Jinja."""
+    src = work / "plain"
+    shutil.copytree(
+        rendered, src / "template", ignore=shutil.ignore_patterns(".copier-answers.yml")
+    )
+    (src / "copier.yml").write_text("_subdirectory: template\n_templates_suffix: .jinja\n")
+    commit_all(src, "plain")
+    return src
+
+
+def measure_floor(src: Path, work: Path, repeat: int) -> list[float]:
+    """Copier rendering the plain template ``repeat`` times."""
+    from copier import run_copy
+
+    times = []
+    for run in range(repeat):
+        dest = work / f"floor-{run}"
+        times.append(
+            timed(
+                lambda d=dest: run_copy(
+                    str(src), d, defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False
+                )
+            )
+        )
+    return times
+
+
+def measure_update(work: Path) -> float:
+    """Copier update across one version, with a template change and a local edit."""
+    from copier import run_copy, run_update
+
+    src = work / "versioned"
+    src.mkdir()
+    shutil.copy(ROOT / "copier.yml", src / "copier.yml")
+    shutil.copytree(ROOT / "blueprints", src / "blueprints")
+    commit_all(src, "1.0.0", tag="1.0.0")
+    dst = work / "generated"
+    run_copy(
+        str(src),
+        dst,
+        data={"blueprint": "ml-model", **VARIANTS["sklearn-github-aws"]},
+        defaults=True,
+        vcs_ref="1.0.0",
+        quiet=True,
+        unsafe=False,
+    )
+    readme = next(dst.glob("README*"), dst / "catalog-info.yaml")
+    readme.write_text(readme.read_text() + "\nLocal notes.\n")
+    commit_all(dst, "generated and edited")
+    template = src / "blueprints" / "ml-model" / "template" / "catalog-info.yaml.jinja"
+    template.write_text("# 1.1.0\n" + template.read_text())
+    commit_all(src, "1.1.0", tag="1.1.0")
+    return timed(lambda: run_update(dst, defaults=True, overwrite=True, quiet=True, unsafe=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="trellis-bench-bp-") as tmp:
+        work = Path(tmp)
+        new_times, first = measure_new(work, args.repeat)
+        files = sum(1 for p in first.rglob("*") if p.is_file())
+        floor_times = measure_floor(plain_template(first, work), work, args.repeat)
+        update = measure_update(work)
+    new, floor = statistics.median(new_times), statistics.median(floor_times)
+    print(
+        json.dumps(
+            {
+                "files": files,
+                "repeat": args.repeat,
+                "new_median_seconds": round(new, 3),
+                "new_runs": [round(t, 3) for t in new_times],
+                "floor_median_seconds": round(floor, 3),
+                "floor_runs": [round(t, 3) for t in floor_times],
+                "new_over_floor": round(new / floor, 2),
+                "update_seconds": round(update, 3),
+                "goal": {"new_over_floor": GOAL},
+                "met": {"new_over_floor": new / floor <= GOAL},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
