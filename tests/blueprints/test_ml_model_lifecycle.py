@@ -72,6 +72,7 @@ def test_the_answers_file_records_source_and_commit(variant):
         (["framework=sklearn", "serving_runtime=triton"], "serving_runtime: Triton serves"),
         (["owner=Risk Team"], "owner: Use a Backstage reference"),
         (["colour=blue"], "colour: not a question of ml-model"),
+        (["known_regions=[mars-1]"], "known_regions: not a question of ml-model"),
     ],
 )
 def test_bad_answers_are_refused_naming_the_question(tmp_path, data, message):

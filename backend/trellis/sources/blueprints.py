@@ -86,7 +86,10 @@ class BlueprintSource:
                 choices=_choices(spec.get("choices")),
             )
             for name, spec in raw.items()
-            if not name.startswith("_") and isinstance(spec, Mapping)
+            # `when: false` marks a computed value, never asked and never answered.
+            if not name.startswith("_")
+            and isinstance(spec, Mapping)
+            and spec.get("when") is not False
         ]
 
     def render(
