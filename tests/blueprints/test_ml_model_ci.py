@@ -441,6 +441,12 @@ def test_one_approval_gated_deploy_job_per_region_hub_first(github: Any) -> None
         env = {**workflow.get("env", {}), **jobs[job_id].get("env", {})}
         assert applies_overlay(expand(runs(jobs[job_id]), env), region), job_id
         assert (repo / "deploy" / "overlays" / region / "kustomization.yaml").is_file()
+        # The champion is copied into the region's bucket first, behind the same gate.
+        steps = [step.get("run", "") for step in jobs[job_id]["steps"]]
+        publish = next(i for i, run in enumerate(steps) if run.startswith("publish --overlay"))
+        apply = next(i for i, run in enumerate(steps) if "kubectl apply -k" in run)
+        assert publish < apply, job_id
+        assert 'publish --overlay "deploy/overlays/$REGION"' in steps[publish]
     # Only the main line gets that far: pull requests stop after the checks.
     condition = jobs["build-image"]["if"]
     assert "refs/heads/main" in condition and "pull_request" in condition

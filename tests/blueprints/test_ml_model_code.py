@@ -39,6 +39,7 @@ MODULES = (
     "params",
     "project",
     "promote",
+    "publish",
     "registry",
     "train",
 )
