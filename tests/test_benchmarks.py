@@ -6,67 +6,42 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_the_catalog_benchmark_runs_end_to_end(tmp_path):
+def run_benchmark(script: str, *args: str) -> dict[str, Any]:
+    """Run ``benchmarks/<script>`` with ``args``; its stdout is one JSON object."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "catalog.py"),
-            "--models",
-            "60",
-            "--subset",
-            "10",
-            "--repeat",
-            "1",
-            "--gets",
-            "5",
-            "--not-modified-gets",
-            "5",
-            "--cache-dir",
-            str(tmp_path),
-        ],
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_the_catalog_benchmark_runs_end_to_end(tmp_path):
+    report = run_benchmark(
+        "catalog.py", "--models", "60", "--subset", "10", "--repeat", "1", "--gets", "5",
+        "--not-modified-gets", "5", "--cache-dir", str(tmp_path),
+    )  # fmt: skip
     assert report["models"] == 60 and report["versions"] == 180
     assert report["served_yaml_matches_in_process_build"] is True
-    assert (
-        set(report["met"])
-        == set(report["goals"])
-        == {
-            "cold_build_ratio",
-            "warm_get_median_ms",
-            "not_modified_median_ms",
-            "serve_peak_rss_mb",
-        }
-    )
-    for key in (
-        "bare_paging_seconds",
-        "cold_build_seconds",
-        "bare_fastapi_get_median_ms",
-        "naive_per_model_loop_seconds",
-        "serve_peak_rss_mb",
-    ):
+    goals = {"cold_build_ratio", "warm_get_median_ms", "not_modified_median_ms",
+             "serve_peak_rss_mb"}  # fmt: skip
+    assert set(report["met"]) == set(report["goals"]) == goals
+    for key in ("bare_paging_seconds", "cold_build_seconds", "bare_fastapi_get_median_ms",
+                "naive_per_model_loop_seconds", "serve_peak_rss_mb"):  # fmt: skip
         assert report[key] > 0, key
 
 
 def test_the_blueprint_benchmark_runs_end_to_end():
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "blueprints.py"), "--repeat", "1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = run_benchmark("blueprints.py", "--repeat", "1")
     assert report["files"] > 1
     assert report["new_median_seconds"] > 0 and report["floor_median_seconds"] > 0
     assert report["update_seconds"] > 0
