@@ -39,8 +39,7 @@ def scan(target: Path, frameworks: list[str], repo: Path) -> tuple[list[dict], s
         str(target),
         "--framework",
         *frameworks,
-        "--skip-download",
-        "--quiet",
+        "--skip-download",  # and no --quiet: it drops passed checks, which the guard counts
         "-o",
         "json",
     ]
@@ -50,12 +49,21 @@ def scan(target: Path, frameworks: list[str], repo: Path) -> tuple[list[dict], s
     assert result.stdout.strip(), result.stderr[-2000:]
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
-    failed, suppressed = [], set()
+    failed, suppressed, scanned, parse_errors = [], set(), set(), 0
     for report in reports:
         if isinstance(report, dict):
             results = report.get("results", {})
             failed += results.get("failed_checks", [])
             suppressed |= {c["check_id"] for c in results.get("skipped_checks", [])}
+            for outcome in ("passed_checks", "failed_checks", "skipped_checks"):
+                scanned |= {Path(c["file_path"]).name for c in results.get(outcome, [])}
+            parse_errors += report.get("summary", {}).get("parsing_errors", 0)
+    # checkov passes a file it could not parse without a word: make sure it read everything.
+    assert parse_errors == 0, f"checkov could not parse {parse_errors} files in {target}"
+    assert scanned, f"checkov checked nothing in {target}"
+    if frameworks == ["github_actions"]:  # a workflow off GitHub's schema is silently skipped
+        workflows = {p.name for p in (target / "workflows").glob("*.y*ml")}
+        assert workflows <= scanned, f"checkov skipped {sorted(workflows - scanned)}"
     return failed, suppressed
 
 
