@@ -4,8 +4,12 @@
   median of ``--repeat`` renders from this repository;
 * ``floor_median_seconds``: Copier rendering a template with the same files and no Jinja at
   all (the rendered output of the first render, as a plain template in its own git repo);
-* ``update_seconds``: ``copier update`` of a generated repo across one version (scratch
-  source tagged 1.0.0 and 1.1.0, with a template change and a local edit).
+* ``update_median_seconds``: ``trellis update`` (``trellis.updates.update``: checks, the
+  changelog, ``copier update``, the conflict scan) of the repo ``trellis new`` renders, across
+  one version (scratch source tagged 1.0.0 and 1.1.0, a template change and a local edit
+  elsewhere), median of ``--repeat`` runs, each on a fresh copy of the generated repo;
+  ``update_over_new`` compares it with ``new_median_seconds`` of the same run, and
+  ``update_over_copier_update`` with bare ``copier update`` of the same copies (its floor).
 
 Goal: ``new_over_floor`` at most 2.
 """
@@ -14,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,31 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.blueprints import VARIANTS  # noqa: E402
+from support.gitrepos import commit_all  # noqa: E402
 from trellis.sources.blueprints import BlueprintSource  # noqa: E402
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@trellis.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@trellis.invalid",
-}
 GOAL = 2.0
-
-
-def git(cwd: Path, *args: str) -> None:
-    """Run git quietly in ``cwd``."""
-    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
-
-
-def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
-    """Make ``repo`` a git repository (if needed) and commit everything in it."""
-    if not (repo / ".git").exists():
-        git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    if tag:
-        git(repo, "tag", tag)
 
 
 def timed(action: Any) -> float:
@@ -106,32 +87,56 @@ def measure_floor(src: Path, work: Path, repeat: int) -> list[float]:
     return times
 
 
-def measure_update(work: Path) -> float:
-    """Copier update across one version, with a template change and a local edit."""
+def measure_update(work: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """``trellis update`` and bare ``copier update`` across one version, alternately.
+
+    Each run starts from a fresh copy of the same generated repository.
+    """
     from copier import run_copy, run_update
+
+    from trellis.updates import update
 
     src = work / "versioned"
     src.mkdir()
     shutil.copy(ROOT / "copier.yml", src / "copier.yml")
     shutil.copytree(ROOT / "blueprints", src / "blueprints")
     commit_all(src, "1.0.0", tag="1.0.0")
-    dst = work / "generated"
+    generated = work / "generated"
     run_copy(
         str(src),
-        dst,
+        generated,
         data={"blueprint": "ml-model", **VARIANTS["sklearn-github-aws"]},
         defaults=True,
         vcs_ref="1.0.0",
         quiet=True,
         unsafe=False,
     )
-    readme = next(dst.glob("README*"), dst / "catalog-info.yaml")
+    readme = generated / "README.md"
     readme.write_text(readme.read_text() + "\nLocal notes.\n")
-    commit_all(dst, "generated and edited")
+    commit_all(generated, "generated and edited")
     template = src / "blueprints" / "ml-model" / "template" / "catalog-info.yaml.jinja"
     template.write_text("# 1.1.0\n" + template.read_text())
+    changelog = src / "blueprints" / "ml-model" / "CHANGELOG.md"
+    changelog.write_text(
+        changelog.read_text().replace("# Changelog\n", "# Changelog\n\n## 1.1.0\n\n- x\n", 1)
+    )
     commit_all(src, "1.1.0", tag="1.1.0")
-    return timed(lambda: run_update(dst, defaults=True, overwrite=True, quiet=True, unsafe=False))
+    times, floor = [], []
+    for run in range(repeat):
+        repo = Path(shutil.copytree(generated, work / f"update-{run}", symlinks=True))
+        started = time.perf_counter()
+        result = update(repo)
+        times.append(time.perf_counter() - started)
+        assert result.to_version == "1.1.0" and not result.conflicts, result
+        bare = Path(shutil.copytree(generated, work / f"copier-update-{run}", symlinks=True))
+        floor.append(
+            timed(
+                lambda b=bare: run_update(
+                    b, defaults=True, overwrite=True, quiet=True, unsafe=False, vcs_ref="1.1.0"
+                )
+            )
+        )
+    return times, floor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         new_times, first = measure_new(work, args.repeat)
         files = sum(1 for p in first.rglob("*") if p.is_file())
         floor_times = measure_floor(plain_template(first, work), work, args.repeat)
-        update = measure_update(work)
+        update_times, copier_times = measure_update(work, args.repeat)
     new, floor = statistics.median(new_times), statistics.median(floor_times)
+    update, copier_update = statistics.median(update_times), statistics.median(copier_times)
     print(
         json.dumps(
             {
@@ -157,7 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                 "floor_median_seconds": round(floor, 3),
                 "floor_runs": [round(t, 3) for t in floor_times],
                 "new_over_floor": round(new / floor, 2),
-                "update_seconds": round(update, 3),
+                "update_median_seconds": round(update, 3),
+                "update_runs": [round(t, 3) for t in update_times],
+                "update_over_new": round(update / new, 2),
+                "copier_update_median_seconds": round(copier_update, 3),
+                "copier_update_runs": [round(t, 3) for t in copier_times],
+                "update_over_copier_update": round(update / copier_update, 2),
                 "goal": {"new_over_floor": GOAL},
                 "met": {"new_over_floor": new / floor <= GOAL},
             },

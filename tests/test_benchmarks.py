@@ -44,5 +44,6 @@ def test_the_blueprint_benchmark_runs_end_to_end():
     report = run_benchmark("blueprints.py", "--repeat", "1")
     assert report["files"] > 1
     assert report["new_median_seconds"] > 0 and report["floor_median_seconds"] > 0
-    assert report["update_seconds"] > 0
+    assert report["update_median_seconds"] > 0 and len(report["update_runs"]) == 1
+    assert report["update_over_new"] > 0 and report["copier_update_median_seconds"] > 0
     assert set(report["met"]) == set(report["goal"]) == {"new_over_floor"}

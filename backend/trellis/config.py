@@ -117,6 +117,24 @@ class BlueprintSettings(BaseModel):
     vcs_ref: str | None = Field(
         default=None, description="Blueprint version (git tag); default: the newest tag."
     )
+    repository_url: str | None = Field(
+        default=None,
+        description="Canonical git URL of the blueprint repository, recorded as `_src_path` in "
+        "every generated repo so `copier update` finds it. Default: the source.",
+    )
+    repositories: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Generated repositories to report on (comma-separated): local checkouts or "
+        "http(s) URLs of their raw files, e.g. a raw.githubusercontent.com base.",
+    )
+    render_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="Longest a render may take before it fails."
+    )
+    max_render_bytes: int = Field(
+        default=20_000_000, gt=0, description="Largest total size of one render's files."
+    )
+
+    _split_repositories = field_validator("repositories", mode="before")(_split_csv)
 
 
 class Settings(BaseSettings):

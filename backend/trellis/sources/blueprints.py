@@ -9,6 +9,9 @@ repository itself with git tags as versions. Rendering never runs Copier's unsaf
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,32 +19,39 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.version import InvalidVersion, Version
 
-from trellis.errors import ConfigError, TrellisError
+from trellis.errors import AnswerError, ConfigError, SourceUnavailable
+from trellis.model import Blueprint, Page, Publish, Question
+from trellis.sources.git import git, git_url
 
-__all__ = ["AnswerError", "BlueprintSource", "Question", "find_checkout"]
+__all__ = ["BlueprintSource", "RenderedFile", "Rendering", "find_checkout"]
 
-_INCLUDE = re.compile(r"^!include\s+(\S+)\s*$", re.MULTILINE)
+ANSWERS_FILE = ".copier-answers.yml"
+_BLUEPRINT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
-
-class AnswerError(TrellisError):
-    """An answer to a blueprint question is not acceptable; the text says which and why."""
-
-    def __init__(self, question: str, message: str) -> None:
-        super().__init__(f"{question}: {message}")
-        self.question = question
-        self.message = message
+# `when` conditions Trellis can show as form conditionals: `name`, `not name`, `name == 'v'`.
+_GUARD = re.compile(r"""^blueprint\s*==\s*['"][^'"]+['"]$""")
+_TRUTHY = re.compile(r"^(?P<not>not\s+)?(?P<name>[a-z_][a-z0-9_]*)$")
+_EQUALS = re.compile(r"""^(?P<name>[a-z_][a-z0-9_]*)\s*==\s*(['"])(?P<value>[^'"]*)\2$""")
 
 
 @dataclass(frozen=True, slots=True)
-class Question:
-    """One question of a blueprint, as its ``copier.yml`` declares it."""
+class RenderedFile:
+    """One file of a rendered repository."""
 
-    name: str
-    type: str
-    help: str
-    default: object
-    choices: tuple[str, ...]
+    path: str
+    content: bytes
+    executable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """A whole rendered repository, held in memory: its files and the version rendered."""
+
+    blueprint: str
+    version: str
+    files: tuple[RenderedFile, ...]
 
 
 def find_checkout() -> Path | None:
@@ -51,10 +61,24 @@ def find_checkout() -> Path | None:
 
 
 class BlueprintSource:
-    """The blueprints of one Copier source (a local checkout or a git URL)."""
+    """The blueprints of one Copier source (a local checkout or a git URL).
 
-    def __init__(self, source: str, *, local_root: Path | None = None) -> None:
+    ``repository_url`` is what generated repos record as their Copier source
+    (``_src_path``): the blueprint repository's canonical git URL, so that ``copier update``
+    in a generated repo finds the blueprints wherever Trellis itself read them from.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        local_root: Path | None = None,
+        repository_url: str | None = None,
+        max_bytes: int = 20_000_000,
+    ) -> None:
         self.source = source
+        self.repository_url = repository_url or source
+        self.max_bytes = max_bytes
         self._root = local_root
 
     @property
@@ -72,11 +96,34 @@ class BlueprintSource:
             p.name for p in (self.root / "blueprints").iterdir() if (p / "template").is_dir()
         )
 
+    def blueprint(self, name: str) -> Blueprint:
+        """A blueprint's questions (``copier.yml``) and presentation (``blueprint.yaml``)."""
+        self._known(name)
+        folder = self.root / "blueprints" / name
+        meta = _load_mapping(folder / "blueprint.yaml")
+        questions = self.questions(name)
+        pages = tuple(
+            Page(title=str(page["title"]), questions=tuple(page.get("questions", ())))
+            for page in meta.get("pages", ())
+        ) or (Page(title=str(meta.get("title", name)), questions=tuple(q.name for q in questions)),)
+        return Blueprint(
+            name=name,
+            title=str(meta.get("title", name)),
+            description=" ".join(str(meta.get("description", "")).split()),
+            owner=str(meta.get("owner", "")),
+            type=str(meta.get("type", "service")),
+            tags=tuple(str(tag) for tag in meta.get("tags", ())),
+            questions=tuple(questions),
+            pages=pages,
+            required=tuple(str(q) for q in meta.get("required", ())),
+            form={str(k): dict(v) for k, v in (meta.get("form") or {}).items()},
+            publish=_publish(name, meta.get("publish")),
+        )
+
     def questions(self, blueprint: str) -> list[Question]:
         """The blueprint's own questions, in the order Copier asks them."""
         self._known(blueprint)
-        path = self.root / "blueprints" / blueprint / "copier.yml"
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = _load_mapping(self.root / "blueprints" / blueprint / "copier.yml")
         return [
             Question(
                 name=name,
@@ -84,6 +131,8 @@ class BlueprintSource:
                 help=str(spec.get("help", "")),
                 default=spec.get("default"),
                 choices=_choices(spec.get("choices")),
+                condition=_condition(name, spec.get("when")),
+                secret=bool(spec.get("secret", False)),
             )
             for name, spec in raw.items()
             # `when: false` marks a computed value, never asked and never answered.
@@ -101,17 +150,15 @@ class BlueprintSource:
         defaults: bool,
         vcs_ref: str | None = None,
     ) -> Path:
-        """Render ``blueprint`` into ``destination`` with Copier; bad answers raise."""
-        questions = {q.name: q for q in self.questions(blueprint)}
-        unknown = sorted(set(answers) - set(questions))
-        if unknown:
-            raise AnswerError(
-                unknown[0], f"not a question of {blueprint}; it asks {', '.join(sorted(questions))}"
-            )
-        for name, value in answers.items():
-            _check_type(questions[name], value)
+        """Render ``blueprint`` into ``destination`` with Copier (no tasks, no migrations).
+
+        Answers are expected to be checked already (``trellis.blueprints.check_answers``);
+        Copier's validators, which relate answers to each other, still refuse bad ones here.
+        """
+        self._known(blueprint)
         from copier import run_copy  # importing Copier costs 0.3 s; only when rendering
-        from copier.errors import DirtyLocalWarning
+        from copier.errors import CopierError, DirtyLocalWarning
+        from plumbum import ProcessExecutionError  # Copier runs git through plumbum
 
         try:
             with warnings.catch_warnings():
@@ -128,62 +175,190 @@ class BlueprintSource:
                     overwrite=False,
                 )
         except ValueError as exc:  # Copier's validators and type casts raise ValueError
-            raise _answer_error(exc) from exc
+            answer_error = _answer_error(exc)
+            if answer_error is None:
+                raise SourceUnavailable("blueprint source", f"{self.source}: {exc}") from exc
+            raise answer_error from exc
+        except (OSError, subprocess.SubprocessError, CopierError, ProcessExecutionError) as exc:
+            raise SourceUnavailable("blueprint source", f"{self.source}: {exc}") from exc
+        self._record_canonical_source(destination)
         return destination
+
+    def render_files(
+        self, blueprint: str, answers: Mapping[str, Any], *, vcs_ref: str | None = None
+    ) -> Rendering:
+        """Render into a scratch folder and return the files; bounded by ``max_bytes``."""
+        scratch = Path(tempfile.mkdtemp(prefix="trellis-render-"))
+        try:
+            destination = self.render(
+                blueprint, scratch / "repo", answers, defaults=True, vcs_ref=vcs_ref
+            )
+            files: list[RenderedFile] = []
+            total = 0
+            for path in sorted(destination.rglob("*")):
+                if path.is_symlink() or not path.is_file():
+                    continue
+                content = path.read_bytes()
+                total += len(content)
+                if total > self.max_bytes:
+                    raise ConfigError(
+                        f"{blueprint} renders more than {self.max_bytes} bytes "
+                        "(TRELLIS_BLUEPRINTS__MAX_RENDER_BYTES)"
+                    )
+                files.append(
+                    RenderedFile(
+                        path=path.relative_to(destination).as_posix(),
+                        content=content,
+                        executable=bool(path.stat().st_mode & 0o111),
+                    )
+                )
+            recorded = _load_mapping(destination / ANSWERS_FILE)
+            return Rendering(
+                blueprint=blueprint, version=str(recorded.get("_commit", "")), files=tuple(files)
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _record_canonical_source(self, destination: Path) -> None:
+        """Point the answers file at the canonical repository, not where Trellis read it."""
+        answers = destination / ANSWERS_FILE
+        if self.repository_url == self.source or not answers.is_file():
+            return
+        line = yaml.safe_dump({"_src_path": self.repository_url}, width=10_000).strip()
+        text = re.sub(r"(?m)^_src_path: .*$", lambda _: line, answers.read_text(encoding="utf-8"))
+        answers.write_text(text, encoding="utf-8")
+
+    def versions(self) -> list[str]:
+        """The source repository's release tags, oldest first: what an update can move to.
+
+        Only PEP 440 final releases count (``1.2.0``, ``v1.2.0``); pre-releases and other tags
+        are left out, as Copier leaves them out when it picks the newest version.
+        """
+        if _is_local(self.source):
+            tags = git("tag", "--list", cwd=Path(self.source), what=self.source).split()
+        else:
+            url = git_url(self.source)
+            listing = git("ls-remote", "--tags", "--refs", "--", url, what=self.source)
+            tags = [line.split("refs/tags/", 1)[1] for line in listing.splitlines() if "\t" in line]
+        return _releases(tags)
+
+    def changelog(self, blueprint: str, *, ref: str | None = None) -> str:
+        """A blueprint's ``CHANGELOG.md`` at ``ref`` (a tag; default: the checkout or HEAD).
+
+        An empty text when the blueprint has no changelog (at that version).
+        """
+        if not _BLUEPRINT_NAME.match(blueprint):
+            raise ConfigError(f"{blueprint!r} is not a blueprint name")
+        relative = f"blueprints/{blueprint}/CHANGELOG.md"
+        if _is_local(self.source):
+            root = Path(self.source)
+            if ref is None:
+                path = root / relative
+                return path.read_text(encoding="utf-8") if path.is_file() else ""
+            return _read_at(root, ref, relative, self.source)
+        with tempfile.TemporaryDirectory(prefix="trellis-changelog-") as scratch:
+            branch = ["--branch", ref] if ref else []
+            url = git_url(self.source)
+            git("clone", "--quiet", "--depth", "1", *branch, "--", url, scratch, what=self.source)
+            return _read_at(Path(scratch), "HEAD", relative, self.source)
 
     def _known(self, blueprint: str) -> None:
         names = self.names()
         if blueprint not in names:
-            raise AnswerError(
+            raise AnswerError.one(
                 "blueprint", f"unknown blueprint {blueprint!r}; choose from {', '.join(names)}"
             )
 
 
-_BOOLEANS = {"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n"}
+def _is_local(source: str) -> bool:
+    return Path(source).is_dir()
 
 
-def _check_type(question: Question, value: object) -> None:
-    """Reject answers Copier could not cast, naming the question (Copier does not)."""
-    if not isinstance(value, str):
-        return
-    if question.type == "int":
+def _releases(tags: list[str]) -> list[str]:
+    """PEP 440 final releases among ``tags``, oldest first."""
+    releases: list[tuple[Version, str]] = []
+    for tag in tags:
         try:
-            int(value)
-        except ValueError:
-            raise AnswerError(question.name, f"expects a whole number, got {value!r}") from None
-    elif question.type == "float":
-        try:
-            float(value)
-        except ValueError:
-            raise AnswerError(question.name, f"expects a number, got {value!r}") from None
-    elif question.type == "bool" and value.strip().lower() not in _BOOLEANS:
-        raise AnswerError(question.name, f"expects true or false, got {value!r}")
-    elif question.type in {"yaml", "json"}:
-        try:
-            yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise AnswerError(question.name, f"is not valid YAML: {exc}") from None
-    if question.choices and question.type == "str" and value not in question.choices:
-        raise AnswerError(question.name, f"{value!r} is not one of {', '.join(question.choices)}")
+            version = Version(tag)
+        except InvalidVersion:
+            continue
+        if not version.is_prerelease:
+            releases.append((version, tag))
+    return [tag for _, tag in sorted(releases)]
 
 
-def _choices(raw: object) -> tuple[str, ...]:
+def _read_at(root: Path, ref: str, relative: str, what: str) -> str:
+    """A file's text at ``ref`` in the repository at ``root``; empty when it is not there."""
+    if not git("ls-tree", "--name-only", ref, "--", relative, cwd=root, what=what).strip():
+        return ""
+    return git("show", f"{ref}:{relative}", cwd=root, what=what)
+
+
+def _load_mapping(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a mapping")
+    return loaded
+
+
+def _publish(blueprint: str, raw: object) -> Publish | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or "repository" not in raw or not raw.get("hosts"):
+        raise ConfigError(
+            f"{blueprint}/blueprint.yaml: publish needs `repository` (a question) and `hosts`"
+        )
+    selector = raw.get("selector")
+    return Publish(
+        repository=str(raw["repository"]),
+        selector=str(selector) if selector else None,
+        hosts={str(k): str(v) for k, v in raw["hosts"].items()},
+    )
+
+
+def _choices(raw: object) -> dict[str, str]:
+    """Copier's choices as ``{value: title}`` (Copier writes them ``{title: value}``)."""
     if isinstance(raw, Mapping):
-        return tuple(str(v) for v in raw.values())
+        return {str(value): str(title) for title, value in raw.items()}
     if isinstance(raw, list):
-        return tuple(str(v) for v in raw)
-    return ()
+        return {str(value): str(value) for value in raw}
+    return {}
+
+
+def _condition(question: str, when: object) -> tuple[str, object] | None:
+    """The one answer a question depends on, read from its ``when`` expression."""
+    if when is None or when is True:
+        return None
+    text = str(when).strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]
+    terms = [term.strip() for term in text.split(" and ") if not _GUARD.match(term.strip())]
+    if not terms:
+        return None
+    if len(terms) == 1:
+        if match := _TRUTHY.match(terms[0]):
+            return match["name"], not match["not"]
+        if match := _EQUALS.match(terms[0]):
+            return match["name"], match["value"]
+    raise ConfigError(
+        f"question {question}: `when: {when}` is more than one condition on another answer "
+        "(`name`, `not name` or `name == 'value'`); Backstage's form could not show it"
+    )
 
 
 _VALIDATION = re.compile(r"Validation error for question '(?P<q>[^']+)': (?P<m>.*)", re.S)
 _REQUIRED = re.compile(r'Question "(?P<q>[^"]+)" is required')
 
 
-def _answer_error(exc: ValueError) -> AnswerError:
+def _answer_error(exc: ValueError) -> AnswerError | None:
+    """The question Copier refused, or None when the error is not about an answer."""
     text = str(exc).strip()
     for pattern in (_VALIDATION, _REQUIRED):
         match = pattern.search(text)
         if match:
             message = match.groupdict().get("m") or "an answer is required (or pass --defaults)"
-            return AnswerError(match["q"], " ".join(message.split()))
-    return AnswerError("answers", " ".join(text.split()))
+            return AnswerError.one(match["q"], " ".join(message.split()))
+    return None

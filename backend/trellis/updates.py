@@ -1,0 +1,231 @@
+"""Moving generated repositories to newer blueprint versions: check, update, survey.
+
+Shared by ``trellis check-update``, ``trellis update`` and the API. Versions and changelogs are
+read from the repository's own ``_src_path``, the source ``copier update`` will really use,
+never from Trellis's settings: the answer is about the update that would run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from trellis.blueprints import (
+    Release,
+    newer_releases,
+    parse_changelog,
+    releases_between,
+    versions_behind,
+)
+from trellis.blueprints.changelog import base_version, parse_version
+from trellis.errors import ConfigError, SourceUnavailable, TrellisError
+from trellis.model import BlueprintInstance
+from trellis.sources.blueprints import BlueprintSource
+from trellis.sources.git import git
+from trellis.sources.repositories import (
+    conflicted_files,
+    is_dirty,
+    read_answers,
+    read_instance,
+    run_update,
+)
+
+__all__ = [
+    "SourceFactory",
+    "UpdateResult",
+    "UpdateStatus",
+    "check_update",
+    "known_instances",
+    "update",
+]
+
+#: Builds the blueprint source a repository records (tests and the API may substitute one).
+SourceFactory = Callable[[str], BlueprintSource]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStatus:
+    """Where a generated repository stands against its blueprint's releases.
+
+    ``behind`` counts the releases newer than ``current``; for a version that is not a
+    release (a ``git describe`` like ``1.0.0-3-gabc``) it counts from its base tag, and
+    ``note`` says so. It is None when the version cannot be ordered at all.
+    """
+
+    location: str
+    blueprint: str
+    source: str
+    current: str
+    newest: str | None
+    behind: int | None
+    releases: tuple[Release, ...]
+    note: str | None = None
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether no newer release exists."""
+        return self.behind == 0
+
+    def as_json(self) -> dict[str, object]:
+        """The status as a JSON object (camelCase, like Backstage's APIs)."""
+        return {
+            "location": self.location,
+            "blueprint": self.blueprint,
+            "source": self.source,
+            "currentVersion": self.current,
+            "latestVersion": self.newest,
+            "versionsBehind": self.behind,
+            "upToDate": self.up_to_date,
+            "note": self.note,
+            "releases": [
+                {"version": r.version, "date": r.date, "notes": r.body} for r in self.releases
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What ``update`` did: the versions before and after, and the files left in conflict."""
+
+    location: str
+    blueprint: str
+    from_version: str
+    to_version: str
+    conflicts: tuple[str, ...]
+    releases: tuple[Release, ...]
+
+    @property
+    def changed(self) -> bool:
+        """Whether the repository moved to another version."""
+        return self.from_version != self.to_version
+
+
+def _source(source: str) -> BlueprintSource:
+    return BlueprintSource(source)
+
+
+def check_update(location: str | Path, *, source_factory: SourceFactory = _source) -> UpdateStatus:
+    """Compare a repository's blueprint version with its source's releases.
+
+    ``location`` is a local checkout or the http(s) base URL of its raw files.
+    """
+    instance = read_instance(str(location), entity=False)
+    source = source_factory(_recorded_source(instance))
+    versions = source.versions()
+    newest = versions[-1] if versions else None
+    behind = versions_behind(instance.version, versions)
+    note = None
+    if behind is None:
+        if parse_version(base_version(instance.version)) is None:
+            note = f"{instance.version} is not a version; cannot tell how far behind it is"
+        else:
+            behind = len(newer_releases(instance.version, versions))
+            base = base_version(instance.version)
+            note = (
+                f"{instance.version} is not a release of the source; counted from {base}"
+                if base != instance.version
+                else f"{instance.version} is not a release of the source"
+            )
+    releases: tuple[Release, ...] = ()
+    if behind and newest is not None:
+        changelog = parse_changelog(source.changelog(instance.blueprint, ref=newest))
+        releases = tuple(releases_between(changelog, instance.version, newest))
+    return UpdateStatus(
+        location=str(location),
+        blueprint=instance.blueprint,
+        source=instance.source,
+        current=instance.version,
+        newest=newest,
+        behind=behind,
+        releases=releases,
+        note=note,
+    )
+
+
+def update(
+    repo: Path, to: str | None = None, *, source_factory: SourceFactory = _source
+) -> UpdateResult:
+    """``copier update`` a clean checkout to ``to`` (default: the newest release).
+
+    Refuses a dirty tree, an unknown version and a downgrade before touching anything. The
+    changelog is read first too, so a source that cannot be read changes nothing.
+    """
+    if not repo.is_dir():
+        raise ConfigError(f"{repo}: no such directory")
+    _require_clean_git(repo)
+    instance = read_instance(str(repo), entity=False)
+    source = source_factory(_recorded_source(instance))
+    versions = source.versions()
+    if not versions:
+        raise ConfigError(f"{instance.source} has no release tags to update to")
+    target = to or versions[-1]
+    if target not in versions:
+        raise ConfigError(
+            f"{target} is not a release of {instance.source}; newest releases: "
+            + ", ".join(reversed(versions[-5:]))
+        )
+    if target == instance.version:
+        return UpdateResult(str(repo), instance.blueprint, target, target, (), ())
+    current, wanted = parse_version(base_version(instance.version)), parse_version(target)
+    if current is not None and wanted is not None and wanted <= current:
+        raise ConfigError(
+            f"{repo} is at {instance.version}; {target} would be a downgrade, which "
+            "copier update does not do"
+        )
+    changelog = parse_changelog(source.changelog(instance.blueprint, ref=target))
+    conflicts = run_update(repo, to=target)
+    recorded = str(read_answers(repo).get("_commit", target))
+    return UpdateResult(
+        location=str(repo),
+        blueprint=instance.blueprint,
+        from_version=instance.version,
+        to_version=recorded,
+        conflicts=tuple(conflicts),
+        releases=tuple(releases_between(changelog, instance.version, recorded)),
+    )
+
+
+def known_instances(
+    locations: Iterable[str], client: httpx.Client | None = None
+) -> tuple[list[BlueprintInstance], list[tuple[str, str]]]:
+    """Read every configured repository; one that cannot be read is a problem, not a failure.
+
+    Returns the instances read and ``(location, reason)`` for each one that was not.
+    """
+    instances: list[BlueprintInstance] = []
+    problems: list[tuple[str, str]] = []
+    for location in locations:
+        try:
+            instances.append(read_instance(location, client=client))
+        except TrellisError as exc:
+            problems.append((location, str(exc)))
+    return instances, problems
+
+
+def _recorded_source(instance: BlueprintInstance) -> str:
+    if not instance.source:
+        raise ConfigError(f"{instance.location}: the answers file records no `_src_path`")
+    return instance.source
+
+
+def _require_clean_git(repo: Path) -> None:
+    try:
+        git("rev-parse", "--show-toplevel", cwd=repo)
+    except SourceUnavailable as exc:
+        raise ConfigError(
+            f"{repo} is not a git repository; copier update needs one "
+            "(git init, then commit the generated files)"
+        ) from exc
+    if conflicts := conflicted_files(repo):
+        raise ConfigError(
+            f"{repo} still has conflicts from an update ({', '.join(conflicts)}); "
+            "resolve them, `git add` and commit first"
+        )
+    if is_dirty(repo):
+        raise ConfigError(
+            f"{repo} has uncommitted changes; commit or stash them first "
+            "(copier update merges into a clean tree)"
+        )
