@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis import __version__
-from trellis.api import catalog, health
+from trellis.api import blueprints, catalog, health
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
-from trellis.errors import ConfigError, NotReady, SourceUnavailable, TrellisError
+from trellis.errors import AnswerError, ConfigError, NotReady, SourceUnavailable, TrellisError
 from trellis.metrics import Metrics
+from trellis.scaffolding import Scaffolder
 from trellis.service import CatalogService
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
@@ -28,11 +31,18 @@ __all__ = [
     "build_blueprints",
     "build_catalog_service",
     "build_registry",
+    "build_scaffolder",
     "catalog_options",
     "create_app",
 ]
 
 log = logging.getLogger("trellis")
+
+RENDER_SLOTS = 2
+"""Renders at once; each is CPU-bound work in a thread, and the machine has few cores."""
+
+MAX_BODY_BYTES = 1_000_000
+"""Largest request body taken; answers to a blueprint are a few kilobytes."""
 
 DESCRIPTION = """\
 Trellis serves an MLflow model registry to Backstage: catalog entities
@@ -70,19 +80,42 @@ def build_registry(settings: Settings) -> RegistrySource:
 
 def build_blueprints(settings: Settings) -> BlueprintSource:
     """The blueprint source: configured, or the checkout Trellis runs from."""
+    config = settings.blueprints
     checkout = find_checkout()
-    source = settings.blueprints.source
+    source = config.source
+    root: Path | None
     if source is None:
         if checkout is None:
             raise ConfigError(
                 "TRELLIS_BLUEPRINTS__SOURCE is not set and Trellis does not run from a "
                 "checkout with blueprints/; set it to the Trellis git repository"
             )
-        return BlueprintSource(str(checkout), local_root=checkout)
-    local = Path(source)
-    if local.is_dir():
-        return BlueprintSource(source, local_root=local)
-    return BlueprintSource(source, local_root=checkout)
+        source, root = str(checkout), checkout
+    else:
+        root = Path(source) if Path(source).is_dir() else checkout
+    return BlueprintSource(
+        source,
+        local_root=root,
+        repository_url=config.repository_url,
+        max_bytes=config.max_render_bytes,
+    )
+
+
+def build_scaffolder(settings: Settings) -> Scaffolder:
+    """Checks and renders blueprints at the configured version; surveys generated repos."""
+    config = settings.blueprints
+    client = None
+    if any(location.startswith(("http://", "https://")) for location in config.repositories):
+        client = httpx.Client(
+            timeout=10.0, follow_redirects=True, headers={"User-Agent": f"trellis/{__version__}"}
+        )
+    return Scaffolder(
+        build_blueprints(settings),
+        vcs_ref=config.vcs_ref,
+        repositories=config.repositories,
+        client=client,
+        cache_seconds=settings.catalog.refresh_interval_seconds,
+    )
 
 
 def catalog_options(settings: Settings) -> CatalogOptions:
@@ -122,6 +155,8 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
             yield
         finally:
             service.stop()
+            if app.state.scaffolder is not None:
+                app.state.scaffolder.close()
 
     app = FastAPI(
         title="Trellis",
@@ -135,21 +170,104 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(health.router)
     app.include_router(catalog.files)
     app.include_router(catalog.problems)
+    app.include_router(blueprints.router)
+    app.state.render_slots = asyncio.Semaphore(RENDER_SLOTS)
+    try:
+        app.state.scaffolder = build_scaffolder(settings)
+        app.state.scaffolder_error = None
+    except ConfigError as exc:
+        log.warning("blueprints are not available: %s", exc)
+        app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
     _add_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Map the error tree to HTTP statuses in one place."""
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(error["loc"]), "message": str(error["msg"])} for error in exc.errors()
+        ]
+        return JSONResponse(
+            {"detail": "invalid request: " + _summary(errors), "errors": errors}, status_code=400
+        )
+
     @app.exception_handler(TrellisError)
     async def trellis_error(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, AnswerError):
+            errors = [{"field": field, "message": message} for field, message in exc.problems]
+            return JSONResponse({"detail": str(exc), "errors": errors}, status_code=400)
         if isinstance(exc, NotReady):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(exc, SourceUnavailable):
             return JSONResponse({"detail": str(exc)}, status_code=503)
         return JSONResponse({"detail": str(exc)}, status_code=500)
+
+
+def _field(location: Sequence[object]) -> str:
+    """A validation error's location without FastAPI's ``body``/``query``/... prefix."""
+    parts = [str(part) for part in location]
+    if len(parts) > 1 and parts[0] in {"body", "query", "path", "header"}:
+        parts.pop(0)
+    return ".".join(parts) or "body"
+
+
+def _summary(errors: list[dict[str, str]]) -> str:
+    return "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+
+
+class BodyLimit:
+    """Pure ASGI middleware refusing request bodies over ``max_bytes`` with 413.
+
+    Checked on the declared length and again while reading, so a chunked body cannot slip by.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request through while its body stays under the limit."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded, send)
+        except _BodyTooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 class RequestMetrics:

@@ -17,11 +17,11 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from trellis import __version__
 from trellis.config import Settings
-from trellis.errors import ConfigError, SourceUnavailable, TrellisError
-from trellis.sources.blueprints import AnswerError
+from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
 
 __all__ = ["app", "main"]
 
@@ -55,7 +55,7 @@ def _handle_errors() -> Iterator[None]:
 
 
 def _fail(code: int, message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -202,20 +202,15 @@ def new(
     ] = None,
 ) -> None:
     """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
-    from trellis.app import build_blueprints
+    from trellis.app import build_scaffolder
 
     with _handle_errors():
         settings = _settings()
         answers = _answers(data or [], data_file)
-        source = build_blueprints(settings)
         if destination.exists() and any(destination.iterdir()):
             raise ConfigError(f"{destination} exists and is not empty")
-        source.render(
-            blueprint,
-            destination,
-            answers,
-            defaults=defaults,
-            vcs_ref=vcs_ref or settings.blueprints.vcs_ref,
+        build_scaffolder(settings).new(
+            blueprint, destination, answers, defaults=defaults, vcs_ref=vcs_ref
         )
         files = sum(1 for p in destination.rglob("*") if p.is_file())
         err.print(f"[green]✓[/] {blueprint}: {files} files in {destination}", highlight=False)
@@ -225,6 +220,75 @@ def new(
             highlight=False,
             markup=False,
             soft_wrap=True,  # a command to copy: never broken across lines
+        )
+
+
+blueprints_app = typer.Typer(
+    help="The blueprints: list them, and write them as Backstage Software Templates.",
+    no_args_is_help=True,
+)
+app.add_typer(blueprints_app, name="blueprints")
+
+
+@blueprints_app.command("list")
+def blueprints_list() -> None:
+    """List the blueprints with their titles and questions."""
+    from trellis.app import build_scaffolder
+
+    with _handle_errors():
+        for blueprint in build_scaffolder(_settings()).blueprints():
+            typer.echo(f"{blueprint.name}: {blueprint.title}")
+            typer.echo(f"  questions: {', '.join(q.name for q in blueprint.questions)}")
+
+
+@blueprints_app.command("backstage")
+def blueprints_backstage(
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Folder to write the templates into.")
+    ] = Path("catalog/templates"),
+    check: Annotated[
+        bool,
+        typer.Option(help="Write nothing; exit 1 when a file differs from what would be written."),
+    ] = False,
+) -> None:
+    """Write a Software Template per blueprint (`<blueprint>.yaml`) and a Location for them.
+
+    The templates render through Trellis (`trellis:blueprint:render`), so new repositories
+    can follow later blueprint versions with `copier update`. Never edit them by hand: run
+    this again after changing a blueprint's copier.yml or blueprint.yaml.
+    """
+    from trellis.app import build_scaffolder
+
+    with _handle_errors():
+        files = build_scaffolder(_settings()).template_files()
+        stale = [
+            name
+            for name, content in files.items()
+            if not (output_dir / name).is_file() or (output_dir / name).read_bytes() != content
+        ]
+        extra = (
+            sorted(p.name for p in output_dir.glob("*.yaml") if p.name not in files)
+            if output_dir.is_dir()
+            else []
+        )
+        if check:
+            if stale or extra:
+                _fail(
+                    1,
+                    f"out of date in {output_dir}: {', '.join(stale + extra)}; run "
+                    "`trellis blueprints backstage`",
+                )
+            err.print(f"[green]✓[/] {len(files)} files in {output_dir} are current")
+            return
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            (output_dir / name).write_bytes(files[name])
+        for name in extra:
+            (output_dir / name).unlink()  # a blueprint that no longer exists
+        err.print(
+            f"[green]✓[/] {len(files)} files in {output_dir} ({len(stale)} written, "
+            f"{len(extra)} removed)",
+            highlight=False,
         )
 
 
@@ -252,6 +316,85 @@ def _write(data: bytes, output: Path | None) -> None:
         sys.stdout.flush()
     else:
         output.write_bytes(data)
+
+
+# --- blueprint updates: exit 1 on any error (2 means "an update exists" for check-update) ---
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    from rich.text import Text
+
+    try:
+        yield
+    except TrellisError as exc:
+        message = " ".join(str(exc).split())
+        err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command(
+    "check-update",
+    help="Say whether a newer blueprint version exists, and what it changes.\n\n"
+    "Reads the blueprint, version and source the repository records (.copier-answers.yml), "
+    "then the source's release tags and its changelog.\n\n"
+    "Exit codes: 0 up to date, 2 a newer version exists, 1 an error (one line on stderr).",
+)
+def check_update_command(
+    repo: Annotated[
+        str,
+        typer.Argument(
+            help="A generated repository: its checkout, or the http(s) base URL of its raw "
+            "files, e.g. a raw.githubusercontent.com/OWNER/REPO/BRANCH URL."
+        ),
+    ] = ".",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of text.")
+    ] = False,
+) -> None:
+    """Say whether a newer blueprint version exists, and what it changes."""
+    import json
+
+    from trellis.update_report import print_status
+    from trellis.updates import check_update
+
+    with _one_line_errors():
+        status = check_update(repo)
+    if as_json:
+        typer.echo(json.dumps(status.as_json(), indent=2))
+    else:
+        print_status(Console(), status)
+    if status.behind is None:
+        raise typer.Exit(1)
+    raise typer.Exit(0 if status.up_to_date else 2)
+
+
+@app.command(
+    "update",
+    help="Move a generated repository to a newer blueprint version (copier update).\n\n"
+    "Your edits are kept: Copier merges the blueprint's changes into them; review with "
+    "`git diff` and commit. Where it cannot merge, it leaves conflict markers: those files are "
+    "listed and the command exits 1 until you resolve them (edit, `git add`, commit). A tree "
+    "with uncommitted changes is refused.\n\n"
+    "Exit codes: 0 updated or already current, 1 conflicts or an error.",
+)
+def update_command(
+    repo: Annotated[
+        Path, typer.Argument(help="The generated repository's checkout (a clean git tree).")
+    ] = Path(),
+    to: Annotated[
+        str | None,
+        typer.Option(help="Blueprint version (git tag) to move to; default: the newest release."),
+    ] = None,
+) -> None:
+    """Move a generated repository to a newer blueprint version (copier update)."""
+    from trellis.update_report import print_result
+    from trellis.updates import update
+
+    with _one_line_errors(), err.status(f"Updating {repo} with copier update ..."):
+        result = update(repo, to)
+    print_result(Console(), result)
+    raise typer.Exit(1 if result.conflicts else 0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,8 +29,10 @@ def registry(tmp_path, monkeypatch) -> str:
 def test_help_explains_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "catalog", "openapi", "demo"):
+    for command in ("serve", "catalog", "openapi", "demo", "new", "blueprints"):
         assert command in result.output
+    blueprints = runner.invoke(app, ["blueprints", "--help"])
+    assert "backstage" in blueprints.output and "list" in blueprints.output
     assert "TRELLIS_" in result.output
     assert runner.invoke(app, ["--version"]).output.strip() == f"trellis {__version__}"
 
@@ -75,3 +77,19 @@ def test_the_checked_in_openapi_document_is_current():
     assert result.stdout == checked_in, (
         "catalog/openapi.yaml is stale: run `trellis openapi -o catalog/openapi.yaml`"
     )
+
+
+def test_blueprints_list_names_each_blueprint_and_its_questions():
+    result = runner.invoke(app, ["blueprints", "list"])
+    assert result.exit_code == 0, result.output
+    assert "ml-model: ML model" in result.output
+    assert "project_name" in result.output and "edge_regions" in result.output
+
+
+def test_an_unknown_blueprint_version_exits_3_naming_it(tmp_path):
+    result = runner.invoke(
+        app, ["new", "ml-model", str(tmp_path / "x"), "--defaults", "--vcs-ref", "99.0.0"]
+    )
+    assert result.exit_code == 3
+    assert "99.0.0" in result.stderr
+    assert not (tmp_path / "x" / "catalog-info.yaml").exists()

@@ -1,0 +1,233 @@
+"""Blueprint routes: what exists and who uses which version, and rendering for Backstage."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from trellis.api.deps import SettingsDep, TokenRequired
+from trellis.blueprints import answers_schema
+from trellis.scaffolding import Scaffolder
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/blueprints", tags=["blueprints"], dependencies=[TokenRequired])
+
+
+def _scaffolder(request: Request) -> Scaffolder:
+    scaffolder: Scaffolder | None = request.app.state.scaffolder
+    if scaffolder is None:
+        raise HTTPException(status_code=503, detail=request.app.state.scaffolder_error)
+    return scaffolder
+
+
+ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
+
+
+class RenderRequest(BaseModel):
+    """The form values of a Software Template, one per blueprint question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Answers by question name; questions left out take their defaults.",
+    )
+
+
+class RenderedFilePublic(BaseModel):
+    """One file of the rendered repository."""
+
+    path: str = Field(description="Relative POSIX path inside the repository.")
+    base64Content: str  # Backstage's name for file contents
+    executable: bool
+
+
+class RenderResponse(BaseModel):
+    """A whole rendered repository."""
+
+    blueprint: str
+    version: str = Field(description="The blueprint version rendered (Copier's `_commit`).")
+    files: list[RenderedFilePublic]
+
+
+class AnswerProblemPublic(BaseModel):
+    """One answer the blueprint cannot take."""
+
+    field: str
+    message: str
+
+
+class AnswerErrorResponse(BaseModel):
+    """Every bad answer, named."""
+
+    detail: str
+    errors: list[AnswerProblemPublic]
+
+
+class Detail(BaseModel):
+    """A failure in one sentence."""
+
+    detail: str
+
+
+class BlueprintPublic(BaseModel):
+    """One blueprint: its versions, its questions and how many known repositories use it."""
+
+    name: str
+    title: str
+    description: str
+    tags: list[str]
+    versions: list[str] | None = Field(
+        description="Releases, oldest first; null when the source could not be read."
+    )
+    latestVersion: str | None  # camelCase: the fact names scorecards share
+    answersSchema: dict[str, JsonValue] = Field(
+        description="JSON Schema of the answers the render route takes."
+    )
+    usage: dict[str, int] = Field(description="Known repositories by the version they use.")
+
+
+class BlueprintList(BaseModel):
+    """Every blueprint."""
+
+    items: list[BlueprintPublic]
+
+
+class RepositoryPublic(BaseModel):
+    """A generated repository and its ``blueprint`` fact."""
+
+    location: str
+    entityRef: str | None
+    blueprint: str
+    version: str
+    latestVersion: str | None
+    versionsBehind: int | None = Field(
+        description="Releases newer than the version in use; null when that version is not a "
+        "release (a commit between tags) or the releases are unknown."
+    )
+
+
+class RepositoryProblem(BaseModel):
+    """A configured repository that could not be read."""
+
+    location: str
+    reason: str
+
+
+class RepositoryList(BaseModel):
+    """Every configured repository read, and those that could not be."""
+
+    items: list[RepositoryPublic]
+    problems: list[RepositoryProblem]
+
+
+@router.get("", response_model=BlueprintList, summary="List the blueprints")
+async def list_blueprints(scaffolder: ScaffolderDep) -> BlueprintList:
+    """Every blueprint with its versions, its questions as JSON Schema and its use."""
+
+    def collect() -> BlueprintList:
+        survey = scaffolder.survey()
+        usage = scaffolder.usage()
+        versions = list(survey.versions) if survey.versions is not None else None
+        return BlueprintList(
+            items=[
+                BlueprintPublic(
+                    name=blueprint.name,
+                    title=blueprint.title,
+                    description=blueprint.description,
+                    tags=list(blueprint.tags),
+                    versions=versions,
+                    latestVersion=versions[-1] if versions else None,
+                    answersSchema=answers_schema(blueprint),
+                    usage=usage.get(blueprint.name, {}),
+                )
+                for blueprint in scaffolder.blueprints()
+            ]
+        )
+
+    return await asyncio.to_thread(collect)
+
+
+@router.get(
+    "/repositories", response_model=RepositoryList, summary="Generated repositories and versions"
+)
+async def list_repositories(scaffolder: ScaffolderDep) -> RepositoryList:
+    """The configured generated repositories (``TRELLIS_BLUEPRINTS__REPOSITORIES``).
+
+    Each carries the ``blueprint`` fact: blueprint, version in use, newest version and how many
+    releases behind it is. A repository that cannot be read is listed under ``problems``.
+    """
+    survey = await asyncio.to_thread(scaffolder.survey)
+    return RepositoryList(
+        items=[
+            RepositoryPublic.model_validate(
+                {
+                    "location": instance.location,
+                    "entityRef": instance.entity_ref,
+                    **survey.facts[instance.location],
+                }
+            )
+            for instance in survey.instances
+        ],
+        problems=[
+            RepositoryProblem(location=location, reason=reason)
+            for location, reason in survey.problems
+        ],
+    )
+
+
+@router.post(
+    "/{name}/render",
+    response_model=RenderResponse,
+    summary="Render a blueprint into files",
+    responses={
+        400: {"model": AnswerErrorResponse, "description": "Answers the blueprint refuses."},
+        404: {"model": Detail, "description": "No blueprint of that name."},
+        413: {"model": Detail, "description": "The request body is too large."},
+        503: {"model": Detail, "description": "The blueprint source could not be read."},
+        504: {"model": Detail, "description": "Rendering took longer than allowed."},
+    },
+)
+async def render(
+    name: Annotated[str, Path(max_length=100)],
+    body: RenderRequest,
+    request: Request,
+    scaffolder: ScaffolderDep,
+    settings: SettingsDep,
+) -> RenderResponse:
+    """Check the answers and render the blueprint with Copier (no tasks, no migrations).
+
+    Answers are data: nothing from the request is run. The files come back base64-encoded,
+    for Backstage's scaffolder to write into its workspace; the new repository carries a
+    ``.copier-answers.yml`` that points at the canonical blueprint repository and version.
+    """
+    if name not in await asyncio.to_thread(scaffolder.names):
+        raise HTTPException(status_code=404, detail=f"no blueprint named {name!r}")
+    slots: asyncio.Semaphore = request.app.state.render_slots
+    timeout = settings.blueprints.render_timeout_seconds
+    async with slots:
+        try:
+            rendering = await asyncio.wait_for(
+                asyncio.to_thread(scaffolder.render, name, body.values), timeout
+            )
+        except TimeoutError:
+            raise HTTPException(
+                status_code=504, detail=f"rendering {name} took longer than {timeout:g} s"
+            ) from None
+    return RenderResponse(
+        blueprint=rendering.blueprint,
+        version=rendering.version,
+        files=[
+            RenderedFilePublic(
+                path=file.path,
+                base64Content=base64.b64encode(file.content).decode("ascii"),
+                executable=file.executable,
+            )
+            for file in rendering.files
+        ],
+    )

@@ -1,0 +1,263 @@
+"""POST /api/blueprints/{name}/render: the render API behind Backstage's scaffolder module."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from support.blueprints import VARIANTS, render
+from support.gitrepos import blueprint_source, release, serve_directory
+from trellis.app import create_app
+from trellis.cli import app as cli
+from trellis.config import Settings
+
+TOKEN = "render-token-" + "x" * 24
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CANONICAL = "https://git.example.com/platform/trellis.git"
+VALUES = {**VARIANTS["sklearn-github-aws"], "repository": "acme/fraud-detector"}
+
+
+def settings(state: Path, source: Path | str, **blueprints: object) -> Settings:
+    return Settings(
+        state_dir=state,
+        api_tokens=[TOKEN],
+        mlflow={"tracking_uri": f"sqlite:///{state / 'mlflow.db'}"},
+        blueprints={
+            "source": str(source),
+            "vcs_ref": "1.0.0",
+            "repository_url": CANONICAL,
+            **blueprints,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return blueprint_source(tmp_path_factory.mktemp("source") / "blueprints")
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory, source: Path):
+    with TestClient(create_app(settings(tmp_path_factory.mktemp("render"), source))) as client:
+        yield client
+
+
+def files_of(response) -> dict[str, bytes]:
+    return {f["path"]: base64.b64decode(f["base64Content"]) for f in response.json()["files"]}
+
+
+def test_render_returns_the_files_trellis_new_writes(http, source, tmp_path, monkeypatch):
+    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["blueprint"] == "ml-model" and body["version"]
+    rendered = files_of(response)
+
+    monkeypatch.setenv("TRELLIS_BLUEPRINTS__REPOSITORY_URL", CANONICAL)
+    monkeypatch.setenv("TRELLIS_BLUEPRINTS__SOURCE", str(source))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    answers = tmp_path / "answers.yml"
+    answers.write_text(yaml.safe_dump(VALUES))
+    args = ["new", "ml-model", str(tmp_path / "repo"), "--vcs-ref", "1.0.0", "--defaults"]
+    args += ["--data-file", str(answers)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    on_disk = {
+        p.relative_to(tmp_path / "repo").as_posix(): p.read_bytes()
+        for p in sorted((tmp_path / "repo").rglob("*"))
+        if p.is_file()
+    }
+    assert rendered.keys() == on_disk.keys()
+    assert [path for path in rendered if rendered[path] != on_disk[path]] == []
+    executables = {f["path"] for f in body["files"] if f["executable"]}
+    assert executables == {path for path in on_disk if os.access(tmp_path / "repo" / path, os.X_OK)}
+
+
+def test_the_answers_file_points_at_the_canonical_repository(http):
+    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+    answers = yaml.safe_load(files_of(response)[".copier-answers.yml"])
+    assert answers["_src_path"] == CANONICAL
+    assert answers["_commit"] == response.json()["version"] == "1.0.0"
+    assert answers["blueprint"] == "ml-model"
+    assert answers["repository"] == "acme/fraud-detector"
+
+
+def test_every_bad_answer_is_named_in_one_400(http):
+    bad = {
+        **VALUES,
+        "project_slug": "Bad Slug",
+        "gpu_count": "two",
+        "cloud": "mars",
+        "edge_regions": ["us-east-1", "us-east-1"],
+        "colour": "blue",
+    }
+    response = http.post("/api/blueprints/ml-model/render", json={"values": bad}, headers=AUTH)
+    assert response.status_code == 400
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {"project_slug", "gpu_count", "cloud", "edge_regions", "colour"}
+    assert "expects a whole number" in errors["gpu_count"]
+    assert errors["cloud"] == "'mars' is not one of aws, gcp, azure"
+    assert errors["edge_regions"] == "repeats an item"
+    assert errors["colour"].startswith("not a question of ml-model")
+
+
+def test_required_questions_must_be_answered(http):
+    values = {k: v for k, v in VALUES.items() if k not in {"project_name", "repository"}}
+    response = http.post("/api/blueprints/ml-model/render", json={"values": values}, headers=AUTH)
+    assert response.status_code == 400
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["project_name", "repository"]
+
+
+def test_rules_across_answers_come_from_copier_and_name_the_question(http):
+    values = {**VALUES, "cloud": "gcp", "hub_region": "europe-west4", "edge_regions": ["us-east-1"]}
+    response = http.post("/api/blueprints/ml-model/render", json={"values": values}, headers=AUTH)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "edge_regions"
+    assert "Unknown gcp region us-east-1" in error["message"]
+
+
+def test_answers_are_data_and_never_run(http, tmp_path):
+    marker = tmp_path / "pwned"
+    description = (
+        "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}"
+        "{% raw %}$(touch " + str(marker) + "){% endraw %}"
+    )
+    values = {**VALUES, "description": description, "project_name": "Evil {{ 7 * 7 }}"}
+    values["project_slug"] = "evil"
+    response = http.post("/api/blueprints/ml-model/render", json={"values": values}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    readme = files_of(response)["README.md"].decode()
+    assert "Evil {{ 7 * 7 }}" in readme and "Evil 49" not in readme
+    assert description in yaml.safe_load(files_of(response)[".copier-answers.yml"])["description"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"values": "project_name=x"}, "values"),
+        ({"values": {}, "extra": 1}, "extra"),
+        ([1, 2], "body"),
+    ],
+)
+def test_malformed_bodies_get_400_naming_the_field(http, body, field):
+    response = http.post("/api/blueprints/ml-model/render", json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_not_json_gets_400(http):
+    response = http.post(
+        "/api/blueprints/ml-model/render",
+        content=b"{not json",
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+def test_an_oversized_body_gets_413_before_any_work(http):
+    huge = {"values": {"description": "x" * 2_000_000}}
+    response = http.post("/api/blueprints/ml-model/render", json=huge, headers=AUTH)
+    assert response.status_code == 413
+
+
+def test_long_answers_are_refused(http):
+    values = {**VALUES, "description": "x" * 5_000}
+    response = http.post("/api/blueprints/ml-model/render", json={"values": values}, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "description"
+
+
+def test_unknown_blueprint_is_404_and_no_token_is_401(http):
+    response = http.post("/api/blueprints/llm-magic/render", json={"values": {}}, headers=AUTH)
+    assert response.status_code == 404
+    assert "llm-magic" in response.json()["detail"]
+    assert http.post("/api/blueprints/ml-model/render", json={"values": VALUES}).status_code == 401
+    wrong = {"Authorization": "Bearer " + "y" * 40}
+    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=wrong)
+    assert response.status_code == 401
+
+
+def test_a_render_over_its_deadline_is_504(tmp_path, source):
+    slow = settings(tmp_path, source, render_timeout_seconds=0.001)
+    with TestClient(create_app(slow)) as client:
+        response = client.post(
+            "/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH
+        )
+    assert response.status_code == 504
+    assert "longer than" in response.json()["detail"]
+
+
+def test_a_render_over_the_size_bound_fails_with_the_setting_named(tmp_path, source):
+    small = settings(tmp_path, source, max_render_bytes=10_000)
+    with TestClient(create_app(small)) as client:
+        response = client.post(
+            "/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH
+        )
+    assert response.status_code == 500
+    assert "TRELLIS_BLUEPRINTS__MAX_RENDER_BYTES" in response.json()["detail"]
+
+
+def test_an_unreadable_blueprint_source_is_503(tmp_path, source):
+    gone = settings(tmp_path, source, vcs_ref="9.9.9")
+    with TestClient(create_app(gone)) as client:
+        response = client.post(
+            "/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH
+        )
+    assert response.status_code == 503, response.text
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, source: Path):
+    """Two repos generated at 1.0.0, one at 1.1.0 (served over HTTP), one broken location."""
+    root = tmp_path_factory.mktemp("fleet")
+    old = [
+        str(render({**VALUES, "project_name": name}, root / name.lower(), src=source))
+        for name in ("Alpha", "Beta")
+    ]
+    release(source, "1.1.0", "- More words in the README.")
+    render({**VALUES, "project_name": "Gamma"}, root / "web" / "gamma", src=source, vcs_ref="1.1.0")
+    with serve_directory(root / "web") as url:
+        yield {"old": old, "new": f"{url}/gamma", "broken": str(root / "missing")}
+
+
+def test_repositories_report_their_blueprint_fact(tmp_path, source, fleet):
+    locations = [*fleet["old"], fleet["new"], fleet["broken"]]
+    configured = settings(tmp_path, source, repositories=locations)
+    with TestClient(create_app(configured)) as client:
+        response = client.get("/api/blueprints/repositories", headers=AUTH)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        listing = client.get("/api/blueprints", headers=AUTH).json()
+    by_location = {item["location"]: item for item in body["items"]}
+    assert set(by_location) == {*fleet["old"], fleet["new"]}
+    alpha = by_location[fleet["old"][0]]
+    assert alpha == {
+        "location": fleet["old"][0],
+        "entityRef": "component:default/alpha",
+        "blueprint": "ml-model",
+        "version": "1.0.0",
+        "latestVersion": "1.1.0",
+        "versionsBehind": 1,
+    }
+    assert by_location[fleet["new"]]["versionsBehind"] == 0
+    assert [p["location"] for p in body["problems"]] == [fleet["broken"]]
+    [ml_model] = listing["items"]
+    assert ml_model["versions"] == ["1.0.0", "1.1.0"]
+    assert ml_model["latestVersion"] == "1.1.0"
+    assert ml_model["usage"] == {"1.1.0": 1, "1.0.0": 2}
+    assert ml_model["answersSchema"]["required"] == ["project_name", "owner", "repository"]
+    assert "edge_regions" in ml_model["answersSchema"]["properties"]
+
+
+def test_blueprints_listing_needs_a_token(http):
+    assert http.get("/api/blueprints").status_code == 401
+    assert http.get("/api/blueprints/repositories").status_code == 401
