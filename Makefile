@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HARNESS := tests/backstage
+MODULE  := backend/plugin-scaffolder-backend-module-trellis
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
@@ -38,6 +39,12 @@ $(HARNESS)/node_modules/.installed: $(HARNESS)/package-lock.json
 	npm ci --prefix $(HARNESS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The scaffolder module compiles with the harness's TypeScript and Backstage packages; the
+# tests load its dist/ into the test backend. Rebuilt when a source or tsconfig changes.
+$(MODULE)/dist/index.js: $(shell find $(MODULE)/src -name '*.ts') $(MODULE)/tsconfig.json $(HARNESS)/tsconfig.module.json $(HARNESS)/node_modules/.installed
+	npm run build-module --prefix $(HARNESS) --silent
+	@touch $@
+
 demo: $(VENV)/.demo ## Train demo models into an embedded registry and serve them to Backstage
 	$(BIN)/trellis demo
 
@@ -52,7 +59,7 @@ typecheck: $(VENV)/.test ## mypy --strict over the package
 unit: $(VENV)/.test ## Fast tests only (no services)
 	$(BIN)/pytest tests/unit
 
-test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed lint typecheck ## Install what the tests need and run them all
+test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest
 
 bench: $(VENV)/.test ## Catalog benchmark on 10,000 models (JSON on stdout)
@@ -62,4 +69,4 @@ docs: $(VENV)/.test ## Build the TechDocs site into site/
 	$(BIN)/mkdocs build --strict
 
 clean: ## Remove the virtualenv, caches and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules
+	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules $(MODULE)/dist

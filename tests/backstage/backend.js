@@ -9,6 +9,13 @@
  * as one JSON line to the file named by TRELLIS_CATALOG_ERRORS_FILE, because
  * entities that fail validation are otherwise only visible in the logs.
  *
+ * With TRELLIS_SCAFFOLDER_MODULE=1 it also adds what an adopter's scaffolder
+ * has for the Trellis Software Templates: the Trellis scaffolder module
+ * (backend/plugin-scaffolder-backend-module-trellis, compiled to dist/ by
+ * `npm run build-module`; it needs a `trellis:` config block) and the GitHub
+ * module (publish:github). The Trellis module's @backstage/* imports resolve
+ * through NODE_PATH to this folder's node_modules.
+ *
  * Prints `TRELLIS_BACKSTAGE_READY` once all plugins have started;
  * GET /.backstage/health/v1/readiness answers 200 from then on as well.
  */
@@ -24,6 +31,10 @@ const {
 const { eventsServiceRef } = require('@backstage/plugin-events-node');
 
 const CATALOG_ERRORS_TOPIC = 'experimental.catalog.errors';
+const TRELLIS_MODULE_DIR = path.resolve(
+  __dirname,
+  '../../backend/plugin-scaffolder-backend-module-trellis/dist',
+);
 const READY_MARKER = 'TRELLIS_BACKSTAGE_READY';
 
 /** Turns an Error (or anything thrown) into plain JSON-friendly data. */
@@ -111,6 +122,10 @@ async function main() {
   );
   backend.add(require('@backstage/plugin-scaffolder-backend'));
   backend.add(catalogErrorsLogModule);
+  if (process.env.TRELLIS_SCAFFOLDER_MODULE === '1') {
+    backend.add(require('@backstage/plugin-scaffolder-backend-module-github'));
+    backend.add(require(TRELLIS_MODULE_DIR));
+  }
   await backend.start();
   // The logger writes to stdout as well; this line is the stable marker.
   process.stdout.write(`${READY_MARKER}\n`);

@@ -9,11 +9,16 @@ Two entry points, both backed by the Node project in ``tests/backstage``:
   show up in the catalog API; the backend records the catalog's processing errors in a JSON
   Lines file, read with :meth:`BackstageBackend.catalog_errors`.
 
-The Node dependencies are installed by ``make test`` or ``npm ci --prefix tests/backstage``.
+The Node dependencies are installed by ``make test`` or ``npm ci --prefix tests/backstage``;
+the Trellis scaffolder module (``backend/plugin-scaffolder-backend-module-trellis``) is
+compiled with ``npm run build-module --prefix tests/backstage``. The backend loads that module
+when its config has a ``trellis`` block, and can then run real scaffolder tasks and dry-runs
+(:meth:`BackstageBackend.dry_run`, :meth:`BackstageBackend.run_task`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -34,6 +39,9 @@ HARNESS_DIR: Path = Path(__file__).resolve().parent.parent / "backstage"
 """The Node project holding ``backend.js`` and ``validate.js``."""
 
 NODE_MODULES: Path = HARNESS_DIR / "node_modules"
+
+MODULE_DIR: Path = HARNESS_DIR.parents[1] / "backend" / "plugin-scaffolder-backend-module-trellis"
+"""The Trellis scaffolder module; ``backend.js`` loads its compiled ``dist/``."""
 
 ALLOWED_KINDS: tuple[str, ...] = (
     "Component",
@@ -60,9 +68,22 @@ _PORT_ATTEMPTS = 3
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
+_LOG_LEVEL = re.compile(r"^(error|warn|info|debug|verbose|silly): ")
+
+TASK_TIMEOUT = 60.0
+"""Seconds a scaffolder task or dry-run may take in tests."""
+
+TASK_END_STATES = frozenset({"completed", "failed", "cancelled"})
+"""Statuses after which a scaffolder task changes no more."""
+
 _INSTALL_HINT = (
     "Install the Backstage test harness first: `make test` installs it, or run "
     "`npm ci --prefix tests/backstage` (needs Node.js 20+ and npm)."
+)
+
+_BUILD_HINT = (
+    "Build it first: `make test` does, or run `npm run build-module --prefix tests/backstage` "
+    "(tsc from the harness's node_modules)."
 )
 
 
@@ -86,7 +107,30 @@ def ensure_harness() -> Path:
         raise AssertionError(
             f"Missing Node packages in {NODE_MODULES}: {', '.join(missing)}. {_INSTALL_HINT}"
         )
+    _ensure_module_built()
     return HARNESS_DIR
+
+
+def _ensure_module_built() -> None:
+    """Fail when the scaffolder module's ``dist/`` is missing or older than its sources.
+
+    A stale build would let the tests prove old code, so it counts as missing.
+    """
+    built = MODULE_DIR / "dist" / "index.js"
+    if not built.is_file():
+        raise AssertionError(
+            f"The Trellis scaffolder module is not compiled ({built}). {_BUILD_HINT}"
+        )
+    built_at = built.stat().st_mtime
+    stale = sorted(
+        str(source.relative_to(MODULE_DIR))
+        for source in (MODULE_DIR / "src").rglob("*.ts")
+        if source.stat().st_mtime > built_at
+    )
+    if stale:
+        raise AssertionError(
+            f"The Trellis scaffolder module's build is older than {', '.join(stale)}. {_BUILD_HINT}"
+        )
 
 
 def _node() -> str:
@@ -96,6 +140,11 @@ def _node() -> str:
     if node is None:
         raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
     return node
+
+
+def node_executable() -> str:
+    """Return the ``node`` executable, after checking the harness is installed and built."""
+    return _node()
 
 
 def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -283,6 +332,15 @@ class BackstageBackend:
 
         env = {key: value for key, value in os.environ.items() if not key.startswith("APP_CONFIG_")}
         env["TRELLIS_CATALOG_ERRORS_FILE"] = str(errors_path)
+        # The scaffolder module lives outside the harness; its @backstage/* imports resolve
+        # through NODE_PATH to the harness's copies, the same instances the backend uses.
+        env["NODE_PATH"] = os.pathsep.join(
+            p for p in (str(NODE_MODULES), os.environ.get("NODE_PATH", "")) if p
+        )
+        # The module needs the `trellis` config block, so it is loaded only with one.
+        env.pop("TRELLIS_SCAFFOLDER_MODULE", None)
+        if "trellis" in config:
+            env["TRELLIS_SCAFFOLDER_MODULE"] = "1"
 
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
@@ -437,3 +495,154 @@ class BackstageBackend:
         return self.client.post(
             "/api/catalog/validate-entity", json={"entity": entity, "location": location}
         )
+
+    def dry_run(
+        self,
+        template: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        secrets: Mapping[str, str] | None = None,
+        timeout: float = TASK_TIMEOUT,
+    ) -> httpx.Response:
+        """Run a Template entity's steps in dry-run mode (``POST /api/scaffolder/v2/dry-run``).
+
+        The template need not be in the catalog. A 200 answer holds ``directoryContents``
+        (decode them with :func:`dry_run_files`) and ``log``; parameters that fail the
+        template's own form schema give 400 ``{"errors": [...]}``, and an action's
+        ``InputError`` gives 400 ``{"error": {"name": "InputError", "message": ...}}``.
+        """
+        return self.client.post(
+            "/api/scaffolder/v2/dry-run",
+            json={
+                "template": template,
+                "values": values,
+                "secrets": dict(secrets or {}),
+                "directoryContents": [],
+            },
+            timeout=timeout,
+        )
+
+    def create_task(
+        self,
+        template_ref: str,
+        values: Mapping[str, Any],
+        *,
+        secrets: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start a real scaffolder task from a catalog template; return its id.
+
+        ``template_ref`` is ``template:namespace/name``. Raises AssertionError with the answer
+        when the scaffolder refuses the task (for example, values that fail the form).
+        """
+        response = self.client.post(
+            "/api/scaffolder/v2/tasks",
+            json={"templateRef": template_ref, "values": values, "secrets": dict(secrets or {})},
+        )
+        if response.status_code != 201:
+            raise AssertionError(
+                f"The scaffolder refused the task ({response.status_code}): {response.text}"
+            )
+        task_id: str = response.json()["id"]
+        return task_id
+
+    def wait_for_task(self, task_id: str, timeout: float = TASK_TIMEOUT) -> dict[str, Any]:
+        """Poll ``GET /api/scaffolder/v2/tasks/ID`` until the task has ended; return it.
+
+        Ended means ``completed``, ``failed`` or ``cancelled``. Raises AssertionError with
+        the task's log on timeout.
+        """
+        task: dict[str, Any] = {}
+
+        def ended() -> bool:
+            nonlocal task
+            response = self.client.get(f"/api/scaffolder/v2/tasks/{task_id}")
+            response.raise_for_status()
+            task = response.json()
+            return task.get("status") in TASK_END_STATES
+
+        try:
+            self.wait_for(ended, timeout, f"task {task_id} to end", interval=0.25)
+        except AssertionError as error:
+            log = "\n".join(task_log(self.task_events(task_id)))
+            raise AssertionError(f"{error}\nTask log:\n{log}") from None
+        return task
+
+    def task_events(self, task_id: str) -> list[dict[str, Any]]:
+        """Return a task's events (``GET /api/scaffolder/v2/tasks/ID/events``), oldest first.
+
+        Each is ``{"id", "taskId", "type": "log" | "completion" | ..., "body": {"message",
+        "stepId"?, "status"?, "error"?: {"name", "message"}}, "createdAt"}``.
+        """
+        response = self.client.get(f"/api/scaffolder/v2/tasks/{task_id}/events")
+        response.raise_for_status()
+        events: list[dict[str, Any]] = response.json()
+        return events
+
+    def run_task(
+        self,
+        template_ref: str,
+        values: Mapping[str, Any],
+        *,
+        secrets: Mapping[str, str] | None = None,
+        timeout: float = TASK_TIMEOUT,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Start a task, wait until it ends, and return ``(task, events)``."""
+        task_id = self.create_task(template_ref, values, secrets=secrets)
+        task = self.wait_for_task(task_id, timeout)
+        return task, self.task_events(task_id)
+
+
+def dry_run_files(response: httpx.Response) -> dict[str, tuple[bytes, bool]]:
+    """Decode a successful dry-run answer into ``{path: (content, executable)}``.
+
+    Raises AssertionError with the answer when the dry-run did not succeed.
+    """
+    if response.status_code != 200:
+        raise AssertionError(f"The dry-run failed ({response.status_code}): {response.text}")
+    return {
+        item["path"]: (base64.b64decode(item["base64Content"]), bool(item.get("executable")))
+        for item in response.json()["directoryContents"]
+    }
+
+
+def task_log(events: list[dict[str, Any]], step_id: str | None = None) -> list[str]:
+    """Return the log messages of task ``events`` (of one step, if given), as plain text.
+
+    Also takes a dry-run answer's ``log`` (entries with a ``body`` and no ``type``). Step
+    loggers format each line as ``<colored level>: <message>``; the color codes and the level
+    are removed, so a message reads exactly as the action logged it.
+    """
+    messages = []
+    for event in events:
+        body = event.get("body", {})
+        if event.get("type", "log") != "log" or (
+            step_id is not None and body.get("stepId") != step_id
+        ):
+            continue
+        text = _ANSI_ESCAPE.sub("", str(body.get("message", "")))
+        messages.append(_LOG_LEVEL.sub("", text, count=1))
+    return messages
+
+
+def workspace_listing(root: Path) -> str:
+    """Return what ``debug:log`` with ``listWorkspace: with-contents`` prints for ``root``.
+
+    Mirrors the action: folders are walked depth first with entries in byte order (Node's
+    ``readdir`` sorts them), each file printed as `` - path:`` then a blank line, two
+    spaces and its UTF-8 contents. Compare it with the logged message to prove a task's
+    workspace holds exactly these files with exactly these contents.
+    """
+
+    def walk(folder: Path) -> Iterator[Path]:
+        for entry in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
+            if entry.is_dir() and not entry.is_symlink():
+                yield from walk(entry)
+            else:
+                yield entry
+
+    parts = [
+        f" - {path.relative_to(root).as_posix()}:\n\n"
+        f"  {path.read_bytes().decode('utf-8', errors='replace')}"
+        for path in walk(root)
+    ]
+    return "Workspace:\n" + "\n".join(parts)
