@@ -9,12 +9,19 @@ from datetime import datetime
 __all__ = [
     "Blueprint",
     "BlueprintInstance",
+    "ClusterRead",
+    "Condition",
+    "Deployment",
+    "MetricPoint",
     "ModelTags",
     "ModelVersion",
     "Page",
     "Publish",
     "Question",
     "RegisteredModel",
+    "Runtime",
+    "Sample",
+    "Series",
     "Snapshot",
 ]
 
@@ -74,13 +81,103 @@ class RegisteredModel:
         return self.versions[-1].version if self.versions else None
 
 
+class Runtime:
+    """Serving runtimes Trellis knows the metrics of."""
+
+    MLSERVER = "kserve-mlserver"
+    TRITON = "triton"
+    VLLM = "vllm"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A Kubernetes status condition (``Ready``, ``PredictorReady``, ...)."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One model server running in one cluster: a KServe InferenceService or a Deployment.
+
+    ``model_version`` is what the server was told to load: a version number (``"3"``) or an
+    alias (``"champion"``), or None when it cannot be told. ``selector`` holds the labels that
+    select its pods, for Backstage's Kubernetes plugin and for PromQL.
+    """
+
+    cluster: str
+    region: str
+    namespace: str
+    name: str
+    kind: str
+    runtime: str
+    model_name: str | None
+    model_version: str | None
+    ready_replicas: int
+    desired_replicas: int
+    gpu_requests: int
+    gpu_limits: int
+    gpu_product: str | None
+    url: str | None
+    conditions: tuple[Condition, ...]
+    network_policy: bool
+    selector: Mapping[str, str]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRead:
+    """How the last read of one cluster went; a failed cluster keeps its older deployments."""
+
+    cluster: str
+    ok: bool
+    read_at: datetime
+    error: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one complete read of the registry returned, and when."""
+    """Everything one complete read of the sources returned, and when.
+
+    ``deployments`` come from every configured cluster; for a cluster whose last read failed
+    (``clusters[name].ok`` is false) they are the ones read before, kept rather than dropped.
+    """
 
     models: tuple[RegisteredModel, ...]
     taken_at: datetime
     registry: str
+    deployments: tuple[Deployment, ...] = ()
+    clusters: Mapping[str, ClusterRead] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one labelled series at one moment (Unix seconds), as a query answers it."""
+
+    labels: Mapping[str, str]
+    timestamp: float
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A labelled series over a time range: ``(Unix seconds, value)`` points, oldest first."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One logged value of a training metric: the step, when it was logged, and the value."""
+
+    step: int
+    timestamp: datetime
+    value: float
 
 
 @dataclass(frozen=True, slots=True)

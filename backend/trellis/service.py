@@ -1,8 +1,9 @@
-"""Keeps the served catalog fresh: reads the registry on an interval, off the request path.
+"""Keeps the served catalog fresh: reads the sources on an interval, off the request path.
 
 A failed read changes nothing that is served: the last good snapshot (also kept on disk, so
 a restart does not lose it) stays in place, and its age is reported, because Backstage
-deletes entities that disappear from a location.
+deletes entities that disappear from a location. Clusters fail one at a time: a cluster that
+cannot be read keeps the deployments it had, while the others move on.
 """
 
 from __future__ import annotations
@@ -10,18 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
-from trellis.model import RegisteredModel, Snapshot
+from trellis.model import ClusterRead, Deployment, Snapshot
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 
-__all__ = ["CatalogService", "SourceHealth", "build_document"]
+__all__ = [
+    "CatalogService",
+    "DeploymentSource",
+    "SourceHealth",
+    "build_document",
+    "merge_clusters",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,38 @@ class SourceHealth:
         }
 
 
+class DeploymentSource(Protocol):
+    """Model servers by cluster; one cluster's failure is reported in its ``ClusterRead``."""
+
+    def read(self) -> Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]:
+        """Read every cluster (never raises for one cluster)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def merge_clusters(
+    previous: Snapshot | None,
+    results: Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]],
+) -> tuple[tuple[Deployment, ...], dict[str, ClusterRead]]:
+    """This read's deployments, keeping the previous ones of each cluster that failed.
+
+    Dropping a failed cluster's servers would make Backstage orphan and delete their entities;
+    they are kept, marked by the cluster's ``ClusterRead``, until the cluster answers again.
+    """
+    kept = previous.deployments if previous else ()
+    deployments: list[Deployment] = []
+    clusters: dict[str, ClusterRead] = {}
+    for cluster in sorted(results):
+        read, found = results[cluster]
+        clusters[cluster] = read
+        deployments.extend(found if read.ok else (d for d in kept if d.cluster == cluster))
+    order = sorted(deployments, key=lambda d: (d.cluster, d.namespace, d.kind, d.name))
+    return tuple(order), clusters
+
+
 def build_document(snapshot: Snapshot, options: CatalogOptions) -> CatalogDocument:
     """Entities and their rendered bytes for one snapshot (shared by the API and the CLI)."""
     catalog = build_catalog(snapshot, options)
@@ -77,10 +117,12 @@ class CatalogService:
     interval_seconds: float
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    deployments: DeploymentSource | None = None
     _document: CatalogDocument | None = field(default=None, init=False)
-    _models: tuple[RegisteredModel, ...] = field(default=(), init=False)
+    _snapshot: Snapshot | None = field(default=None, init=False)
     _from_store: bool = field(default=False, init=False)
     _health: SourceHealth = field(init=False)
+    _clusters: dict[str, SourceHealth] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
@@ -94,10 +136,11 @@ class CatalogService:
         snapshot = self.store.load()
         if snapshot is None:
             return False
-        self._publish(build_document(snapshot, self.options), snapshot.models, from_store=True)
+        self._publish(build_document(snapshot, self.options), snapshot, from_store=True)
         log.info(
-            "serving kept snapshot of %d models from %s",
+            "serving kept snapshot of %d models and %d servers from %s",
             len(snapshot.models),
+            len(snapshot.deployments),
             snapshot.taken_at.isoformat(),
         )
         return True
@@ -106,37 +149,51 @@ class CatalogService:
         """One read-build-publish cycle; on failure keep serving what was served."""
         started = time.perf_counter()
         try:
-            snapshot = self.registry.read()
+            read = self.registry.read()
         except SourceUnavailable as exc:
-            self._health.last_failure = self.clock()
-            self._health.last_error = exc.reason
-            self._health.consecutive_failures += 1
+            _failed(self._health, self.clock(), exc.reason)
             self.metrics.source_errors.labels(exc.source).inc()
             log.warning("registry read failed (%s); still serving the last good snapshot", exc)
             return None
-        current = self._document
-        if current is not None and self._models == snapshot.models:
+        snapshot = self._with_deployments(read)
+        current, previous = self._document, self._snapshot
+        if (
+            current is not None
+            and previous is not None
+            and previous.models == snapshot.models
+            and previous.deployments == snapshot.deployments
+        ):
             # The usual case: nothing changed, so keep the bytes (and ETag), just newer.
-            self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot.models)
+            self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot)
         else:
-            self._publish(build_document(snapshot, self.options), snapshot.models)
-        self._health.last_success = self.clock()
-        self._health.consecutive_failures = 0
-        self._health.last_error = None
+            self._publish(build_document(snapshot, self.options), snapshot)
+        _succeeded(self._health, self.clock())
         self.metrics.refresh_seconds.observe(time.perf_counter() - started)
         self.store.save(snapshot)  # after publishing: a restart needs it, a request does not
         return self._document
 
+    def _with_deployments(self, read: Snapshot) -> Snapshot:
+        """The registry's snapshot plus every cluster's servers (kept for failed clusters)."""
+        if self.deployments is None:
+            return read
+        results = self.deployments.read()
+        for cluster, (status, _) in results.items():
+            health = self._clusters.setdefault(cluster, SourceHealth(f"kubernetes:{cluster}"))
+            if status.ok:
+                _succeeded(health, status.read_at)
+            else:
+                _failed(health, status.read_at, status.error or "unknown error")
+                self.metrics.source_errors.labels(health.name).inc()
+                log.warning("cluster %s failed (%s); keeping its servers", cluster, status.error)
+        deployments, clusters = merge_clusters(self._snapshot, results)
+        return replace(read, deployments=deployments, clusters=clusters)
+
     def _publish(
-        self,
-        document: CatalogDocument,
-        models: tuple[RegisteredModel, ...],
-        *,
-        from_store: bool = False,
+        self, document: CatalogDocument, snapshot: Snapshot, *, from_store: bool = False
     ) -> None:
         with self._lock:
             self._document = document
-            self._models = models
+            self._snapshot = snapshot
             self._from_store = from_store
         self.metrics.entities.set(document.entity_count)
         for severity in ("error", "warning"):
@@ -160,8 +217,9 @@ class CatalogService:
     @property
     def stale(self) -> bool:
         """Whether the served snapshot is not the outcome of the latest read."""
+        failing = [self._health, *self._clusters.values()]
         return self._document is not None and (
-            self._from_store or self._health.consecutive_failures > 0
+            self._from_store or any(h.consecutive_failures > 0 for h in failing)
         )
 
     def health(self) -> dict[str, object]:
@@ -179,7 +237,9 @@ class CatalogService:
                 "entities": document.entity_count,
                 "problems": len(document.problems),
             },
-            "sources": {self._health.name: self._health.as_dict()},
+            "sources": {
+                health.name: health.as_dict() for health in (self._health, *self._clusters.values())
+            },
         }
 
     def start(self) -> None:
@@ -195,6 +255,8 @@ class CatalogService:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.registry.close()
+        if self.deployments is not None:
+            self.deployments.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -203,6 +265,18 @@ class CatalogService:
             except Exception:  # a bug must not end the loop that keeps the catalog fresh
                 log.exception("catalog refresh crashed")
             self._stop.wait(self.interval_seconds)
+
+
+def _succeeded(health: SourceHealth, at: datetime) -> None:
+    health.last_success = at
+    health.consecutive_failures = 0
+    health.last_error = None
+
+
+def _failed(health: SourceHealth, at: datetime, reason: str) -> None:
+    health.last_failure = at
+    health.last_error = reason
+    health.consecutive_failures += 1
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,6 +1,13 @@
 from datetime import UTC, datetime
 
-from trellis.model import ModelVersion, RegisteredModel, Snapshot
+from trellis.model import (
+    ClusterRead,
+    Condition,
+    Deployment,
+    ModelVersion,
+    RegisteredModel,
+    Snapshot,
+)
 from trellis.sources.snapshot_file import SnapshotFile
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -21,6 +28,29 @@ def test_a_snapshot_survives_a_round_trip(tmp_path):
         ),
         taken_at=T0,
         registry="http://mlflow",
+        deployments=(
+            Deployment(
+                cluster="hub",
+                region="eu-west-1",
+                namespace="fraud",
+                name="fraud-detector",
+                kind="InferenceService",
+                runtime="kserve-mlserver",
+                model_name="名前 🔥",
+                model_version="champion",
+                ready_replicas=1,
+                desired_replicas=2,
+                gpu_requests=1,
+                gpu_limits=1,
+                gpu_product="NVIDIA-A10G",
+                url=None,
+                conditions=(Condition("Ready", "False", "Pending", "waiting"),),
+                network_policy=True,
+                selector={"serving.kserve.io/inferenceservice": "fraud-detector"},
+                labels={"trellis.dev/region": "eu-west-1"},
+            ),
+        ),
+        clusters={"hub": ClusterRead("hub", False, T0, "timed out")},
     )
     store = SnapshotFile(tmp_path / "state" / "snapshot.json")
     store.save(snapshot)
@@ -37,3 +67,13 @@ def test_missing_or_damaged_files_read_as_no_snapshot(tmp_path):
     assert store.load() is None
     store.path.write_text('{"format": 1, "snapshot": {"models": [{"name": 1}]}}')
     assert store.load() is None
+
+
+def test_a_snapshot_kept_before_deployments_existed_still_loads(tmp_path):
+    store = SnapshotFile(tmp_path / "snapshot.json")
+    store.path.write_text(
+        '{"format": 1, "snapshot": {"models": [], "taken_at": "2026-03-01T12:00:00+00:00",'
+        ' "registry": "sqlite:///x"}}'
+    )
+    loaded = store.load()
+    assert loaded is not None and loaded.deployments == () and loaded.clusters == {}

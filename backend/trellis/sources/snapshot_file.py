@@ -14,13 +14,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from trellis.model import ModelVersion, RegisteredModel, Snapshot
+from trellis.model import (
+    ClusterRead,
+    Condition,
+    Deployment,
+    ModelVersion,
+    RegisteredModel,
+    Snapshot,
+)
 
 __all__ = ["SnapshotFile"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+"""Format written; format 1 (models only, before deployments) is still read."""
+_READABLE = {1, 2}
 
 
 class SnapshotFile:
@@ -51,7 +60,7 @@ class SnapshotFile:
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable snapshot %s: %s", self.path, exc)
             return None
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        if not isinstance(payload, dict) or payload.get("format") not in _READABLE:
             log.warning("ignoring snapshot %s written in another format", self.path)
             return None
         try:
@@ -91,7 +100,46 @@ def _plain(snapshot: Snapshot) -> dict[str, Any]:
         ],
         "taken_at": snapshot.taken_at.isoformat(),
         "registry": snapshot.registry,
+        "deployments": [
+            {
+                **{name: getattr(d, name) for name in _DEPLOYMENT_SCALARS},
+                "conditions": [
+                    {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+                    for c in d.conditions
+                ],
+                "selector": dict(d.selector),
+                "labels": dict(d.labels),
+            }
+            for d in snapshot.deployments
+        ],
+        "clusters": {
+            name: {
+                "ok": read.ok,
+                "read_at": read.read_at.isoformat(),
+                "error": read.error,
+            }
+            for name, read in snapshot.clusters.items()
+        },
     }
+
+
+_DEPLOYMENT_SCALARS = (
+    "cluster",
+    "region",
+    "namespace",
+    "name",
+    "kind",
+    "runtime",
+    "model_name",
+    "model_version",
+    "ready_replicas",
+    "desired_replicas",
+    "gpu_requests",
+    "gpu_limits",
+    "gpu_product",
+    "url",
+    "network_policy",
+)
 
 
 def _snapshot(raw: dict[str, Any]) -> Snapshot:
@@ -99,6 +147,25 @@ def _snapshot(raw: dict[str, Any]) -> Snapshot:
         models=tuple(_model(m) for m in raw["models"]),
         taken_at=datetime.fromisoformat(raw["taken_at"]),
         registry=str(raw["registry"]),
+        deployments=tuple(_deployment(d) for d in raw.get("deployments", ())),
+        clusters={
+            str(name): ClusterRead(
+                cluster=str(name),
+                ok=bool(c["ok"]),
+                read_at=datetime.fromisoformat(c["read_at"]),
+                error=c.get("error"),
+            )
+            for name, c in raw.get("clusters", {}).items()
+        },
+    )
+
+
+def _deployment(raw: dict[str, Any]) -> Deployment:
+    return Deployment(
+        **{name: raw[name] for name in _DEPLOYMENT_SCALARS},
+        conditions=tuple(Condition(**c) for c in raw["conditions"]),
+        selector=dict(raw["selector"]),
+        labels=dict(raw.get("labels", {})),
     )
 
 
