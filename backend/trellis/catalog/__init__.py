@@ -6,6 +6,7 @@ from trellis.catalog.entities import (
     CatalogOptions,
     Naming,
     Problem,
+    Target,
     build_catalog,
     model_resource,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "CatalogOptions",
     "Naming",
     "Problem",
+    "Target",
     "build_catalog",
     "entity_names",
     "entity_problems",

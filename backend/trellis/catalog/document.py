@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import yaml
 
-from trellis.catalog.entities import Catalog, Problem
+from trellis.catalog.entities import Catalog, Problem, Target
 
 __all__ = ["CatalogDocument", "render_yaml"]
 
@@ -54,6 +55,8 @@ class CatalogDocument:
     problems: tuple[Problem, ...]
     snapshot_taken_at: datetime
     model_count: int
+    #: What each entity stands for (its model, its servers), for the observability routes.
+    targets: Mapping[str, Target] = field(default_factory=dict)
 
     @classmethod
     def build(cls, catalog: Catalog, *, taken_at: datetime, model_count: int) -> CatalogDocument:
@@ -71,4 +74,5 @@ class CatalogDocument:
             problems=catalog.problems,
             snapshot_taken_at=taken_at,
             model_count=model_count,
+            targets=catalog.targets,
         )

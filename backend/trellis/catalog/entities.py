@@ -1,9 +1,11 @@
-"""Registered models as Backstage entities: a pure function of a registry snapshot.
+"""Registered models and their servers as Backstage entities: a pure function of a snapshot.
 
 Each registered model becomes one ``Resource`` of ``spec.type: ai-model`` (the mapping Red
-Hat Developer Hub's model catalog uses), and each ``system`` tag one ``System``. Every
-entity is validated before it is returned; one that cannot be made valid is left out and
-reported as a problem, because one invalid entity freezes a whole Backstage location.
+Hat Developer Hub's model catalog uses), each ``system`` tag one ``System``, and each model
+server found in Kubernetes a ``Component`` of ``spec.type: model-server`` with the ``API`` it
+provides (``catalog/servers.py``). Every entity is validated before it is returned; one that
+cannot be made valid is left out and reported as a problem, because one invalid entity
+freezes a whole Backstage location.
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from trellis.catalog import annotations as ann
+from trellis.catalog.common import API_VERSION, Entity, Problem, clean, entity_ref
 from trellis.catalog.names import entity_names, fold_name, fold_tag, is_valid_name
+from trellis.catalog.servers import (
+    ModelEntity,
+    ServerEntities,
+    link_models,
+    served_annotations,
+    server_entities,
+)
 from trellis.catalog.validation import entity_problems
-from trellis.model import ModelTags, RegisteredModel, Snapshot
+from trellis.model import Deployment, ModelTags, RegisteredModel, Snapshot
 
 __all__ = [
     "AI_MODEL",
@@ -26,11 +35,11 @@ __all__ = [
     "CatalogOptions",
     "Naming",
     "Problem",
+    "Target",
     "build_catalog",
     "model_resource",
 ]
 
-API_VERSION = "backstage.io/v1alpha1"
 AI_MODEL = "ai-model"
 PRODUCTION = "production"
 EXPERIMENTAL = "experimental"
@@ -38,9 +47,7 @@ _REF = re.compile(r"^(?:(?P<kind>[^:/]+):)?(?:(?P<ns>[^:/]+)/)?(?P<name>.+)$")
 _GITHUB = re.compile(
     r"^https://github\.com/(?P<slug>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
 )
-_KIND_ORDER = {"System": 0, "Resource": 1}
-
-Entity = dict[str, Any]
+_KIND_ORDER = {"System": 0, "Resource": 1, "API": 2, "Component": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +61,6 @@ class CatalogOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
-    """Something about a model's entity that an adopter should know about."""
-
-    model: str
-    entity: str | None
-    severity: Literal["error", "warning"]
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Naming:
     """Entity names decided for the whole snapshot at once (collisions need the whole set)."""
 
@@ -72,11 +69,29 @@ class Naming:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """What an entity ref stands for: a registered model and the servers behind it.
+
+    A model's ``Resource`` stands for the model and all of its servers; a server's
+    ``Component`` for its one server and the model it serves (None when it serves no
+    registered model).
+    """
+
+    model: RegisteredModel | None
+    deployments: tuple[Deployment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
-    """The entities to emit, in a stable order, and what went wrong making them."""
+    """The entities to emit, in a stable order, and what went wrong making them.
+
+    ``targets`` maps the ref (``resource:ns/name``, ``component:ns/name``) of every emitted
+    model Resource and model-server Component to what it stands for.
+    """
 
     entities: tuple[Entity, ...]
     problems: tuple[Problem, ...]
+    targets: Mapping[str, Target] = field(default_factory=dict)
 
 
 ResourceTransformer = Callable[[RegisteredModel, Naming, CatalogOptions, list[Problem]], Entity]
@@ -92,25 +107,88 @@ def build_catalog(
     naming = Naming(
         models=entity_names(m.name for m in snapshot.models),
         systems=entity_names(
-            _clean(m.tags[ModelTags.SYSTEM].strip())
+            clean(m.tags[ModelTags.SYSTEM].strip())
             for m in snapshot.models
             if m.tags.get(ModelTags.SYSTEM, "").strip()
         ),
     )
     problems: list[Problem] = []
     resources = [transform(model, naming, options, problems) for model in snapshot.models]
+    linked = link_models(snapshot.deployments, snapshot.models, naming.models)
+    served: dict[str, list[Deployment]] = defaultdict(list)
+    for deployment, model in zip(snapshot.deployments, linked, strict=True):
+        if model is not None:
+            served[model.name].append(deployment)
+    by_model: dict[str, ModelEntity] = {}
+    for model, resource in zip(snapshot.models, resources, strict=True):
+        _annotate(resource, served_annotations(model, served.get(model.name, ())))
+        by_model[model.name] = _model_entity(model, resource, options)
+    servers = server_entities(
+        snapshot.deployments,
+        [by_model.get(m.name) if m is not None else None for m in linked],
+        namespace=options.namespace,
+        fallback_owner=options.fallback_owner,
+        problems=problems,
+    )
     systems = _systems(resources, naming, options) if options.emit_systems else []
     entities: list[Entity] = []
-    for entity in systems + resources:
-        errors = entity_problems(entity)
-        if errors:
-            title = str(entity.get("metadata", {}).get("title", ""))
-            problems.append(Problem(title, _ref(entity), "error", "; ".join(errors)))
-        else:
-            entities.append(entity)
+    targets: dict[str, Target] = {}
+    for model, resource in zip(snapshot.models, resources, strict=True):
+        if _valid(resource, problems):
+            entities.append(resource)
+            ref = entity_ref(resource)
+            if ref:
+                targets[ref] = Target(model, tuple(served.get(model.name, ())))
+    entities += [system for system in systems if _valid(system, problems)]
+    for server in servers:
+        if _valid_pair(server, problems):
+            entities += [server.component, server.api]
+            ref = entity_ref(server.component)
+            if ref:
+                model = server.model.model if server.model else None
+                targets[ref] = Target(model, (server.deployment,))
     entities.sort(key=lambda e: (_KIND_ORDER.get(e["kind"], 9), e["metadata"]["name"]))
     problems.sort(key=lambda p: (p.model, p.severity, p.message))
-    return Catalog(entities=tuple(entities), problems=tuple(problems))
+    return Catalog(entities=tuple(entities), problems=tuple(problems), targets=targets)
+
+
+def _valid(entity: Entity, problems: list[Problem]) -> bool:
+    """Whether ``entity`` passes Backstage's rules; if not, the reason becomes a problem."""
+    errors = entity_problems(entity)
+    if errors:
+        title = str(entity.get("metadata", {}).get("title", ""))
+        problems.append(Problem(title, entity_ref(entity), "error", "; ".join(errors)))
+    return not errors
+
+
+def _valid_pair(server: ServerEntities, problems: list[Problem]) -> bool:
+    """A server's Component and API are emitted together or not at all (no dangling API)."""
+    component_ok = _valid(server.component, problems)
+    api_ok = _valid(server.api, problems)
+    return component_ok and api_ok
+
+
+def _annotate(resource: Entity, extra: Mapping[str, str]) -> None:
+    if not extra:
+        return
+    metadata = resource.setdefault("metadata", {})
+    annotations = {**(metadata.get("annotations") or {}), **extra}
+    metadata["annotations"] = dict(sorted(annotations.items()))
+
+
+def _model_entity(model: RegisteredModel, resource: Entity, options: CatalogOptions) -> ModelEntity:
+    """What a model's servers inherit from the Resource the transformer made for it."""
+    spec = resource.get("spec") or {}
+    name = str((resource.get("metadata") or {}).get("name", ""))
+    system = spec.get("system")
+    return ModelEntity(
+        model=model,
+        ref=entity_ref(resource) or f"resource:{options.namespace}/{name}",
+        name=name,
+        owner=str(spec.get("owner") or options.fallback_owner),
+        lifecycle=str(spec.get("lifecycle") or EXPERIMENTAL),
+        system=system if isinstance(system, str) and system else None,
+    )
 
 
 def model_resource(
@@ -125,10 +203,10 @@ def model_resource(
     metadata: Entity = {
         "name": name,
         "namespace": options.namespace,
-        "title": _clean(model.name),
+        "title": clean(model.name),
     }
     if model.description.strip():
-        metadata["description"] = _clean(model.description.strip())
+        metadata["description"] = clean(model.description.strip())
     backstage_tags = _tags(model, ref, problems)
     if backstage_tags:
         metadata["tags"] = backstage_tags
@@ -144,12 +222,12 @@ def model_resource(
     }
     system = tags.get(ModelTags.SYSTEM, "").strip()
     if system:
-        spec["system"] = f"system:{options.namespace}/{naming.systems[_clean(system)]}"
+        spec["system"] = f"system:{options.namespace}/{naming.systems[clean(system)]}"
     return {"apiVersion": API_VERSION, "kind": "Resource", "metadata": metadata, "spec": spec}
 
 
 def _annotations(model: RegisteredModel, champion: int | None, repo: str | None) -> dict[str, str]:
-    annotations = {ann.REGISTERED_MODEL: _clean(model.name)}
+    annotations = {ann.REGISTERED_MODEL: clean(model.name)}
     if model.latest_version is not None:
         annotations[ann.LATEST_VERSION] = str(model.latest_version)
     if champion is not None:
@@ -162,7 +240,7 @@ def _annotations(model: RegisteredModel, champion: int | None, repo: str | None)
     ):
         value = model.tags.get(key, "").strip()
         if value:
-            annotations[annotation] = _clean(value)
+            annotations[annotation] = clean(value)
     if repo:
         annotations[ann.SOURCE_LOCATION] = f"url:{repo}"
         annotations[ann.TECHDOCS_REF] = f"url:{repo}"
@@ -206,7 +284,7 @@ def _owner(
     model: RegisteredModel, ref: str, options: CatalogOptions, problems: list[Problem]
 ) -> str:
     """The ``owner`` tag as a full entity reference (Group unless it names a kind)."""
-    raw = _clean(model.tags.get(ModelTags.OWNER, "").strip())
+    raw = clean(model.tags.get(ModelTags.OWNER, "").strip())
     if not raw:
         return options.fallback_owner
     match = _REF.match(raw)
@@ -266,16 +344,3 @@ def _http_url(value: str) -> str | None:
     if parts.scheme in {"http", "https"} and parts.netloc and not any(c.isspace() for c in value):
         return value.rstrip("/")
     return None
-
-
-def _clean(text: str) -> str:
-    """Text that encodes as UTF-8 and that YAML readers accept (no lone surrogates, no NUL)."""
-    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-
-
-def _ref(entity: Mapping[str, Any]) -> str | None:
-    metadata = entity.get("metadata") or {}
-    kind, name = entity.get("kind"), metadata.get("name")
-    if not kind or not name:
-        return None
-    return f"{str(kind).lower()}:{metadata.get('namespace', 'default')}/{name}"

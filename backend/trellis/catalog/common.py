@@ -1,0 +1,37 @@
+"""What every entity builder shares: the envelope's apiVersion, problems, and text hygiene."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["API_VERSION", "Entity", "Problem", "clean", "entity_ref"]
+
+API_VERSION = "backstage.io/v1alpha1"
+
+Entity = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something about a model's entity that an adopter should know about."""
+
+    model: str
+    entity: str | None
+    severity: Literal["error", "warning"]
+    message: str
+
+
+def clean(text: str) -> str:
+    """Text that encodes as UTF-8 and that YAML readers accept (no lone surrogates, no NUL)."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
+def entity_ref(entity: Mapping[str, Any]) -> str | None:
+    """``kind:namespace/name`` of an entity, lower-case kind, or None when it has no name."""
+    metadata = entity.get("metadata") or {}
+    kind, name = entity.get("kind"), metadata.get("name")
+    if not kind or not name:
+        return None
+    return f"{str(kind).lower()}:{metadata.get('namespace', 'default')}/{name}"
