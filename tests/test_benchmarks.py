@@ -47,3 +47,23 @@ def test_the_blueprint_benchmark_runs_end_to_end():
     assert report["update_median_seconds"] > 0 and len(report["update_runs"]) == 1
     assert report["update_over_new"] > 0 and report["copier_update_median_seconds"] > 0
     assert set(report["met"]) == set(report["goal"]) == {"new_over_floor"}
+
+
+def test_the_observability_benchmark_runs_end_to_end():
+    report = run_benchmark(
+        "observability.py", "--servers", "40", "--regions", "2", "--repeat", "1",
+        "--page-requests", "2", "--page-regions", "2", "--many-servers", "3",
+    )  # fmt: skip
+    servers = report["deployments"]
+    assert servers["servers"] == 40 and servers["clusters"] == 2
+    assert servers["list_requests_per_read"] == 8  # four list calls per cluster
+    for key in ("kubernetes_read_seconds", "bare_client_seconds", "typed_client_seconds",
+                "kubernetes_read_over_bare_client"):  # fmt: skip
+        assert servers[key] > 0, key
+    page = report["page"]
+    assert page["regions"] == 2 and page["queries_per_page"] == 12  # vLLM: 14 signals
+    assert page["prometheus_requests_per_page"] == {"1_server": 12, "3_servers": 12}
+    assert page["requests_independent_of_servers"] is True
+    for key in ("page_median_ms", "observer_median_ms", "raw_queries_median_ms",
+                "page_over_raw_queries"):  # fmt: skip
+        assert page[key] > 0, key

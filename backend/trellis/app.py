@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,24 +17,35 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis import __version__
-from trellis.api import blueprints, catalog, health
+from trellis.api import blueprints, catalog, health, observability
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
-from trellis.errors import AnswerError, ConfigError, NotReady, SourceUnavailable, TrellisError
+from trellis.errors import (
+    AnswerError,
+    ConfigError,
+    NotFound,
+    NotReady,
+    SourceUnavailable,
+    TrellisError,
+)
 from trellis.metrics import Metrics
+from trellis.model import Snapshot
 from trellis.scaffolding import Scaffolder
-from trellis.service import CatalogService
+from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
+from trellis.sources.kubernetes import KubernetesSource
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
 
 __all__ = [
     "build_blueprints",
     "build_catalog_service",
+    "build_deployments",
     "build_registry",
     "build_scaffolder",
     "catalog_options",
     "create_app",
+    "read_once",
 ]
 
 log = logging.getLogger("trellis")
@@ -128,16 +140,47 @@ def catalog_options(settings: Settings) -> CatalogOptions:
     )
 
 
+def build_deployments(settings: Settings) -> KubernetesSource | None:
+    """The clusters' model servers, when kubeconfig contexts are configured."""
+    config = settings.kubernetes
+    if not config.contexts:
+        return None
+    return KubernetesSource(
+        config.contexts,
+        kubeconfig=config.kubeconfig,
+        timeout_seconds=config.timeout_seconds,
+        region_of=config.regions,
+    )
+
+
+def read_once(settings: Settings, registry: RegistrySource) -> Snapshot:
+    """One read of the registry and every cluster, for commands that run without a server.
+
+    A cluster that fails has no servers in the result (nothing was kept to fall back on);
+    its ``ClusterRead`` in ``snapshot.clusters`` says why.
+    """
+    snapshot = registry.read()
+    clusters = build_deployments(settings)
+    if clusters is None:
+        return snapshot
+    try:
+        deployments, reads = merge_clusters(None, clusters.read())
+    finally:
+        clusters.close()
+    return replace(snapshot, deployments=deployments, clusters=reads)
+
+
 def build_catalog_service(
     settings: Settings, *, registry: RegistrySource | None = None, metrics: Metrics | None = None
 ) -> CatalogService:
-    """The catalog service with its registry and its snapshot file."""
+    """The catalog service with its registry, its clusters and its snapshot file."""
     return CatalogService(
         registry=registry or build_registry(settings),
         store=SnapshotFile(settings.state_dir / "snapshot.json"),
         options=catalog_options(settings),
         interval_seconds=settings.catalog.refresh_interval_seconds,
         metrics=metrics or Metrics(),
+        deployments=build_deployments(settings),
     )
 
 
@@ -171,6 +214,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(catalog.files)
     app.include_router(catalog.problems)
     app.include_router(blueprints.router)
+    observability.include(app, settings)  # the route, its Prometheus, closed on shutdown
     app.state.render_slots = asyncio.Semaphore(RENDER_SLOTS)
     try:
         app.state.scaffolder = build_scaffolder(settings)
@@ -201,6 +245,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, AnswerError):
             errors = [{"field": field, "message": message} for field, message in exc.problems]
             return JSONResponse({"detail": str(exc), "errors": errors}, status_code=400)
+        if isinstance(exc, NotFound):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
         if isinstance(exc, NotReady):
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(exc, SourceUnavailable):

@@ -22,6 +22,7 @@ from rich.markup import escape
 from trellis import __version__
 from trellis.config import Settings
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
+from trellis.model import Snapshot
 
 __all__ = ["app", "main"]
 
@@ -127,14 +128,16 @@ def catalog(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
 ) -> None:
-    """Read the registry once and print the catalog entities as YAML (no server)."""
-    from trellis.app import build_registry, catalog_options
+    """Read the registry (and clusters) once and print the catalog entities as YAML."""
+    from trellis.app import build_registry, catalog_options, read_once
     from trellis.service import build_document
 
     with _handle_errors():
         settings = _settings()
         _logging("warning")
-        document = build_document(build_registry(settings).read(), catalog_options(settings))
+        snapshot = read_once(settings, build_registry(settings))
+        _warn_failed_clusters(snapshot)
+        document = build_document(snapshot, catalog_options(settings))
         _write(document.yaml, output)
         for problem in document.problems:
             err.print(
@@ -310,6 +313,12 @@ def _answers(pairs: list[str], data_file: Path | None) -> dict[str, object]:
     return answers
 
 
+def _warn_failed_clusters(snapshot: Snapshot) -> None:
+    for read in snapshot.clusters.values():
+        if not read.ok:
+            err.print(f"warning: cluster {read.cluster}: {read.error}", markup=False)
+
+
 def _write(data: bytes, output: Path | None) -> None:
     if output is None:
         sys.stdout.buffer.write(data)
@@ -395,6 +404,52 @@ def update_command(
         result = update(repo, to)
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
+
+
+@app.command(
+    help="Golden signals of an entity's model servers, and its training history.\n\n"
+    "ENTITY_REF is a model (resource:default/fraud-detector) or one of its servers "
+    "(component:default/fraud-detector-eu-west-1). Reads the registry, the clusters and "
+    "Prometheus once, like `trellis catalog` (no server needed), and prints a line per signal "
+    "with a sparkline and the current value.\n\n"
+    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad range), 3 a source could not "
+    "be read (what depends on it is marked unavailable).",
+)
+def observe(
+    entity_ref: Annotated[str, typer.Argument(help="resource:NS/NAME or component:NS/NAME.")],
+    range_: Annotated[str, typer.Option("--range", help="How far back: 30m, 6h, 7d.")] = "1h",
+    step: Annotated[
+        str | None, typer.Option(help="Between points, e.g. 1m; default: the range / 60.")
+    ] = None,
+) -> None:
+    """Golden signals of an entity's model servers, and its training history."""
+    from trellis.app import build_registry, catalog_options, read_once
+    from trellis.catalog import build_catalog
+    from trellis.observe_report import print_page
+    from trellis.observer import NOT_CONFIGURED, Observer, find_target
+
+    with _handle_errors():
+        settings = _settings()
+        _logging("warning")
+        registry = build_registry(settings)
+        observer = Observer.from_settings(settings, registry=registry)
+        try:
+            window = observer.window(range_, step, None)
+            snapshot = read_once(settings, registry)
+            _warn_failed_clusters(snapshot)
+            catalog = build_catalog(snapshot, catalog_options(settings))
+            page = observer.page(entity_ref, find_target(entity_ref, catalog.targets), window)
+        finally:
+            observer.close()
+            registry.close()
+        print_page(Console(), page)
+        down = [
+            name
+            for name, state in page["sources"].items()
+            if state["status"] == "unavailable" and state["reason"] != NOT_CONFIGURED
+        ]
+        if down:
+            raise typer.Exit(EXIT_SOURCE)
 
 
 def main(argv: list[str] | None = None) -> None:

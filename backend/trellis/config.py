@@ -70,20 +70,82 @@ class MlflowSettings(BaseModel):
         return value.rstrip("/") if scheme != "sqlite" else value
 
 
-class PrometheusSettings(BaseModel):
-    """An optional Prometheus for serving facts (not read by the catalog)."""
+#: Prometheus refuses range queries over 11,000 points per series.
+PROMETHEUS_MAX_POINTS = 11_000
 
-    url: str | None = None
+
+class PrometheusSettings(BaseModel):
+    """An optional Prometheus for golden signals (not read by the catalog)."""
+
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the Prometheus HTTP API (or a Thanos/Mimir query frontend).",
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token for Prometheus.")
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_points: int = Field(
+        default=1100,
+        ge=2,
+        le=PROMETHEUS_MAX_POINTS,
+        description="Most points one series of an observability answer may have.",
+    )
+    max_range_days: int = Field(
+        default=30, ge=1, le=3650, description="Longest time range an observability answer covers."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if urlsplit(value).scheme not in {"http", "https"}:
+            msg = "must start with http:// or https://"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+
+def _parse_pairs(value: object) -> object:
+    """``a=x,b=y`` as ``{"a": "x", "b": "y"}``; each malformed entry is named."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        key, equals, item = (side.strip() for side in entry.partition("="))
+        if not equals or not key or not item:
+            msg = f"entry {entry!r} is not context=region (e.g. hub=eu-west-1)"
+            raise ValueError(msg)
+        if key in pairs:
+            msg = f"context {key!r} is given twice"
+            raise ValueError(msg)
+        pairs[key] = item
+    return pairs
 
 
 class KubernetesSettings(BaseModel):
-    """Optional kubeconfig contexts, one per cluster or region."""
+    """Optional kubeconfig contexts, one per cluster or region, for the model servers."""
 
-    kubeconfig: Path | None = None
-    contexts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kubeconfig: Path | None = Field(
+        default=None, description="The kubeconfig file; default: $KUBECONFIG or ~/.kube/config."
+    )
+    contexts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Contexts to read (comma-separated), one per cluster."
+    )
+    timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Longest one cluster's read may take; a slower cluster is reported down.",
+    )
+    regions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Region of each context whose objects carry no region label "
+        "(`hub=eu-west-1,edge=us-east-1`); default: the context name.",
+    )
 
     _split = field_validator("contexts", mode="before")(_split_csv)
+    _pairs = field_validator("regions", mode="before")(_parse_pairs)
 
 
 class CatalogSettings(BaseModel):

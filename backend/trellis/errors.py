@@ -4,6 +4,7 @@ TrellisError
 ├── ConfigError            settings that cannot work (names the key)
 ├── AnswerError            answers a blueprint cannot take (names each question)
 ├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
+├── NotFound               a named thing (an entity, an MLflow run) does not exist
 └── NotReady               no snapshot has been read yet and none was kept on disk
 """
 
@@ -11,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["AnswerError", "ConfigError", "NotReady", "SourceUnavailable", "TrellisError"]
+__all__ = [
+    "AnswerError",
+    "ConfigError",
+    "NotFound",
+    "NotReady",
+    "SourceUnavailable",
+    "TrellisError",
+]
 
 
 class TrellisError(Exception):
@@ -29,6 +37,10 @@ class SourceUnavailable(TrellisError):
         super().__init__(f"{source} unavailable: {reason}")
         self.source = source
         self.reason = reason
+
+
+class NotFound(TrellisError):
+    """A named thing does not exist: an unknown entity, a deleted MLflow run."""
 
 
 class NotReady(TrellisError):

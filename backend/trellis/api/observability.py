@@ -1,0 +1,220 @@
+"""Observability route: golden signals of an entity's servers and its training history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from trellis.api.deps import ServiceDep, TokenRequired
+from trellis.config import Settings
+from trellis.observability import Target, WindowError
+from trellis.observer import Observer, find_target
+
+__all__ = ["ObservabilityPublic", "entity_targets", "include", "router"]
+
+router = APIRouter(
+    prefix="/api/observability", tags=["observability"], dependencies=[TokenRequired]
+)
+
+
+def include(app: FastAPI, settings: Settings) -> None:
+    """Serve the route on ``app``, reading Prometheus and the catalog service's registry.
+
+    The observer's connections close when the app's lifespan ends.
+    """
+    observer = Observer.from_settings(
+        settings, registry=app.state.catalog_service.registry, metrics=app.state.metrics
+    )
+    app.state.observer = observer
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running: FastAPI) -> AsyncIterator[Any]:
+        async with inner(running) as state:
+            try:
+                yield state
+            finally:
+                observer.close()
+
+    app.router.lifespan_context = lifespan
+    app.include_router(router)
+
+
+def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
+    """The served catalog's index of entity refs to their model and servers."""
+    return service.document().targets
+
+
+def _observer(request: Request) -> Observer:
+    observer: Observer = request.app.state.observer
+    return observer
+
+
+TargetsDep = Annotated[Mapping[str, Target], Depends(entity_targets)]
+ObserverDep = Annotated[Observer, Depends(_observer)]
+
+
+class CurrentPublic(BaseModel):
+    """The newest point of a series: the value now, or when it went stale."""
+
+    at: float = Field(description="Unix seconds.")
+    value: float | None
+
+
+class SignalPublic(BaseModel):
+    """One signal of one server, or of the model over all of its servers."""
+
+    id: str = Field(description="request_rate, error_ratio, latency_p95, gpu_utilization, ...")
+    title: str
+    unit: str = Field(description="req/s, ratio, s, requests, tokens/s, %, bytes")
+    status: Literal["ok", "missing", "stale", "unavailable"]
+    reason: str | None
+    current: CurrentPublic | None
+    series: list[tuple[float, float | None]] = Field(
+        description="[Unix seconds, value] pairs, oldest first; value null where Prometheus "
+        "computed no number (an error ratio without requests)."
+    )
+
+
+class ServerPublic(BaseModel):
+    """One model server (a deployment in one cluster) and its signals."""
+
+    cluster: str
+    region: str
+    namespace: str
+    name: str
+    kind: str
+    runtime: str
+    modelName: str | None  # camelCase like the other Trellis answers
+    modelVersion: str | None
+    ready: bool | None
+    readyReplicas: int
+    desiredReplicas: int
+    gpuRequests: int
+    gpuLimits: int
+    gpuProduct: str | None
+    url: str | None
+    signals: list[SignalPublic]
+
+
+class ModelSignalsPublic(BaseModel):
+    """The model's signals pooled over all of its servers."""
+
+    servers: int
+    signals: list[SignalPublic]
+
+
+class MetricPointPublic(BaseModel):
+    """One logged value of a training metric."""
+
+    step: int
+    timestamp: datetime
+    value: float | None
+
+
+class TrainingPublic(BaseModel):
+    """The run behind an aliased version and its metric histories."""
+
+    alias: str
+    version: int
+    runId: str | None
+    status: Literal["ok", "missing", "unavailable"]
+    reason: str | None
+    metrics: dict[str, list[MetricPointPublic]]
+
+
+class WindowPublic(BaseModel):
+    """The evaluation times of every series (aligned to the step)."""
+
+    start: datetime
+    end: datetime
+    range: str
+    step: str
+    stepSeconds: int
+    rateWindowSeconds: int = Field(description="How far back each rate() looks.")
+    points: int
+
+
+class EntityPublic(BaseModel):
+    """The entity asked about."""
+
+    ref: str
+    kind: str
+    namespace: str
+    name: str
+    model: str | None = Field(description="The registered model's MLflow name.")
+
+
+class SourceStatePublic(BaseModel):
+    """How a source fared for this answer."""
+
+    status: Literal["ok", "unavailable"]
+    reason: str | None
+    requests: int
+
+
+class ObservabilityPublic(BaseModel):
+    """An entity's servers with their golden signals, the model's, and training history."""
+
+    entity: EntityPublic
+    window: WindowPublic
+    servers: list[ServerPublic]
+    model: ModelSignalsPublic
+    training: list[TrainingPublic]
+    sources: dict[str, SourceStatePublic]
+
+
+class Detail(BaseModel):
+    """A failure in one sentence."""
+
+    detail: str
+
+
+@router.get(
+    "/{namespace}/{kind}/{name}",
+    summary="Golden signals of an entity's servers and the model's training history",
+    response_model=None,
+    responses={
+        200: {"model": ObservabilityPublic},
+        404: {"model": Detail, "description": "No such entity."},
+        422: {"model": Detail, "description": "A range or step that is malformed or too big."},
+        503: {"model": Detail, "description": "The catalog has not been read yet."},
+    },
+)
+def observe(
+    namespace: Annotated[str, Path(max_length=253)],
+    kind: Annotated[str, Path(max_length=63)],
+    name: Annotated[str, Path(max_length=253)],
+    targets: TargetsDep,
+    observer: ObserverDep,
+    range_: Annotated[
+        str, Query(alias="range", max_length=32, description="How far back: 30m, 6h, 7d.")
+    ] = "1h",
+    step: Annotated[
+        str | None,
+        Query(max_length=32, description="Between points: 15s, 1m; default range/60."),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="Last moment (ISO 8601 or Unix seconds); now.")
+    ] = None,
+) -> JSONResponse:
+    """Golden signals of each of the entity's servers, of the model, and training history.
+
+    A ``resource`` has a server per cluster it runs in, a ``component`` is one. Every signal
+    comes with a status; the same signals pooled over all servers; then the training metrics
+    of the ``champion`` and ``candidate`` versions. A source that cannot be read marks what
+    depends on it ``unavailable`` with the reason, and the answer is still 200.
+    """
+    try:
+        window = observer.window(range_, step, end)
+    except WindowError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    ref = f"{kind.lower()}:{namespace.lower()}/{name}"
+    target = find_target(ref, targets)  # an unknown entity: NotFound, answered with 404
+    return JSONResponse(observer.page(ref, target, window))

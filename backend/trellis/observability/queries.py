@@ -1,0 +1,486 @@
+"""The PromQL of every golden signal, per serving runtime, in this one place.
+
+Metric names are the ones each runtime really exports (sources in the comments). Servers are
+told apart by the labels the blueprints' PodMonitor puts on every scraped series
+(``inferenceservice``, ``region``) plus ``namespace``; GPU series from the DCGM exporter are
+joined to a server's pods on ``namespace`` and ``pod``.
+
+One query per signal covers every server of a page, of every runtime: each server's row
+comes out ``by (namespace, inferenceservice, region)``, and the same query adds one row for
+the model as a whole (labelled ``trellis_scope="model"``), pooled from the summed counters,
+not averaged. So a page costs the same number of queries for one server as for forty.
+
+The three latency percentiles share one query: it reads each server's bucket rates
+(``sum by (..., le)``) or summary quantiles, and the p50, p95 and p99 of each server and of
+the model (from the buckets summed over its servers) are worked out from those rows
+(``signals.percentile_points``), instead of Prometheus computing the same rates six times.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from trellis.model import Deployment, Runtime
+from trellis.observability.promql import matcher, quote, regex_alternatives
+
+__all__ = [
+    "BY_SERVER",
+    "LATENCY",
+    "PERCENTILES",
+    "RUNTIME_LABEL",
+    "SCOPE_LABEL",
+    "SERVER_LABELS",
+    "SIGNALS",
+    "Query",
+    "ServerKey",
+    "Signal",
+    "plan_queries",
+    "roadie_rules",
+    "server_key",
+    "signals_for",
+]
+
+SERVER_LABELS = ("namespace", "inferenceservice", "region")
+BY_SERVER = ", ".join(SERVER_LABELS)
+SCOPE_LABEL = "trellis_scope"
+RUNTIME_LABEL = "trellis_runtime"
+ALL_RUNTIMES = "all"
+
+ServerKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One golden signal: its id in answers, a title, its unit, and how runtimes add up.
+
+    ``across_runtimes`` says how the model's row joins rows of different runtimes (rare: a
+    model served by two runtimes): ``sum`` for amounts, ``max`` (the worst) for the rest.
+    """
+
+    id: str
+    title: str
+    unit: str
+    across_runtimes: Literal["sum", "max"]
+
+
+SIGNALS: tuple[Signal, ...] = (
+    Signal("request_rate", "Requests", "req/s", "sum"),
+    Signal("error_ratio", "Errors", "ratio", "max"),
+    Signal("latency_p50", "Latency p50", "s", "max"),
+    Signal("latency_p95", "Latency p95", "s", "max"),
+    Signal("latency_p99", "Latency p99", "s", "max"),
+    Signal("latency_mean", "Latency mean", "s", "max"),
+    Signal("queue_depth", "Queued requests", "requests", "sum"),
+    Signal("queue_time", "Queue time mean", "s", "max"),
+    Signal("in_flight", "Running requests", "requests", "sum"),
+    Signal("kv_cache_usage", "KV-cache use", "ratio", "max"),
+    Signal("generation_tokens", "Generated tokens", "tokens/s", "sum"),
+    Signal("prompt_tokens", "Prompt tokens", "tokens/s", "sum"),
+    Signal("gpu_utilization", "GPU utilisation", "%", "max"),
+    Signal("gpu_memory", "GPU memory used", "bytes", "sum"),
+)
+_BY_ID = {signal.id: signal for signal in SIGNALS}
+
+
+# --- metric names, with where each was read --------------------------------------------------
+
+# MLServer (KServe's MLServer runtime): mlserver/handlers/dataplane.py registers the Counters
+# `model_infer_request_success` / `model_infer_request_failure` (exposed with `_total`) and
+# the Summary `model_infer_request_duration` (`_sum`/`_count` only: prometheus_client
+# summaries have no quantiles). Latency percentiles therefore come from the REST histogram
+# that starlette_exporter's PrometheusMiddleware adds with MLServer's prefix `rest_server`
+# (settings.metrics_rest_server_prefix): `rest_server_request_duration_seconds` and the
+# gauge `rest_server_requests_in_progress` (starlette_exporter/middleware.py). Paths are not
+# grouped, so inference requests are those whose `path` ends in `/infer`.
+MLSERVER_SUCCESS = "model_infer_request_success_total"
+MLSERVER_FAILURE = "model_infer_request_failure_total"
+MLSERVER_DURATION = "model_infer_request_duration"
+MLSERVER_REST_SECONDS = "rest_server_request_duration_seconds"
+MLSERVER_IN_PROGRESS = "rest_server_requests_in_progress"
+#: `(?s)`: a model name is free text, and `.` alone would not match a newline in it.
+MLSERVER_INFER_PATH = "(?s).*/infer"
+
+# Triton (docs/user_guide/metrics.md, triton-inference-server/server): counters
+# `nv_inference_request_success`, `nv_inference_request_failure` (no `_total`), cumulative
+# microsecond counters `nv_inference_request_duration_us` and
+# `nv_inference_queue_duration_us`, the gauge `nv_inference_pending_request_count`, and with
+# `--metrics-config summary_latencies=true` the summary `nv_inference_request_summary_us`
+# (default quantiles 0.5, 0.9, 0.95, 0.99, 0.999). Summaries cannot be pooled: a server's and
+# a model's percentile is the highest of its pods' (an upper bound).
+TRITON_SUCCESS = "nv_inference_request_success"
+TRITON_FAILURE = "nv_inference_request_failure"
+TRITON_DURATION_US = "nv_inference_request_duration_us"
+TRITON_QUEUE_US = "nv_inference_queue_duration_us"
+TRITON_PENDING = "nv_inference_pending_request_count"
+TRITON_SUMMARY_US = "nv_inference_request_summary_us"
+
+# vLLM (vllm/v1/metrics/loggers.py and docs/design/v1/metrics.md, vllm-project/vllm):
+# counters `vllm:request_success_total` (by `finished_reason`), `vllm:generation_tokens_total`,
+# `vllm:prompt_tokens_total`; histograms `vllm:e2e_request_latency_seconds`,
+# `vllm:request_queue_time_seconds`; gauges `vllm:num_requests_waiting`,
+# `vllm:num_requests_running` and the KV-cache use `vllm:kv_cache_usage_perc` (0..1), called
+# `vllm:gpu_cache_usage_perc` before it was renamed. vLLM counts no failed requests itself;
+# its OpenAI server's `http_requests_total{handler, status="5xx"}` (prometheus-fastapi-
+# instrumentator, shown in the same design document) does.
+VLLM_SUCCESS = "vllm:request_success_total"
+VLLM_E2E_SECONDS = "vllm:e2e_request_latency_seconds"
+VLLM_QUEUE_SECONDS = "vllm:request_queue_time_seconds"
+VLLM_WAITING = "vllm:num_requests_waiting"
+VLLM_RUNNING = "vllm:num_requests_running"
+VLLM_KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+VLLM_GENERATION_TOKENS = "vllm:generation_tokens_total"
+VLLM_PROMPT_TOKENS = "vllm:prompt_tokens_total"
+VLLM_HTTP_REQUESTS = "http_requests_total"
+VLLM_API_HANDLERS = "/v1/.*"
+
+# DCGM exporter (etc/default-counters.csv, NVIDIA/dcgm-exporter): `DCGM_FI_DEV_GPU_UTIL`
+# (percent) and `DCGM_FI_DEV_FB_USED` (MiB), per GPU, labelled with the `namespace` and `pod`
+# using the GPU (scraped with honorLabels).
+DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+DCGM_FB_USED_MIB = "DCGM_FI_DEV_FB_USED"
+MIB = 1_048_576
+#: Every scraped target has `up`; with the PodMonitor's labels it maps pods to servers.
+UP = "up"
+
+
+# --- selectors over a page's servers ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Servers:
+    """A page's servers of one runtime as exact label matchers, one per (namespace, region).
+
+    ``inferenceservice`` is matched against the quoted names of that group only, so no
+    combination of another namespace's or region's names can slip in.
+    """
+
+    groups: tuple[str, ...]
+    namespaces: tuple[str, ...]
+
+    @classmethod
+    def of(cls, deployments: Iterable[Deployment]) -> _Servers:
+        names: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for deployment in deployments:
+            names[(deployment.namespace, deployment.region)].add(deployment.name)
+        groups = []
+        for (namespace, region), found in sorted(names.items()):
+            name = (
+                matcher("inferenceservice", next(iter(found)))
+                if len(found) == 1
+                else f"inferenceservice=~{regex_alternatives(found)}"
+            )
+            groups.append(f"{matcher('namespace', namespace)},{matcher('region', region)},{name}")
+        return cls(tuple(groups), tuple(sorted({ns for ns, _ in names})))
+
+
+def _selectors(metric: str | Sequence[str], servers: _Servers, *extra: str) -> list[str]:
+    """``metric{group, extra}`` for each group (several names: ``{__name__=~..., ...}``)."""
+    if isinstance(metric, str):
+        name, matchers = metric, list(extra)
+    else:
+        name, matchers = "", [f"__name__=~{regex_alternatives(metric)}", *extra]
+    return [f"{name}{{{','.join([group, *matchers])}}}" for group in servers.groups]
+
+
+def _vector(metric: str | Sequence[str], servers: _Servers, *extra: str) -> str:
+    """The union of the groups' selectors."""
+    return f"({' or '.join(_selectors(metric, servers, *extra))})"
+
+
+def _rate(metric: str | Sequence[str], servers: _Servers, window: str, *extra: str) -> str:
+    """``rate()`` of each group's selector, unioned (a range selector cannot be ``or``-ed)."""
+    parts = [f"rate({part}[{window}])" for part in _selectors(metric, servers, *extra)]
+    return f"({' or '.join(parts)})"
+
+
+def _gpu(metric: str, servers: _Servers) -> str:
+    """``metric`` of the GPUs the servers' pods use, labelled with their server."""
+    namespaces = f"namespace=~{regex_alternatives(servers.namespaces)}"
+    pods = f"group by (namespace, pod, inferenceservice, region) ({_vector(UP, servers)})"
+    return (
+        f"({metric}{{{namespaces}}} * on (namespace, pod) group_left (inferenceservice, region) "
+        f"{pods})"
+    )
+
+
+# A builder turns (servers, rate window) into (per-server expression, whole-model expression).
+Builder = Callable[[_Servers, str], tuple[str, str]]
+Inner = Callable[[_Servers, str], str]
+
+
+def _aggregate(op: str, inner: Inner, scale: str = "") -> Builder:
+    def build(servers: _Servers, window: str) -> tuple[str, str]:
+        x = inner(servers, window)
+        return f"{op} by ({BY_SERVER}) ({x}){scale}", f"{op} ({x}){scale}"
+
+    return build
+
+
+def _requests(success: str, failure: str) -> Builder:
+    """Successes plus failures; a server that exports no failure counter yet has successes."""
+
+    def build(servers: _Servers, window: str) -> tuple[str, str]:
+        ok, failed = _rate(success, servers, window), _rate(failure, servers, window)
+        by = f"sum by ({BY_SERVER})"
+        return (
+            f"{by} ({ok}) + {by} ({failed}) or {by} ({ok})",
+            f"sum ({ok}) + sum ({failed}) or sum ({ok})",
+        )
+
+    return build
+
+
+def _failed(success: str, failure: str) -> Builder:
+    """Failures over successes plus failures.
+
+    Never one ``rate()`` over both names: it drops the name, and two series left with the
+    same labels are an error.
+    """
+
+    def build(servers: _Servers, window: str) -> tuple[str, str]:
+        ok, failed = _rate(success, servers, window), _rate(failure, servers, window)
+        by = f"sum by ({BY_SERVER})"
+        return (
+            f"{by} ({failed}) / ({by} ({ok}) + {by} ({failed}))",
+            f"sum ({failed}) / (sum ({ok}) + sum ({failed}))",
+        )
+
+    return build
+
+
+def _ratio(numerator: Inner, denominator: Inner, scale: str = "") -> Builder:
+    def build(servers: _Servers, window: str) -> tuple[str, str]:
+        top, bottom = numerator(servers, window), denominator(servers, window)
+        return (
+            f"sum by ({BY_SERVER}) ({top}) / sum by ({BY_SERVER}) ({bottom}){scale}",
+            f"sum ({top}) / sum ({bottom}){scale}",
+        )
+
+    return build
+
+
+def _rated(metric: str | Sequence[str], *extra: str) -> Inner:
+    return lambda servers, window: _rate(metric, servers, window, *extra)
+
+
+def _gauge(metric: str | Sequence[str], *extra: str) -> Inner:
+    return lambda servers, _: _vector(metric, servers, *extra)
+
+
+def _mean(histogram: str, *extra: str) -> Builder:
+    return _ratio(_rated(f"{histogram}_sum", *extra), _rated(f"{histogram}_count", *extra))
+
+
+_INFER = f"path=~{quote(MLSERVER_INFER_PATH)}"
+_VLLM_API = f"handler=~{quote(VLLM_API_HANDLERS)}"
+
+RUNTIME_SIGNALS: Mapping[str, Mapping[str, Builder]] = {
+    Runtime.MLSERVER: {
+        "request_rate": _requests(MLSERVER_SUCCESS, MLSERVER_FAILURE),
+        "error_ratio": _failed(MLSERVER_SUCCESS, MLSERVER_FAILURE),
+        "latency_mean": _mean(MLSERVER_DURATION),
+        "in_flight": _aggregate("sum", _gauge(MLSERVER_IN_PROGRESS)),
+    },
+    Runtime.TRITON: {
+        "request_rate": _requests(TRITON_SUCCESS, TRITON_FAILURE),
+        "error_ratio": _failed(TRITON_SUCCESS, TRITON_FAILURE),
+        "latency_mean": _ratio(_rated(TRITON_DURATION_US), _rated(TRITON_SUCCESS), " / 1e6"),
+        "queue_depth": _aggregate("sum", _gauge(TRITON_PENDING)),
+        "queue_time": _ratio(_rated(TRITON_QUEUE_US), _rated(TRITON_SUCCESS), " / 1e6"),
+    },
+    Runtime.VLLM: {
+        "request_rate": _aggregate("sum", _rated(VLLM_SUCCESS)),
+        "error_ratio": _ratio(
+            _rated(VLLM_HTTP_REQUESTS, _VLLM_API, 'status="5xx"'),
+            _rated(VLLM_HTTP_REQUESTS, _VLLM_API),
+        ),
+        "latency_mean": _mean(VLLM_E2E_SECONDS),
+        "queue_depth": _aggregate("sum", _gauge(VLLM_WAITING)),
+        "queue_time": _mean(VLLM_QUEUE_SECONDS),
+        "in_flight": _aggregate("sum", _gauge(VLLM_RUNNING)),
+        "kv_cache_usage": _aggregate("max", _gauge(VLLM_KV_CACHE)),
+        "generation_tokens": _aggregate("sum", _rated(VLLM_GENERATION_TOKENS)),
+        "prompt_tokens": _aggregate("sum", _rated(VLLM_PROMPT_TOKENS)),
+    },
+    Runtime.CUSTOM: {},
+}
+
+#: The percentiles every latency query answers, by signal.
+PERCENTILES: Mapping[str, float] = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
+LATENCY = "latency"
+Rows = Callable[[_Servers, str], str]
+
+
+def _bucket_rates(histogram: str, *extra: str) -> Rows:
+    def build(servers: _Servers, window: str) -> str:
+        rates = _rate(f"{histogram}_bucket", servers, window, *extra)
+        return f"sum by ({BY_SERVER}, le) ({rates})"
+
+    return build
+
+
+def _summary_quantiles(servers: _Servers, _: str) -> str:
+    wanted = f"quantile=~{regex_alternatives(repr(q) for q in PERCENTILES.values())}"
+    return f"max by ({BY_SERVER}, quantile) ({_vector(TRITON_SUMMARY_US, servers, wanted)}) / 1e6"
+
+
+#: Where each runtime's latency distribution is: histogram buckets (rows with `le`, in
+#: seconds) or summary quantiles (rows with `quantile`, converted to seconds).
+DISTRIBUTIONS: Mapping[str, Rows] = {
+    Runtime.MLSERVER: _bucket_rates(MLSERVER_REST_SECONDS, _INFER),
+    Runtime.TRITON: _summary_quantiles,
+    Runtime.VLLM: _bucket_rates(VLLM_E2E_SECONDS),
+}
+
+#: Signals every server has, whatever it runs: its GPUs, from the DCGM exporter.
+GPU_SIGNALS: Mapping[str, Builder] = {
+    "gpu_utilization": _aggregate("avg", lambda servers, _: _gpu(DCGM_GPU_UTIL, servers)),
+    "gpu_memory": _aggregate(
+        "sum", lambda servers, _: _gpu(DCGM_FB_USED_MIB, servers), f" * {MIB}"
+    ),
+}
+
+
+# --- the plan of one page --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One query of a page: it reads ``signals`` for every server of the page.
+
+    ``key`` is the signal's id, or ``LATENCY`` for the query behind the three percentiles.
+    """
+
+    key: str
+    signals: tuple[Signal, ...]
+    promql: str
+
+
+def server_key(deployment: Deployment) -> ServerKey:
+    """How a server's rows are labelled: ``(namespace, inferenceservice, region)``."""
+    return (deployment.namespace, deployment.name, deployment.region)
+
+
+def _offers(runtime: str, signal_id: str) -> bool:
+    if signal_id in PERCENTILES:
+        return runtime in DISTRIBUTIONS
+    return signal_id in GPU_SIGNALS or signal_id in RUNTIME_SIGNALS.get(runtime, {})
+
+
+def signals_for(runtime: str) -> tuple[Signal, ...]:
+    """The signals a server of ``runtime`` has, in the order of ``SIGNALS``."""
+    return tuple(s for s in SIGNALS if _offers(runtime, s.id))
+
+
+def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Query]:
+    """The queries of a page: one per signal its servers have (one for all percentiles)."""
+    window = f"{rate_seconds}s"
+    by_runtime: dict[str, list[Deployment]] = defaultdict(list)
+    for deployment in deployments:
+        runtime = deployment.runtime if deployment.runtime in RUNTIME_SIGNALS else Runtime.CUSTOM
+        by_runtime[runtime].append(deployment)
+    queries = []
+    for signal in SIGNALS:
+        if signal.id in PERCENTILES:
+            continue
+        parts: list[str] = []
+        if signal.id in GPU_SIGNALS and deployments:
+            servers = _Servers.of(deployments)
+            parts.extend(_parts(GPU_SIGNALS[signal.id], servers, window, ALL_RUNTIMES))
+        for runtime in sorted(by_runtime):
+            builder = RUNTIME_SIGNALS[runtime].get(signal.id)
+            if builder is not None:
+                parts.extend(_parts(builder, _Servers.of(by_runtime[runtime]), window, runtime))
+        if parts:
+            queries.append(Query(signal.id, (signal,), " or ".join(parts)))
+    latency = [
+        f"({DISTRIBUTIONS[runtime](_Servers.of(found), window)})"
+        for runtime, found in sorted(by_runtime.items())
+        if runtime in DISTRIBUTIONS
+    ]
+    if latency:
+        percentiles = tuple(s for s in SIGNALS if s.id in PERCENTILES)
+        queries.insert(2, Query(LATENCY, percentiles, " or ".join(latency)))
+    return queries
+
+
+def _parts(builder: Builder, servers: _Servers, window: str, runtime: str) -> list[str]:
+    per_server, whole = builder(servers, window)
+    model = (
+        f'label_replace(label_replace({whole}, "{SCOPE_LABEL}", "model", "", ""), '
+        f'"{RUNTIME_LABEL}", {quote(runtime)}, "", "")'
+    )
+    return [f"({per_server})", f"({model})"]
+
+
+# --- Roadie's prometheus.io/rule ---------------------------------------------------------------
+
+#: Roadie's frontend splits the annotation on `,` and `|`: no query may hold either.
+_ROADIE_FORBIDDEN = str.maketrans({",": "\\x2c", "|": "\\x7c"})
+_ROADIE_WINDOW = "5m"
+
+
+def _roadie_value(value: str) -> str:
+    """A quoted label value with `,` and `|` written as escapes (the same string to PromQL)."""
+    return quote(value).translate(_ROADIE_FORBIDDEN)
+
+
+def _one_server(deployment: Deployment, metric: str, *extra: str, rate: bool = False) -> str:
+    """``metric`` of one server without a comma: one matcher per selector, joined by ``and``."""
+    labels = [
+        f"inferenceservice={_roadie_value(deployment.name)}",
+        f"namespace={_roadie_value(deployment.namespace)}",
+        f"region={_roadie_value(deployment.region)}",
+        *extra,
+    ]
+    parts = [f"{metric}{{{label}}}" for label in labels]
+    if rate:
+        parts = [f"rate({part}[{_ROADIE_WINDOW}])" for part in parts]
+    return " and ".join(parts)
+
+
+def _roadie_mean(deployment: Deployment, total: str, count: str, scale: str = "") -> str:
+    top = _one_server(deployment, total, rate=True)
+    bottom = _one_server(deployment, count, rate=True)
+    return f"sum by (pod) ({top}) / sum by (pod) ({bottom}){scale}"
+
+
+def roadie_rules(deployment: Deployment) -> list[tuple[str, str]]:
+    """Short ``(query, groupLabel)`` pairs for one server's ``prometheus.io/rule`` annotation.
+
+    Requests, failures, mean latency (and queue depth where the runtime has one) by pod, and
+    GPU utilisation by pod. No query holds a `,` or `|`: label values carry them as escapes.
+    """
+    d = deployment
+    rules: list[tuple[str, str]] = []
+    if d.runtime == Runtime.MLSERVER:
+        rules += [
+            (f"sum by (pod) ({_one_server(d, MLSERVER_SUCCESS, rate=True)})", "pod"),
+            (f"sum by (pod) ({_one_server(d, MLSERVER_FAILURE, rate=True)})", "pod"),
+            (_roadie_mean(d, f"{MLSERVER_DURATION}_sum", f"{MLSERVER_DURATION}_count"), "pod"),
+        ]
+    elif d.runtime == Runtime.TRITON:
+        rules += [
+            (f"sum by (pod) ({_one_server(d, TRITON_SUCCESS, rate=True)})", "pod"),
+            (f"sum by (pod) ({_one_server(d, TRITON_FAILURE, rate=True)})", "pod"),
+            (_roadie_mean(d, TRITON_DURATION_US, TRITON_SUCCESS, " / 1e6"), "pod"),
+            (f"sum by (pod) ({_one_server(d, TRITON_PENDING)})", "pod"),
+        ]
+    elif d.runtime == Runtime.VLLM:
+        failed = _one_server(d, VLLM_HTTP_REQUESTS, 'status="5xx"', rate=True)
+        rules += [
+            (f"sum by (pod) ({_one_server(d, VLLM_SUCCESS, rate=True)})", "pod"),
+            (f"sum by (pod) ({failed})", "pod"),
+            (_roadie_mean(d, f"{VLLM_E2E_SECONDS}_sum", f"{VLLM_E2E_SECONDS}_count"), "pod"),
+            (f"sum by (pod) ({_one_server(d, VLLM_WAITING)})", "pod"),
+            (f"sum by (pod) ({_one_server(d, VLLM_GENERATION_TOKENS, rate=True)})", "pod"),
+        ]
+    namespace = f"namespace={_roadie_value(d.namespace)}"
+    pods = f"group by (pod) ({_one_server(d, UP)})"
+    rules.append(
+        (f"avg by (pod) ({DCGM_GPU_UTIL}{{{namespace}}} * on (pod) group_left () {pods})", "pod")
+    )
+    return [(query, group) for query, group in rules if "," not in query and "|" not in query]

@@ -1,0 +1,249 @@
+"""Prometheus's answers shaped into signals: one series per server and one for the model.
+
+Each series says how far it can be trusted: ``ok``; ``stale`` (its last point is older than
+two steps or five minutes, whichever is longer: the server stopped reporting); ``missing``
+(Prometheus answered, but has nothing for it); ``unavailable`` (Prometheus could not be
+asked, with the reason). A value Prometheus computes as NaN or infinite (an error ratio with
+no requests) is a point without a value, not a zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from trellis.model import Series
+from trellis.observability.queries import (
+    RUNTIME_LABEL,
+    SCOPE_LABEL,
+    SERVER_LABELS,
+    ServerKey,
+    Signal,
+)
+from trellis.observability.window import Window
+
+__all__ = [
+    "Point",
+    "SignalSeries",
+    "Status",
+    "Unavailable",
+    "bucket_quantile",
+    "combine_runtimes",
+    "judged",
+    "model_series",
+    "percentile_points",
+    "rows_by_server",
+    "server_series",
+    "split_rows",
+]
+
+Status = Literal["ok", "missing", "stale", "unavailable"]
+Point = tuple[float, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A query that could not be run, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSeries:
+    """One signal of one server (or of the model): its points, status and current value."""
+
+    signal: Signal
+    status: Status
+    points: tuple[Point, ...] = ()
+    reason: str | None = None
+
+    @property
+    def current(self) -> Point | None:
+        """The newest point, for cards: the value now (or when the series went stale)."""
+        return self.points[-1] if self.points else None
+
+    def as_json(self) -> dict[str, object]:
+        """The response shape of one signal."""
+        current = self.current
+        return {
+            "id": self.signal.id,
+            "title": self.signal.title,
+            "unit": self.signal.unit,
+            "status": self.status,
+            "reason": self.reason,
+            "current": None if current is None else {"at": current[0], "value": current[1]},
+            "series": [list(point) for point in self.points],
+        }
+
+
+def rows_by_server(result: Sequence[Series]) -> dict[ServerKey, list[Series]]:
+    """Rows of the latency query (one per bucket or quantile) grouped by server."""
+    grouped: dict[ServerKey, list[Series]] = defaultdict(list)
+    for series in result:
+        grouped[_key(series.labels)].append(series)
+    return grouped
+
+
+def percentile_points(
+    quantiles: Sequence[float], rows: Sequence[Series]
+) -> dict[float, tuple[Point, ...]]:
+    """Each of ``quantiles`` at each time, from rows of one runtime's servers.
+
+    Bucket rows (``le``) are pooled, summed by bound, and read as Prometheus's
+    ``histogram_quantile`` reads them; quantile rows (summaries) cannot be pooled, so the
+    highest is taken (an upper bound).
+    """
+    buckets: dict[float, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    highest: dict[float, dict[float, float]] = {q: {} for q in quantiles}
+    for series in rows:
+        bound, quantile = series.labels.get("le"), series.labels.get("quantile")
+        if bound is not None:
+            le = _float(bound)
+            if le is None:
+                continue
+            for t, value in series.points:
+                buckets[t][le] += value
+        elif quantile is not None and _float(quantile) in highest:
+            worst = highest[float(quantile)]
+            for t, value in series.points:
+                if math.isfinite(value):
+                    worst[t] = max(value, worst.get(t, -math.inf))
+    pooled = {t: _cumulative(sorted(by_le.items())) for t, by_le in buckets.items()}
+    result = {}
+    for q in quantiles:
+        at = {t: _quantile(q, *counts) for t, counts in pooled.items()}
+        for t, value in highest[q].items():
+            known = at.get(t)
+            at[t] = value if known is None else max(known, value)
+        result[q] = tuple((t, at[t]) for t in sorted(at))
+    return result
+
+
+def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """Prometheus's ``histogram_quantile`` over ``(upper bound, cumulative count)`` pairs.
+
+    Linear interpolation inside the bucket the rank falls in; the top finite bound when it
+    falls in ``+Inf``; None (no number) without a ``+Inf`` bucket or without observations.
+    """
+    return _quantile(q, *_cumulative(buckets))
+
+
+def _cumulative(buckets: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Bounds and counts, the counts made non-decreasing as Prometheus does."""
+    bounds = [bound for bound, _ in buckets]
+    counts: list[float] = []
+    for _, count in buckets:
+        counts.append(max(count, counts[-1]) if counts else count)
+    return bounds, counts
+
+
+def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+    if len(bounds) < 2 or bounds[-1] != math.inf:
+        return None
+    total = counts[-1]
+    if not total > 0:
+        return None
+    rank = q * total
+    b = next((i for i in range(len(bounds) - 1) if counts[i] >= rank), len(bounds) - 1)
+    if b == len(bounds) - 1:
+        return bounds[-2]
+    if b == 0 and bounds[0] <= 0:
+        return bounds[0]
+    start, below = (bounds[b - 1], counts[b - 1]) if b > 0 else (0.0, 0.0)
+    inside = counts[b] - below
+    if inside <= 0:
+        return None
+    return start + (bounds[b] - start) * ((rank - below) / inside)
+
+
+def split_rows(
+    result: Sequence[Series],
+) -> tuple[dict[ServerKey, Series], dict[str, Series]]:
+    """A signal's rows: each server's by its key, and the model's by runtime."""
+    servers: dict[ServerKey, Series] = {}
+    models: dict[str, Series] = {}
+    for series in result:
+        labels = series.labels
+        if labels.get(SCOPE_LABEL) == "model":
+            models[labels.get(RUNTIME_LABEL, "")] = series
+        else:
+            servers[_key(labels)] = series
+    return servers, models
+
+
+def _key(labels: Mapping[str, str]) -> ServerKey:
+    return (
+        labels.get(SERVER_LABELS[0], ""),
+        labels.get(SERVER_LABELS[1], ""),
+        labels.get(SERVER_LABELS[2], ""),
+    )
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def server_series(
+    signal: Signal,
+    answer: Mapping[ServerKey, Series] | Unavailable,
+    key: ServerKey,
+    window: Window,
+) -> SignalSeries:
+    """The series of ``signal`` for the server ``key``, with its status."""
+    if isinstance(answer, Unavailable):
+        return SignalSeries(signal, "unavailable", reason=answer.reason)
+    found = answer.get(key)
+    return judged(signal, _points(found) if found else (), window)
+
+
+def model_series(
+    signal: Signal, answer: Mapping[str, Series] | Unavailable, window: Window
+) -> SignalSeries:
+    """The model's series of ``signal``, joined across runtimes when it has several."""
+    if isinstance(answer, Unavailable):
+        return SignalSeries(signal, "unavailable", reason=answer.reason)
+    rows = [_points(answer[runtime]) for runtime in sorted(answer)]
+    return judged(signal, combine_runtimes(signal, rows), window)
+
+
+def combine_runtimes(signal: Signal, rows: Sequence[Sequence[Point]]) -> tuple[Point, ...]:
+    """Rows of the same signal from different runtimes, joined point by point.
+
+    Amounts add up; ratios, latencies and utilisation take the worst (highest) value.
+    """
+    if len(rows) == 1:
+        return tuple(rows[0])
+    at: dict[float, list[float]] = defaultdict(list)
+    seen: set[float] = set()
+    for row in rows:
+        for timestamp, value in row:
+            seen.add(timestamp)
+            if value is not None:
+                at[timestamp].append(value)
+    join = sum if signal.across_runtimes == "sum" else max
+    return tuple((t, join(at[t]) if at[t] else None) for t in sorted(seen))
+
+
+def _points(series: Series) -> tuple[Point, ...]:
+    return tuple((t, v if math.isfinite(v) else None) for t, v in series.points)
+
+
+def judged(signal: Signal, points: Sequence[Point], window: Window) -> SignalSeries:
+    """The series with its status: missing without points, stale when they stop early."""
+    if not points:
+        return SignalSeries(signal, "missing", reason="Prometheus has no data for it")
+    age = window.end.timestamp() - points[-1][0]
+    if age > window.stale_after_seconds:
+        return SignalSeries(
+            signal,
+            "stale",
+            tuple(points),
+            reason=f"no data for the last {age:.0f} s",
+        )
+    return SignalSeries(signal, "ok", tuple(points))

@@ -1,0 +1,140 @@
+"""Prometheus's HTTP API: instant and range queries, every failure one ``SourceUnavailable``.
+
+Queries go as POST forms (``/api/v1/query``, ``/api/v1/query_range``): a query covering many
+servers can be long, and forms have no URL length limit. Each request carries the client's
+timeout, and Prometheus is asked to give up at the same moment (its ``timeout`` parameter),
+so an expensive query stops on both sides. Answers become domain ``Sample``/``Series``; the
+raw JSON never leaves this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from trellis.errors import SourceUnavailable
+from trellis.model import Sample, Series
+
+__all__ = ["SOURCE", "PrometheusSource", "to_samples", "to_series"]
+
+SOURCE = "prometheus"
+_QUERY = "/api/v1/query"
+_QUERY_RANGE = "/api/v1/query_range"
+
+Json = dict[str, Any]
+
+
+class PrometheusSource:
+    """Runs PromQL against one Prometheus (or anything speaking its HTTP API)."""
+
+    name = SOURCE
+
+    def __init__(self, client: httpx.Client, *, label: str | None = None) -> None:
+        self._client = client
+        self.label = label or str(client.base_url)
+
+    def query(self, promql: str, at: datetime) -> list[Sample]:
+        """The instant vector ``promql`` evaluates to at ``at``."""
+        data = self._post(_QUERY, {"query": promql, "time": _unix(at)}, expect="vector")
+        return to_samples(data["result"])
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_seconds: float
+    ) -> list[Series]:
+        """The series ``promql`` evaluates to at every step from ``start`` to ``end``."""
+        form = {
+            "query": promql,
+            "start": _unix(start),
+            "end": _unix(end),
+            "step": f"{step_seconds:g}",
+        }
+        data = self._post(_QUERY_RANGE, form, expect="matrix")
+        return to_series(data["result"])
+
+    def close(self) -> None:
+        """Close the HTTP client's connections."""
+        self._client.close()
+
+    def _post(self, path: str, form: Mapping[str, str], *, expect: str) -> Json:
+        timeout = self._client.timeout.read
+        if timeout is not None:
+            form = {**form, "timeout": f"{timeout:g}s"}
+        try:
+            response = self._client.post(path, data=form)
+        except httpx.TimeoutException as exc:
+            raise SourceUnavailable(SOURCE, f"no answer from {self.label} in time") from exc
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                SOURCE, f"cannot reach {self.label} ({type(exc).__name__})"
+            ) from exc
+        body = _json(response)
+        if response.status_code != httpx.codes.OK or body.get("status") != "success":
+            raise SourceUnavailable(SOURCE, _failure(response, body))
+        data = body.get("data")
+        if not isinstance(data, dict) or data.get("resultType") != expect:
+            raise SourceUnavailable(SOURCE, f"{path} answered without a {expect} result")
+        if not isinstance(data.get("result"), list):
+            raise SourceUnavailable(SOURCE, f"{path} answered without a result list")
+        return data
+
+
+def to_samples(result: list[Any]) -> list[Sample]:
+    """Map an instant vector's ``result`` to samples."""
+    try:
+        return [
+            Sample(
+                labels=_labels(item["metric"]),
+                timestamp=float(item["value"][0]),
+                value=float(item["value"][1]),
+            )
+            for item in result
+        ]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SourceUnavailable(SOURCE, "a vector result has an unexpected shape") from exc
+
+
+def to_series(result: list[Any]) -> list[Series]:
+    """Map a range query's ``result`` (a matrix) to series."""
+    try:
+        return [
+            Series(
+                labels=_labels(item["metric"]),
+                points=tuple((float(t), float(v)) for t, v in item["values"]),
+            )
+            for item in result
+        ]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SourceUnavailable(SOURCE, "a matrix result has an unexpected shape") from exc
+
+
+def _labels(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise TypeError("labels are not an object")
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def _json(response: httpx.Response) -> Json:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _failure(response: httpx.Response, body: Json) -> str:
+    """Prometheus's own words when it gave them (``bad_data: parse error ...``), else the status."""
+    error = body.get("error")
+    if isinstance(error, str) and error:
+        kind = body.get("errorType")
+        text = f"{kind}: {error}" if isinstance(kind, str) and kind else error
+        return f"{text[:500]} (HTTP {response.status_code})"
+    if response.status_code == httpx.codes.OK:
+        return f"{response.request.url.path} answered with something not a Prometheus answer"
+    return f"HTTP {response.status_code} from {response.request.url.path}"
+
+
+def _unix(moment: datetime) -> str:
+    return f"{moment.timestamp():.3f}"

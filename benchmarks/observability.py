@@ -1,0 +1,358 @@
+"""What observing a fleet of model servers costs Trellis, next to the floor for each step.
+
+Part 1, the model servers: N servers (default 1,000) across 4 regions, one cluster per
+region, answered by ``tests/support/kube_replay.py`` (a Kubernetes API server cannot run
+here; the replay server answers the real ``kubernetes`` client over real HTTP with objects
+made from the recorded fixtures: KServe InferenceServices with the Deployments KServe makes
+for them, vLLM Deployments, NetworkPolicies, and unrelated Deployments the label selector
+must skip). Each run is cold: a new source, so kubeconfig loading and new connections count.
+
+* ``kubernetes_read``: ``KubernetesSource.read()``, all clusters side by side;
+* the floor, ``bare_client``: the same list calls with the bare client, side by side, the
+  answers JSON-decoded and nothing else;
+* for reference, ``typed_client``: the same calls decoded into the client's typed models (its
+  default), which the source avoids.
+
+Part 2, one model page: a vLLM model served in 4 regions, its history backfilled into a real
+Prometheus (``tests/support/prometheus.py``, ``promtool`` then ``prometheus``):
+
+* ``page``: ``GET /api/observability/...`` in-process (FastAPI's test client, warm, median of
+  ``--page-requests``), and the same page from ``Observer.page()`` without the HTTP layer;
+* the floor, ``raw_queries``: the same PromQL sent with httpx straight to Prometheus, as many
+  at once as the page sends them, answers JSON-decoded and nothing else;
+* ``queries_per_page``: Prometheus requests for a model with 1 server and with 40 (equal).
+
+Usage: ``.venv/bin/python benchmarks/observability.py [--servers 1000] [--regions 4]
+[--repeat 5] [--page-requests 20] [--page-regions 4] [--many-servers 40]``. One JSON object
+goes to stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT / "tests"))
+
+import httpx  # noqa: E402
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as k8s_config  # noqa: E402
+
+from support.kube_replay import FLEET_REGIONS, KubeReplay, fleet  # noqa: E402
+from support.observability import deployment  # noqa: E402
+from support.prometheus import Fleet, Server, prometheus_with  # noqa: E402
+from trellis.sources.kube_objects import PREDICTOR_LABEL, SERVER_LABEL  # noqa: E402
+from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
+from trellis.sources.prometheus import PrometheusSource  # noqa: E402
+
+TIMEOUT_SECONDS = 60.0
+_started = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """A progress line on stderr, with the seconds since the run began."""
+    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    """The median (of at least one value)."""
+    return statistics.median(values)
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds taken by ``action`` and what it returned."""
+    gc.collect()
+    started = time.perf_counter()
+    value = action()
+    return time.perf_counter() - started, value
+
+
+# --------------------------------------------------------------------------- part 1: servers
+
+
+def kubernetes_read(kubeconfig: Path, contexts: list[str]) -> int:
+    """One cold ``KubernetesSource.read()``; the number of model servers it found."""
+    source = KubernetesSource(contexts, kubeconfig=kubeconfig, timeout_seconds=TIMEOUT_SECONDS)
+    try:
+        results = source.read()
+    finally:
+        source.close()
+    failed = [f"{c}: {r.error}" for c, (r, _) in results.items() if not r.ok]
+    if failed:
+        raise AssertionError(f"clusters failed: {failed}")
+    return sum(len(found) for _, found in results.values())
+
+
+def _bare_cluster(kubeconfig: Path, context: str, *, typed: bool) -> int:
+    """The source's four list calls for one cluster with the bare client; objects returned."""
+    api = k8s_config.new_client_from_config(
+        config_file=str(kubeconfig), context=context, persist_config=False
+    )
+    try:
+        custom, apps = k8s.CustomObjectsApi(api), k8s.AppsV1Api(api)
+        networking = k8s.NetworkingV1Api(api)
+        calls: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+            (
+                lambda **kw: custom.list_cluster_custom_object(
+                    "serving.kserve.io", "v1beta1", "inferenceservices", **kw
+                ),
+                {},
+            ),
+            (apps.list_deployment_for_all_namespaces, {"label_selector": SERVER_LABEL}),
+            (apps.list_deployment_for_all_namespaces, {"label_selector": PREDICTOR_LABEL}),
+            (networking.list_network_policy_for_all_namespaces, {}),
+        ]
+        count = 0
+        for call, kwargs in calls:
+            kwargs = {"limit": PAGE_SIZE, "_request_timeout": TIMEOUT_SECONDS, **kwargs}
+            if typed:
+                answer = call(**kwargs)
+                items = answer["items"] if isinstance(answer, dict) else answer.items
+            else:
+                response = call(**kwargs, _preload_content=False)
+                items = json.loads(response.data)["items"]
+            count += len(items)
+        return count
+    finally:
+        api.close()
+
+
+def bare_client(kubeconfig: Path, contexts: list[str], *, typed: bool = False) -> int:
+    """The floor: the same calls for every cluster side by side, no mapping; objects read."""
+    with ThreadPoolExecutor(max_workers=len(contexts)) as pool:
+        counts = pool.map(lambda c: _bare_cluster(kubeconfig, c, typed=typed), contexts)
+        return sum(counts)
+
+
+def measure_deployments(servers: int, regions: int, repeat: int) -> dict[str, Any]:
+    """Part 1: cold ``KubernetesSource.read()`` against the bare client, interleaved."""
+    names = (
+        tuple(FLEET_REGIONS[:regions])
+        if regions <= len(FLEET_REGIONS)
+        else tuple(f"region-{i}" for i in range(regions))
+    )
+    clusters = fleet(servers, names)
+    objects = sum(len(items) for kinds in clusters.values() for items in kinds.values())
+    with (
+        tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp,
+        KubeReplay(clusters) as replay,
+    ):
+        kubeconfig = replay.write_kubeconfig(Path(tmp) / "kubeconfig")
+        contexts = list(names)
+        log(f"{servers} servers in {regions} clusters ({objects} objects); warm-up")
+        found = kubernetes_read(kubeconfig, contexts)
+        requests = len(replay.requests)  # the warm-up read's requests, all clusters
+        bare_client(kubeconfig, contexts)
+        if found != servers:
+            raise AssertionError(f"read {found} servers, expected {servers}")
+        reads: list[float] = []
+        bares: list[float] = []
+        typed: list[float] = []
+        for run in range(1, repeat + 1):
+            seconds, _ = timed(lambda: bare_client(kubeconfig, contexts))
+            bares.append(seconds)
+            seconds, found = timed(lambda: kubernetes_read(kubeconfig, contexts))
+            reads.append(seconds)
+            seconds, _ = timed(lambda: bare_client(kubeconfig, contexts, typed=True))
+            typed.append(seconds)
+            log(
+                f"run {run}/{repeat}: read {reads[-1]:.3f} s, bare client {bares[-1]:.3f} s, "
+                f"typed client {typed[-1]:.3f} s"
+            )
+    read_s, bare_s, typed_s = median(reads), median(bares), median(typed)
+    return {
+        "servers": servers,
+        "clusters": regions,
+        "objects_in_clusters": objects,
+        "list_requests_per_read": requests,
+        "kubernetes_read_seconds": round(read_s, 4),
+        "kubernetes_read_runs": [round(s, 4) for s in reads],
+        "bare_client_seconds": round(bare_s, 4),
+        "bare_client_runs": [round(s, 4) for s in bares],
+        "kubernetes_read_over_bare_client": round(read_s / bare_s, 2),
+        "typed_client_seconds": round(typed_s, 4),
+        "typed_client_over_bare_client": round(typed_s / bare_s, 2),
+    }
+
+
+# --------------------------------------------------------------------------- part 2: a page
+
+PAGE_REGIONS = ("eu-west-1", "us-east-1", "ap-south-1", "sa-east-1")
+PAGE_WORKERS = 8  # as many queries at once as Observer.page sends
+
+
+def _page_fleet(regions: int, many: int, end: float) -> tuple[Fleet, list[Server], list[Server]]:
+    """A vLLM model in ``regions`` regions, and another one with ``many`` servers."""
+    names = [PAGE_REGIONS[i] if i < len(PAGE_REGIONS) else f"region-{i}" for i in range(regions)]
+    history = Fleet(begin=end - 70 * 60, end=end)
+    model = [
+        history.add(Server("vllm", "llm", "support-llm", region, (f"llm-{i}-0", f"llm-{i}-1")))
+        for i, region in enumerate(names)
+    ]
+    crowd = [
+        history.add(Server("vllm", "crowd", f"crowd-{i}", names[i % len(names)], (f"c-{i}",)))
+        for i in range(many)
+    ]
+    return history, model, crowd
+
+
+def _counted(url: str) -> tuple[httpx.Client, list[str]]:
+    sent: list[str] = []
+    client = httpx.Client(
+        base_url=url, timeout=30, event_hooks={"request": [lambda r: sent.append(r.url.path)]}
+    )
+    return client, sent
+
+
+def _raw(client: httpx.Client, queries: list[str], window: Any) -> int:
+    """The floor: the page's PromQL straight to Prometheus, decoded; rows returned."""
+
+    def ask(promql: str) -> int:
+        form = {
+            "query": promql,
+            "start": f"{window.start.timestamp():.3f}",
+            "end": f"{window.end.timestamp():.3f}",
+            "step": str(window.step_seconds),
+        }
+        response = client.post("/api/v1/query_range", data=form)
+        response.raise_for_status()
+        return len(response.json()["data"]["result"])
+
+    with ThreadPoolExecutor(PAGE_WORKERS) as pool:
+        return sum(pool.map(ask, queries))
+
+
+def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
+    """Part 2: one model page, warm, against the raw queries it makes; queries per page."""
+    from fastapi.testclient import TestClient
+
+    from trellis.api.observability import entity_targets
+    from trellis.app import create_app
+    from trellis.config import Settings
+    from trellis.observability import EntityServers, Limits, plan_queries
+    from trellis.observer import Observer
+
+    end = float(int(time.time() // 60) * 60)
+    history, model, crowd = _page_fleet(regions, many, end)
+    servers = tuple(deployment(s) for s in model)
+    with tempfile.TemporaryDirectory(prefix="trellis-bench-page-") as tmp:
+        log(f"backfilling {len(history.samples.series)} series into Prometheus")
+        started = time.perf_counter()
+        with prometheus_with(history.samples, Path(tmp) / "prom") as prom:
+            backfill_s = time.perf_counter() - started
+            client, sent = _counted(prom.url)
+            observer = Observer(
+                prometheus=PrometheusSource(client),
+                registry=None,
+                limits=Limits(),
+                page_ttl_seconds=0,  # every page read from Prometheus
+            )
+            window = observer.window("1h", "60s", None)
+            target = EntityServers(None, servers)
+            queries = [q.promql for q in plan_queries(list(servers), window.rate_seconds)]
+            settings = Settings(
+                state_dir=Path(tmp) / "state",
+                api_tokens=["bench-token-" + "x" * 20],
+                mlflow={"tracking_uri": f"sqlite:///{Path(tmp) / 'mlflow.db'}"},
+                prometheus={"url": prom.url},
+                catalog={"refresh_interval_seconds": 3600},
+            )
+            app = create_app(settings)
+            targets = {"resource:default/support-llm": target}
+            app.dependency_overrides[entity_targets] = lambda: targets
+            url = "/api/observability/default/resource/support-llm?range=1h&step=60s"
+            headers = {"Authorization": "Bearer bench-token-" + "x" * 20}
+            with TestClient(app) as http:
+                first = http.get(url, headers=headers)
+                first.raise_for_status()
+                page = first.json()
+                statuses = {s["status"] for e in page["servers"] for s in e["signals"]}
+                if statuses != {"ok"} or len(page["servers"]) != regions:
+                    raise AssertionError(f"page not whole: {statuses}, {len(page['servers'])}")
+                api_ms, repeat_ms, observer_ms, raw_ms = [], [], [], []
+                kept = app.state.observer
+                for _ in range(requests):
+                    app.state.observer = observer  # nothing kept: each page asks Prometheus
+                    api_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
+                    app.state.observer = kept  # a repeat view within the step
+                    repeat_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
+                    observer_ms.append(1000 * timed(lambda: observer.page("x", target, window))[0])
+                    raw_ms.append(1000 * timed(lambda: _raw(client, queries, window))[0])
+            log(
+                f"page {median(api_ms):.1f} ms (observer {median(observer_ms):.1f} ms, repeat "
+                f"view {median(repeat_ms):.1f} ms), raw queries {median(raw_ms):.1f} ms"
+            )
+            per_page = {}
+            for label, group in (("1_server", crowd[:1]), (f"{many}_servers", crowd)):
+                sent.clear()
+                crowd_page = observer.page(
+                    "x", EntityServers(None, tuple(map(deployment, group))), window
+                )
+                found = {s["status"] for e in crowd_page["servers"] for s in e["signals"]}
+                if found != {"ok"}:
+                    raise AssertionError(f"{label}: statuses {found}")
+                per_page[label] = len(sent)
+            client.close()
+    counts = list(per_page.values())
+    return {
+        "regions": regions,
+        "series_backfilled": len(history.samples.series),
+        "backfill_and_start_seconds": round(backfill_s, 2),
+        "queries_per_page": len(queries),
+        "page_median_ms": round(median(api_ms), 2),
+        "page_runs_ms": [round(v, 2) for v in api_ms],
+        "repeat_view_median_ms": round(median(repeat_ms), 2),
+        "observer_median_ms": round(median(observer_ms), 2),
+        "raw_queries_median_ms": round(median(raw_ms), 2),
+        "raw_queries_runs_ms": [round(v, 2) for v in raw_ms],
+        "page_over_raw_queries": round(median(api_ms) / median(raw_ms), 2),
+        "prometheus_requests_per_page": per_page,
+        "requests_independent_of_servers": len(set(counts)) == 1,
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every measurement and print one JSON object."""
+    parser = argparse.ArgumentParser(description="Benchmark observing a model-server fleet.")
+    parser.add_argument("--servers", type=int, default=1000, help="model servers in all")
+    parser.add_argument("--regions", type=int, default=4, help="clusters, one per region")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each measurement")
+    parser.add_argument("--page-requests", type=int, default=20, help="timed page requests")
+    parser.add_argument("--page-regions", type=int, default=4, help="regions of the page's model")
+    parser.add_argument("--many-servers", type=int, default=40, help="servers of the big page")
+    args = parser.parse_args(argv)
+    if min(args.servers, args.regions, args.repeat, args.page_requests, args.page_regions) < 1:
+        parser.error("every count must be positive")
+    if args.many_servers < 2:
+        parser.error("--many-servers must be at least 2")
+    result: dict[str, Any] = {
+        "repeat": args.repeat,
+        "deployments": measure_deployments(args.servers, args.regions, args.repeat),
+        "page": measure_page(args.page_requests, args.page_regions, args.many_servers),
+        "environment": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The PromQL Trellis writes: escaped values, one query per signal, Roadie-safe rules."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trellis.model import Condition, Deployment, Runtime
+from trellis.observability import SIGNALS, plan_queries, roadie_rules, signals_for
+from trellis.observability.promql import quote, regex_alternatives, regex_quote
+
+# Python's string literals read the escapes PromQL's do (Go's): \" \\ \n \r \t \xHH.
+text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+def server(name="fraud-detector", namespace="fraud", region="eu-west-1", runtime=Runtime.MLSERVER):
+    return Deployment(
+        cluster="c1", region=region, namespace=namespace, name=name, kind="InferenceService",
+        runtime=runtime, model_name=name, model_version="1", ready_replicas=1,
+        desired_replicas=1, gpu_requests=1, gpu_limits=1, gpu_product=None, url=None,
+        conditions=(Condition("Ready", "True"),), network_policy=True, selector={},
+    )  # fmt: skip
+
+
+def test_quote_escapes_what_would_end_or_bend_the_string():
+    assert quote('a"}b') == '"a\\"}b"'
+    assert quote("back\\slash") == '"back\\\\slash"'
+    assert quote("new\nline\ttab\rcr") == '"new\\nline\\ttab\\rcr"'
+    assert quote("nul\x00bell\x07del\x7f") == '"nul\\x00bell\\x07del\\x7f"'
+    assert quote("名前 🔥") == '"名前 🔥"'
+
+
+@given(text)
+def test_a_quoted_value_reads_back_as_itself(value):
+    quoted = quote(value)
+    assert ast.literal_eval(quoted) == value
+    assert "\n" not in quoted and quoted.startswith('"') and quoted.endswith('"')
+
+
+@given(text, text)
+def test_a_regex_quoted_value_matches_itself_and_nothing_else(value, other):
+    pattern = regex_quote(value)
+    assert re.fullmatch(pattern, value, re.DOTALL)
+    if other != value:
+        assert not re.fullmatch(pattern, other, re.DOTALL)
+
+
+def test_alternatives_are_quoted_one_by_one_and_sorted():
+    assert regex_alternatives(["x|y", "a.b", "a.b"]) == '"a\\\\.b|x\\\\|y"'
+    assert re.fullmatch(ast.literal_eval(regex_alternatives(["x|y", "a.b"])), "x|y")
+    assert not re.fullmatch(ast.literal_eval(regex_alternatives(["x|y", "a.b"])), "x")
+
+
+def test_a_page_costs_the_same_queries_for_one_server_as_for_forty():
+    one = plan_queries([server()], 300)
+    forty = plan_queries([server(f"s{i}", region=f"r{i % 7}") for i in range(40)], 300)
+    assert [q.key for q in one] == [q.key for q in forty]
+    # The three latency percentiles share one query.
+    assert len(one) == len(signals_for(Runtime.MLSERVER)) - 2
+
+
+def test_every_runtime_of_a_page_shares_each_signal_query():
+    page = [
+        server("a", runtime=Runtime.MLSERVER),
+        server("b", runtime=Runtime.TRITON),
+        server("c", runtime=Runtime.VLLM),
+        server("d", runtime=Runtime.CUSTOM),
+    ]
+    queries = plan_queries(page, 300)
+    ids = [s.id for s in SIGNALS if not s.id.startswith("latency_p")]
+    assert [q.key for q in queries] == [*ids[:2], "latency", *ids[2:]]
+    latency = next(q for q in queries if q.key == "latency")
+    assert [s.id for s in latency.signals] == ["latency_p50", "latency_p95", "latency_p99"]
+    assert "rest_server_request_duration_seconds_bucket" in latency.promql
+    assert 'quantile=~"0\\\\.5|0\\\\.95|0\\\\.99"' in latency.promql
+    rate = next(q.promql for q in queries if q.key == "request_rate")
+    assert "model_infer_request_success_total" in rate and "nv_inference_request_success" in rate
+    assert "vllm:request_success_total" in rate and "[300s]" in rate
+
+
+def test_a_server_without_known_metrics_still_has_its_gpus():
+    assert [s.id for s in signals_for(Runtime.CUSTOM)] == ["gpu_utilization", "gpu_memory"]
+    assert [s.id for s in signals_for("some-new-runtime")] == ["gpu_utilization", "gpu_memory"]
+    assert "kv_cache_usage" in {s.id for s in signals_for(Runtime.VLLM)}
+    assert "kv_cache_usage" not in {s.id for s in signals_for(Runtime.TRITON)}
+
+
+def test_no_page_no_queries():
+    assert plan_queries([], 300) == []
+
+
+def test_names_of_one_namespace_and_region_share_one_exact_regex():
+    queries = plan_queries([server("a.b"), server("x|y"), server("c", region="us")], 300)
+    promql = queries[0].promql
+    assert 'inferenceservice=~"a\\\\.b|x\\\\|y"' in promql
+    assert 'region="us",inferenceservice="c"' in promql  # alone: an exact match
+
+
+@pytest.mark.parametrize("runtime", [Runtime.MLSERVER, Runtime.TRITON, Runtime.VLLM, "custom"])
+def test_roadie_rules_never_hold_a_comma_or_a_pipe(runtime):
+    hostile = server(name="a,b|c", namespace='n"s,|', region="eu|west,1", runtime=runtime)
+    rules = roadie_rules(hostile)
+    assert rules, runtime
+    for query, group in rules:
+        assert "," not in query and "|" not in query, query
+        assert group == "pod"
+    assert any("DCGM_FI_DEV_GPU_UTIL" in q for q, _ in rules)
+    first = rules[0][0]
+    assert 'inferenceservice="a\\x2cb\\x7cc"' in first or "DCGM" in first
+
+
+def test_every_metric_name_the_queries_use_is_documented():
+    from pathlib import Path
+
+    from trellis.observability import queries
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    names = []
+    for constant, value in vars(queries).items():
+        if constant.startswith(("MLSERVER_", "TRITON_", "VLLM_", "DCGM_")):
+            names.extend([value] if isinstance(value, str) else value)
+    names = [n for n in names if not n.startswith(("(", "/"))]  # paths and handlers
+    assert len(names) > 20
+    assert [n for n in names if f"`{n}`" not in page] == []

@@ -1,0 +1,233 @@
+"""Shaping Prometheus's and MLflow's answers into the observability page (no server)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from trellis.api.observability import ObservabilityPublic
+from trellis.model import (
+    Condition,
+    Deployment,
+    MetricPoint,
+    ModelVersion,
+    RegisteredModel,
+    Runtime,
+    Series,
+)
+from trellis.observability import (
+    SIGNALS,
+    EntityServers,
+    Limits,
+    SourceState,
+    TrainingRun,
+    Unavailable,
+    build_page,
+    page_servers,
+    plan_queries,
+    plan_window,
+    thin,
+    training_runs,
+)
+from trellis.observability.signals import (
+    bucket_quantile,
+    combine_runtimes,
+    model_series,
+    percentile_points,
+    server_series,
+)
+
+END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+WINDOW = plan_window("1h", "60s", Limits(), end=END)
+RATE = next(s for s in SIGNALS if s.id == "request_rate")
+P95 = next(s for s in SIGNALS if s.id == "latency_p95")
+KEY = ("fraud", "fraud-detector", "eu-west-1")
+
+
+def points(last: datetime, count: int = 5, value: float = 2.0) -> tuple[tuple[float, float], ...]:
+    return tuple(
+        ((last - timedelta(minutes=count - 1 - i)).timestamp(), value) for i in range(count)
+    )
+
+
+def series(last: datetime, **labels: str) -> Series:
+    base = dict(zip(("namespace", "inferenceservice", "region"), KEY, strict=True))
+    return Series(labels={**base, **labels}, points=points(last))
+
+
+def deployment(name="fraud-detector", region="eu-west-1", cluster="c1", runtime=Runtime.MLSERVER):
+    return Deployment(
+        cluster=cluster, region=region, namespace="fraud", name=name, kind="InferenceService",
+        runtime=runtime, model_name="Fraud Detector", model_version="champion",
+        ready_replicas=1, desired_replicas=2, gpu_requests=1, gpu_limits=1,
+        gpu_product="NVIDIA-A100", url=None, conditions=(Condition("Ready", "False"),),
+        network_policy=True, selector={},
+    )  # fmt: skip
+
+
+def test_a_fresh_series_is_ok_and_its_newest_point_is_the_current_value():
+    found = server_series(RATE, {KEY: series(END)}, KEY, WINDOW)
+    assert found.status == "ok" and found.reason is None
+    assert found.current == (END.timestamp(), 2.0)
+
+
+def test_no_row_for_a_server_is_missing():
+    found = server_series(RATE, {}, KEY, WINDOW)
+    assert (found.status, found.points, found.current) == ("missing", (), None)
+
+
+def test_a_series_that_stopped_is_stale_and_keeps_its_last_value():
+    stopped = END - timedelta(minutes=6)
+    found = server_series(RATE, {KEY: series(stopped)}, KEY, WINDOW)
+    assert found.status == "stale" and "360 s" in (found.reason or "")
+    assert found.current == (stopped.timestamp(), 2.0)
+    # Within two steps or five minutes, whichever is longer, it is still ok.
+    assert (
+        server_series(RATE, {KEY: series(END - timedelta(minutes=5))}, KEY, WINDOW).status == "ok"
+    )
+
+
+def test_an_unavailable_source_marks_the_signal_with_its_reason():
+    found = server_series(RATE, Unavailable("cannot reach prom"), KEY, WINDOW)
+    assert (found.status, found.reason) == ("unavailable", "cannot reach prom")
+
+
+def test_nan_and_infinity_are_points_without_a_value():
+    labels = dict(zip(("namespace", "inferenceservice", "region"), KEY, strict=True))
+    row = Series(labels, ((END.timestamp() - 60, float("nan")), (END.timestamp(), float("inf"))))
+    found = server_series(RATE, {KEY: row}, KEY, WINDOW)
+    assert found.status == "ok"
+    assert found.points == ((END.timestamp() - 60, None), (END.timestamp(), None))
+    assert found.as_json()["current"] == {"at": END.timestamp(), "value": None}
+
+
+def test_runtimes_of_one_model_add_up_or_take_the_worst():
+    a = ((1.0, 2.0), (2.0, None), (3.0, 1.0))
+    b = ((1.0, 3.0), (2.0, 4.0))
+    assert combine_runtimes(RATE, [a, b]) == ((1.0, 5.0), (2.0, 4.0), (3.0, 1.0))
+    assert combine_runtimes(P95, [a, b]) == ((1.0, 3.0), (2.0, 4.0), (3.0, 1.0))
+    whole = {"triton": series(END), "vllm": series(END)}
+    assert model_series(RATE, whole, WINDOW).current == (END.timestamp(), 4.0)
+
+
+def test_two_clusters_of_one_region_are_one_server_to_prometheus():
+    target = EntityServers(None, (deployment(cluster="c2"), deployment(cluster="c1"),
+                                  deployment(region="us-east-1")))  # fmt: skip
+    assert [(d.region, d.cluster) for d in page_servers(target)] == [
+        ("eu-west-1", "c1"), ("us-east-1", "c1"),
+    ]  # fmt: skip
+
+
+def model(aliases: dict[str, int], runs: dict[int, str | None]) -> RegisteredModel:
+    versions = tuple(
+        ModelVersion("Fraud Detector", n, "READY", "s3://x", run, "", {}, END, END)
+        for n, run in sorted(runs.items())
+    )
+    return RegisteredModel("Fraud Detector", "", {}, aliases, END, END, versions)
+
+
+def test_training_shows_the_champion_and_the_candidate_only():
+    runs = training_runs(
+        model({"champion": 2, "candidate": 3, "old": 1}, {1: "r1", 2: "r2", 3: None})
+    )
+    assert [(r.alias, r.version, r.run_id, r.status) for r in runs] == [
+        ("champion", 2, "r2", "ok"), ("candidate", 3, None, "missing"),
+    ]  # fmt: skip
+    assert runs[1].reason == "version 3 has no run"
+    assert training_runs(model({}, {1: "r1"})) == [] and training_runs(None) == []
+
+
+def test_thinning_keeps_the_ends_and_the_limit():
+    logged = [MetricPoint(i, END, float(i)) for i in range(10_000)]
+    kept = thin(logged, 1100)
+    assert len(kept) == 1100 and kept[0].step == 0 and kept[-1].step == 9_999
+    assert thin(logged[:5], 1100) == logged[:5]
+
+
+def test_the_page_has_every_part_and_fits_the_published_schema():
+    servers = (
+        deployment(),
+        deployment(region="us-east-1"),
+        deployment("llm", runtime=Runtime.VLLM),
+    )
+    queries = plan_queries(list(servers), 300)
+    answers = {q.key: [series(END), series(END, trellis_scope="model",
+                                             trellis_runtime="kserve-mlserver")]
+               for q in queries}  # fmt: skip
+    answers["latency"] = Unavailable("timed out")
+    run = TrainingRun("champion", 2, "r2", metrics={"loss": [MetricPoint(0, END, float("nan"))]})
+    page = build_page(
+        ref="resource:default/fraud-detector",
+        target=EntityServers(model({"champion": 2}, {2: "r2"}), servers),
+        window=WINDOW,
+        queries=queries,
+        answers=answers,
+        prometheus=SourceState("unavailable", "timed out", len(queries)),
+        training=[run],
+        mlflow=SourceState("ok"),
+        max_points=1100,
+    )
+    ObservabilityPublic.model_validate(page)
+    assert page["entity"] == {"ref": "resource:default/fraud-detector", "kind": "resource",
+                              "namespace": "default", "name": "fraud-detector",
+                              "model": "Fraud Detector"}  # fmt: skip
+    assert [(s["region"], s["name"]) for s in page["servers"]] == [
+        ("eu-west-1", "fraud-detector"), ("eu-west-1", "llm"), ("us-east-1", "fraud-detector"),
+    ]  # fmt: skip
+    first = page["servers"][0]
+    assert (first["ready"], first["readyReplicas"], first["desiredReplicas"]) == (False, 1, 2)
+    statuses = {s["id"]: s["status"] for s in first["signals"]}
+    assert statuses["request_rate"] == "ok" and statuses["latency_p95"] == "unavailable"
+    assert {s["status"] for s in page["servers"][2]["signals"]} - {"unavailable"} == {"missing"}
+    llm = {s["id"] for s in page["servers"][1]["signals"]}
+    assert "kv_cache_usage" in llm and "tokens" not in llm
+    assert page["model"]["servers"] == 3
+    assert {s["id"] for s in page["model"]["signals"]} == {s.id for s in SIGNALS}
+    assert page["training"][0]["metrics"]["loss"][0]["value"] is None
+    assert page["window"]["points"] == 61 and page["window"]["rateWindowSeconds"] == 300
+
+
+def test_a_model_without_servers_has_no_signals_but_its_training():
+    page = build_page(
+        ref="resource:default/x", target=EntityServers(model({}, {}), ()), window=WINDOW,
+        queries=[], answers={}, prometheus=SourceState("ok"), training=[],
+        mlflow=SourceState("ok"), max_points=1100,
+    )  # fmt: skip
+    assert page["servers"] == [] and page["model"] == {"servers": 0, "signals": []}
+    ObservabilityPublic.model_validate(page)
+
+
+def bucket(le: str, value: float, key=KEY) -> Series:
+    labels = dict(zip(("namespace", "inferenceservice", "region"), key, strict=True))
+    return Series({**labels, "le": le}, ((END.timestamp(), value),))
+
+
+def test_percentiles_interpolate_inside_the_bucket_like_prometheus():
+    # 100 requests: 50 under 0.1 s, 40 more under 0.5 s, 10 over.
+    rows = [bucket("0.1", 50), bucket("0.5", 90), bucket("+Inf", 100)]
+    at = END.timestamp()
+    found = percentile_points([0.5, 0.75, 0.95], rows)
+    assert found[0.5] == ((at, 0.1),)
+    assert found[0.75] == ((at, pytest.approx(0.1 + 0.4 * 25 / 40)),)
+    assert found[0.95] == ((at, 0.5),)  # in +Inf: the top finite bound
+    assert bucket_quantile(0.5, [(0.1, 0.0), (math.inf, 0.0)]) is None  # no requests
+    assert bucket_quantile(0.5, [(0.1, 5.0)]) is None  # no +Inf bucket
+
+
+def test_buckets_of_several_servers_pool_and_summaries_take_the_worst():
+    other = ("fraud", "fraud-detector", "us-east-1")
+    pooled = [
+        bucket("0.1", 10),
+        bucket("+Inf", 10),
+        bucket("0.1", 0, other),
+        bucket("+Inf", 30, other),
+    ]
+    assert percentile_points([0.5], pooled) == {0.5: ((END.timestamp(), 0.1),)}
+    summaries = [
+        Series({"quantile": "0.95"}, ((1.0, 0.2), (2.0, 0.3))),
+        Series({"quantile": "0.95"}, ((1.0, 0.4), (2.0, float("nan")))),
+        Series({"quantile": "0.99"}, ((1.0, 9.0),)),
+    ]
+    assert percentile_points([0.95], summaries) == {0.95: ((1.0, 0.4), (2.0, 0.3))}
