@@ -7,11 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from support.registry import ModelSpec, hostile_specs, seed
 from support.services import MlflowServer, mlflow_server
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# Property tests check results, not speed: on a loaded CI machine a per-example deadline
+# would fail correct code.
+settings.register_profile("trellis", deadline=None)
+settings.load_profile("trellis")
 
 
 @pytest.fixture(scope="session")
