@@ -8,7 +8,6 @@ the catalog plugin reading Trellis through a ``url`` location, with a subscriber
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from functools import partial
@@ -35,24 +34,9 @@ def resource_names(backstage: BackstageBackend) -> set[str]:
     return {e["metadata"]["name"] for e in backstage.entities("kind=resource")}
 
 
-def entity_reads(trellis: TrellisServer) -> int:
-    """How many times anyone fetched the YAML (200 or 304), from Trellis's own metrics."""
-    text = httpx.get(f"{trellis.url}/metrics").text
-    pattern = (
-        r'trellis_http_request_duration_seconds_count\{method="GET",'
-        r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'
-    )
-    return int(sum(float(m) for m in re.findall(pattern, text)))
-
-
 def wait_for_rereads(trellis: TrellisServer, count: int) -> None:
     """Let Backstage's processing loop fetch the YAML ``count`` more times."""
-    reads = entity_reads(trellis)
-    wait_until(
-        lambda: entity_reads(trellis) >= reads + count,
-        timeout=PROCESSING_SECONDS * 4 * count,
-        what=f"Backstage to re-read the catalog {count} times",
-    )
+    trellis.wait_for_rereads(count, timeout=PROCESSING_SECONDS * 4 * count)
 
 
 def test_backstage_ingests_every_model_and_keeps_them_through_outages(

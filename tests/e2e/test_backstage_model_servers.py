@@ -10,7 +10,6 @@ objects (a hub in eu-west-1, an edge in us-east-1).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +75,6 @@ def served_entities(trellis: TrellisServer) -> list[dict[str, Any]]:
     response = httpx.get(f"{trellis.url}/catalog/entities.yaml")
     response.raise_for_status()
     return [doc for doc in yaml.safe_load_all(response.content) if doc]
-
-
-def entity_reads(trellis: TrellisServer) -> int:
-    """How many times the YAML was fetched (200 or 304), from Trellis's own metrics."""
-    text = httpx.get(f"{trellis.url}/metrics").text
-    pattern = (
-        r'trellis_http_request_duration_seconds_count\{method="GET",'
-        r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'
-    )
-    return int(sum(float(m) for m in re.findall(pattern, text)))
 
 
 def cluster_state(trellis: TrellisServer, cluster: str) -> str | None:
@@ -173,12 +162,7 @@ def test_backstage_ingests_model_servers_and_keeps_them_when_a_cluster_fails(
                 assert cluster_state(trellis, "hub") == "ok"
                 still = {e["metadata"]["name"] for e in served_entities(trellis)}
                 assert still >= EDGE
-                reads = entity_reads(trellis)
-                wait_until(
-                    lambda: entity_reads(trellis) >= reads + 2,
-                    timeout=60,
-                    what="Backstage to re-read the catalog twice",
-                )
+                trellis.wait_for_rereads(2, timeout=60)
                 assert {
                     e["metadata"]["name"] for e in backstage.entities() if e["kind"] == "Component"
                 } >= EDGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -168,6 +169,24 @@ class TrellisServer:
     @property
     def process_log(self) -> Path:
         return self.state_dir.parent / f"trellis-{self.port}.log"
+
+    def entity_reads(self) -> int:
+        """How many times the catalog YAML was fetched (200 or 304), from its own metrics."""
+        text = httpx.get(f"{self.url}/metrics").text
+        pattern = (
+            r'trellis_http_request_duration_seconds_count\{method="GET",'
+            r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'
+        )
+        return int(sum(float(m) for m in re.findall(pattern, text)))
+
+    def wait_for_rereads(self, count: int, *, timeout: float) -> None:
+        """Wait until Backstage (or anyone) has fetched the catalog ``count`` more times."""
+        reads = self.entity_reads()
+        wait_until(
+            lambda: self.entity_reads() >= reads + count,
+            timeout=timeout,
+            what=f"Backstage to re-read the catalog {count} times",
+        )
 
     def start(self, *, timeout: float = 60) -> TrellisServer:
         env = {

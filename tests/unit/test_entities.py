@@ -1,26 +1,10 @@
-from datetime import UTC, datetime
-
 import yaml
 
+from support.domain import T0, registered_model
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
-from trellis.model import ModelVersion, RegisteredModel, Snapshot
+from trellis.model import Snapshot
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def model(name, tags=None, aliases=None, versions=2, description=""):
-    return RegisteredModel(
-        name=name,
-        description=description,
-        tags=tags or {},
-        aliases=aliases or {},
-        created_at=T0,
-        updated_at=T0,
-        versions=tuple(
-            ModelVersion(name, v, "READY", f"s3://b/{v}", None, "", {}, T0, T0)
-            for v in range(1, versions + 1)
-        ),
-    )
+model = registered_model
 
 
 def snapshot(*models):

@@ -1,33 +1,21 @@
 """Model servers as Components and APIs: names, collisions, annotations, relations, targets."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from support.domain import T0, registered_model
 from trellis.catalog import CatalogDocument, CatalogOptions, Target, build_catalog, entity_problems
 from trellis.catalog.names import is_valid_name
-from trellis.model import Condition, Deployment, ModelVersion, RegisteredModel, Runtime, Snapshot
+from trellis.model import Condition, Deployment, Runtime, Snapshot
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OPTIONS = CatalogOptions()
 
 
 def model(name, tags=None, aliases=None, versions=3):
-    return RegisteredModel(
-        name=name,
-        description="",
-        tags=tags or {},
-        aliases=aliases or {},
-        created_at=T0,
-        updated_at=T0,
-        versions=tuple(
-            ModelVersion(name, v, "READY", f"s3://b/{v}", None, "", {}, T0, T0)
-            for v in range(1, versions + 1)
-        ),
-    )
+    return registered_model(name, tags, aliases, versions)
 
 
 def server(name="fraud-detector", **changes):
