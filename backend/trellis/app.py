@@ -30,6 +30,7 @@ from trellis.errors import (
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
+from trellis.observer import Observer
 from trellis.scaffolding import Scaffolder
 from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
@@ -188,6 +189,8 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     """The API, with the catalog refreshed in the background while it runs."""
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
+    # Training history is read through the catalog's registry: one client for both.
+    observer = Observer.from_settings(settings, registry=service.registry, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -198,6 +201,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
             yield
         finally:
             service.stop()
+            observer.close()
             if app.state.scaffolder is not None:
                 app.state.scaffolder.close()
 
@@ -214,7 +218,8 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(catalog.files)
     app.include_router(catalog.problems)
     app.include_router(blueprints.router)
-    observability.include(app, settings)  # the route, its Prometheus, closed on shutdown
+    app.state.observer = observer
+    app.include_router(observability.router)
     app.state.render_slots = asyncio.Semaphore(RENDER_SLOTS)
     try:
         app.state.scaffolder = build_scaffolder(settings)

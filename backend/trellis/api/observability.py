@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from trellis.api.deps import ServiceDep, TokenRequired
-from trellis.config import Settings
 from trellis.observability import Target, WindowError
 from trellis.observer import Observer, find_target
 
-__all__ = ["ObservabilityPublic", "entity_targets", "include", "router"]
+__all__ = ["ObservabilityPublic", "entity_targets", "router"]
 
 router = APIRouter(
     prefix="/api/observability", tags=["observability"], dependencies=[TokenRequired]
 )
-
-
-def include(app: FastAPI, settings: Settings) -> None:
-    """Serve the route on ``app``, reading Prometheus and the catalog service's registry.
-
-    The observer's connections close when the app's lifespan ends.
-    """
-    observer = Observer.from_settings(
-        settings, registry=app.state.catalog_service.registry, metrics=app.state.metrics
-    )
-    app.state.observer = observer
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(running: FastAPI) -> AsyncIterator[Any]:
-        async with inner(running) as state:
-            try:
-                yield state
-            finally:
-                observer.close()
-
-    app.router.lifespan_context = lifespan
-    app.include_router(router)
 
 
 def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
