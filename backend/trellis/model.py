@@ -9,6 +9,7 @@ from datetime import datetime
 __all__ = [
     "Blueprint",
     "BlueprintInstance",
+    "ChampionDetails",
     "ClusterRead",
     "Condition",
     "Deployment",
@@ -127,6 +128,28 @@ class Deployment:
     network_policy: bool
     selector: Mapping[str, str]
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: Whether every container must run as a non-root user (``runAsNonRoot`` on the pod or
+    #: on each container); None when the manifest does not say.
+    runs_as_non_root: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChampionDetails:
+    """What the registry holds about one model version beyond its tags, for scorecards.
+
+    It is read once per version and kept: a version's run and logged model do not change.
+    A field that could not be read is None, and ``problems`` says why.
+    """
+
+    model_name: str
+    version: int
+    #: Whether the logged model has an input/output signature (its ``MLmodel`` file).
+    has_signature: bool | None
+    #: Datasets the version's run logged as inputs (``name`` or source URI), in order.
+    datasets: tuple[str, ...] | None
+    #: The run's metrics, latest value of each.
+    metrics: Mapping[str, float] | None
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,27 +75,29 @@ def test_two_clusters_are_read_and_every_field_is_mapped(replay, tmp_path):
     fields = (
         "cluster", "region", "namespace", "kind", "runtime", "model_name", "model_version",
         "ready_replicas", "desired_replicas", "gpu_requests", "gpu_limits", "gpu_product",
-        "url", "network_policy",
+        "url", "network_policy", "runs_as_non_root",
     )  # fmt: skip
+    # runs_as_non_root: the ml-model blueprint's InferenceServices set runAsNonRoot; the vLLM
+    # server's fetch-model init container does not; the others say nothing.
     expected = {
         ("hub", "fraud-detector"): ("hub", "eu-west-1", "fraud-detector", "InferenceService",
             "kserve-mlserver", "fraud-detector", "champion", 1, 1, 1, 1, "NVIDIA-L4",
-            "http://fraud-detector-fraud-detector.serving.eu-west-1.ml.acme.example", True),
+            "http://fraud-detector-fraud-detector.serving.eu-west-1.ml.acme.example", True, True),
         ("hub", "demand-forecast"): ("hub", "eu-west-1", "demand-forecast", "InferenceService",
             "triton", "demand-forecast", "champion", 1, 2, 2, 2, "NVIDIA-A10G",
-            "http://demand-forecast-demand-forecast.serving.eu-west-1.ml.acme.example", True),
+            "http://demand-forecast-demand-forecast.serving.eu-west-1.ml.acme.example", True, True),
         ("hub", "churn-predictor"): ("hub", "eu-west-1", "churn", "InferenceService",
             "kserve-mlserver", "churn-predictor", "4", 2, 2, 0, 0, None,
-            "https://churn-predictor-churn.serving.eu-west-1.ml.acme.example", False),
+            "https://churn-predictor-churn.serving.eu-west-1.ml.acme.example", False, None),
         ("hub", "code-assistant"): ("hub", "eu-west-1", "llm", "Deployment", "vllm",
-            "Code Assistant", "champion", 2, 2, 2, 2, "NVIDIA-H100-80GB-HBM3", None, True),
+            "Code Assistant", "champion", 2, 2, 2, 2, "NVIDIA-H100-80GB-HBM3", None, True, None),
         ("edge", "fraud-detector"): ("edge", "us-east-1", "fraud-detector", "InferenceService",
             "kserve-mlserver", "fraud-detector", "champion", 2, 2, 1, 1, "NVIDIA-L4",
-            "http://fraud-detector-fraud-detector.serving.us-east-1.ml.acme.example", True),
+            "http://fraud-detector-fraud-detector.serving.us-east-1.ml.acme.example", True, True),
         ("edge", "support-assistant"): ("edge", "us-east-1", "llm", "Deployment", "vllm",
-            "support-assistant", "7", 3, 3, 1, 1, "NVIDIA-A100-SXM4-80GB", None, True),
+            "support-assistant", "7", 3, 3, 1, 1, "NVIDIA-A100-SXM4-80GB", None, True, False),
         ("edge", "ghost-server"): ("edge", "us-east-1", "experiments", "Deployment", "custom",
-            "ghost-model", None, 0, 1, 0, 0, None, None, False),
+            "ghost-model", None, 0, 1, 0, 0, None, None, False, None),
     }  # fmt: skip
     for (cluster, name), values in expected.items():
         deployment = (hub if cluster == "hub" else edge)[name]

@@ -238,3 +238,78 @@ def test_objects_missing_every_optional_field_still_map():
         ("bare", 1, 0, None, ()),
         ("d", 1, 0, None, ()),
     ]
+
+
+def deployment_with(pod_context=None, contexts=(), init_contexts=()):
+    """A labelled server Deployment whose pod and containers carry these securityContexts."""
+
+    def container(name, context):
+        return {"name": name, "image": "x"} | (
+            {} if context is None else {"securityContext": context}
+        )
+
+    pod = {"containers": [container(f"c{i}", c) for i, c in enumerate(contexts)]}
+    pod["initContainers"] = [container(f"i{i}", c) for i, c in enumerate(init_contexts)]
+    if pod_context is not None:
+        pod["securityContext"] = pod_context
+    labels = {"trellis.dev/registered-model": "m"}
+    return {
+        "metadata": {"name": "d", "namespace": "n", "labels": labels},
+        "spec": {"template": {"metadata": {"labels": labels}, "spec": pod}},
+    }
+
+
+def isvc_with(pod_context=None, contexts=(), *, key="model"):
+    """An InferenceService whose predictor and model (or framework, or containers) carry these."""
+    predictor = {} if pod_context is None else {"securityContext": pod_context}
+    specs = [{"name": "c"} | ({} if c is None else {"securityContext": c}) for c in contexts]
+    if key == "containers":
+        predictor["containers"] = specs
+    elif specs:
+        predictor[key] = specs[0]
+    return {"metadata": {"name": "m", "namespace": "n"}, "spec": {"predictor": predictor}}
+
+
+NON_ROOT = {"runAsNonRoot": True}
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        # Deployments: every container and init container counts.
+        (deployment_with(NON_ROOT, [None, {}], [None]), True),
+        (deployment_with(None, [NON_ROOT, NON_ROOT | {"runAsUser": 1000}], [NON_ROOT]), True),
+        (deployment_with(NON_ROOT, [None, {"runAsNonRoot": False}]), False),  # container wins
+        (deployment_with({"runAsNonRoot": False}, [NON_ROOT]), True),  # ... either way
+        (deployment_with(NON_ROOT, [None], [{"runAsUser": 0}]), False),  # root init container
+        (deployment_with(NON_ROOT | {"runAsUser": 0}, [None]), False),  # root pod user
+        (deployment_with(NON_ROOT | {"runAsUser": 0}, [{"runAsUser": 1000}]), True),
+        (deployment_with(None, [NON_ROOT], [None]), False),  # the init container may be root
+        (deployment_with({"runAsUser": 1000}, [None]), False),  # a user, but not required
+        (deployment_with({"fsGroup": 1000}, [{"privileged": False}], [None]), None),
+        (deployment_with(None, [None]), None),
+        (deployment_with({"runAsNonRoot": "true"}, [None]), None),  # not a boolean: not said
+        # InferenceServices: the predictor's pod fields and its model container, in each style.
+        (isvc_with(NON_ROOT, [None]), True),
+        (isvc_with(NON_ROOT), True),  # no container spec at all: the pod decides
+        (isvc_with(None, [NON_ROOT], key="sklearn"), True),
+        (isvc_with(NON_ROOT, [{"runAsNonRoot": False}], key="triton"), False),
+        (isvc_with(None, [NON_ROOT, None], key="containers"), False),
+        (isvc_with(NON_ROOT, [{"runAsUser": 0}], key="containers"), False),
+        (isvc_with(None, [{"readOnlyRootFilesystem": True}]), None),
+        (isvc_with(), None),
+    ],
+)
+def test_whether_a_server_must_run_as_non_root(server, expected):
+    isvcs, servers = ([server], []) if "predictor" in server["spec"] else ([], [server])
+    found = to_deployments("c", ClusterObjects(isvcs, servers, [], []), default_region="r")
+    assert [d.runs_as_non_root for d in found] == [expected]
+
+
+def test_an_inference_services_own_init_containers_count_too():
+    isvc = isvc_with(NON_ROOT, [None])
+    isvc["spec"]["predictor"]["initContainers"] = [
+        {"name": "i", "securityContext": {"runAsUser": 0}}
+    ]
+    found = to_deployments("c", ClusterObjects([isvc], [], [], []), default_region="r")
+    assert found[0].runs_as_non_root is False

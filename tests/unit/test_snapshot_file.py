@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 from trellis.model import (
@@ -48,6 +49,7 @@ def test_a_snapshot_survives_a_round_trip(tmp_path):
                 network_policy=True,
                 selector={"serving.kserve.io/inferenceservice": "fraud-detector"},
                 labels={"trellis.dev/region": "eu-west-1"},
+                runs_as_non_root=False,
             ),
         ),
         clusters={"hub": ClusterRead("hub", False, T0, "timed out")},
@@ -77,3 +79,29 @@ def test_a_snapshot_kept_before_deployments_existed_still_loads(tmp_path):
     )
     loaded = store.load()
     assert loaded is not None and loaded.deployments == () and loaded.clusters == {}
+
+
+def test_a_format_2_snapshot_kept_before_runs_as_non_root_existed_reads_it_as_not_said(tmp_path):
+    store = SnapshotFile(tmp_path / "snapshot.json")
+    deployment = {
+        "cluster": "hub", "region": "eu-west-1", "namespace": "n", "name": "d",
+        "kind": "Deployment", "runtime": "vllm", "model_name": "m", "model_version": None,
+        "ready_replicas": 1, "desired_replicas": 1, "gpu_requests": 0, "gpu_limits": 0,
+        "gpu_product": None, "url": None, "network_policy": False, "conditions": [],
+        "selector": {"app": "d"}, "labels": {},
+    }  # fmt: skip
+    store.path.write_text(
+        json.dumps(
+            {
+                "format": 2,
+                "snapshot": {
+                    "models": [],
+                    "taken_at": "2026-03-01T12:00:00+00:00",
+                    "registry": "sqlite:///x",
+                    "deployments": [deployment],
+                },
+            }
+        )
+    )
+    loaded = store.load()
+    assert loaded is not None and [d.runs_as_non_root for d in loaded.deployments] == [None]

@@ -145,6 +145,7 @@ def _inference_service(
         desired = _int(predictor.get("minReplicas"), 1)
         ready = _int(_map(status, "modelStatus", "copies").get("totalCopies"), 0)
     requests, limits = _gpus(containers)
+    init_containers = _maps(predictor.get("initContainers"))  # the user's; not KServe's own
     return Deployment(
         cluster=cluster,
         region=_region(pod_labels, default_region),
@@ -164,6 +165,7 @@ def _inference_service(
         network_policy=_protected(policies.get(namespace, ()), pod_labels),
         selector=_with_region({PREDICTOR_LABEL: name}, pod_labels),
         labels=labels,
+        runs_as_non_root=_runs_as_non_root(predictor, [*containers, *init_containers]),
     )
 
 
@@ -203,6 +205,7 @@ def _server(
         network_policy=_protected(policies.get(namespace, ()), pod_labels),
         selector=_with_region(_string_map(_map(spec, "selector").get("matchLabels")), pod_labels),
         labels=labels,
+        runs_as_non_root=_runs_as_non_root(pod, everything),
     )
 
 
@@ -350,6 +353,36 @@ def _gpu_product(pod: Obj) -> str | None:
     return None
 
 
+def _runs_as_non_root(pod: Obj, containers: Sequence[Obj]) -> bool | None:
+    """Whether Kubernetes makes every container run as non-root; None when nothing says.
+
+    A container's own ``runAsNonRoot`` and ``runAsUser`` win over the pod's; it must run as
+    non-root when ``runAsNonRoot`` ends up true and ``runAsUser`` is not ``0``. A non-zero
+    ``runAsUser`` alone does not count (Pod Security's "restricted" level wants both).
+    """
+    pod_context = _map(pod, "securityContext")
+    contexts = [_map(c, "securityContext") for c in containers] or [{}]
+    if not any(_says_who_runs(c) for c in (pod_context, *contexts)):
+        return None
+    return all(_non_root(context, pod_context) for context in contexts)
+
+
+def _says_who_runs(context: Obj) -> bool:
+    return (
+        isinstance(context.get("runAsNonRoot"), bool) or _uid(context.get("runAsUser")) is not None
+    )
+
+
+def _non_root(context: Obj, pod_context: Obj) -> bool:
+    required = context.get("runAsNonRoot")
+    if not isinstance(required, bool):
+        required = pod_context.get("runAsNonRoot") is True
+    user = _uid(context.get("runAsUser"))
+    if user is None:
+        user = _uid(pod_context.get("runAsUser"))
+    return required and user != 0
+
+
 def _url(status: Obj) -> str | None:
     for candidate in (
         status.get("url"),
@@ -442,6 +475,10 @@ def _int(value: object, default: int) -> int:
     if isinstance(value, int):
         return max(0, value)
     return default
+
+
+def _uid(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _quantity(value: object) -> int:

@@ -109,6 +109,7 @@ def _plain(snapshot: Snapshot) -> dict[str, Any]:
                 ],
                 "selector": dict(d.selector),
                 "labels": dict(d.labels),
+                "runs_as_non_root": d.runs_as_non_root,
             }
             for d in snapshot.deployments
         ],
@@ -166,6 +167,8 @@ def _deployment(raw: dict[str, Any]) -> Deployment:
         conditions=tuple(Condition(**c) for c in raw["conditions"]),
         selector=dict(raw["selector"]),
         labels=dict(raw.get("labels", {})),
+        # Optional within format 2: files written before it existed read as "not said".
+        runs_as_non_root=raw.get("runs_as_non_root"),
     )
 
 
