@@ -247,6 +247,7 @@ def test_repositories_report_their_blueprint_fact(tmp_path, source, fleet):
         "version": "1.0.0",
         "latestVersion": "1.1.0",
         "versionsBehind": 1,
+        "minorVersionsBehind": 1,
     }
     assert by_location[fleet["new"]]["versionsBehind"] == 0
     assert [p["location"] for p in body["problems"]] == [fleet["broken"]]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from trellis.blueprints import blueprint_fact, newer_releases, usage_by_version, versions_behind
+from trellis.blueprints import (
+    blueprint_fact,
+    minor_versions_behind,
+    newer_releases,
+    usage_by_version,
+    versions_behind,
+)
 from trellis.model import BlueprintInstance
 
 VERSIONS = ["0.1.0", "0.2.0", "0.10.0", "1.0.0"]
@@ -48,9 +54,11 @@ def test_the_blueprint_fact_has_the_scorecard_shape():
         "version": "0.2.0",
         "latestVersion": "1.0.0",
         "versionsBehind": 2,
+        "minorVersionsBehind": 2,
     }
     unknown = blueprint_fact(instance("0.2.0-1-gabc1234"), VERSIONS)
-    assert unknown["versionsBehind"] is None and unknown["latestVersion"] == "1.0.0"
+    assert unknown["versionsBehind"] is None and unknown["minorVersionsBehind"] is None
+    assert unknown["latestVersion"] == "1.0.0"
     assert blueprint_fact(instance("0.1.0"), [])["latestVersion"] is None
 
 
@@ -73,3 +81,11 @@ def test_usage_counts_repositories_per_version_newest_first():
     ]
     assert usage["llm-service"] == {"1.0.0": 1}
     assert usage_by_version([]) == {}
+
+
+def test_patch_releases_do_not_count_as_minor_versions_behind():
+    releases = ["0.1.0", "0.2.0", "0.2.1", "0.3.0", "0.3.4", "1.0.0"]
+    assert minor_versions_behind("0.3.0", releases) == 1
+    assert minor_versions_behind("0.2.1", releases) == 2
+    assert minor_versions_behind("1.0.0", releases) == 0
+    assert minor_versions_behind("0.9.0", releases) is None

@@ -5,6 +5,7 @@ from trellis.blueprints.changelog import Release, parse_changelog, releases_betw
 from trellis.blueprints.form import answers_schema, question_schema
 from trellis.blueprints.usage import (
     blueprint_fact,
+    minor_versions_behind,
     newer_releases,
     usage_by_version,
     versions_behind,
@@ -15,6 +16,7 @@ __all__ = [
     "answers_schema",
     "blueprint_fact",
     "check_answers",
+    "minor_versions_behind",
     "newer_releases",
     "parse_changelog",
     "question_schema",

@@ -15,7 +15,13 @@ from packaging.version import Version
 from trellis.blueprints.changelog import base_version, parse_version
 from trellis.model import BlueprintInstance
 
-__all__ = ["blueprint_fact", "newer_releases", "usage_by_version", "versions_behind"]
+__all__ = [
+    "blueprint_fact",
+    "minor_versions_behind",
+    "newer_releases",
+    "usage_by_version",
+    "versions_behind",
+]
 
 
 def newer_releases(version: str, versions: Iterable[str]) -> list[str]:
@@ -43,6 +49,19 @@ def versions_behind(version: str, versions: Sequence[str]) -> int | None:
     return len(newer_releases(version, versions))
 
 
+def minor_versions_behind(version: str, versions: Sequence[str]) -> int | None:
+    """How many newer minor lines (``major.minor``) have releases; None as ``versions_behind``.
+
+    Patch releases do not count: a repository on 0.2.0 is one minor version behind 0.3.4.
+    """
+    if versions_behind(version, versions) is None:
+        return None
+    lines = {(v.major, v.minor) for v in map(parse_version, newer_releases(version, versions)) if v}
+    current = parse_version(version)
+    assert current is not None  # noqa: S101  # versions_behind said it is a release
+    return len(lines - {(current.major, current.minor)})
+
+
 def _parsed(version: str) -> Version | None:
     return parse_version(base_version(version))
 
@@ -59,6 +78,7 @@ def blueprint_fact(instance: BlueprintInstance, versions: Sequence[str]) -> dict
         "version": instance.version,
         "latestVersion": _newest(versions),
         "versionsBehind": versions_behind(instance.version, versions),
+        "minorVersionsBehind": minor_versions_behind(instance.version, versions),
     }
 
 
