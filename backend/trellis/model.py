@@ -39,6 +39,8 @@ class ModelTags:
     BLUEPRINT_VERSION = "blueprint_version"
     FRAMEWORK = "framework"
     TASK = "task"
+    #: A link to the model card (intended use, limits, evaluation).
+    MODEL_CARD = "model_card"
     #: Comma-separated free-form labels, shown as Backstage tags.
     TAGS = "tags"
     #: Alias that marks the production version.

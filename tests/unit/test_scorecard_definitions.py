@@ -16,8 +16,9 @@ from trellis.scorecards import (
     parse_scorecard,
 )
 
+from trellis.scorecards.facts import RETRIEVERS
+
 SHIPPED = Path(__file__).resolve().parents[2] / "scorecards"
-RETRIEVERS = {"mlflow-registry", "prometheus-serving", "kubernetes-deployments", "blueprint"}
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,12 @@ def results(scorecard, facts):
 # --- the shipped scorecards -------------------------------------------------------------------
 
 
-def test_the_three_shipped_scorecards_load(shipped):
-    assert set(shipped) == {"ml-model", "model-server", "blueprint"}
+def test_the_shipped_scorecards_load(shipped):
+    assert set(shipped) == {"ml-model", "model-server", "governance", "blueprint"}
     for scorecard in shipped.values():
         assert {check.level for check in scorecard.checks} >= {Level.SILVER, Level.GOLD}
         for check in scorecard.checks:
-            assert set(check.fact_ids) <= RETRIEVERS
+            assert set(check.fact_ids) <= {retriever.id for retriever in RETRIEVERS}
             assert check.type == "json-rules-engine"
             assert check.definition["id"] == check.id
     every_level = {check.level for s in shipped.values() for check in s.checks}
@@ -52,7 +53,10 @@ def test_each_scorecard_applies_to_its_entities(shipped):
         "spec": {"type": "service"},
         "metadata": {"annotations": {"trellis.dev/blueprint": "ml-model"}},
     }
-    assert [s.name for s in shipped.values() if s.filter.matches(model)] == ["ml-model"]
+    assert [s.name for s in shipped.values() if s.filter.matches(model)] == [
+        "governance",
+        "ml-model",
+    ]
     assert [s.name for s in shipped.values() if s.filter.matches(server)] == ["model-server"]
     assert [s.name for s in shipped.values() if s.filter.matches(generated)] == ["blueprint"]
     assert not any(s.filter.matches({"kind": "Group"}) for s in shipped.values())
@@ -69,6 +73,9 @@ GOOD_MODEL = {
     "hasDatasetLineage": True,
     "championAgeDays": 12,
     "championMetrics": {"accuracy": 0.91, "f1": 0.88},
+    "servingRegionsAllowed": True,
+    "allServersHaveNetworkPolicy": True,
+    "blueprint": {"blueprint": "ml-model", "minorVersionsBehind": 1},
 }
 
 
@@ -85,11 +92,25 @@ def test_a_model_without_a_champion_fails_the_champion_checks(shipped):
 
 def test_model_checks_read_their_thresholds(shipped):
     facts = {**GOOD_MODEL, "championAgeDays": 91, "championMetrics": {"accuracy": 0.79}}
-    facts["dataClassification"] = "secret-ish"
     outcome = results(shipped["ml-model"], facts)
     assert outcome["model-champion-fresh"] is False
     assert outcome["model-champion-accuracy"] is False
-    assert outcome["model-data-classification"] is False
+
+
+def test_a_governed_model_passes_and_each_rule_can_fail(shipped):
+    governance = shipped["governance"]
+    assert set(results(governance, GOOD_MODEL).values()) == {True}
+    bad = {
+        **GOOD_MODEL,
+        "dataClassification": "secret-ish",
+        "trainingRegion": "",
+        "servingRegionsAllowed": False,
+        "allServersHaveNetworkPolicy": False,
+        "blueprint": {"blueprint": "ml-model", "minorVersionsBehind": 2},
+    }
+    assert set(results(governance, bad).values()) == {False}
+    unknown_behind = {**GOOD_MODEL, "blueprint": {"minorVersionsBehind": Unknown("not read")}}
+    assert results(governance, unknown_behind)["governance-blueprint-current"] is None
 
 
 GOOD_SERVER = {
@@ -98,10 +119,9 @@ GOOD_SERVER = {
     "gpuLimits": 1,
     "latencySeconds": {"p50": 0.05, "p95": 0.2, "p99": 0.6},
     "errorRatio": 0.001,
-    "hasNetworkPolicy": True,
     "availability": 0.999,
     "gpuUtilization": 0.55,
-    "edge": True,
+    "environment": "production",
     "readyReplicas": 2,
 }
 SERVING = ("latencySeconds", "errorRatio", "availability", "gpuUtilization")
@@ -117,7 +137,7 @@ def test_a_healthy_server_passes_and_prometheus_down_turns_no_check_red(shipped)
     assert {check for check, passed in outcome.items() if passed is None} == serving
 
 
-def test_server_thresholds_and_the_edge_replica_rule(shipped):
+def test_server_thresholds_and_the_production_replica_rule(shipped):
     scorecard = shipped["model-server"]
     outcome = results(
         scorecard,
@@ -125,9 +145,17 @@ def test_server_thresholds_and_the_edge_replica_rule(shipped):
     )
     assert outcome["server-gpu-requests-limits"] is False
     assert outcome["server-gpu-utilisation"] is False
-    assert outcome["server-edge-replicas"] is False
-    hub = results(scorecard, {**GOOD_SERVER, "edge": False, "readyReplicas": 1})
-    assert hub["server-edge-replicas"] is True
+    assert outcome["server-production-replicas"] is False
+    staging = results(scorecard, {**GOOD_SERVER, "environment": "staging", "readyReplicas": 1})
+    assert staging["server-production-replicas"] is True
+
+
+def test_a_cpu_server_passes_the_gpu_checks_whatever_prometheus_says(shipped):
+    cpu = {**GOOD_SERVER, "gpuRequests": 0, "gpuLimits": 0}
+    del cpu["gpuUtilization"]
+    outcome = results(shipped["model-server"], cpu)
+    assert outcome["server-gpu-requests-limits"] is True
+    assert outcome["server-gpu-utilisation"] is True
 
 
 @pytest.mark.parametrize(
@@ -145,19 +173,15 @@ def test_blueprint_currency(shipped, behind, expected):
         "version": "1.2.0",
         "latestVersion": "1.4.0",
         "versionsBehind": behind,
+        "minorVersionsBehind": behind,
     }
     outcome = results(shipped["blueprint"], {"blueprint": fact})
     assert (outcome["blueprint-at-most-one-behind"], outcome["blueprint-up-to-date"]) == expected
 
 
 def test_every_shipped_condition_reads_facts_its_check_declares(shipped):
-    # Each fact name is read by exactly the retriever family its factIds name.
-    families = {
-        "mlflow-registry": set(GOOD_MODEL),
-        "prometheus-serving": set(SERVING),
-        "kubernetes-deployments": set(GOOD_SERVER) - set(SERVING),
-        "blueprint": {"blueprint"},
-    }
+    # Each fact a condition reads is in the schema of a retriever its factIds name.
+    families = {retriever.id: set(retriever.schema) for retriever in RETRIEVERS}
     for scorecard in shipped.values():
         for check in scorecard.checks:
             declared = set().union(*(families[f] for f in check.fact_ids))

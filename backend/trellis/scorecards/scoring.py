@@ -1,0 +1,219 @@
+"""Checks run against one entity's facts, levels reached, and the fleet rolled up.
+
+Results are three-valued: a check is passed, failed or unknown (a fact it reads could not
+be read). A level is reached when every check at that level and below has passed; an
+unknown check holds a level back just as a failed one does, but it is never reported as
+failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from trellis.scorecards.definitions import Check, Level, Scorecard
+from trellis.scorecards.rules import LeafResult, evaluate
+from trellis.scorecards.unknown import Unknown
+
+__all__ = [
+    "NO_LEVEL",
+    "CheckOutcome",
+    "Outcome",
+    "ScorecardView",
+    "applicable",
+    "check_facts",
+    "fleet_rollup",
+    "json_value",
+    "run_checks",
+    "view",
+]
+
+#: The roll-up's name for entities that reached no level.
+NO_LEVEL = "none"
+
+
+class Outcome(StrEnum):
+    """What a check says of an entity."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """One check's outcome for one entity: why, and the facts it read (unknowns as null)."""
+
+    check_id: str
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    facts: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ScorecardView:
+    """One scorecard for one entity: each check with its outcome, and the level reached."""
+
+    scorecard: Scorecard
+    outcomes: tuple[tuple[Check, CheckOutcome | None], ...]
+    level: Level | None
+
+    def as_json(self) -> dict[str, object]:
+        """The scorecard as ``/api/scorecards/{namespace}/{kind}/{name}`` shows it."""
+        counts = Counter(o.outcome.value if o else "pending" for _, o in self.outcomes)
+        return {
+            "name": self.scorecard.name,
+            "title": self.scorecard.title,
+            "description": self.scorecard.description,
+            "level": self.level.value if self.level else None,
+            "counts": {key: counts.get(key, 0) for key in (*Outcome, "pending")},
+            "checks": [_check_json(check, outcome) for check, outcome in self.outcomes],
+        }
+
+
+def applicable(scorecards: Iterable[Scorecard], entity: Mapping[str, Any]) -> list[Scorecard]:
+    """The scorecards whose filter matches ``entity`` (a Backstage entity as JSON)."""
+    return [scorecard for scorecard in scorecards if scorecard.filter.matches(entity)]
+
+
+def check_facts(check: Check, facts: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The facts a check sees: those of every retriever it names, merged in order."""
+    merged: dict[str, object] = {}
+    for retriever in check.fact_ids:
+        merged.update(facts.get(retriever, {}))
+    return merged
+
+
+def run_checks(
+    scorecards: Iterable[Scorecard],
+    entity: Mapping[str, Any],
+    facts: Mapping[str, Mapping[str, object]],
+) -> list[CheckOutcome]:
+    """Every check of every scorecard that applies to ``entity``, against its facts.
+
+    ``facts`` are by retriever id; a retriever with no facts for it leaves them unknown.
+    """
+    outcomes = []
+    for scorecard in applicable(scorecards, entity):
+        for check in scorecard.checks:
+            seen = check_facts(check, facts)
+            evaluation = evaluate(check.conditions, seen)
+            if evaluation.result is None:
+                outcome, reasons = Outcome.UNKNOWN, evaluation.reasons
+            elif evaluation.result:
+                outcome, reasons = Outcome.PASSED, ()
+            else:
+                outcome = Outcome.FAILED
+                reasons = tuple(_failed(leaf) for leaf in evaluation.leaves if leaf.result is False)
+            read = {leaf.fact for leaf in evaluation.leaves}
+            outcomes.append(
+                CheckOutcome(
+                    check.id,
+                    outcome,
+                    reasons,
+                    {name: json_value(seen.get(name, Unknown(""))) for name in sorted(read)},
+                )
+            )
+    return outcomes
+
+
+def view(scorecard: Scorecard, outcomes: Mapping[str, CheckOutcome]) -> ScorecardView:
+    """``scorecard`` for one entity from its kept outcomes by check id."""
+    pairs = tuple((check, outcomes.get(check.id)) for check in scorecard.checks)
+    return ScorecardView(scorecard, pairs, _level(pairs))
+
+
+def _level(pairs: Sequence[tuple[Check, CheckOutcome | None]]) -> Level | None:
+    reached: Level | None = None
+    for level in Level:
+        at = [outcome for check, outcome in pairs if check.level is level]
+        if any(o is None or o.outcome is not Outcome.PASSED for o in at):
+            break
+        if at or reached is not None:
+            reached = level
+    return reached
+
+
+def fleet_rollup(
+    scorecards: Sequence[Scorecard],
+    entities: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, Mapping[str, CheckOutcome]],
+) -> list[dict[str, object]]:
+    """For each scorecard, how many entities reached each level: in all, by owner, by system.
+
+    Owner and system are ``spec.owner`` / ``spec.system`` of the entities it applies to.
+    """
+    rollups = []
+    for scorecard in scorecards:
+        total: Counter[str] = Counter()
+        by_owner: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        by_system: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        for ref, entity in entities.items():
+            if not scorecard.filter.matches(entity):
+                continue
+            level = view(scorecard, outcomes.get(ref, {})).level
+            key = level.value if level else NO_LEVEL
+            spec = entity.get("spec") or {}
+            total[key] += 1
+            by_owner[str(spec.get("owner") or "")][key] += 1
+            if spec.get("system"):
+                by_system[str(spec["system"])][key] += 1
+        rollups.append(
+            {
+                "name": scorecard.name,
+                "title": scorecard.title,
+                "entities": sum(total.values()),
+                "levels": _levels(total),
+                "byOwner": {owner: _levels(c) for owner, c in sorted(by_owner.items())},
+                "bySystem": {system: _levels(c) for system, c in sorted(by_system.items())},
+            }
+        )
+    return rollups
+
+
+def _levels(counts: Counter[str]) -> dict[str, int]:
+    return {key: counts.get(key, 0) for key in (NO_LEVEL, *(level.value for level in Level))}
+
+
+def json_value(value: object) -> object:
+    """A fact value as JSON: unknowns (at any depth) become null."""
+    if isinstance(value, Unknown):
+        return None
+    if isinstance(value, Mapping):
+        return {key: json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return value
+
+
+def _failed(leaf: LeafResult) -> str:
+    where = f"{leaf.fact}{leaf.path[1:] if leaf.path and leaf.path.startswith('$') else ''}"
+    return (
+        f"{where} {leaf.operator} {_show(leaf.compared_to)} is false: "
+        f"it is {_show(leaf.fact_value)}"
+    )
+
+
+def _show(value: object) -> str:
+    try:
+        return json.dumps(json_value(value), ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):  # a non-JSON value: say what it is rather than fail
+        return repr(value)
+
+
+def _check_json(check: Check, outcome: CheckOutcome | None) -> dict[str, object]:
+    return {
+        "id": check.id,
+        "name": check.name,
+        "description": check.description,
+        "level": check.level.value,
+        "factIds": list(check.fact_ids),
+        "outcome": outcome.outcome.value if outcome else "pending",
+        "reasons": list(outcome.reasons) if outcome else ["not evaluated yet"],
+        "facts": dict(outcome.facts) if outcome else {},
+        "links": [{"title": link.title, "url": link.url} for link in check.links],
+    }
