@@ -35,11 +35,10 @@ from support.observability import (
     LLM_US,
     SILENT,
     STALE,
-    build_fleet,
     deployment,
     expected_series,
 )
-from support.prometheus import Fleet, PrometheusServer, Server, prometheus_with
+from support.prometheus import Fleet, PrometheusServer, Server
 from support.registry import ModelSpec, seed
 from support.services import free_port, mlflow_server
 from support.training import RunSpec, Trained, curve, seed_trained
@@ -59,16 +58,7 @@ from trellis.observer import Observer
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 
-
-@pytest.fixture(scope="module")
-def fleet() -> Fleet:
-    return build_fleet(math.floor(time.time() / 60) * 60)
-
-
-@pytest.fixture(scope="module")
-def prom(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    with prometheus_with(fleet.samples, tmp_path_factory.mktemp("prom") / "data") as server:
-        yield server
+# `fleet` and `prom` (one Prometheus for the session) are in conftest.py.
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Two regions, several models on each runtime, servers that must not be picked up (same name
 in another namespace, another name in the same namespace, a GPU used by no server), a server
-that stopped reporting, and servers whose names try to break out of PromQL strings and regexes.
+that stopped reporting, one whose scrapes sometimes fail, and servers whose names try to break
+out of PromQL strings and regexes.
 
 ``expected`` computes a signal from the backfilled samples with the re-implemented
 Prometheus math in ``support.prometheus``, following the documented meaning of each signal
@@ -41,6 +42,10 @@ LLM_US = Server(Runtime.VLLM, "llm", "support-llm", US, ("llm-us-0", "llm-us-1")
 STALE = Server(
     Runtime.MLSERVER, "churn", "churn-model", EU, ("churn-0",), stops_before_end=20 * 60, seed=7
 )
+#: Every third scrape of its first pod fails: it is available five sixths of the time.
+FLAKY = Server(
+    Runtime.MLSERVER, "recsys", "recommender", EU, ("rec-0", "rec-1"), fails_every=3, seed=9
+)
 #: Declared in the catalog, never scraped: its signals are missing.
 SILENT = Server(Runtime.MLSERVER, "churn", "churn-model", US, ("churn-us-0",), seed=8)
 DECOYS = (
@@ -69,12 +74,19 @@ HOSTILE_DECOYS = (
     Server(Runtime.MLSERVER, 'q"}nsX1', "a.b", EU, ('p"od\n0',), seed=37),
 )
 
+#: Names written as PromQL that would widen a query were they pasted into it, on other
+#: runtimes and beside ordinary servers (for queries that name no server at all).
+INJECTIONS = (
+    Server(Runtime.VLLM, "llm", '"} or vector(1) #', EU, ("inj-0",), seed=40),
+    Server(Runtime.TRITON, "vision", '{x=~".*"}\\', US, ("inj-1",), seed=41),
+)
+
 
 def build_fleet(end: float) -> Fleet:
     fleet = Fleet(begin=end - DATA_SECONDS, end=end)
-    for server in (FRAUD_EU, FRAUD_US, IMAGE_EU, IMAGE_US, LLM_EU, LLM_US, STALE, *DECOYS):
+    for server in (FRAUD_EU, FRAUD_US, IMAGE_EU, IMAGE_US, LLM_EU, LLM_US, STALE, FLAKY, *DECOYS):
         fleet.add(server)
-    for server in (*HOSTILE, *HOSTILE_DECOYS):
+    for server in (*HOSTILE, *HOSTILE_DECOYS, *INJECTIONS):
         fleet.add(server)
     fleet.add_gpu_decoy("fraud-detector", "nightly-training-0")
     fleet.add_gpu_decoy(HOSTILE_NS, "job-0")

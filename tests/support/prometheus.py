@@ -96,6 +96,14 @@ class Server:
     #: Seconds before the end of the data when this server stopped reporting.
     stops_before_end: float = 0.0
     seed: int = 0
+    #: Every n-th scrape of the first pod fails (0: none): ``up`` is 0 and the pod's own
+    #: series miss that sample (its GPUs, scraped from the DCGM exporter, do not).
+    fails_every: int = 0
+
+    def scraped(self, pod: int, scrape: int) -> bool:
+        """Whether the ``scrape``-th scrape of the ``pod``-th pod succeeded."""
+        n = self.fails_every
+        return pod != 0 or not n or scrape % n != n - 1
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -136,10 +144,11 @@ class Fleet:
             rng = random.Random(f"{server.seed}/{server.key}/{pod}")
             times = self.times(server)
             labels = server.labels(pod)
-            for t in times:
-                self.samples.add("up", labels, t, 1.0)
+            for i, t in enumerate(times):
+                self.samples.add("up", labels, t, 1.0 if server.scraped(index, i) else 0.0)
             if writer:
-                writer(self.samples, labels, times, rng, index)
+                scraped = [t for i, t in enumerate(times) if server.scraped(index, i)]
+                writer(self.samples, labels, scraped, rng, index)
             _dcgm(self.samples, server, pod, times, rng)
         return server
 

@@ -154,11 +154,17 @@ class _Servers:
     """A page's servers of one runtime as exact label matchers, one per (namespace, region).
 
     ``inferenceservice`` is matched against the quoted names of that group only, so no
-    combination of another namespace's or region's names can slip in.
+    combination of another namespace's or region's names can slip in. ``gpu_namespaces``
+    selects the DCGM series that may belong to the servers' pods.
     """
 
     groups: tuple[str, ...]
-    namespaces: tuple[str, ...]
+    gpu_namespaces: str
+
+    @classmethod
+    def everyone(cls) -> _Servers:
+        """Every server Prometheus knows (any ``inferenceservice``): no name in the query."""
+        return cls((f"inferenceservice!={quote('')}",), f"namespace!={quote('')}")
 
     @classmethod
     def of(cls, deployments: Iterable[Deployment]) -> _Servers:
@@ -173,7 +179,8 @@ class _Servers:
                 else f"inferenceservice=~{regex_alternatives(found)}"
             )
             groups.append(f"{matcher('namespace', namespace)},{matcher('region', region)},{name}")
-        return cls(tuple(groups), tuple(sorted({ns for ns, _ in names})))
+        namespaces = f"namespace=~{regex_alternatives(ns for ns, _ in names)}"
+        return cls(tuple(groups), namespaces)
 
 
 def _selectors(metric: str | Sequence[str], servers: _Servers, *extra: str) -> list[str]:
@@ -192,18 +199,28 @@ def _vector(metric: str | Sequence[str], servers: _Servers, *extra: str) -> str:
 
 def _rate(metric: str | Sequence[str], servers: _Servers, window: str, *extra: str) -> str:
     """``rate()`` of each group's selector, unioned (a range selector cannot be ``or``-ed)."""
-    parts = [f"rate({part}[{window}])" for part in _selectors(metric, servers, *extra)]
+    return _over("rate", metric, servers, window, *extra)
+
+
+def _over(
+    function: str, metric: str | Sequence[str], servers: _Servers, window: str, *extra: str
+) -> str:
+    """``function(selector[window])`` of each group's selector, unioned."""
+    parts = [f"{function}({part}[{window}])" for part in _selectors(metric, servers, *extra)]
     return f"({' or '.join(parts)})"
 
 
-def _gpu(metric: str, servers: _Servers) -> str:
-    """``metric`` of the GPUs the servers' pods use, labelled with their server."""
-    namespaces = f"namespace=~{regex_alternatives(servers.namespaces)}"
+def _gpu(metric: str, servers: _Servers, over: tuple[str, str] | None = None) -> str:
+    """``metric`` of the GPUs the servers' pods use, labelled with their server.
+
+    ``over`` = ``(function, window)`` reads ``function(metric[window])`` instead of the
+    newest value (``("avg_over_time", "300s")``).
+    """
+    gpus = f"{metric}{{{servers.gpu_namespaces}}}"
+    if over is not None:
+        gpus = f"{over[0]}({gpus}[{over[1]}])"
     pods = f"group by (namespace, pod, inferenceservice, region) ({_vector(UP, servers)})"
-    return (
-        f"({metric}{{{namespaces}}} * on (namespace, pod) group_left (inferenceservice, region) "
-        f"{pods})"
-    )
+    return f"({gpus} * on (namespace, pod) group_left (inferenceservice, region) {pods})"
 
 
 # A builder turns (servers, rate window) into (per-server expression, whole-model expression).
@@ -322,17 +339,34 @@ def _bucket_rates(histogram: str, *extra: str) -> Rows:
     return build
 
 
-def _summary_quantiles(servers: _Servers, _: str) -> str:
-    wanted = f"quantile=~{regex_alternatives(repr(q) for q in PERCENTILES.values())}"
-    return f"max by ({BY_SERVER}, quantile) ({_vector(TRITON_SUMMARY_US, servers, wanted)}) / 1e6"
+def _triton_quantiles(quantiles: Iterable[float], by: str) -> Rows:
+    """The highest of each pod's ``quantiles`` of the Triton summary, ``max by (by)``."""
+    wanted = f"quantile=~{regex_alternatives(repr(q) for q in quantiles)}"
+
+    def build(servers: _Servers, _: str) -> str:
+        return f"max by ({by}) ({_vector(TRITON_SUMMARY_US, servers, wanted)}) / 1e6"
+
+    return build
 
 
+#: Runtimes whose latency is a histogram: rows of bucket rates (with `le`, in seconds).
+HISTOGRAMS: Mapping[str, Rows] = {
+    Runtime.MLSERVER: _bucket_rates(MLSERVER_REST_SECONDS, _INFER),
+    Runtime.VLLM: _bucket_rates(VLLM_E2E_SECONDS),
+}
+#: Runtimes whose latency is a summary: ``(quantiles, by)`` to rows of those quantiles, in
+#: seconds, one per group of ``by``.
+SUMMARIES: Mapping[str, Callable[[Iterable[float], str], Rows]] = {
+    Runtime.TRITON: _triton_quantiles,
+}
 #: Where each runtime's latency distribution is: histogram buckets (rows with `le`, in
 #: seconds) or summary quantiles (rows with `quantile`, converted to seconds).
 DISTRIBUTIONS: Mapping[str, Rows] = {
-    Runtime.MLSERVER: _bucket_rates(MLSERVER_REST_SECONDS, _INFER),
-    Runtime.TRITON: _summary_quantiles,
-    Runtime.VLLM: _bucket_rates(VLLM_E2E_SECONDS),
+    **HISTOGRAMS,
+    **{
+        runtime: quantiles(PERCENTILES.values(), f"{BY_SERVER}, quantile")
+        for runtime, quantiles in SUMMARIES.items()
+    },
 }
 
 #: Signals every server has, whatever it runs: its GPUs, from the DCGM exporter.

@@ -1,0 +1,197 @@
+"""Serving facts of the whole fleet against a real Prometheus with backfilled history.
+
+The fleet queries name no server: every server of every runtime comes back in one row per
+fact. Each value is worked out here from the generated samples (``support`` re-does
+Prometheus's ``rate()``, ``histogram_quantile()`` and lookback), never by asking Prometheus,
+and the rows must be exactly the fleet's servers: hostile names get their own values, look-
+alikes (same name in another namespace or region) stay apart, a silent server has no key.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from support.observability import (
+    DECOYS,
+    FLAKY,
+    FRAUD_EU,
+    HOSTILE,
+    HOSTILE_DECOYS,
+    IMAGE_EU,
+    INJECTIONS,
+    LLM_EU,
+    LLM_US,
+    SILENT,
+    STALE,
+    deployment,
+    expected,
+)
+from support.prometheus import Fleet, PrometheusServer, Server, in_range, instant
+from trellis.model import Runtime, Sample
+from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
+from trellis.observability.queries import ServerKey, server_key
+from trellis.sources.prometheus import PrometheusSource
+
+SERVING, AVAILABILITY = 300, 3_600
+#: The page signal each fact is, where the facts and the page mean the same thing.
+SAME_AS_PAGE = {
+    "requestRate": "request_rate",
+    "errorRatio": "error_ratio",
+    "latencyP50": "latency_p50",
+    "latencyP95": "latency_p95",
+    "latencyP99": "latency_p99",
+    "gpuMemoryBytes": "gpu_memory",
+}
+Answers = dict[str, list[Sample]]
+
+
+@pytest.fixture(scope="module")
+def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
+    with httpx.Client(base_url=prom.url, timeout=10) as client:
+        yield PrometheusSource(client, label=prom.url)
+
+
+def ask(source: PrometheusSource, fleet: Fleet) -> Answers:
+    at = datetime.fromtimestamp(fleet.end, UTC)
+    return {q.fact: source.query(q.promql, at) for q in plan_fleet_queries(SERVING, AVAILABILITY)}
+
+
+@pytest.fixture(scope="module")
+def answers(source: PrometheusSource, fleet: Fleet) -> Answers:
+    return ask(source, fleet)
+
+
+@pytest.fixture(scope="module")
+def rows(answers: Answers) -> dict[ServerKey, dict[str, float]]:
+    return fleet_rows(answers)
+
+
+# --- each fact, worked out from the samples ------------------------------------------------
+
+
+def _up_series(fleet: Fleet, server: Server) -> list[tuple[dict[str, str], list]]:
+    return fleet.samples.find(
+        "up", namespace=server.namespace, inferenceservice=server.name, region=server.region
+    )
+
+
+def availability(fleet: Fleet, server: Server, t: float) -> float | None:
+    """The share of the server's scrapes in the window that succeeded (``up`` is 1)."""
+    per_pod = [[v for _, v in in_range(p, t, AVAILABILITY)] for _, p in _up_series(fleet, server)]
+    per_pod = [seen for seen in per_pod if seen]
+    if not per_pod:
+        return None
+    # Pods are scraped together: the pooled share is also the mean of the pods' shares.
+    assert len({len(seen) for seen in per_pod}) == 1, server
+    scrapes = [v for seen in per_pod for v in seen]
+    return sum(1 for v in scrapes if v == 1.0) / len(scrapes)
+
+
+def gpu_utilization(fleet: Fleet, server: Server, t: float) -> float | None:
+    """The mean over the window of each GPU of the server's pods up now, averaged, 0..1."""
+    pods = {
+        labels["pod"]
+        for labels, points in _up_series(fleet, server)
+        if instant(points, t) is not None
+    }
+    means = []
+    for labels, points in fleet.samples.find("DCGM_FI_DEV_GPU_UTIL", namespace=server.namespace):
+        seen = in_range(points, t, SERVING)
+        if labels["pod"] in pods and seen:
+            means.append(statistics.fmean(v for _, v in seen))
+    return statistics.fmean(means) / 100 if means else None
+
+
+def facts_of(fleet: Fleet, server: Server) -> dict[str, float]:
+    t = fleet.end
+    values = {
+        fact: expected(signal, fleet, [server], t, SERVING) for fact, signal in SAME_AS_PAGE.items()
+    }
+    values["availability"] = availability(fleet, server, t)
+    values["gpuUtilization"] = gpu_utilization(fleet, server, t)
+    return {f: v for f, v in values.items() if v is not None and math.isfinite(v)}
+
+
+@pytest.fixture(scope="module")
+def want(fleet: Fleet) -> dict[ServerKey, dict[str, float]]:
+    assert len({s.key for s in fleet.servers}) == len(fleet.servers)
+    facts = {s.key: facts_of(fleet, s) for s in fleet.servers}
+    return {key: values for key, values in facts.items() if values}
+
+
+def assert_facts(got: dict[str, float], wanted: dict[str, float], what: object) -> None:
+    assert sorted(got) == sorted(wanted), what
+    for fact, value in wanted.items():
+        assert got[fact] == pytest.approx(value, rel=1e-9, abs=1e-12), (what, fact)
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+
+def test_every_fact_of_every_server_is_what_its_samples_say(rows, want, fleet):
+    assert sorted(rows) == sorted(want)  # every server Prometheus knows, and no other row
+    for key, wanted in want.items():
+        assert_facts(rows[key], wanted, key)
+    by_runtime = {s.runtime for s in fleet.servers if set(rows.get(s.key, {})) == set(FLEET_FACTS)}
+    assert by_runtime == {Runtime.MLSERVER, Runtime.TRITON, Runtime.VLLM}
+
+
+@pytest.mark.parametrize("server", [FRAUD_EU, IMAGE_EU, LLM_EU], ids=lambda s: s.runtime)
+def test_a_serving_server_of_each_runtime_has_every_fact_in_its_unit(server, rows):
+    facts = rows[server.key]
+    assert sorted(facts) == sorted(FLEET_FACTS)
+    assert facts["requestRate"] > 0.1 and 0 < facts["errorRatio"] < 0.2
+    assert 0 < facts["latencyP50"] <= facts["latencyP95"] <= facts["latencyP99"] < 60  # seconds
+    assert facts["availability"] == 1.0
+    assert 0.05 <= facts["gpuUtilization"] <= 1.0  # a share, not a percentage
+    assert facts["gpuMemoryBytes"] >= 10_000 * 1_048_576 * len(server.pods)
+
+
+def test_availability_is_the_share_of_scrapes_that_succeeded(rows, fleet):
+    flaky = rows[FLAKY.key]["availability"]
+    assert flaky == pytest.approx(availability(fleet, FLAKY, fleet.end), rel=1e-9)
+    assert flaky == pytest.approx(5 / 6)  # every third scrape of one of its two pods failed
+    assert rows[FLAKY.key]["requestRate"] > 0  # the scrapes that succeeded still count
+
+
+def test_a_server_that_stopped_has_only_its_availability_and_a_silent_one_no_key(rows):
+    # Its samples end 20 minutes ago: within the availability window, not the serving one.
+    assert rows[STALE.key] == {"availability": 1.0}
+    assert server_key(deployment(SILENT)) == SILENT.key
+    assert SILENT.key not in rows
+
+
+def test_hostile_names_get_their_own_values_and_look_alikes_stay_apart(rows, want):
+    hostile = [*HOSTILE, *INJECTIONS]
+    look_alikes = [*HOSTILE_DECOYS, *DECOYS, LLM_US]
+    assert '"} or vector(1) #' in {s.name for s in hostile}
+    for server in [*hostile, *look_alikes]:
+        key = server_key(deployment(server))  # how a caller finds its server's row
+        assert_facts(rows[key], want[key], server.key)
+    # No two servers share a value: a row read for the wrong server would show.
+    rates = [rows[s.key]["requestRate"] for s in [*hostile, *look_alikes]]
+    assert len(set(rates)) == len(rates)
+
+
+def test_the_whole_plan_is_answered_quickly(source, fleet, answers, capsys):
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        again = ask(source, fleet)
+        runs.append(time.perf_counter() - started)
+        assert fleet_rows(again) == fleet_rows(answers)
+    rows_per_fact = {fact: len(samples) for fact, samples in answers.items()}
+    with capsys.disabled():
+        print(
+            f"\nfleet queries: {len(answers)} queries, {len(fleet.servers)} servers, "
+            f"rows {rows_per_fact}; full set {min(runs) * 1000:.1f} ms best, "
+            f"{max(runs) * 1000:.1f} ms worst of {len(runs)}"
+        )
+    assert min(runs) < 2.0
