@@ -1,8 +1,10 @@
 """``trellis demo``: real models in an embedded registry, then the catalog Backstage reads.
 
 The models are small scikit-learn models trained on data sets that ship with scikit-learn
-(nothing is downloaded), logged with signatures and input examples, registered with the
-tags Trellis reads, and promoted with a ``champion`` alias where they earned it.
+(nothing is downloaded), logged with signatures, input examples and their training data set
+as a run input (lineage), registered with the tags Trellis reads, and promoted with a
+``champion`` alias where they earned it. Every model but one links a model card, so the
+scorecards show a failing check next to the passing ones.
 """
 
 from __future__ import annotations
@@ -28,6 +30,21 @@ from trellis.model import ModelTags
 __all__ = ["DEMO_MODELS", "DemoModel", "prepare_demo", "print_next_steps"]
 
 EXPERIMENT = "trellis-demo"
+#: The scikit-learn data set each task trains on, as a run input: name and documentation URL.
+_DATASETS = {
+    "classification": (
+        "breast-cancer-wisconsin",
+        "https://scikit-learn.org/stable/datasets/toy_dataset.html#breast-cancer-dataset",
+    ),
+    "regression": (
+        "diabetes",
+        "https://scikit-learn.org/stable/datasets/toy_dataset.html#diabetes-dataset",
+    ),
+}
+
+
+def _model_card(repo: str) -> str:
+    return f"https://github.com/acme/{repo}/blob/main/docs/model-card.md"
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
             ModelTags.TRAINING_REGION: "eu-west-1",
             ModelTags.SOURCE_REPO: "https://github.com/acme/fraud-detector",
             ModelTags.TAGS: "tabular,real-time",
+            ModelTags.MODEL_CARD: _model_card("fraud-detector"),
         },
         params=[{"C": 0.1}, {"C": 1.0}],
     ),
@@ -70,6 +88,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
             ModelTags.SYSTEM: "customer-insights",
             ModelTags.DATA_CLASSIFICATION: "internal",
             ModelTags.TRAINING_REGION: "us-east-1",
+            ModelTags.MODEL_CARD: _model_card("churn-predictor"),
         },
         champion=1,
         params=[{"n_estimators": 50, "max_depth": 4}, {"n_estimators": 100, "max_depth": 6}],
@@ -84,6 +103,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
             ModelTags.SYSTEM: "logistics",
             ModelTags.DATA_CLASSIFICATION: "public",
             ModelTags.TRAINING_REGION: "us-east-1",
+            ModelTags.MODEL_CARD: _model_card("demand-forecast"),
         },
         params=[{"n_estimators": 50}, {"n_estimators": 120}],
     ),
@@ -97,6 +117,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
             ModelTags.SYSTEM: "payments",
             ModelTags.DATA_CLASSIFICATION: "restricted",
             ModelTags.TRAINING_REGION: "eu-central-1",
+            ModelTags.MODEL_CARD: _model_card("credit-risk-eu"),
         },
         versions=1,
         champion=None,
@@ -107,6 +128,7 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
         description="Estimates property values from a handful of features.",
         task="regression",
         estimator="ridge",
+        # Deliberately sparse (no owner, no model card): the scorecards' failing example.
         tags={ModelTags.DATA_CLASSIFICATION: "internal"},
         versions=1,
         champion=1,
@@ -192,7 +214,13 @@ def _train_version(
         features, target, test_size=0.25, random_state=7
     )
     estimator = _estimators()[spec.estimator](**params)
+    name, url = _DATASETS[spec.task]
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name):
+        training = x_train.assign(target=y_train)
+        mlflow.log_input(
+            mlflow.data.from_pandas(training, source=url, name=name, targets="target"),
+            context="training",
+        )
         estimator.fit(x_train, y_train)
         mlflow.log_params(params)
         mlflow.log_metrics(_scores(spec.task, estimator, x_test, y_test))
