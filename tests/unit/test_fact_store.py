@@ -1,0 +1,116 @@
+"""The scorecard fact store on SQLite files: the shared contract, plus what only SQLite has."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from support.fact_store_contract import FRAUD, T0, FactStoreContract, fact, result
+from trellis.errors import ConfigError, SourceUnavailable
+from trellis.sources.fact_store import SETTING, FactStore
+
+
+class TestSqliteContract(FactStoreContract):
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'state' / 'scorecards.db'}"
+
+
+def test_the_database_file_and_its_directories_are_created_in_wal_mode(tmp_path):
+    path = tmp_path / "a" / "b" / "scorecards.db"
+    store = FactStore(f"sqlite:///{path}")
+    store.write([fact()], [result()], at=T0)
+    store.close()
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"trellis_facts", "trellis_fact_checks", "trellis_check_results"} <= tables
+
+
+def test_an_in_memory_database_is_shared_by_threads():
+    store = FactStore("sqlite://")
+    store.write([fact()], [result()], at=T0)
+    assert store.latest_results([FRAUD])[FRAUD] == [result()]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "mysql://trellis:hunter2@db.example/trellis",
+        "oracle://trellis:hunter2@db.example/trellis",
+        "postgresql+asyncpg://trellis:hunter2@db.example/trellis",
+        "postgresql+nosuchdriver://trellis:hunter2@db.example/trellis",
+    ],
+)
+def test_a_url_that_cannot_work_is_a_config_error_naming_the_setting(url):
+    with pytest.raises(ConfigError, match=SETTING) as raised:
+        FactStore(url)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_history_days_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="history_days"):
+        FactStore(f"sqlite:///{tmp_path / 's.db'}", history_days=0)
+
+
+def _not_a_directory(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("a file, not a directory")
+    return tmp_path / "file" / "scorecards.db"
+
+
+def _a_directory(tmp_path: Path) -> Path:
+    (tmp_path / "scorecards.db").mkdir()
+    return tmp_path / "scorecards.db"
+
+
+def _not_a_database(tmp_path: Path) -> Path:
+    path = tmp_path / "scorecards.db"
+    path.write_bytes(b"this is not an SQLite database, whatever its name says" * 100)
+    return path
+
+
+@pytest.mark.parametrize("make_path", [_not_a_directory, _a_directory, _not_a_database])
+def test_a_database_that_cannot_be_opened_is_unavailable_and_named(tmp_path, make_path):
+    path = make_path(tmp_path)
+    with pytest.raises(SourceUnavailable) as raised:
+        FactStore(f"sqlite:///{path}")
+    assert str(path) in str(raised.value)
+
+
+def test_a_database_that_cannot_be_written_is_unavailable(tmp_path):
+    path = tmp_path / "scorecards.db"
+    FactStore(f"sqlite:///{path}").close()
+    read_only = FactStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert read_only.latest_results() == {}
+    with pytest.raises(SourceUnavailable, match="readonly"):
+        read_only.write([fact()], [result()], at=T0)
+    read_only.close()
+
+
+def test_one_entity_is_looked_up_by_index_in_a_fleet_sized_table(tmp_path):
+    """10,000 entities x 12 checks: one entity's results and facts in well under 5 ms."""
+    store = FactStore(f"sqlite:///{tmp_path / 'scorecards.db'}")
+    entities = [f"resource:default/model-{n}" for n in range(10_000)]
+    facts = [fact(e, r) for e in entities for r in ("mlflow-registry", "prometheus-serving")]
+    results = [result(e, f"check-{c:02d}") for e in entities for c in range(12)]
+    assert store.write(facts, results, at=T0).results_written == 120_000
+    assert store.write(facts, results, at=T0).results_written == 0
+
+    def median_ms(lookup) -> float:
+        timings = []
+        for n in range(0, 10_000, 200):
+            start = time.perf_counter()
+            assert lookup(entities[n])
+            timings.append(time.perf_counter() - start)
+        return statistics.median(timings) * 1000
+
+    assert median_ms(lambda e: store.latest_results([e])[e]) < 5
+    assert median_ms(lambda e: store.latest_facts(e, ["mlflow-registry", "blueprint"])) < 5
+    store.close()
