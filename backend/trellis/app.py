@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis import __version__
-from trellis.api import blueprints, catalog, health, observability
+from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
 from trellis.errors import (
@@ -30,10 +30,12 @@ from trellis.errors import (
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
-from trellis.observer import Observer
+from trellis.observer import Observer, build_prometheus
 from trellis.scaffolding import Scaffolder
+from trellis.scorer import CatalogView, Scorer, default_directory
 from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
+from trellis.sources.fact_store import FactStore
 from trellis.sources.kubernetes import KubernetesSource
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
@@ -44,6 +46,7 @@ __all__ = [
     "build_deployments",
     "build_registry",
     "build_scaffolder",
+    "build_scorer",
     "catalog_options",
     "create_app",
     "read_once",
@@ -185,6 +188,20 @@ def build_catalog_service(
     )
 
 
+def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
+    """Scorecards over the catalog's models and servers, kept in the fact store."""
+    return Scorer(
+        catalog=catalog,
+        store=FactStore(
+            settings.scorecard_database_url, history_days=settings.scorecards.history_days
+        ),
+        directory=settings.scorecards.directory or default_directory(),
+        settings=settings,
+        prometheus=build_prometheus(settings),
+        scaffolder=scaffolder,
+    )
+
+
 def create_app(settings: Settings, *, registry: RegistrySource | None = None) -> FastAPI:
     """The API, with the catalog refreshed in the background while it runs."""
     metrics = Metrics()
@@ -197,9 +214,11 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
         if not settings.api_tokens:
             log.warning("TRELLIS_API_TOKENS is empty: every /api/* request will get 401")
         service.start()
+        scorer.start()
         try:
             yield
         finally:
+            scorer.stop()
             service.stop()
             observer.close()
             if app.state.scaffolder is not None:
@@ -227,6 +246,10 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     except ConfigError as exc:
         log.warning("blueprints are not available: %s", exc)
         app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
+    scorer = build_scorer(settings, service, app.state.scaffolder)
+    app.state.scorer = scorer
+    app.include_router(scorecards.router)
+    app.include_router(tech_insights.router)
     _add_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

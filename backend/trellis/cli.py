@@ -6,16 +6,18 @@ Errors from Trellis become one line on stderr and an exit code, in one place
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 import yaml
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -39,6 +41,13 @@ err = Console(stderr=True)
 
 EXIT_CONFIG = 2
 EXIT_SOURCE = 3
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its answer."""
+
+    TABLE = "table"
+    JSON = "json"
 
 
 @contextmanager
@@ -449,6 +458,92 @@ def observe(
             if state["status"] == "unavailable" and state["reason"] != NOT_CONFIGURED
         ]
         if down:
+            raise typer.Exit(EXIT_SOURCE)
+
+
+@app.command(
+    help="Scorecards of one entity, or how many entities reached each level.\n\n"
+    "Reads the registry, the clusters, Prometheus and the generated repositories once (no "
+    "server needed), runs every check of scorecards/*.yaml and prints the same answer as "
+    "GET /api/scorecards[/NS/KIND/NAME]. Without ENTITY_REF it prints the fleet's levels "
+    "by owner.\n\n"
+    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad definition), 3 a source could "
+    "not be read (the checks that depend on it are unknown, not failed).",
+)
+def score(
+    entity_ref: Annotated[
+        str | None,
+        typer.Argument(help="resource:NS/NAME, component:NS/NAME; default: the whole fleet."),
+    ] = None,
+    format_: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table for people, json for tools.")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Scorecards of one entity, or how many entities reached each level."""
+    from tempfile import TemporaryDirectory
+
+    from trellis.app import (
+        build_registry,
+        build_scaffolder,
+        build_scorer,
+        catalog_options,
+        read_once,
+    )
+    from trellis.score_report import print_entity, print_fleet
+    from trellis.scorecards.techinsights import entity_ref as stringify
+    from trellis.scorecards.techinsights import parse_entity_ref
+    from trellis.scorer import OneRead
+    from trellis.service import build_document
+
+    with _handle_errors():
+        settings = _settings()
+        _logging("warning")
+        ref = None
+        if entity_ref is not None:
+            try:
+                ref = stringify(*parse_entity_ref(entity_ref))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        registry = build_registry(settings)
+        try:
+            scaffolder = build_scaffolder(settings)
+        except ConfigError as exc:
+            err.print(f"warning: blueprint facts are unknown: {exc}", markup=False)
+            scaffolder = None
+        # Results go to a scratch store: a one-off run must not overwrite the server's.
+        with TemporaryDirectory(prefix="trellis-score-") as scratch:
+            scratch_settings = settings.model_copy(
+                update={
+                    "scorecards": settings.scorecards.model_copy(
+                        update={"database_url": SecretStr(f"sqlite:///{scratch}/scorecards.db")}
+                    )
+                }
+            )
+            try:
+                snapshot = read_once(settings, registry)
+                _warn_failed_clusters(snapshot)
+                document = build_document(snapshot, catalog_options(settings))
+                scorer = build_scorer(
+                    scratch_settings, OneRead(registry, document, snapshot), scaffolder
+                )
+                try:
+                    run = scorer.run_once()
+                    report = scorer.entity_report(ref) if ref else scorer.fleet_report()
+                finally:
+                    scorer.stop()
+            finally:
+                registry.close()
+                if scaffolder is not None:
+                    scaffolder.close()
+        if format_ is OutputFormat.JSON:
+            typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        elif ref:
+            print_entity(Console(), report)
+        else:
+            print_fleet(Console(), report)
+        for source, reason in run.unavailable.items():
+            err.print(f"warning: {source} facts are unknown: {reason}", markup=False)
+        if run.unavailable:
             raise typer.Exit(EXIT_SOURCE)
 
 

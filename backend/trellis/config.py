@@ -21,6 +21,7 @@ __all__ = [
     "KubernetesSettings",
     "MlflowSettings",
     "PrometheusSettings",
+    "ScorecardSettings",
     "Settings",
     "get_settings",
 ]
@@ -199,6 +200,40 @@ class BlueprintSettings(BaseModel):
     _split_repositories = field_validator("repositories", mode="before")(_split_csv)
 
 
+class ScorecardSettings(BaseModel):
+    """Which checks run, how often, what they measure over and where results are kept."""
+
+    directory: Path | None = Field(
+        default=None,
+        description="Folder of scorecard definitions (`*.yaml`). Default: `scorecards/` of the "
+        "checkout Trellis runs from.",
+    )
+    interval_seconds: float = Field(
+        default=300.0, ge=5, le=86_400, description="How often every check runs for the fleet."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the fact and result store, e.g. "
+        "`postgresql+psycopg://user:pass@host/trellis` when several replicas share it. "
+        "Default: SQLite `scorecards.db` in the state directory.",
+    )
+    history_days: int = Field(
+        default=90, ge=1, le=3_650, description="How long fact history is kept."
+    )
+    serving_window_seconds: int = Field(
+        default=3_600, ge=60, le=86_400, description="Window of latency, errors and GPU use."
+    )
+    availability_window_seconds: int = Field(
+        default=86_400, ge=60, le=30 * 86_400, description="Window of availability (`up`)."
+    )
+    residency: dict[str, list[str]] = Field(
+        default_factory=lambda: {"confidential": ["training"], "restricted": ["training"]},
+        description="Regions where a model of each data classification may be served, as "
+        "JSON; `training` stands for the model's training region. A classification not "
+        "listed may be served anywhere.",
+    )
+
+
 class Settings(BaseSettings):
     """All of Trellis's configuration."""
 
@@ -216,6 +251,7 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     blueprints: BlueprintSettings = Field(default_factory=BlueprintSettings)
+    scorecards: ScorecardSettings = Field(default_factory=ScorecardSettings)
 
     _split_tokens = field_validator("api_tokens", mode="before")(_split_csv)
 
@@ -246,6 +282,13 @@ class Settings(BaseSettings):
         if self.mlflow.tracking_uri:
             return self.mlflow.tracking_uri
         return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def scorecard_database_url(self) -> str:
+        """The configured fact store, or the embedded SQLite one in the state directory."""
+        if self.scorecards.database_url is not None:
+            return self.scorecards.database_url.get_secret_value()
+        return f"sqlite:///{(self.state_dir / 'scorecards.db').resolve()}"
 
     @property
     def mlflow_ui_url(self) -> str | None:

@@ -207,6 +207,14 @@ class CatalogService:
             raise NotReady("the model registry has not been read yet and no snapshot was kept")
         return document
 
+    def snapshot(self) -> Snapshot:
+        """The snapshot behind the served catalog, or ``NotReady`` as ``document``."""
+        with self._lock:
+            snapshot = self._snapshot
+        if snapshot is None:
+            raise NotReady("the model registry has not been read yet and no snapshot was kept")
+        return snapshot
+
     def snapshot_age_seconds(self) -> float | None:
         """Seconds since the served snapshot was read from the registry."""
         document = self._document

@@ -110,6 +110,10 @@ class RepositoryPublic(BaseModel):
         description="Releases newer than the version in use; null when that version is not a "
         "release (a commit between tags) or the releases are unknown."
     )
+    minorVersionsBehind: int | None = Field(
+        description="Newer minor lines (major.minor) with a release; patch releases do not "
+        "count. Null as versionsBehind."
+    )
 
 
 class RepositoryProblem(BaseModel):

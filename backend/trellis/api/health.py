@@ -26,9 +26,14 @@ def healthz() -> dict[str, str]:
     summary="Each source's state and the served snapshot's age",
     responses={503: {"description": "Nothing to serve yet."}},
 )
-def readyz(service: ServiceDep) -> JSONResponse:
-    """200 once there is a catalog to serve (even a stale one, which is said), else 503."""
+def readyz(service: ServiceDep, request: Request) -> JSONResponse:
+    """200 once there is a catalog to serve (even a stale one, which is said), else 503.
+
+    The scorecards' last run is reported too; it does not decide readiness, because kept
+    results are served while a run waits for a slow source.
+    """
     report: dict[str, Any] = service.health()
+    report["scorecards"] = request.app.state.scorer.health()
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from trellis.catalog.common import Entity
 from trellis.catalog.entities import Catalog, Problem, Target
 
 __all__ = ["CatalogDocument", "render_yaml"]
@@ -57,6 +58,8 @@ class CatalogDocument:
     model_count: int
     #: What each entity stands for (its model, its servers), for the observability routes.
     targets: Mapping[str, Target] = field(default_factory=dict)
+    #: The entities themselves, for scorecards' filters and roll-ups.
+    entities: tuple[Entity, ...] = ()
 
     @classmethod
     def build(cls, catalog: Catalog, *, taken_at: datetime, model_count: int) -> CatalogDocument:
@@ -75,4 +78,5 @@ class CatalogDocument:
             snapshot_taken_at=taken_at,
             model_count=model_count,
             targets=catalog.targets,
+            entities=catalog.entities,
         )

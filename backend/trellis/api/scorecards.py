@@ -1,0 +1,44 @@
+"""Trellis's own scorecard routes: every check with its outcome and reason, levels, roll-ups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from trellis.api.deps import TokenRequired
+from trellis.scorecards.techinsights import entity_ref
+from trellis.scorer import Scorer
+
+__all__ = ["ScorerDep", "router"]
+
+
+def _scorer(request: Request) -> Scorer:
+    scorer: Scorer = request.app.state.scorer
+    return scorer
+
+
+ScorerDep = Annotated[Scorer, Depends(_scorer)]
+
+router = APIRouter(prefix="/api/scorecards", tags=["scorecards"], dependencies=[TokenRequired])
+
+
+@router.get("", summary="How many entities reached each level, by owner and by system")
+def fleet(scorer: ScorerDep) -> dict[str, Any]:
+    """Per scorecard: entities at each level (``none`` when no level was reached)."""
+    return scorer.fleet_report()
+
+
+@router.get(
+    "/{namespace}/{kind}/{name}",
+    summary="Every scorecard of one entity: checks passed, failed or unknown, and its level",
+    responses={404: {"description": "No scorecard applies to the entity."}},
+)
+def one_entity(
+    scorer: ScorerDep,
+    namespace: Annotated[str, Path(max_length=253)],
+    kind: Annotated[str, Path(max_length=63)],
+    name: Annotated[str, Path(max_length=253)],
+) -> dict[str, Any]:
+    """Each check's outcome with the facts it read and, when not passed, why."""
+    return scorer.entity_report(entity_ref(kind, namespace, name))

@@ -1,0 +1,194 @@
+"""The Tech Insights backend's routes and JSON shapes, answered from kept results.
+
+Backstage's Tech Insights frontend finds this through the discovery id ``tech-insights``
+(``discovery.endpoints`` in the app config points it here) and shows the checks unchanged.
+Results come from the last background run, so a request reads one entity's rows and
+shapes them; a check whose outcome is unknown is left out, as the frontend knows only
+passed and failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.api.deps import TokenRequired
+from trellis.api.scorecards import ScorerDep
+from trellis.scorecards import Check
+from trellis.scorecards.facts import RETRIEVERS
+from trellis.scorecards.techinsights import (
+    check_json,
+    check_result,
+    entity_ref,
+    fact_row,
+    parse_entity_ref,
+)
+from trellis.scorer import Scorer
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/tech-insights", tags=["tech-insights"], dependencies=[TokenRequired]
+)
+
+_RETRIEVER_IDS = {retriever.id for retriever in RETRIEVERS}
+_MAX_ENTITIES = 1_000
+
+
+class RunChecks(BaseModel):
+    """Body of ``POST /checks/run/{namespace}/{kind}/{name}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checks: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=500, description="Check ids; default: every check."
+    )
+
+
+class EntityName(BaseModel):
+    """An entity as Tech Insights names it (``CompoundEntityRef``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=63)
+    namespace: str = Field(default="default", min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253)
+
+
+class RunChecksBulk(RunChecks):
+    """Body of ``POST /checks/run``."""
+
+    entities: list[EntityName] = Field(max_length=_MAX_ENTITIES)
+
+
+def _checks(scorer: Scorer, wanted: Sequence[str] | None) -> list[Check]:
+    """The checks asked for, in definition order; an unknown id is a 400 naming it."""
+    every = [check for scorecard in scorer.scorecards() for check in scorecard.checks]
+    if wanted is None:
+        return every
+    known = {check.id for check in every}
+    unknown = [check_id for check_id in wanted if check_id not in known]
+    if unknown:
+        raise HTTPException(
+            status_code=400,
+            detail=f"unknown check ids: {', '.join(map(repr, unknown))}",
+        )
+    chosen = set(wanted)
+    return [check for check in every if check.id in chosen]
+
+
+def _results(scorer: Scorer, refs: Sequence[str], checks: Sequence[Check]) -> dict[str, list[Any]]:
+    kept, _ = scorer.kept(refs)
+    answers: dict[str, list[Any]] = {}
+    for ref in refs:
+        outcomes = kept.get(ref, {})
+        shaped = (check_result(c, outcomes[c.id]) for c in checks if c.id in outcomes)
+        answers[ref] = [result for result in shaped if result is not None]
+    return answers
+
+
+@router.get("/checks", summary="Every check, as Tech Insights lists them")
+def list_checks(scorer: ScorerDep) -> list[dict[str, object]]:
+    """Each check's id, type, name, description, factIds, rule, links and level."""
+    return [check_json(check) for check in _checks(scorer, None)]
+
+
+@router.post(
+    "/checks/run/{namespace}/{kind}/{name}",
+    summary="One entity's check results (CheckResult[])",
+)
+def run_entity_checks(
+    scorer: ScorerDep,
+    namespace: Annotated[str, Path(max_length=253)],
+    kind: Annotated[str, Path(max_length=63)],
+    name: Annotated[str, Path(max_length=253)],
+    body: Annotated[RunChecks | None, Body()] = None,
+) -> list[Any]:
+    """The latest result of each check for the entity; unknown ones are left out."""
+    checks = _checks(scorer, body.checks if body else None)
+    ref = entity_ref(kind, namespace, name)
+    return _results(scorer, [ref], checks)[ref]
+
+
+@router.post("/checks/run", summary="Several entities' check results")
+def run_bulk_checks(scorer: ScorerDep, body: RunChecksBulk) -> list[dict[str, Any]]:
+    """``[{entity, results}]`` in the order the entities were given."""
+    checks = _checks(scorer, body.checks)
+    refs = [entity_ref(e.kind, e.namespace, e.name) for e in body.entities]
+    answers = _results(scorer, refs, checks)
+    return [{"entity": ref, "results": answers[ref]} for ref in refs]
+
+
+def _retrievers(ids: Sequence[str]) -> list[str]:
+    if not ids:
+        raise HTTPException(status_code=422, detail="ids[] is required: the fact retriever ids")
+    unknown = [i for i in ids if i not in _RETRIEVER_IDS]
+    if unknown:
+        raise HTTPException(
+            status_code=422,
+            detail=f"unknown fact retriever ids: {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(sorted(_RETRIEVER_IDS))}",
+        )
+    return list(dict.fromkeys(ids))
+
+
+def _entity(ref: str) -> str:
+    try:
+        return entity_ref(*parse_entity_ref(ref))
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+
+_EntityQuery = Annotated[str, Query(max_length=600, description="kind:namespace/name")]
+_IdsQuery = Annotated[list[str], Query(alias="ids[]", max_length=20)]
+
+
+@router.get("/facts/latest", summary="The latest facts of an entity, by retriever")
+def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery = []) -> dict[str, Any]:  # noqa: B006
+    """``{retrieverId: {id, entity, timestamp, version, facts}}``; 422 without ``ids[]``."""
+    retrievers = _retrievers(ids)
+    rows = scorer.latest_facts(_entity(entity), retrievers)
+    return {
+        retriever: fact_row(retriever, row.entity, row.version, row.timestamp, row.facts)
+        for retriever, row in rows.items()
+    }
+
+
+@router.get("/facts/range", summary="An entity's fact history between two moments")
+def facts_range(
+    scorer: ScorerDep,
+    entity: _EntityQuery,
+    start: Annotated[datetime, Query(alias="startDatetime")],
+    end: Annotated[datetime, Query(alias="endDatetime")],
+    ids: _IdsQuery = [],  # noqa: B006
+) -> dict[str, Any]:
+    """``{retrieverId: [fact rows]}``, oldest first: each row is a change of the facts."""
+    retrievers = _retrievers(ids)
+    start, end = _aware(start), _aware(end)
+    if end < start:
+        raise HTTPException(status_code=422, detail="endDatetime is before startDatetime")
+    history = scorer.facts_range(_entity(entity), retrievers, start, end)
+    return {
+        retriever: [fact_row(retriever, r.entity, r.version, r.timestamp, r.facts) for r in rows]
+        for retriever, rows in history.items()
+    }
+
+
+@router.get("/fact-schemas", summary="The fact retrievers' schemas")
+def fact_schemas(
+    ids: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    ids_brackets: Annotated[list[str], Query(alias="ids[]", max_length=20)] = [],  # noqa: B006
+) -> list[dict[str, object]]:
+    """``[{id, version, entityFilter, schema}]``; every retriever without ``ids``."""
+    wanted = [*ids, *ids_brackets]
+    if wanted:
+        _retrievers(wanted)
+    return [r.as_json() for r in RETRIEVERS if not wanted or r.id in wanted]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
