@@ -15,7 +15,6 @@ from trellis.scorecards import (
     load_scorecards,
     parse_scorecard,
 )
-
 from trellis.scorecards.facts import RETRIEVERS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scorecards"

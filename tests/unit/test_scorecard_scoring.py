@@ -52,7 +52,7 @@ def test_outcomes_are_passed_failed_or_unknown_with_reasons():
     result = outcomes({"a": True, "b": False, "c": Unknown("Prometheus down")})
     assert result["a"].outcome is Outcome.PASSED and result["a"].reasons == ()
     assert result["b"].outcome is Outcome.FAILED
-    assert result["b"].reasons == ("b equal true is false: it is false",)
+    assert result["b"].reasons == ("b is false; wanted equal true",)
     assert result["c"].outcome is Outcome.UNKNOWN
     assert result["c"].reasons == ("Prometheus down",)
     assert result["c"].facts == {"c": None}  # an unknown is null in JSON, its reason beside

@@ -192,10 +192,7 @@ def json_value(value: object) -> object:
 
 def _failed(leaf: LeafResult) -> str:
     where = f"{leaf.fact}{leaf.path[1:] if leaf.path and leaf.path.startswith('$') else ''}"
-    return (
-        f"{where} {leaf.operator} {_show(leaf.compared_to)} is false: "
-        f"it is {_show(leaf.fact_value)}"
-    )
+    return f"{where} is {_show(leaf.fact_value)}; wanted {leaf.operator} {_show(leaf.compared_to)}"
 
 
 def _show(value: object) -> str:
