@@ -9,9 +9,6 @@ alikes (same name in another namespace or region) stay apart, a silent server ha
 
 from __future__ import annotations
 
-import math
-import statistics
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -30,25 +27,17 @@ from support.observability import (
     LLM_US,
     SILENT,
     STALE,
+    availability,
     deployment,
-    expected,
+    fleet_facts,
 )
-from support.prometheus import Fleet, PrometheusServer, Server, in_range, instant
+from support.prometheus import Fleet, PrometheusServer
 from trellis.model import Runtime, Sample
 from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
 from trellis.observability.queries import ServerKey, server_key
 from trellis.sources.prometheus import PrometheusSource
 
 SERVING, AVAILABILITY = 300, 3_600
-#: The page signal each fact is, where the facts and the page mean the same thing.
-SAME_AS_PAGE = {
-    "requestRate": "request_rate",
-    "errorRatio": "error_ratio",
-    "latencyP50": "latency_p50",
-    "latencyP95": "latency_p95",
-    "latencyP99": "latency_p99",
-    "gpuMemoryBytes": "gpu_memory",
-}
 Answers = dict[str, list[Sample]]
 
 
@@ -73,56 +62,10 @@ def rows(answers: Answers) -> dict[ServerKey, dict[str, float]]:
     return fleet_rows(answers)
 
 
-# --- each fact, worked out from the samples ------------------------------------------------
-
-
-def _up_series(fleet: Fleet, server: Server) -> list[tuple[dict[str, str], list]]:
-    return fleet.samples.find(
-        "up", namespace=server.namespace, inferenceservice=server.name, region=server.region
-    )
-
-
-def availability(fleet: Fleet, server: Server, t: float) -> float | None:
-    """The share of the server's scrapes in the window that succeeded (``up`` is 1)."""
-    per_pod = [[v for _, v in in_range(p, t, AVAILABILITY)] for _, p in _up_series(fleet, server)]
-    per_pod = [seen for seen in per_pod if seen]
-    if not per_pod:
-        return None
-    # Pods are scraped together: the pooled share is also the mean of the pods' shares.
-    assert len({len(seen) for seen in per_pod}) == 1, server
-    scrapes = [v for seen in per_pod for v in seen]
-    return sum(1 for v in scrapes if v == 1.0) / len(scrapes)
-
-
-def gpu_utilization(fleet: Fleet, server: Server, t: float) -> float | None:
-    """The mean over the window of each GPU of the server's pods up now, averaged, 0..1."""
-    pods = {
-        labels["pod"]
-        for labels, points in _up_series(fleet, server)
-        if instant(points, t) is not None
-    }
-    means = []
-    for labels, points in fleet.samples.find("DCGM_FI_DEV_GPU_UTIL", namespace=server.namespace):
-        seen = in_range(points, t, SERVING)
-        if labels["pod"] in pods and seen:
-            means.append(statistics.fmean(v for _, v in seen))
-    return statistics.fmean(means) / 100 if means else None
-
-
-def facts_of(fleet: Fleet, server: Server) -> dict[str, float]:
-    t = fleet.end
-    values = {
-        fact: expected(signal, fleet, [server], t, SERVING) for fact, signal in SAME_AS_PAGE.items()
-    }
-    values["availability"] = availability(fleet, server, t)
-    values["gpuUtilization"] = gpu_utilization(fleet, server, t)
-    return {f: v for f, v in values.items() if v is not None and math.isfinite(v)}
-
-
 @pytest.fixture(scope="module")
 def want(fleet: Fleet) -> dict[ServerKey, dict[str, float]]:
     assert len({s.key for s in fleet.servers}) == len(fleet.servers)
-    facts = {s.key: facts_of(fleet, s) for s in fleet.servers}
+    facts = {s.key: fleet_facts(fleet, s, SERVING, AVAILABILITY) for s in fleet.servers}
     return {key: values for key, values in facts.items() if values}
 
 
@@ -156,7 +99,7 @@ def test_a_serving_server_of_each_runtime_has_every_fact_in_its_unit(server, row
 
 def test_availability_is_the_share_of_scrapes_that_succeeded(rows, fleet):
     flaky = rows[FLAKY.key]["availability"]
-    assert flaky == pytest.approx(availability(fleet, FLAKY, fleet.end), rel=1e-9)
+    assert flaky == pytest.approx(availability(fleet, FLAKY, fleet.end, AVAILABILITY), rel=1e-9)
     assert flaky == pytest.approx(5 / 6)  # every third scrape of one of its two pods failed
     assert rows[FLAKY.key]["requestRate"] > 0  # the scrapes that succeeded still count
 
@@ -180,18 +123,8 @@ def test_hostile_names_get_their_own_values_and_look_alikes_stay_apart(rows, wan
     assert len(set(rates)) == len(rates)
 
 
-def test_the_whole_plan_is_answered_quickly(source, fleet, answers, capsys):
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
-        again = ask(source, fleet)
-        runs.append(time.perf_counter() - started)
-        assert fleet_rows(again) == fleet_rows(answers)
-    rows_per_fact = {fact: len(samples) for fact, samples in answers.items()}
-    with capsys.disabled():
-        print(
-            f"\nfleet queries: {len(answers)} queries, {len(fleet.servers)} servers, "
-            f"rows {rows_per_fact}; full set {min(runs) * 1000:.1f} ms best, "
-            f"{max(runs) * 1000:.1f} ms worst of {len(runs)}"
-        )
-    assert min(runs) < 2.0
+def test_asking_again_gives_the_same_rows(source, fleet, answers):
+    assert fleet_rows(ask(source, fleet)) == fleet_rows(answers)
+    assert {fact: len(samples) > 0 for fact, samples in answers.items()} == dict.fromkeys(
+        FLEET_FACTS, True
+    )

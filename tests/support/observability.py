@@ -14,6 +14,7 @@ not the PromQL Trellis sends.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from support.prometheus import (
     Server,
     bucket_quantile,
     bucket_rates,
+    in_range,
     instant,
     summed_rates,
 )
@@ -332,3 +334,62 @@ def expected_series(
         if value is not None and math.isfinite(value):
             points.append([t, value])
     return points
+
+
+# --- the scorecards' serving facts of one server, worked out from the samples --------------
+
+#: The page signal each fleet fact is, where the two mean the same thing.
+SAME_AS_PAGE = {
+    "requestRate": "request_rate",
+    "errorRatio": "error_ratio",
+    "latencyP50": "latency_p50",
+    "latencyP95": "latency_p95",
+    "latencyP99": "latency_p99",
+    "gpuMemoryBytes": "gpu_memory",
+}
+
+
+def _up_series(fleet: Fleet, server: Server) -> list[tuple[dict[str, str], Points]]:
+    return fleet.samples.find(
+        "up", namespace=server.namespace, inferenceservice=server.name, region=server.region
+    )
+
+
+def availability(fleet: Fleet, server: Server, t: float, window: float) -> float | None:
+    """The share of the server's scrapes in the window that succeeded (``up`` is 1)."""
+    per_pod = [[v for _, v in in_range(p, t, window)] for _, p in _up_series(fleet, server)]
+    per_pod = [seen for seen in per_pod if seen]
+    if not per_pod:
+        return None
+    # Pods are scraped together: the pooled share is also the mean of the pods' shares.
+    assert len({len(seen) for seen in per_pod}) == 1, server
+    scrapes = [v for seen in per_pod for v in seen]
+    return sum(1 for v in scrapes if v == 1.0) / len(scrapes)
+
+
+def gpu_utilization(fleet: Fleet, server: Server, t: float, window: float) -> float | None:
+    """The mean over the window of each GPU of the server's pods up now, averaged, 0..1."""
+    pods = {
+        labels["pod"]
+        for labels, points in _up_series(fleet, server)
+        if instant(points, t) is not None
+    }
+    means = []
+    for labels, points in fleet.samples.find("DCGM_FI_DEV_GPU_UTIL", namespace=server.namespace):
+        seen = in_range(points, t, window)
+        if labels["pod"] in pods and seen:
+            means.append(statistics.fmean(v for _, v in seen))
+    return statistics.fmean(means) / 100 if means else None
+
+
+def fleet_facts(
+    fleet: Fleet, server: Server, serving: float, availability_window: float
+) -> dict[str, float]:
+    """Every fleet fact of ``server`` at the fleet's end; a fact with no value is absent."""
+    t = fleet.end
+    values = {
+        fact: expected(signal, fleet, [server], t, serving) for fact, signal in SAME_AS_PAGE.items()
+    }
+    values["availability"] = availability(fleet, server, t, availability_window)
+    values["gpuUtilization"] = gpu_utilization(fleet, server, t, serving)
+    return {f: v for f, v in values.items() if v is not None and math.isfinite(v)}

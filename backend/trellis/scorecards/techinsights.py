@@ -60,6 +60,7 @@ def check_result(check: Check, outcome: CheckOutcome) -> dict[str, object] | Non
     """A ``CheckResult``, or None for an unknown outcome (Tech Insights has no such state)."""
     if outcome.outcome is Outcome.UNKNOWN:
         return None
+    # A fact that was not read (null) is left out: its check was decided without it.
     facts = {
         name: {
             "id": name,
@@ -68,6 +69,7 @@ def check_result(check: Check, outcome: CheckOutcome) -> dict[str, object] | Non
             "value": value,
         }
         for name, value in outcome.facts.items()
+        if value is not None
     }
     return {
         "facts": facts,
