@@ -4,7 +4,8 @@
  * Usage: node backend.js --config app-config.yaml [--config more.yaml]
  *
  * Plugins: catalog (with the scaffolder entity model, so Template entities
- * are accepted) and scaffolder. A small catalog module subscribes to the
+ * are accepted), scaffolder and proxy (`proxy.endpoints` in the config; without
+ * any it serves nothing). A small catalog module subscribes to the
  * `experimental.catalog.errors` events topic and appends every event payload
  * as one JSON line to the file named by TRELLIS_CATALOG_ERRORS_FILE, because
  * entities that fail validation are otherwise only visible in the logs.
@@ -15,6 +16,11 @@
  * `npm run build-module`; it needs a `trellis:` config block) and the GitHub
  * module (publish:github). The Trellis module's @backstage/* imports resolve
  * through NODE_PATH to this folder's node_modules.
+ *
+ * A small `discovery-probe` plugin answers GET /api/discovery-probe/<pluginId>
+ * with `{"baseUrl", "externalBaseUrl"}` from the backend's discovery service,
+ * so tests can see where `discovery.endpoints` sends a plugin id (Backstage's
+ * frontend reads the same config; the external URL is the one it uses).
  *
  * Prints `TRELLIS_BACKSTAGE_READY` once all plugins have started;
  * GET /.backstage/health/v1/readiness answers 200 from then on as well.
@@ -27,6 +33,7 @@ const { createBackend } = require('@backstage/backend-defaults');
 const {
   coreServices,
   createBackendModule,
+  createBackendPlugin,
 } = require('@backstage/backend-plugin-api');
 const { eventsServiceRef } = require('@backstage/plugin-events-node');
 
@@ -114,6 +121,35 @@ const catalogErrorsLogModule = createBackendModule({
   },
 });
 
+const discoveryProbePlugin = createBackendPlugin({
+  pluginId: 'discovery-probe',
+  register(env) {
+    env.registerInit({
+      deps: {
+        discovery: coreServices.discovery,
+        httpRouter: coreServices.httpRouter,
+      },
+      async init({ discovery, httpRouter }) {
+        // A plain handler, so the harness needs no direct dependency on express.
+        httpRouter.use((req, res, next) => {
+          const match = /^\/([A-Za-z0-9_-]+)$/.exec(req.path);
+          if (req.method !== 'GET' || !match) {
+            next();
+            return;
+          }
+          Promise.all([
+            discovery.getBaseUrl(match[1]),
+            discovery.getExternalBaseUrl(match[1]),
+          ]).then(
+            ([baseUrl, externalBaseUrl]) => res.json({ baseUrl, externalBaseUrl }),
+            next,
+          );
+        });
+      },
+    });
+  },
+});
+
 async function main() {
   const backend = createBackend();
   backend.add(require('@backstage/plugin-catalog-backend'));
@@ -121,6 +157,8 @@ async function main() {
     require('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
   );
   backend.add(require('@backstage/plugin-scaffolder-backend'));
+  backend.add(require('@backstage/plugin-proxy-backend'));
+  backend.add(discoveryProbePlugin);
   backend.add(catalogErrorsLogModule);
   if (process.env.TRELLIS_SCAFFOLDER_MODULE === '1') {
     backend.add(require('@backstage/plugin-scaffolder-backend-module-github'));

@@ -5,7 +5,7 @@ Two entry points, both backed by the Node project in ``tests/backstage``:
 * :func:`validate_entities` validates catalog entities with ``@backstage/catalog-model`` the
   way the catalog does (default entity policies plus the kind validators), without a backend.
 * :class:`BackstageBackend` starts a real Backstage backend (catalog, scaffolder entity model,
-  scaffolder) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
+  scaffolder, proxy) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
   show up in the catalog API; the backend records the catalog's processing errors in a JSON
   Lines file, read with :meth:`BackstageBackend.catalog_errors`.
 
@@ -63,6 +63,9 @@ VALIDATE_TIMEOUT = 120.0
 """Seconds ``validate.js`` may run."""
 
 READINESS_PATH = "/.backstage/health/v1/readiness"
+
+ExtraConfig = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
+"""Config merged over the generated one, or a function of the backend's port that makes it."""
 
 _PORT_ATTEMPTS = 3
 
@@ -273,7 +276,7 @@ class BackstageBackend:
         *,
         locations: list[dict[str, Any]],
         reading_allow: list[str],
-        extra_config: dict[str, Any] | None = None,
+        extra_config: ExtraConfig | None = None,
         timeout: float = START_TIMEOUT,
     ) -> Iterator[BackstageBackend]:
         """Start a backend, wait until it answers HTTP, yield it, then stop it.
@@ -282,6 +285,11 @@ class BackstageBackend:
         ``catalog-errors.jsonl`` into ``tmp_dir``. The backend runs in its own process group,
         which is terminated on exit. Fails with the log tail if the process dies or is not
         ready within ``timeout`` seconds.
+
+        ``extra_config`` is deep-merged over the generated config; pass a function of the
+        backend's port instead when the config must name the backend's own address (for
+        example ``discovery.endpoints`` pointing at its proxy): it is called again with the
+        new port when a start is retried.
         """
         node = _node()
         tmp_dir = Path(tmp_dir)
@@ -317,13 +325,15 @@ class BackstageBackend:
         *,
         locations: list[dict[str, Any]],
         reading_allow: list[str],
-        extra_config: dict[str, Any] | None,
+        extra_config: ExtraConfig | None,
     ) -> BackstageBackend:
         """Write the config and start ``backend.js`` in a new session, without waiting."""
         port = free_port()
         config_path = tmp_dir / "app-config.yaml"
         log_path = tmp_dir / "backend.log"
         errors_path = tmp_dir / "catalog-errors.jsonl"
+        if callable(extra_config):
+            extra_config = extra_config(port)
         config = build_app_config(
             port, locations=locations, reading_allow=reading_allow, extra_config=extra_config
         )
