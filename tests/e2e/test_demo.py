@@ -61,6 +61,27 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
         )
         assert problems.status_code == 200
 
+        # The demo's models are scored: signatures and datasets read from the registry, and
+        # the one model without a model card fails that check.
+        auth = {"Authorization": f"Bearer {token}"}
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz").json()["scorecards"]["last_run"],
+            timeout=120,
+            what="the first scorecard run",
+        )
+        fraud = httpx.get(f"{base}/api/scorecards/default/resource/fraud-detector", headers=auth)
+        readiness = next(s for s in fraud.json()["scorecards"] if s["name"] == "ml-model")
+        outcomes = {c["id"]: c["outcome"] for c in readiness["checks"]}
+        assert outcomes["model-has-signature"] == "passed"
+        assert outcomes["model-dataset-lineage"] == "passed"
+        assert outcomes["model-has-model-card"] == "passed"
+        results = httpx.post(
+            f"{base}/api/tech-insights/checks/run/default/resource/house-price-estimator",
+            headers=auth,
+            json={"checks": ["model-has-model-card"]},
+        ).json()
+        assert [r["result"] for r in results] == [False]
+
         uri = f"sqlite:///{state / 'mlflow.db'}"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         registry = client(uri)

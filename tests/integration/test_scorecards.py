@@ -521,9 +521,10 @@ def test_facts_latest_range_and_schemas(api, fleet):
     entity = "resource:default/fraud-detector"
     missing = api.get("/api/tech-insights/facts/latest", params={"entity": entity}, headers=AUTH)
     assert missing.status_code == 422
+    # The frontend's query-string library writes arrays as ids[0]=...&ids[1]=...
     latest = api.get(
         "/api/tech-insights/facts/latest",
-        params={"entity": entity, "ids[]": ["mlflow-registry", "blueprint"]},
+        params={"entity": entity, "ids[0]": "mlflow-registry", "ids[1]": "blueprint"},
         headers=AUTH,
     )
     assert latest.status_code == 200

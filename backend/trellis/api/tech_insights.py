@@ -9,11 +9,12 @@ passed and failed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from trellis.api.deps import TokenRequired
@@ -144,11 +145,24 @@ def _entity(ref: str) -> str:
 
 
 _EntityQuery = Annotated[str, Query(max_length=600, description="kind:namespace/name")]
-_IdsQuery = Annotated[list[str], Query(alias="ids[]", max_length=20)]
+#: ``ids``, ``ids[]`` and ``ids[0]``: how the frontend's query-string library writes arrays.
+_IDS_KEY = re.compile(r"ids(?:\[\d*\])?")
+_MAX_IDS = 20
+
+
+def _ids(request: Request) -> list[str]:
+    """Retriever ids from the query, in any of the array forms clients send."""
+    ids = [value for key, value in request.query_params.multi_items() if _IDS_KEY.fullmatch(key)]
+    if len(ids) > _MAX_IDS:
+        raise HTTPException(status_code=422, detail=f"at most {_MAX_IDS} ids are taken")
+    return ids
+
+
+_IdsQuery = Annotated[list[str], Depends(_ids)]
 
 
 @router.get("/facts/latest", summary="The latest facts of an entity, by retriever")
-def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery = []) -> dict[str, Any]:  # noqa: B006
+def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery) -> dict[str, Any]:
     """``{retrieverId: {id, entity, timestamp, version, facts}}``; 422 without ``ids[]``."""
     retrievers = _retrievers(ids)
     rows = scorer.latest_facts(_entity(entity), retrievers)
@@ -164,7 +178,7 @@ def facts_range(
     entity: _EntityQuery,
     start: Annotated[datetime, Query(alias="startDatetime")],
     end: Annotated[datetime, Query(alias="endDatetime")],
-    ids: _IdsQuery = [],  # noqa: B006
+    ids: _IdsQuery,
 ) -> dict[str, Any]:
     """``{retrieverId: [fact rows]}``, oldest first: each row is a change of the facts."""
     retrievers = _retrievers(ids)
@@ -179,12 +193,9 @@ def facts_range(
 
 
 @router.get("/fact-schemas", summary="The fact retrievers' schemas")
-def fact_schemas(
-    ids: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    ids_brackets: Annotated[list[str], Query(alias="ids[]", max_length=20)] = [],  # noqa: B006
-) -> list[dict[str, object]]:
-    """``[{id, version, entityFilter, schema}]``; every retriever without ``ids``."""
-    wanted = [*ids, *ids_brackets]
+def fact_schemas(ids: _IdsQuery) -> list[dict[str, object]]:
+    """``[{id, version, entityFilter, <fact>: {type, description}, ...}]``; all without ids."""
+    wanted = ids
     if wanted:
         _retrievers(wanted)
     return [r.as_json() for r in RETRIEVERS if not wanted or r.id in wanted]

@@ -67,15 +67,18 @@ class FactRetriever:
     schema: Mapping[str, FactField] = field(default_factory=lambda: MappingProxyType({}))
 
     def as_json(self) -> dict[str, object]:
-        """The retriever as ``/fact-schemas`` answers it."""
+        """The retriever as ``/fact-schemas`` answers it.
+
+        Tech Insights' backend spreads each fact's schema beside the id, version and filter.
+        """
         return {
             "id": self.id,
             "version": self.version,
-            "entityFilter": [dict(item) for item in self.entity_filter],
-            "schema": {
+            **{
                 name: {"type": fact.type, "description": fact.description}
                 for name, fact in self.schema.items()
             },
+            "entityFilter": [dict(item) for item in self.entity_filter],
         }
 
 

@@ -470,7 +470,7 @@ class FactStore:
             if earlier is None or _stamp(stamps, row)[0] >= _stamp(stamps, earlier)[0]:
                 newest[key] = row
         for key, row in newest.items():
-            utc, stored, _ = _stamp(stamps, row)
+            _, stored, _ = _stamp(stamps, row)
             try:
                 reasons = _encode(list(row.reasons)) if row.reasons else "[]"
                 facts = _encode(row.facts)
