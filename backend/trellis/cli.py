@@ -25,6 +25,7 @@ from trellis import __version__
 from trellis.config import Settings
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
 from trellis.model import Snapshot
+from trellis.scorecards import DefinitionError
 
 __all__ = ["app", "main"]
 
@@ -56,7 +57,7 @@ def _handle_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         _fail(EXIT_CONFIG, "invalid configuration:\n" + _settings_errors(exc))
-    except (ConfigError, AnswerError) as exc:
+    except (ConfigError, AnswerError, DefinitionError) as exc:
         _fail(EXIT_CONFIG, str(exc))
     except SourceUnavailable as exc:
         _fail(EXIT_SOURCE, str(exc))

@@ -187,7 +187,8 @@ class Scorer:
         """Read the definitions again; on any problem keep the last valid set and say why.
 
         Raises:
-            NotReady: when no valid set was ever read.
+            DefinitionError: naming every problem, when no valid set was ever read.
+            NotReady: when there is no directory to read.
         """
         if self.directory is None:
             error = "TRELLIS_SCORECARDS__DIRECTORY is not set and Trellis does not run from a "
@@ -199,6 +200,8 @@ class Scorer:
                 self._definition_error = None
             except DefinitionError as exc:
                 self._definition_error = str(exc)
+                if self._scorecards is None:
+                    raise
                 log.error("scorecard definitions kept as they were: %s", exc)
         return self.scorecards()
 
