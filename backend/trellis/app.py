@@ -197,7 +197,9 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
         ),
         directory=settings.scorecards.directory or default_directory(),
         settings=settings,
-        prometheus=build_prometheus(settings),
+        prometheus=build_prometheus(
+            settings, timeout_seconds=settings.scorecards.query_timeout_seconds
+        ),
         scaffolder=scaffolder,
     )
 

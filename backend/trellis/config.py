@@ -226,6 +226,13 @@ class ScorecardSettings(BaseModel):
     availability_window_seconds: int = Field(
         default=86_400, ge=60, le=30 * 86_400, description="Window of availability (`up`)."
     )
+    query_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Timeout of each fleet-wide PromQL query (one per serving fact, for every "
+        "server at once): longer than a page's, since a run waits in the background.",
+    )
     residency: dict[str, list[str]] = Field(
         default_factory=lambda: {"confidential": ["training"], "restricted": ["training"]},
         description="Regions where a model of each data classification may be served, as "

@@ -61,8 +61,13 @@ PAGE_TTL_SECONDS = 15.0
 PAGES_KEPT = 256
 
 
-def build_prometheus(settings: Settings) -> PrometheusSource | None:
-    """The configured Prometheus, or None when ``TRELLIS_PROMETHEUS__URL`` is not set."""
+def build_prometheus(
+    settings: Settings, *, timeout_seconds: float | None = None
+) -> PrometheusSource | None:
+    """The configured Prometheus, or None when ``TRELLIS_PROMETHEUS__URL`` is not set.
+
+    ``timeout_seconds`` replaces the configured timeout, for background work that may wait.
+    """
     config = settings.prometheus
     if not config.url:
         return None
@@ -71,7 +76,7 @@ def build_prometheus(settings: Settings) -> PrometheusSource | None:
         headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
     client = httpx.Client(
         base_url=config.url,
-        timeout=config.timeout_seconds,
+        timeout=timeout_seconds or config.timeout_seconds,
         headers=headers,
         follow_redirects=False,
     )

@@ -26,7 +26,14 @@ from trellis.blueprints import blueprint_fact
 from trellis.catalog import CatalogDocument, Target
 from trellis.config import Settings
 from trellis.errors import ConfigError, NotFound, NotReady, SourceUnavailable
-from trellis.model import BlueprintInstance, ChampionDetails, ModelTags, Sample, Snapshot
+from trellis.model import (
+    BlueprintInstance,
+    ChampionDetails,
+    Deployment,
+    ModelTags,
+    Sample,
+    Snapshot,
+)
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
 from trellis.observability.queries import server_key
 from trellis.scaffolding import Scaffolder, Survey
@@ -214,22 +221,29 @@ class Scorer:
     # --- one run ---------------------------------------------------------------------------
 
     def run_once(self) -> RunReport:
-        """Read every source once, evaluate every check for every entity, keep the results."""
+        """Read every source once, evaluate every check for every entity, keep the results.
+
+        Prometheus is asked first; the entities that need none of its facts (models,
+        repositories) are evaluated while its fleet queries run, the servers after.
+        """
         started = time.perf_counter()
+        self._last_error = None
         scorecards = self.reload()
         document = self.catalog.document()
         snapshot = self.catalog.snapshot()
         now = self.clock()
+        asked = self._ask_prometheus()
         reads = self._read_sources(snapshot)
-        entities, facts = self._facts(document, snapshot, reads, now)
+        entities, facts, servers = self._facts(document, snapshot, reads, now)
         fact_rows: list[FactRow] = []
         result_rows: list[ResultRow] = []
         counts = dict.fromkeys((o.value for o in Outcome), 0)
         by_entity: dict[str, dict[str, CheckOutcome]] = {}
-        for ref, entity in entities.items():
+
+        def evaluate(ref: str) -> None:
             by_retriever = facts.get(ref, {})
             fact_rows.extend(_fact_rows(ref, by_retriever, now))
-            for outcome in run_checks(scorecards, entity, by_retriever):
+            for outcome in run_checks(scorecards, entities[ref], by_retriever):
                 by_entity.setdefault(ref, {})[outcome.check_id] = outcome
                 counts[outcome.outcome.value] += 1
                 result_rows.append(
@@ -242,6 +256,16 @@ class Scorer:
                         facts=outcome.facts,
                     )
                 )
+
+        for ref in entities:
+            if ref not in servers:
+                evaluate(ref)
+        self._answers(asked, reads)
+        window = _duration(self.config.serving_window_seconds)
+        for ref, server in servers.items():
+            row = (reads.rows or {}).get(server_key(server))
+            facts[ref][SERVING.id] = serving_facts(row, reads.serving_error, window)
+            evaluate(ref)
         stats = self.store.write(fact_rows, result_rows, at=now)  # it prunes old history too
         self.store.forget(entities.keys())
         rollup = fleet_rollup(scorecards, entities, by_entity)
@@ -256,7 +280,7 @@ class Scorer:
         with self._lock:
             self._entities = entities
             self._rollup = rollup
-            self._last, self._last_error = report, None
+            self._last = report
         log.info(
             "scorecards: %d entities in %.2f s (%s)%s",
             report.entities,
@@ -267,7 +291,7 @@ class Scorer:
         return report
 
     def _read_sources(self, snapshot: Snapshot) -> _Reads:
-        """The run's reads, all at once; each failure is kept as the reason."""
+        """The registry's and the blueprints' reads, at once; each failure kept as the reason."""
         reads = _Reads()
         champions = [
             version
@@ -278,7 +302,6 @@ class Scorer:
         ]
         details = self._pool.submit(self.registry.version_details, champions)
         survey = self._pool.submit(self.scaffolder.survey) if self.scaffolder else None
-        answers = self._ask_prometheus()
         try:
             reads.details = details.result()
         except SourceUnavailable as exc:
@@ -292,50 +315,59 @@ class Scorer:
             except (SourceUnavailable, ConfigError) as exc:
                 reads.survey_error = f"the blueprint source could not be read: {exc}"
                 reads.unavailable[BLUEPRINT.id] = reads.survey_error
-        if isinstance(answers, str):
-            reads.serving_error = answers
-            if self.prometheus is not None:
-                reads.unavailable[SERVING.id] = answers
-        else:
-            reads.rows = fleet_rows(answers)
         return reads
 
-    def _ask_prometheus(self) -> dict[str, Sequence[Sample]] | str:
-        """Every fleet query's answer by fact, or why Prometheus could not answer."""
-        if self.prometheus is None:
-            return _PROMETHEUS_NOT_SET
+    def _ask_prometheus(self) -> dict[str, Future[list[Sample]]] | None:
+        """Every fleet query, sent; None when no Prometheus is configured."""
+        prometheus = self.prometheus
+        if prometheus is None:
+            return None
         queries = plan_fleet_queries(
             self.config.serving_window_seconds, self.config.availability_window_seconds
         )
         at = self.clock()
-        prometheus = self.prometheus
-        futures: dict[str, Future[list[Sample]]] = {
-            q.fact: self._pool.submit(prometheus.query, q.promql, at) for q in queries
-        }
+        return {q.fact: self._pool.submit(prometheus.query, q.promql, at) for q in queries}
+
+    def _answers(self, asked: Mapping[str, Future[list[Sample]]] | None, reads: _Reads) -> None:
+        """Wait for the fleet queries: their rows, or why Prometheus could not answer."""
+        if asked is None:
+            reads.serving_error = _PROMETHEUS_NOT_SET
+            return
         answers: dict[str, Sequence[Sample]] = {}
-        for fact, future in futures.items():
+        for fact, future in asked.items():
             try:
                 answers[fact] = future.result()
             except SourceUnavailable as exc:
-                return f"Prometheus could not be read: {exc}"
-        return answers
+                reads.serving_error = f"Prometheus could not be read: {exc}"
+                reads.unavailable[SERVING.id] = reads.serving_error
+                return
+        reads.rows = fleet_rows(answers)
 
     def _facts(
         self, document: CatalogDocument, snapshot: Snapshot, reads: _Reads, now: datetime
-    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Facts]]:
-        """Every entity to score (by ref) and its facts by retriever id."""
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Facts], dict[str, Deployment]]:
+        """Every entity to score (by ref), its facts by retriever id, and the servers.
+
+        A server's serving facts are left for later: they wait for Prometheus.
+        """
         failed = {c: r.error or "unknown error" for c, r in snapshot.clusters.items() if not r.ok}
         releases = reads.survey.versions if reads.survey else None
-        window = _duration(self.config.serving_window_seconds)
         entities: dict[str, Mapping[str, Any]] = {}
         facts: dict[str, Facts] = {}
+        servers: dict[str, Deployment] = {}
         by_ref = {_ref(entity): entity for entity in document.entities}
         for ref, target in document.targets.items():
             entity = by_ref.get(ref)
             if entity is None or (target.model is None and not target.deployments):
                 continue
             entities[ref] = entity
-            facts[ref] = self._target_facts(entity, target, failed, reads, releases, now, window)
+            if entity.get("kind") == "Component":
+                server = servers[ref] = target.deployments[0]
+                facts[ref] = {
+                    DEPLOYMENTS.id: server_deployment_facts(server, failed.get(server.cluster))
+                }
+            else:
+                facts[ref] = self._model_facts(target, failed, reads, releases, now)
         for instance in reads.survey.instances if reads.survey else ():
             ref, repository = _repository_entity(instance)
             if ref in entities:
@@ -343,26 +375,17 @@ class Scorer:
             entities[ref] = repository
             fact = reads.survey.facts.get(instance.location) if reads.survey else None
             facts[ref] = {BLUEPRINT.id: blueprint_facts(fact, None)}
-        return entities, facts
+        return entities, facts, servers
 
-    def _target_facts(
+    def _model_facts(
         self,
-        entity: Mapping[str, Any],
         target: Target,
         failed: Mapping[str, str],
         reads: _Reads,
         releases: Sequence[str] | None,
         now: datetime,
-        window: str,
     ) -> Facts:
         model = target.model
-        if entity.get("kind") == "Component":
-            server = target.deployments[0]
-            row = (reads.rows or {}).get(server_key(server))
-            return {
-                DEPLOYMENTS.id: server_deployment_facts(server, failed.get(server.cluster)),
-                SERVING.id: serving_facts(row, reads.serving_error, window),
-            }
         assert model is not None  # noqa: S101  # a Resource stands for a model
         number = model.version_for_alias(ModelTags.CHAMPION)
         details: ChampionDetails | Unknown | None = None

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from trellis.catalog.common import YAML_DUMPER
 from trellis.model import Runtime
 
 __all__ = ["OPENAI", "OPENAPI", "api_definition"]
@@ -46,7 +47,7 @@ def api_definition(
         kind = OPENAPI
     if url:
         spec["servers"] = [{"url": url}]
-    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.dump(spec, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
     return kind, text
 
 

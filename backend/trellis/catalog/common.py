@@ -6,9 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["API_VERSION", "Entity", "Problem", "clean", "entity_ref"]
+import yaml
+
+__all__ = ["API_VERSION", "YAML_DUMPER", "Entity", "Problem", "clean", "entity_ref"]
 
 API_VERSION = "backstage.io/v1alpha1"
+
+try:  # libyaml is an order of magnitude faster on 10,000 entities (and their API texts)
+    YAML_DUMPER: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    YAML_DUMPER = yaml.SafeDumper
 
 Entity = dict[str, Any]
 

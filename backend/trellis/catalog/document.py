@@ -12,26 +12,20 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import yaml
 
-from trellis.catalog.common import Entity
+from trellis.catalog.common import YAML_DUMPER, Entity
 from trellis.catalog.entities import Catalog, Problem, Target
 
 __all__ = ["CatalogDocument", "render_yaml"]
-
-try:  # libyaml is an order of magnitude faster on 10,000 entities
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Dumper = yaml.SafeDumper
 
 
 def render_yaml(entities: tuple[dict[str, object], ...] | list[dict[str, object]]) -> bytes:
     """Multi-document YAML, one entity per document, separated by ``---``."""
     text = yaml.dump_all(
         entities,
-        Dumper=_Dumper,
+        Dumper=YAML_DUMPER,
         sort_keys=False,
         allow_unicode=True,
         explicit_start=True,

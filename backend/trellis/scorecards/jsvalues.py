@@ -183,9 +183,8 @@ def index_of(haystack: object, needle: object) -> bool | None:
     Arrays search with ``===``; strings search for ``String(needle)`` as a substring; any
     other value has no ``indexOf`` and json-rules-engine's run would fail.
     """
-    if is_array(haystack):
-        items: tuple[object, ...] = tuple(haystack)  # type: ignore[arg-type]
-        return any(strict_equal(item, needle) for item in items)
+    if isinstance(haystack, list | tuple):
+        return any(strict_equal(item, needle) for item in haystack)
     if isinstance(haystack, str):
         return js_string(needle) in haystack
     return None

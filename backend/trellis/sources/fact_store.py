@@ -376,6 +376,8 @@ class FactStore:
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], _Latest] = {}
         self._results_seen: dict[tuple[str, str], bytes] = {}
+        #: Entities with stored results, read once by ``forget`` and kept up to date after.
+        self._result_entities: set[str] | None = None
         self._last_id: int | None = None  # None until the digests are loaded
         self._next_prune: datetime | None = None
         with self._guard():
@@ -417,6 +419,8 @@ class FactStore:
         self._last_id = last_id
         self._facts_seen.update(batch.facts_seen)
         self._results_seen.update(batch.results_seen)
+        if self._result_entities is not None:
+            self._result_entities.update(row[0] for row in batch.result_rows)
         return WriteStats(
             facts_written=len(batch.fact_rows),
             facts_unchanged=batch.unchanged,
@@ -704,13 +708,16 @@ class FactStore:
         kept = set(entities_kept)
         deleted = 0
         with self._lock, self._guard(), self._writing() as conn:
-            stored = conn.execute(select(_RESULTS.c.entity).distinct()).scalars().all()
-            gone = sorted(set(stored) - kept)
+            stored = self._result_entities
+            if stored is None:  # once: after that, writes keep the set
+                stored = set(conn.execute(select(_RESULTS.c.entity).distinct()).scalars())
+            gone = sorted(stored - kept)
             for chunk in _chunks(gone):
                 deleted += conn.execute(
                     delete(_RESULTS).where(_RESULTS.c.entity.in_(chunk))
                 ).rowcount
         gone_set = set(gone)
+        self._result_entities = stored - gone_set
         for key in [key for key in self._results_seen if key[0] in gone_set]:
             del self._results_seen[key]
         return deleted

@@ -75,7 +75,7 @@ DETAILS_KEPT = 100_000
 #: ``MLmodel`` files read at once.
 ARTIFACT_READS = 8
 #: How long an ``MLmodel`` that could not be read is not asked for again.
-MLMODEL_RETRY_SECONDS = 900.0
+MLMODEL_RETRY_SECONDS = 3_600.0
 _MLMODEL = "MLmodel"
 _MISSING = "RESOURCE_DOES_NOT_EXIST"
 #: MLflow's own rule for run ids; anything else cannot be quoted into a search filter.
@@ -450,7 +450,7 @@ class _DetailsReader:
     only when read whole from a run that has ended (a running run may log more); whatever
     failed is read again, and only that: a signature read while the run could not be is kept
     on its own. An ``MLmodel`` that could not be read is tried again only after
-    ``MLMODEL_RETRY_SECONDS``, so artifacts Trellis cannot reach (a bucket it has no
+    ``MLMODEL_RETRY_SECONDS`` (an hour), so artifacts Trellis cannot reach (a bucket it has no
     credentials for) do not cost a request per champion on every run. ``deadline`` bounds
     each ``MLmodel`` read for adapters whose reads cannot time out on their own.
     """
