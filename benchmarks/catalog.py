@@ -20,17 +20,15 @@ import argparse
 import cProfile
 import gc
 import json
-import math
 import os
 import platform
 import pstats
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
@@ -43,6 +41,7 @@ sys.path.insert(0, str(_ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry  # noqa: E402
 
 from support.services import (  # noqa: E402
@@ -72,44 +71,6 @@ GOALS = {
     "serve_peak_rss_mb": 400,
 }
 
-_BARE_APP = """
-import sys
-from pathlib import Path
-
-import uvicorn
-from fastapi import FastAPI, Response
-
-body = Path(sys.argv[1]).read_bytes()
-app = FastAPI()
-
-
-@app.get("/async")
-async def bare_async() -> Response:
-    return Response(content=body, media_type="application/yaml")
-
-
-@app.get("/sync")
-def bare_sync() -> Response:
-    return Response(content=body, media_type="application/yaml")
-
-
-@app.get("/healthz")
-async def healthz() -> dict[str, bool]:
-    return {"ok": True}
-
-
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, access_log=False,
-            log_level="warning")
-"""
-
-_started = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """A progress line on stderr, with the seconds since the run began."""
-    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------- processes
 
 
@@ -129,17 +90,6 @@ def running(name: str, args: list[str], log_path: Path, env: dict[str, str]) -> 
 
 
 # --------------------------------------------------------------------------- measurements
-
-
-def median(values: list[float]) -> float:
-    """The median (of at least one value)."""
-    return statistics.median(values)
-
-
-def p95(values: list[float]) -> float:
-    """The 95th percentile by the nearest-rank method."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def bare_paging(client: httpx.Client) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
@@ -166,13 +116,6 @@ def bare_paging(client: httpx.Client) -> tuple[list[dict[str, Any]], list[dict[s
                 break
         results.append(items)
     return results[0], results[1], requests
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds taken by ``action`` and what it returned."""
-    started = time.perf_counter()
-    value = action()
-    return time.perf_counter() - started, value
 
 
 def measure_builds(url: str, settings: Settings, repeat: int) -> dict[str, Any]:
@@ -373,10 +316,10 @@ def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[st
         "yaml_bytes": len(body),
         "etag": etag,
         "warm_get_median_ms": round(median(warm), 2),
-        "warm_get_p95_ms": round(p95(warm), 2),
+        "warm_get_p95_ms": round(percentile(warm, 0.95), 2),
         "warm_gets": gets,
         "not_modified_median_ms": round(median(cached), 2),
-        "not_modified_p95_ms": round(p95(cached), 2),
+        "not_modified_p95_ms": round(percentile(cached, 0.95), 2),
         "not_modified_gets": not_modified,
         "serve_peak_rss_mb": round(peak, 1),
         "serve_rss_after_gets_mb": round(current, 1),
@@ -389,7 +332,7 @@ def measure_bare_fastapi(work: Path, gets: int) -> dict[str, Any]:
     port = free_port()
     body_path = work / "entities.yaml"
     script = work / "bare_app.py"
-    script.write_text(_BARE_APP)
+    script.write_text(bare_app_script("get", "application/yaml"))
     args = [sys.executable, str(script), str(body_path), str(port)]
     with running("bare FastAPI app", args, work / "bare.log", {}) as process:
         base = f"http://127.0.0.1:{port}"
@@ -402,7 +345,7 @@ def measure_bare_fastapi(work: Path, gets: int) -> dict[str, Any]:
                 get_times(http, route, 5, status=200)
                 times = get_times(http, route, gets, status=200)
                 result[f"{key}_get_median_ms"] = round(median(times), 2)
-                result[f"{key}_get_p95_ms"] = round(p95(times), 2)
+                result[f"{key}_get_p95_ms"] = round(percentile(times, 0.95), 2)
     return result
 
 

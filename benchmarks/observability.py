@@ -30,11 +30,9 @@ goes to stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -45,8 +43,10 @@ from typing import Any
 
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from harness import log, median, timed  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
@@ -58,27 +58,6 @@ from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
 from trellis.sources.prometheus import PrometheusSource  # noqa: E402
 
 TIMEOUT_SECONDS = 60.0
-_started = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """A progress line on stderr, with the seconds since the run began."""
-    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def median(values: list[float]) -> float:
-    """The median (of at least one value)."""
-    return statistics.median(values)
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds taken by ``action`` and what it returned."""
-    gc.collect()
-    started = time.perf_counter()
-    value = action()
-    return time.perf_counter() - started, value
-
-
 # --------------------------------------------------------------------------- part 1: servers
 
 

@@ -34,7 +34,6 @@ import platform
 import pstats
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ sys.path.insert(0, str(_ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry, fleet_specs  # noqa: E402
 
 import trellis.scorer as scorer_module  # noqa: E402
@@ -124,62 +124,6 @@ VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 QUERY_PATH = "/api/v1/query"
 TOKEN = "bench-token-" + "x" * 24
 GOALS = {"evaluate_plus_read_over_floor": 1.5, "post_median_ms": 20}
-
-_BARE_APP = """
-import sys
-from pathlib import Path
-
-import uvicorn
-from fastapi import FastAPI, Response
-
-body = Path(sys.argv[1]).read_bytes()
-app = FastAPI()
-
-
-@app.post("/async")
-async def bare_async() -> Response:
-    return Response(content=body, media_type="application/json")
-
-
-@app.post("/sync")
-def bare_sync() -> Response:
-    return Response(content=body, media_type="application/json")
-
-
-@app.get("/healthz")
-async def healthz() -> dict[str, bool]:
-    return {"ok": True}
-
-
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), workers=1, access_log=False,
-            log_level="warning")
-"""
-
-_started = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """A progress line on stderr, with the seconds since the run began."""
-    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def median(values: Sequence[float]) -> float:
-    """The median (of at least one value)."""
-    return statistics.median(values)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` percentile (0..1) by the nearest-rank method."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds taken by ``action`` (after a garbage collection) and what it returned."""
-    gc.collect()
-    started = time.perf_counter()
-    value = action()
-    return time.perf_counter() - started, value
 
 
 def r3(value: float) -> float:
@@ -893,7 +837,7 @@ def measure_bare_fastapi(work: Path, posts: int) -> dict[str, Any]:
     """A bare FastAPI app (uvicorn, one worker) POSTing back the same-sized JSON body."""
     port = free_port()
     script = work / "bare_app.py"
-    script.write_text(_BARE_APP)
+    script.write_text(bare_app_script("post", "application/json"))
     args = [sys.executable, str(script), str(work / "body.json"), str(port)]
     result: dict[str, Any] = {}
     with running("bare FastAPI app", args, work / "bare.log") as process:
