@@ -23,8 +23,8 @@ plus a cheap fingerprint of the Python values last seen, so an unchanged reading
 encoded. Writers take the database's write lock first (SQLite ``BEGIN IMMEDIATE``, a
 PostgreSQL advisory lock), then read the fact rows inserted since their last write (by id,
 one indexed query): replicas sharing one PostgreSQL database each see the others' changes.
-A result identical to the one this store last wrote (timestamp included) is not written
-again; a new run's results (a new timestamp) are upserted in bulk.
+A result whose outcome, reasons and facts are those this store last wrote is not written
+again, so its timestamp says since when it holds; changed results are upserted in bulk.
 
 Every write is one transaction; history older than ``history_days`` is pruned by the writes
 themselves (at most once an hour), but never an (entity, retriever)'s latest row, which may
@@ -43,21 +43,12 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
     Select,
-    Table,
-    Text,
     and_,
     create_engine,
     delete,
@@ -73,9 +64,19 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import TypeDecorator
 
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.sources.fact_tables import (
+    CHECK_COLUMNS,
+    CHECKS,
+    FACT_COLUMNS,
+    FACTS,
+    RESULT_COLUMNS,
+    RESULTS,
+    UtcDateTime,
+    as_utc,
+    create_schema,
+)
 
 __all__ = ["SETTING", "FactRow", "FactStore", "ResultRow", "WriteStats"]
 
@@ -94,9 +95,6 @@ PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
 _WRITE_OPTION = "trellis_write"  # execution option: begin with the write lock
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
-_FACT_COLUMNS = ("entity", "retriever", "version", "timestamp", "facts", "unknown")
-_CHECK_COLUMNS = ("entity", "retriever", "checked_at")
-_RESULT_COLUMNS = ("entity", "check_id", "timestamp", "outcome", "reasons", "facts")
 _EXAMPLE_URLS = "sqlite:///path/to/scorecards.db or postgresql+psycopg://user:password@host/db"
 
 
@@ -142,75 +140,6 @@ class WriteStats:
     results_written: int
 
 
-class _UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, UTC-aware datetimes out, on every dialect.
-
-    SQLite has no time zones: values are stored as UTC text and read back as naive, so UTC
-    is put back on. A naive datetime is refused rather than guessed.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Convert to UTC before the driver sees it (SQLite would drop the offset)."""
-        if value is None:
-            return None
-        return _utc(value)
-
-    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
-        """Return UTC-aware datetimes whatever the session's time zone."""
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime from the database, got {value!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-_METADATA = MetaData()
-
-_FACTS = Table(
-    "trellis_facts",
-    _METADATA,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("entity", Text, nullable=False),
-    Column("retriever", Text, nullable=False),
-    Column("version", Text, nullable=False),
-    Column("timestamp", _UtcDateTime, nullable=False),
-    Column("facts", Text, nullable=False),
-    Column("unknown", Text, nullable=False),
-    Index("ix_trellis_facts_entity_retriever_timestamp", "entity", "retriever", "timestamp"),
-    Index("ix_trellis_facts_timestamp", "timestamp"),
-    # Ids only grow (no reuse after a delete): writers read others' rows by ``id > last``.
-    sqlite_autoincrement=True,
-)
-
-_CHECKS = Table(
-    "trellis_fact_checks",
-    _METADATA,
-    Column("entity", Text, nullable=False),
-    Column("retriever", Text, nullable=False),
-    Column("checked_at", _UtcDateTime, nullable=False),
-    PrimaryKeyConstraint("entity", "retriever", name="pk_trellis_fact_checks"),
-    sqlite_with_rowid=False,  # the key is the table: one B-tree, not two
-)
-
-_RESULTS = Table(
-    "trellis_check_results",
-    _METADATA,
-    Column("entity", Text, nullable=False),
-    Column("check_id", Text, nullable=False),
-    Column("timestamp", _UtcDateTime, nullable=False),
-    Column("outcome", Text, nullable=False),
-    Column("reasons", Text, nullable=False),
-    Column("facts", Text, nullable=False),
-    PrimaryKeyConstraint("entity", "check_id", name="pk_trellis_check_results"),
-    sqlite_with_rowid=False,  # the key is the table: one B-tree, not two
-)
-
-
 def _json_default(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)
@@ -238,13 +167,6 @@ def _encode(value: object) -> str:
 
 def _digest(*parts: str) -> bytes:
     return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).digest()
-
-
-def _utc(value: datetime, what: str = "timestamp") -> datetime:
-    """``value`` in UTC; a naive datetime is refused, not guessed."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} {value.isoformat()} has no time zone; give it in UTC")
-    return value.astimezone(UTC)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -310,7 +232,7 @@ class _Stamps:
         """``value`` in UTC, as the driver takes it, and as ISO text (for digests)."""
         found = self._seen.get(value)
         if found is None:
-            utc = _utc(value)
+            utc = as_utc(value)
             found = self._seen[value] = (utc, self._to_db(utc), utc.isoformat())
         return found
 
@@ -344,9 +266,9 @@ def _stamp(stamps: _Stamps, row: FactRow | ResultRow) -> tuple[datetime, object,
 class _Batch:
     """One write's rows for the driver, and what the digests become once it commits."""
 
-    fact_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in _FACT_COLUMNS order
-    check_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in _CHECK_COLUMNS order
-    result_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in _RESULT_COLUMNS order
+    fact_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in FACT_COLUMNS order
+    check_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in CHECK_COLUMNS order
+    result_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in RESULT_COLUMNS order
     facts_seen: dict[tuple[str, str], _Latest] = field(default_factory=dict)
     results_seen: dict[tuple[str, str], bytes] = field(default_factory=dict)
     unchanged: int = 0
@@ -369,9 +291,9 @@ class FactStore:
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._to_db = _driver_time(self._engine.dialect)
         self._sql = {
-            "facts": self._compile(insert(_FACTS), _FACT_COLUMNS),
-            "checks": self._compile(self._upsert_checked_at(), _CHECK_COLUMNS),
-            "results": self._compile(self._upsert_results(), _RESULT_COLUMNS),
+            "facts": self._compile(insert(FACTS), FACT_COLUMNS),
+            "checks": self._compile(self._upsert_checked_at(), CHECK_COLUMNS),
+            "results": self._compile(self._upsert_results(), RESULT_COLUMNS),
         }
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], _Latest] = {}
@@ -381,7 +303,7 @@ class FactStore:
         self._last_id: int | None = None  # None until the digests are loaded
         self._next_prune: datetime | None = None
         with self._guard():
-            _create_schema(self._engine)
+            create_schema(self._engine)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -394,7 +316,7 @@ class FactStore:
         pruned along (at most once an hour). Rows are validated before anything is written,
         so a refused value (NaN, a naive timestamp) leaves the store as it was.
         """
-        at = _utc(at, "at")
+        at = as_utc(at, "at")
         stamps = _Stamps(self._to_db)
         with self._lock, self._guard(), _cycles_paused(), self._writing() as conn:
             self._catch_up(conn)
@@ -403,13 +325,13 @@ class FactStore:
             self._add_results(batch, results, stamps)
             last_id = self._last_id
             if batch.fact_rows:
-                self._executemany(conn, "facts", _FACT_COLUMNS, batch.fact_rows)
+                self._executemany(conn, "facts", FACT_COLUMNS, batch.fact_rows)
                 # Writers hold the database's write lock: every id up to the max is seen.
-                last_id = int(conn.execute(select(func.max(_FACTS.c.id))).scalar_one())
+                last_id = int(conn.execute(select(func.max(FACTS.c.id))).scalar_one())
             if batch.check_rows:
-                self._executemany(conn, "checks", _CHECK_COLUMNS, batch.check_rows)
+                self._executemany(conn, "checks", CHECK_COLUMNS, batch.check_rows)
             if batch.result_rows:
-                self._executemany(conn, "results", _RESULT_COLUMNS, batch.result_rows)
+                self._executemany(conn, "results", RESULT_COLUMNS, batch.result_rows)
             prune_due = self._next_prune is None or at >= self._next_prune
             if prune_due:
                 conn.execute(self._prune_statement(at - self.history))
@@ -491,15 +413,13 @@ class FactStore:
     def _catch_up(self, conn: Connection) -> None:
         """Bring the digests up to date: all latest rows once, then rows inserted since."""
         if self._last_id is None:
-            last_id = conn.execute(select(func.max(_FACTS.c.id))).scalar()
+            last_id = conn.execute(select(func.max(FACTS.c.id))).scalar()
             for row in conn.execute(self._latest_query()):
                 digest = _digest(row.version, row.facts, row.unknown)
                 self._remember(row.entity, row.retriever, row.timestamp, digest, row.checked_at)
             self._last_id = int(last_id or 0)
             return
-        newer = conn.execute(
-            select(_FACTS).where(_FACTS.c.id > self._last_id).order_by(_FACTS.c.id)
-        )
+        newer = conn.execute(select(FACTS).where(FACTS.c.id > self._last_id).order_by(FACTS.c.id))
         for row in newer:
             digest = _digest(row.version, row.facts, row.unknown)
             self._remember(row.entity, row.retriever, row.timestamp, digest, None)
@@ -558,22 +478,22 @@ class FactStore:
             conn.exec_driver_sql(self._sql[name], rows)
 
     def _upsert_checked_at(self) -> Insert:
-        stmt = sqlite.insert(_CHECKS) if self._sqlite else postgresql.insert(_CHECKS)
+        stmt = sqlite.insert(CHECKS) if self._sqlite else postgresql.insert(CHECKS)
         return stmt.on_conflict_do_update(
-            index_elements=[_CHECKS.c.entity, _CHECKS.c.retriever],
+            index_elements=[CHECKS.c.entity, CHECKS.c.retriever],
             set_={"checked_at": stmt.excluded.checked_at},
-            where=_CHECKS.c.checked_at < stmt.excluded.checked_at,
+            where=CHECKS.c.checked_at < stmt.excluded.checked_at,
         )
 
     def _upsert_results(self) -> Insert:
-        stmt = sqlite.insert(_RESULTS) if self._sqlite else postgresql.insert(_RESULTS)
+        stmt = sqlite.insert(RESULTS) if self._sqlite else postgresql.insert(RESULTS)
         return stmt.on_conflict_do_update(
-            index_elements=[_RESULTS.c.entity, _RESULTS.c.check_id],
+            index_elements=[RESULTS.c.entity, RESULTS.c.check_id],
             set_={
                 name: stmt.excluded[name] for name in ("timestamp", "outcome", "reasons", "facts")
             },
             # Never replace a newer outcome (another replica's) with an older one.
-            where=_RESULTS.c.timestamp <= stmt.excluded.timestamp,
+            where=RESULTS.c.timestamp <= stmt.excluded.timestamp,
         )
 
     # --- reading ----------------------------------------------------------------------------
@@ -586,7 +506,7 @@ class FactStore:
         if not retrievers:
             return {}
         query = self._latest_query(
-            _FACTS.c.entity == entity, _FACTS.c.retriever.in_(list(retrievers))
+            FACTS.c.entity == entity, FACTS.c.retriever.in_(list(retrievers))
         )
         with self._guard(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -610,18 +530,18 @@ class FactStore:
         Each row is stamped with the moment its value was first seen. Retrievers without a
         change in the range are absent.
         """
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = as_utc(start, "start"), as_utc(end, "end")
         if not retrievers or start > end:
             return {}
         query = (
-            select(_FACTS)
+            select(FACTS)
             .where(
-                _FACTS.c.entity == entity,
-                _FACTS.c.retriever.in_(list(retrievers)),
-                _FACTS.c.timestamp >= start,
-                _FACTS.c.timestamp <= end,
+                FACTS.c.entity == entity,
+                FACTS.c.retriever.in_(list(retrievers)),
+                FACTS.c.timestamp >= start,
+                FACTS.c.timestamp <= end,
             )
-            .order_by(_FACTS.c.retriever, _FACTS.c.timestamp, _FACTS.c.id)
+            .order_by(FACTS.c.retriever, FACTS.c.timestamp, FACTS.c.id)
         )
         found: dict[str, list[FactRow]] = {}
         with self._guard(), self._engine.connect() as conn:
@@ -643,13 +563,13 @@ class FactStore:
 
         Entities without results are absent.
         """
-        base = select(_RESULTS).order_by(_RESULTS.c.entity, _RESULTS.c.check_id)
+        base = select(RESULTS).order_by(RESULTS.c.entity, RESULTS.c.check_id)
         queries: Iterable[Select[Any]]
         if entities is None:
             queries = [base]
         else:
             wanted = sorted(set(entities))
-            queries = (base.where(_RESULTS.c.entity.in_(chunk)) for chunk in _chunks(wanted))
+            queries = (base.where(RESULTS.c.entity.in_(chunk)) for chunk in _chunks(wanted))
         found: dict[str, list[ResultRow]] = {}
         with self._guard(), self._engine.connect() as conn:
             for query in queries:
@@ -671,12 +591,12 @@ class FactStore:
         rank = (
             func.row_number()
             .over(
-                partition_by=(_FACTS.c.entity, _FACTS.c.retriever),
-                order_by=(_FACTS.c.timestamp.desc(), _FACTS.c.id.desc()),
+                partition_by=(FACTS.c.entity, FACTS.c.retriever),
+                order_by=(FACTS.c.timestamp.desc(), FACTS.c.id.desc()),
             )
             .label("rank")
         )
-        ranked = select(_FACTS, rank).where(*where).subquery("ranked")
+        ranked = select(FACTS, rank).where(*where).subquery("ranked")
         return (
             select(
                 ranked.c.entity,
@@ -685,13 +605,13 @@ class FactStore:
                 ranked.c.timestamp,
                 ranked.c.facts,
                 ranked.c.unknown,
-                _CHECKS.c.checked_at,
+                CHECKS.c.checked_at,
             )
             .outerjoin(
-                _CHECKS,
+                CHECKS,
                 and_(
-                    _CHECKS.c.entity == ranked.c.entity,
-                    _CHECKS.c.retriever == ranked.c.retriever,
+                    CHECKS.c.entity == ranked.c.entity,
+                    CHECKS.c.retriever == ranked.c.retriever,
                 ),
             )
             .where(ranked.c.rank == 1)
@@ -710,12 +630,10 @@ class FactStore:
         with self._lock, self._guard(), self._writing() as conn:
             stored = self._result_entities
             if stored is None:  # once: after that, writes keep the set
-                stored = set(conn.execute(select(_RESULTS.c.entity).distinct()).scalars())
+                stored = set(conn.execute(select(RESULTS.c.entity).distinct()).scalars())
             gone = sorted(stored - kept)
             for chunk in _chunks(gone):
-                deleted += conn.execute(
-                    delete(_RESULTS).where(_RESULTS.c.entity.in_(chunk))
-                ).rowcount
+                deleted += conn.execute(delete(RESULTS).where(RESULTS.c.entity.in_(chunk))).rowcount
         gone_set = set(gone)
         self._result_entities = stored - gone_set
         for key in [key for key in self._results_seen if key[0] in gone_set]:
@@ -728,20 +646,20 @@ class FactStore:
         The latest row is kept however old: it is the value that still holds. Returns rows
         deleted.
         """
-        before = _utc(before, "before")
+        before = as_utc(before, "before")
         with self._lock, self._guard(), self._writing() as conn:
             return int(conn.execute(self._prune_statement(before)).rowcount)
 
     def _prune_statement(self, before: datetime) -> Any:
-        newer = _FACTS.alias("newer")
-        return delete(_FACTS).where(
-            _FACTS.c.timestamp < before,
+        newer = FACTS.alias("newer")
+        return delete(FACTS).where(
+            FACTS.c.timestamp < before,
             exists().where(
-                newer.c.entity == _FACTS.c.entity,
-                newer.c.retriever == _FACTS.c.retriever,
+                newer.c.entity == FACTS.c.entity,
+                newer.c.retriever == FACTS.c.retriever,
                 or_(
-                    newer.c.timestamp > _FACTS.c.timestamp,
-                    and_(newer.c.timestamp == _FACTS.c.timestamp, newer.c.id > _FACTS.c.id),
+                    newer.c.timestamp > FACTS.c.timestamp,
+                    and_(newer.c.timestamp == FACTS.c.timestamp, newer.c.id > FACTS.c.id),
                 ),
             ),
         )
@@ -840,18 +758,10 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _driver_time(dialect: Dialect) -> Callable[[datetime], object]:
     """How a UTC datetime is handed to this dialect's driver (SQLite: text)."""
-    processor = _UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    processor = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
     if processor is None:
         return lambda value: value
     return processor
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables; a replica creating them at the same moment is not an error."""
-    try:
-        _METADATA.create_all(engine)
-    except DBAPIError:
-        _METADATA.create_all(engine)  # the other replica won the race: now they exist
 
 
 def _reason(exc: SQLAlchemyError) -> str:
