@@ -490,9 +490,8 @@ def score(
         catalog_options,
         read_once,
     )
+    from trellis.entity_refs import parse_ref, stringify_ref
     from trellis.score_report import print_entity, print_fleet
-    from trellis.scorecards.techinsights import entity_ref as stringify
-    from trellis.scorecards.techinsights import parse_entity_ref
     from trellis.scorer import OneRead
     from trellis.service import build_document
 
@@ -502,7 +501,7 @@ def score(
         ref = None
         if entity_ref is not None:
             try:
-                ref = stringify(*parse_entity_ref(entity_ref))
+                ref = stringify_ref(*parse_ref(entity_ref))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
         registry = build_registry(settings)

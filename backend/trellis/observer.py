@@ -21,6 +21,7 @@ from cachetools import TTLCache
 
 from trellis import __version__
 from trellis.config import Settings
+from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.errors import NotFound, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import MetricPoint, Series
@@ -283,14 +284,10 @@ def find_target(ref: str, targets: Mapping[str, Target]) -> Target:
     found = targets.get(ref)
     if found is not None:
         return found
-    wanted = _folded(ref)
-    for key, target in targets.items():
-        if _folded(key) == wanted:
-            return target
-    raise NotFound(f"no entity {ref!r} is known to Trellis")
-
-
-def _folded(ref: str) -> tuple[str, str, str]:
-    kind, _, rest = ref.partition(":")
-    namespace, _, name = rest.rpartition("/")
-    return kind.lower(), (namespace or "default").lower(), name
+    try:
+        found = targets.get(stringify_ref(*parse_ref(ref)))
+    except ValueError:
+        found = None
+    if found is None:
+        raise NotFound(f"no entity {ref!r} is known to Trellis")
+    return found

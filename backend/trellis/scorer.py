@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from trellis.blueprints import blueprint_fact
 from trellis.catalog import CatalogDocument, Target
 from trellis.config import Settings
+from trellis.entity_refs import parse_ref, ref_of, stringify_ref
 from trellis.errors import ConfigError, NotFound, NotReady, SourceUnavailable
 from trellis.model import (
     BlueprintInstance,
@@ -59,6 +60,7 @@ from trellis.scorecards.scoring import (
     run_checks,
     view,
 )
+from trellis.sources.blueprints import find_checkout
 from trellis.sources.fact_store import FactRow, FactStore, ResultRow
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.prometheus import PrometheusSource
@@ -105,8 +107,8 @@ class CatalogView(Protocol):
 
 def default_directory() -> Path | None:
     """``scorecards/`` of the checkout Trellis runs from, when there is one."""
-    candidate = Path(__file__).resolve().parents[2] / "scorecards"
-    return candidate if candidate.is_dir() else None
+    checkout = find_checkout()
+    return checkout / "scorecards" if checkout is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +357,7 @@ class Scorer:
         entities: dict[str, Mapping[str, Any]] = {}
         facts: dict[str, Facts] = {}
         servers: dict[str, Deployment] = {}
-        by_ref = {_ref(entity): entity for entity in document.entities}
+        by_ref = _by_ref(document)
         for ref, target in document.targets.items():
             entity = by_ref.get(ref)
             if entity is None or (target.model is None and not target.deployments):
@@ -512,7 +514,7 @@ class Scorer:
             pass
         else:
             with self._lock:
-                self._entities = {_ref(entity): entity for entity in document.entities}
+                self._entities = _by_ref(document)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="trellis-scorer", daemon=True)
         self._thread.start()
@@ -541,17 +543,13 @@ class Scorer:
             self._stop.wait(self.config.interval_seconds)
 
 
-def _ref(entity: Mapping[str, Any]) -> str:
-    metadata = entity.get("metadata") or {}
-    namespace = metadata.get("namespace") or "default"
-    return f"{str(entity.get('kind', '')).lower()}:{namespace.lower()}/{metadata.get('name')}"
+def _by_ref(document: CatalogDocument) -> dict[str, Mapping[str, Any]]:
+    return {ref: e for e in document.entities if (ref := ref_of(e)) is not None}
 
 
 def _repository_entity(instance: BlueprintInstance) -> tuple[str, Mapping[str, Any]]:
     """A generated repository's Component as far as Trellis knows it: ref and annotation."""
-    ref = instance.entity_ref or f"component:default/{Path(instance.location).name}"
-    kind, _, rest = ref.partition(":")
-    namespace, _, name = rest.partition("/")
+    kind, namespace, name = parse_ref(instance.entity_ref or Path(instance.location).name)
     entity = {
         "apiVersion": "backstage.io/v1alpha1",
         "kind": kind.capitalize(),
@@ -562,7 +560,7 @@ def _repository_entity(instance: BlueprintInstance) -> tuple[str, Mapping[str, A
         },
         "spec": {},
     }
-    return ref, entity
+    return stringify_ref(kind, namespace, name), entity
 
 
 def _model_blueprint(

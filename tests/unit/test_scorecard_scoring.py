@@ -4,15 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.scorecards import Unknown, parse_scorecard
 from trellis.scorecards.scoring import Outcome, fleet_rollup, run_checks, view
-from trellis.scorecards.techinsights import (
-    check_json,
-    check_result,
-    entity_ref,
-    fact_row,
-    parse_entity_ref,
-)
+from trellis.scorecards.techinsights import check_json, check_result, fact_row
 
 
 def check(check_id, level, fact, value, retriever="r", **extra):
@@ -150,8 +145,8 @@ def test_fact_rows_and_entity_refs():
         "version": "1.0.0",
         "facts": {"hasOwner": True},
     }
-    assert entity_ref("Resource", "Default", "Fraud") == "resource:default/Fraud"
-    assert parse_entity_ref("fraud") == ("component", "default", "fraud")
-    assert parse_entity_ref("Resource:ml/x") == ("resource", "ml", "x")
+    assert stringify_ref("Resource", "Default", "Fraud") == "resource:default/Fraud"
+    assert parse_ref("fraud") == ("component", "default", "fraud")
+    assert parse_ref("Resource:ml/x") == ("resource", "ml", "x")
     with pytest.raises(ValueError, match="not an entity ref"):
-        parse_entity_ref("resource:/x")
+        parse_ref("resource:/x")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from trellis.api.deps import TokenRequired
-from trellis.scorecards.techinsights import entity_ref
+from trellis.entity_refs import stringify_ref
 from trellis.scorer import Scorer
 
 __all__ = ["ScorerDep", "router"]
@@ -41,4 +41,4 @@ def one_entity(
     name: Annotated[str, Path(max_length=253)],
 ) -> dict[str, Any]:
     """Each check's outcome with the facts it read and, when not passed, why."""
-    return scorer.entity_report(entity_ref(kind, namespace, name))
+    return scorer.entity_report(stringify_ref(kind, namespace, name))

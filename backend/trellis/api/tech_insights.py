@@ -19,15 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trellis.api.deps import TokenRequired
 from trellis.api.scorecards import ScorerDep
+from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.scorecards import Check
 from trellis.scorecards.facts import RETRIEVERS
-from trellis.scorecards.techinsights import (
-    check_json,
-    check_result,
-    entity_ref,
-    fact_row,
-    parse_entity_ref,
-)
+from trellis.scorecards.techinsights import check_json, check_result, fact_row
 from trellis.scorer import Scorer
 
 __all__ = ["router"]
@@ -111,7 +106,7 @@ def run_entity_checks(
 ) -> list[Any]:
     """The latest result of each check for the entity; unknown ones are left out."""
     checks = _checks(scorer, body.checks if body else None)
-    ref = entity_ref(kind, namespace, name)
+    ref = stringify_ref(kind, namespace, name)
     return _results(scorer, [ref], checks)[ref]
 
 
@@ -119,7 +114,7 @@ def run_entity_checks(
 def run_bulk_checks(scorer: ScorerDep, body: RunChecksBulk) -> list[dict[str, Any]]:
     """``[{entity, results}]`` in the order the entities were given."""
     checks = _checks(scorer, body.checks)
-    refs = [entity_ref(e.kind, e.namespace, e.name) for e in body.entities]
+    refs = [stringify_ref(e.kind, e.namespace, e.name) for e in body.entities]
     answers = _results(scorer, refs, checks)
     return [{"entity": ref, "results": answers[ref]} for ref in refs]
 
@@ -139,7 +134,7 @@ def _retrievers(ids: Sequence[str]) -> list[str]:
 
 def _entity(ref: str) -> str:
     try:
-        return entity_ref(*parse_entity_ref(ref))
+        return stringify_ref(*parse_ref(ref))
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 
-__all__ = ["API_VERSION", "YAML_DUMPER", "Entity", "Problem", "clean", "entity_ref"]
+__all__ = ["API_VERSION", "YAML_DUMPER", "Entity", "Problem", "clean"]
 
 API_VERSION = "backstage.io/v1alpha1"
 
@@ -33,12 +32,3 @@ class Problem:
 def clean(text: str) -> str:
     """Text that encodes as UTF-8 and that YAML readers accept (no lone surrogates, no NUL)."""
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-
-
-def entity_ref(entity: Mapping[str, Any]) -> str | None:
-    """``kind:namespace/name`` of an entity, lower-case kind, or None when it has no name."""
-    metadata = entity.get("metadata") or {}
-    kind, name = entity.get("kind"), metadata.get("name")
-    if not kind or not name:
-        return None
-    return f"{str(kind).lower()}:{metadata.get('namespace', 'default')}/{name}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from trellis.catalog import annotations as ann
-from trellis.catalog.common import API_VERSION, Entity, Problem, clean, entity_ref
+from trellis.catalog.common import API_VERSION, Entity, Problem, clean
 from trellis.catalog.names import entity_names, fold_name, fold_tag, is_valid_name
 from trellis.catalog.servers import (
     ModelEntity,
@@ -27,6 +27,7 @@ from trellis.catalog.servers import (
     server_entities,
 )
 from trellis.catalog.validation import entity_problems
+from trellis.entity_refs import ref_of as entity_ref
 from trellis.model import Deployment, ModelTags, RegisteredModel, Snapshot
 
 __all__ = [

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from trellis.entity_refs import parse_ref
 from trellis.model import Deployment, RegisteredModel, Series
 from trellis.observability.queries import (
     LATENCY,
@@ -122,8 +123,7 @@ def build_page(
         else:
             rows[query.key] = answer if isinstance(answer, Unavailable) else split_rows(answer)
     view = _Rows(rows, latency)
-    kind, _, rest = ref.partition(":")
-    namespace, _, name = rest.partition("/")
+    kind, namespace, name = parse_ref(ref)
     model = target.model
     return {
         "entity": {

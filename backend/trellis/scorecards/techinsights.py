@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from trellis.entity_refs import parse_ref
 from trellis.scorecards.definitions import Check
 from trellis.scorecards.facts import RETRIEVERS, FactField
 from trellis.scorecards.scoring import CheckOutcome, Outcome
 
-__all__ = ["check_json", "check_result", "entity_ref", "fact_row", "parse_entity_ref"]
+__all__ = ["check_json", "check_result", "fact_row"]
 
 _SCHEMAS: Mapping[str, FactField] = {
     name: fact for retriever in RETRIEVERS for name, fact in retriever.schema.items()
@@ -101,7 +102,7 @@ def fact_row(
     facts: Mapping[str, object],
 ) -> dict[str, object]:
     """A flattened fact row (``FlatTechInsightFact``) of ``/facts/latest`` and ``/range``."""
-    kind, namespace, name = parse_entity_ref(entity)
+    kind, namespace, name = parse_ref(entity)
     return {
         "id": retriever,
         "entity": {"namespace": namespace, "kind": kind, "name": name},
@@ -109,26 +110,3 @@ def fact_row(
         "version": version,
         "facts": dict(facts),
     }
-
-
-def entity_ref(kind: str, namespace: str, name: str) -> str:
-    """Backstage's ``stringifyEntityRef``: kind and namespace lower-cased, name as is."""
-    return f"{kind.lower()}:{namespace.lower()}/{name}"
-
-
-def parse_entity_ref(ref: str, default_kind: str = "component") -> tuple[str, str, str]:
-    """``(kind, namespace, name)`` of ``[kind:][namespace/]name``, namespace ``default``.
-
-    Raises:
-        ValueError: for an empty part.
-    """
-    kind, sep, rest = ref.partition(":")
-    if not sep:
-        kind, rest = default_kind, ref
-    namespace, sep, name = rest.partition("/")
-    if not sep:
-        namespace, name = "default", rest
-    if not kind or not namespace or not name:
-        msg = f"{ref!r} is not an entity ref ([kind:][namespace/]name)"
-        raise ValueError(msg)
-    return kind.lower(), namespace.lower(), name

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
+from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import BlueprintInstance
 from trellis.sources.git import git
@@ -172,10 +173,9 @@ def _entity_ref(location: str, text: str) -> str | None:
             f"{location}: {CATALOG_FILE} is not valid YAML: {_one_line(exc)}"
         ) from exc
     for entity in documents:
-        metadata = entity.get("metadata")
-        if entity.get("kind") and isinstance(metadata, dict) and metadata.get("name"):
-            namespace = metadata.get("namespace") or "default"
-            return f"{str(entity['kind']).lower()}:{namespace}/{metadata['name']}"
+        ref = ref_of(entity)
+        if ref is not None:
+            return ref
     raise ConfigError(f"{location}: {CATALOG_FILE} holds no entity with a kind and a name")
 
 
