@@ -179,6 +179,18 @@ def _mapping(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _fact_row(row: Any, timestamp: datetime) -> FactRow:
+    """A stored fact row read back, stamped ``timestamp``."""
+    return FactRow(
+        entity=row.entity,
+        retriever=row.retriever,
+        version=row.version,
+        timestamp=timestamp,
+        facts=_mapping(row.facts),
+        unknown=_mapping(row.unknown),
+    )
+
+
 def _quick(*values: object) -> bytes | None:
     """A fast fingerprint of Python values, to skip encoding rows that did not change.
 
@@ -511,14 +523,7 @@ class FactStore:
         with self._guard(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return {
-            row.retriever: FactRow(
-                entity=row.entity,
-                retriever=row.retriever,
-                version=row.version,
-                timestamp=max(row.timestamp, row.checked_at or row.timestamp),
-                facts=_mapping(row.facts),
-                unknown=_mapping(row.unknown),
-            )
+            row.retriever: _fact_row(row, max(row.timestamp, row.checked_at or row.timestamp))
             for row in rows
         }
 
@@ -546,16 +551,7 @@ class FactStore:
         found: dict[str, list[FactRow]] = {}
         with self._guard(), self._engine.connect() as conn:
             for row in conn.execute(query):
-                found.setdefault(row.retriever, []).append(
-                    FactRow(
-                        entity=row.entity,
-                        retriever=row.retriever,
-                        version=row.version,
-                        timestamp=row.timestamp,
-                        facts=_mapping(row.facts),
-                        unknown=_mapping(row.unknown),
-                    )
-                )
+                found.setdefault(row.retriever, []).append(_fact_row(row, row.timestamp))
         return found
 
     def latest_results(self, entities: Sequence[str] | None = None) -> dict[str, list[ResultRow]]:
