@@ -217,22 +217,15 @@ def registry_facts(
     return facts
 
 
-_CHAMPION_FACTS = (
-    "championVersion",
-    "championAgeDays",
-    "hasSignature",
-    "hasDatasetLineage",
-    "datasets",
-    "championMetrics",
-)
+#: Facts read from the champion's run and logged model (``ChampionDetails``).
+_DETAIL_FACTS = ("hasSignature", "hasDatasetLineage", "datasets", "championMetrics")
+_CHAMPION_FACTS = ("championVersion", "championAgeDays", *_DETAIL_FACTS)
 
 
 def _details(details: ChampionDetails | Unknown | None, name: str, version: int) -> Facts:
     if not isinstance(details, ChampionDetails):
         reason = details or Unknown(f"details of {name} version {version} were not read")
-        return dict.fromkeys(
-            ("hasSignature", "hasDatasetLineage", "datasets", "championMetrics"), reason
-        )
+        return dict.fromkeys(_DETAIL_FACTS, reason)
     why = Unknown("; ".join(details.problems) or "the registry did not say")
     datasets = why if details.datasets is None else sorted(details.datasets)
     return {
