@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck unit bench docs clean
+.PHONY: help demo test test-busy lint typecheck unit bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ unit: $(VENV)/.test ## Fast tests only (no services)
 
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest
+
+test-busy: ## The whole suite twice in a row beside two CPU hogs (deadlines must hold)
+	scripts/busy-machine --hogs 2 --runs 2 -- $(MAKE) test
 
 bench: $(VENV)/.test ## Catalog benchmark on 10,000 models (JSON on stdout)
 	$(BIN)/python benchmarks/catalog.py

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from support.backstage import BackstageBackend, ensure_harness, validate_entities
+from support.timing import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(timeout=10)
+        thread.join(timeout=scaled(10))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_harness_is_installed() -> None:
 def test_valid_entities_are_ingested(backend: BackstageBackend) -> None:
     backend.wait_for(
         lambda: {"churn-classifier", "churn-api"} <= _names(backend),
-        timeout=60,
+        timeout=scaled(60),
         what="churn-classifier and churn-api in the catalog",
     )
     models = backend.entities("kind=resource,spec.type=ai-model")
@@ -195,7 +196,7 @@ def test_refresh_rereads_the_location(backend: BackstageBackend, site: tuple[str
 
         backend.wait_for(
             lambda: description() == "Serves churn predictions",
-            timeout=30,
+            timeout=scaled(30),
             what="the new description of churn-api",
         )
     finally:

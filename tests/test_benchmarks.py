@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from support.timing import scaled
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,7 +20,7 @@ def run_benchmark(script: str, *args: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
-        timeout=600,
+        timeout=scaled(600),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout)
@@ -67,3 +69,12 @@ def test_the_observability_benchmark_runs_end_to_end():
     for key in ("page_median_ms", "observer_median_ms", "raw_queries_median_ms",
                 "page_over_raw_queries"):  # fmt: skip
         assert page[key] > 0, key
+
+
+def test_the_fact_store_benchmark_runs_end_to_end():
+    report = run_benchmark("fact_store.py", "--entities", "400", "--checks", "3")
+    assert report["results"] == 1200
+    for key in ("first_write_seconds", "latest_results_median_ms", "latest_facts_median_ms",
+                "plain_sqlite_median_ms"):  # fmt: skip
+        assert report[key] > 0, key
+    assert set(report["met"]) == set(report["goals"])

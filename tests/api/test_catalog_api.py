@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from support.registry import ModelSpec, client, seed
 from support.services import free_port, wait_until
+from support.timing import scaled
 from trellis.app import create_app
 from trellis.config import Settings
 
@@ -33,13 +34,17 @@ def settings(state: Path, uri: str, **catalog) -> Settings:
     return Settings(
         state_dir=state,
         api_tokens=[TOKEN],
-        mlflow={"tracking_uri": uri, "ui_url": "http://mlflow.example", "timeout_seconds": 5},
+        mlflow={
+            "tracking_uri": uri,
+            "ui_url": "http://mlflow.example",
+            "timeout_seconds": scaled(5),
+        },
         catalog={"refresh_interval_seconds": 1, **catalog},
     )
 
 
 def wait_ready(http: TestClient, *, stale: bool | None = None) -> dict:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     while time.monotonic() < deadline:
         report = http.get("/readyz").json()
         if report["ready"] and (stale is None or report["stale"] is stale):
@@ -85,12 +90,12 @@ def test_a_new_model_appears_after_the_next_refresh(tmp_path):
         first_read = http.get("/readyz").json()["snapshot"]["taken_at"]
         wait_until(
             lambda: http.get("/readyz").json()["snapshot"]["taken_at"] > first_read,
-            timeout=20,
+            timeout=scaled(20),
             what="a second read of the unchanged registry",
         )
         assert http.get("/catalog/entities.yaml").headers["etag"] == etag
         seed(uri, [ModelSpec("brand-new")])
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         while b"brand-new" not in http.get("/catalog/entities.yaml").content:
             assert time.monotonic() < deadline, "the new model never appeared"
             time.sleep(0.2)

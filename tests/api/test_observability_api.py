@@ -28,6 +28,7 @@ from support.observability import (
 )
 from support.prometheus import Fleet, PrometheusServer, prometheus_with
 from support.services import free_port
+from support.timing import scaled
 from support.training import RunSpec, Trained, curve, seed_trained
 from trellis.api.observability import ObservabilityPublic, entity_targets
 from trellis.app import create_app
@@ -69,14 +70,14 @@ def settings(state: Path, uri: str, prometheus: str | None) -> Settings:
     return Settings(
         state_dir=state,
         api_tokens=[TOKEN],
-        mlflow={"tracking_uri": uri, "timeout_seconds": 30},
-        prometheus={"url": prometheus, "timeout_seconds": 5},
+        mlflow={"tracking_uri": uri, "timeout_seconds": scaled(30)},
+        prometheus={"url": prometheus, "timeout_seconds": scaled(5)},
         catalog={"refresh_interval_seconds": 3600},
     )
 
 
 def fleet_targets(uri: str) -> dict[str, EntityServers]:
-    reader = SqlRegistry(uri, label="t", timeout_seconds=30)
+    reader = SqlRegistry(uri, label="t", timeout_seconds=scaled(30))
     try:
         models = {m.name: m for m in reader.read().models}
     finally:
@@ -227,7 +228,7 @@ def test_an_entity_without_servers_still_shows_its_training(http):
 def test_the_catalog_index_is_used_when_nothing_overrides_it(tmp_path, registry, prom):
     uri, _ = registry
     with TestClient(create_app(settings(tmp_path, uri, prom.url))) as client:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while not client.get("/readyz").json()["ready"] and time.monotonic() < deadline:
             time.sleep(0.1)
         page = client.get(f"{ROUTE}/default/resource/support-llm", headers=AUTH)

@@ -20,6 +20,7 @@ import yaml
 from support.blueprints import VARIANTS
 from support.gitlab import gitlab_job, gitlab_jobs
 from support.manifests import render_overlay
+from support.timing import scaled
 from support.tools import actionlint, checkov, tool
 
 Variant = tuple[str, dict[str, Any], Path]
@@ -112,7 +113,7 @@ def checkov_results(target: Path, framework: str) -> tuple[list[dict], list[dict
         [checkov(), "-d", str(target), "--framework", framework, "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
         cwd=target.parent,
     )
@@ -148,7 +149,7 @@ def yamllint(*paths: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -230,7 +231,7 @@ def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
             **{k: str(v) for k, v in env.items()},
             "TRAIN_DIGEST": FAKE_DIGEST,
         },
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -281,7 +282,7 @@ def test_workflows_pass_actionlint(github: Any) -> None:
         cwd=repo,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -23,6 +23,7 @@ import yaml
 from support.backstage import validate_entities
 from support.blueprints import VARIANTS, render
 from support.services import mlflow_server
+from support.timing import scaled
 from trellis.catalog import CatalogOptions, entity_problems
 from trellis.model import ModelTags
 from trellis.service import build_document
@@ -57,7 +58,7 @@ def run(
     args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=scaled(timeout), check=False
     )
 
 
@@ -190,7 +191,7 @@ def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_c
         [python, "-m", "pip", "install", "--quiet", "--no-compile", "-e", f"{repo}[test]"],
         cwd=tmp_path,
         env=fresh_env(),
-        timeout=600,
+        timeout=scaled(600),
     )
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
 
@@ -199,7 +200,7 @@ def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_c
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=repo,
         env=fresh_env(),
-        timeout=600,
+        timeout=scaled(600),
     )
     assert tested.returncode == 0, tested.stdout[-5000:] + tested.stderr[-3000:]
     assert re.search(r"\b\d+ passed\b", tested.stdout), tested.stdout[-2000:]
@@ -215,7 +216,7 @@ def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_c
 
         _assert_registry(server.url, slug, commit, answers, repo, tmp_path)
 
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx.Client(base_url=server.url, timeout=scaled(30)) as http:
             snapshot = RestRegistry(http, label=server.url).read()
     document = build_document(snapshot, CatalogOptions(mlflow_ui_url=server.url))
     _assert_catalog(document, slug, answers, repo)

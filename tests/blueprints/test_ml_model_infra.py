@@ -20,6 +20,7 @@ from typing import Any
 import hcl2
 import yaml
 
+from support.timing import scaled
 from support.tools import checkov
 
 PROVIDER = {"aws": "aws", "gcp": "google", "azure": "azurerm"}
@@ -239,7 +240,7 @@ def test_checkov_finds_nothing_beyond_the_listed_skips(variant):
         text=True,
         check=False,
         cwd=repo / "infra",
-        timeout=300,
+        timeout=scaled(300),
     )
     assert result.stdout.strip(), result.stderr[-2000:]
     report = json.loads(result.stdout)

@@ -23,6 +23,7 @@ import yaml
 from support.blueprints import REPO, VARIANTS
 from support.gitlab import pipeline_jobs
 from support.gitrepos import blueprint_source, generated_repo, git, release
+from support.timing import scaled
 from support.tools import shellcheck
 
 SCRIPT = REPO / "blueprints/ml-model/template/scripts/blueprint-update.sh"
@@ -93,7 +94,7 @@ def test_the_script_passes_shellcheck_and_is_executable(variant):
     assert os.access(rendered, os.X_OK), "CI runs it directly: it must be executable"
     result = subprocess.run(
         [shellcheck(), "--shell=bash", str(rendered)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=scaled(60), check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -181,7 +182,7 @@ def run_script(
         },
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

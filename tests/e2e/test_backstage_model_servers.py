@@ -21,6 +21,7 @@ from support.backstage import BackstageBackend, validate_entities
 from support.kube_replay import KubeReplay
 from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port, wait_until
+from support.timing import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def test_backstage_ingests_model_servers_and_keeps_them_when_a_cluster_fails(
                 ),
                 "TRELLIS_KUBERNETES__CONTEXTS": "hub,edge",
                 "TRELLIS_KUBERNETES__REGIONS": "hub=eu-west-1,edge=us-east-1",
-                "TRELLIS_KUBERNETES__TIMEOUT_SECONDS": "2",
+                "TRELLIS_KUBERNETES__TIMEOUT_SECONDS": str(scaled(2)),
                 "TRELLIS_CATALOG__REFRESH_INTERVAL_SECONDS": "2",
             },
         )
@@ -156,7 +157,7 @@ def test_backstage_ingests_model_servers_and_keeps_them_when_a_cluster_fails(
                 replay.set_fault("edge", status=500)
                 wait_until(
                     lambda: cluster_state(trellis, "edge") == "failing",
-                    timeout=30,
+                    timeout=scaled(30),
                     what="Trellis to report the edge cluster failing",
                 )
                 assert cluster_state(trellis, "hub") == "ok"

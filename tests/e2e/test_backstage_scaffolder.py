@@ -43,6 +43,7 @@ from support.backstage import (
 from support.blueprints import VARIANTS
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
+from support.timing import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +174,7 @@ def trellis_new(blueprint: str, values: dict[str, Any], dest: Path, env: dict[st
         env={**os.environ, **BASE_ENV, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
     )
     assert done.returncode == 0, f"trellis new failed:\n{done.stdout}\n{done.stderr}"
@@ -570,7 +571,7 @@ def test_the_config_schema_keeps_the_token_secret() -> None:
         cwd=HARNESS_DIR,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     assert probe.returncode == 0, probe.stderr
@@ -591,7 +592,7 @@ def test_without_a_base_url_the_backend_does_not_start(tmp_path: Path) -> None:
             locations=[],
             reading_allow=[],
             extra_config={"trellis": {"token": TOKEN}},
-            timeout=60,
+            timeout=scaled(60),
         ),
     ):
         pass

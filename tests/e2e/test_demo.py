@@ -10,6 +10,7 @@ import yaml
 
 from support.registry import client
 from support.services import free_port, start_process, wait_until
+from support.timing import scaled
 
 
 def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch) -> None:
@@ -24,7 +25,7 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
     try:
         wait_until(
             lambda: httpx.get(f"{base}/readyz").json()["ready"],
-            timeout=240,
+            timeout=scaled(240),
             what=f"the demo to train and serve (log:\n{demo.tail()})",
         )
         entities = list(yaml.safe_load_all(httpx.get(f"{base}/catalog/entities.yaml").content))
@@ -66,7 +67,7 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
         auth = {"Authorization": f"Bearer {token}"}
         wait_until(
             lambda: httpx.get(f"{base}/readyz").json()["scorecards"]["last_run"],
-            timeout=120,
+            timeout=scaled(120),
             what="the first scorecard run",
         )
         fraud = httpx.get(f"{base}/api/scorecards/default/resource/fraud-detector", headers=auth)

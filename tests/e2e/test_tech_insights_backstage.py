@@ -34,6 +34,7 @@ from support.tech_insights import (
     parse_check_results,
     parse_checks,
 )
+from support.timing import scaled
 from support.training import RunSpec, seed_trained
 
 pytestmark = pytest.mark.slow
@@ -180,11 +181,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 )
             wait_until(
                 lambda: httpx.get(f"{trellis.url}/readyz").json()["scorecards"]["last_run"],
-                timeout=30,
+                timeout=scaled(30),
                 what="the scorer's first run",
             )
             caller = running.enter_context(
-                httpx.Client(headers={"Authorization": f"Bearer {BACKSTAGE_TOKEN}"}, timeout=30)
+                httpx.Client(
+                    headers={"Authorization": f"Bearer {BACKSTAGE_TOKEN}"}, timeout=scaled(30)
+                )
             )
             discovered = caller.get(f"{backstage.base_url}/api/discovery-probe/tech-insights")
             assert discovered.status_code == 200, discovered.text

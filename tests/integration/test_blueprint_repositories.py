@@ -15,6 +15,7 @@ import pytest
 from support.blueprints import VARIANTS
 from support.gitrepos import blueprint_source, generated_repo, git, release, serve_directory
 from support.services import free_port
+from support.timing import scaled
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.repositories import read_instance
@@ -85,7 +86,7 @@ def test_a_generated_repository_is_read_from_its_checkout(source, generated):
 
 def test_a_generated_repository_is_read_over_http(source, generated):
     with serve_directory(generated) as url:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=scaled(5)) as client:
             instance = read_instance(url, client=client)
         again = read_instance(url + "/")  # without a client of the caller's
     assert replace(again, location=url) == instance

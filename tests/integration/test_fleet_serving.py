@@ -32,6 +32,7 @@ from support.observability import (
     fleet_facts,
 )
 from support.prometheus import Fleet, PrometheusServer
+from support.timing import scaled
 from trellis.model import Runtime, Sample
 from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
 from trellis.observability.queries import ServerKey, server_key
@@ -43,7 +44,7 @@ Answers = dict[str, list[Sample]]
 
 @pytest.fixture(scope="module")
 def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
-    with httpx.Client(base_url=prom.url, timeout=10) as client:
+    with httpx.Client(base_url=prom.url, timeout=scaled(10)) as client:
         yield PrometheusSource(client, label=prom.url)
 
 

@@ -6,6 +6,7 @@ import httpx
 import yaml
 
 from support.backstage import validate_entities
+from support.timing import scaled
 from trellis.catalog import CatalogOptions, entity_problems
 from trellis.service import build_document
 from trellis.sources.mlflow import RestRegistry
@@ -28,7 +29,7 @@ def test_mlflow_itself_refuses_slashes_and_colons(hostile_registry):
 def test_every_hostile_model_yields_exactly_one_valid_entity(hostile_server, hostile_registry):
     _, specs = hostile_registry
     assert len(specs) >= 300
-    with httpx.Client(base_url=hostile_server.url, timeout=30) as client:
+    with httpx.Client(base_url=hostile_server.url, timeout=scaled(30)) as client:
         registry = RestRegistry(client, label="x")
         options = CatalogOptions(mlflow_ui_url=hostile_server.url)
         document = build_document(registry.read(), options)

@@ -21,6 +21,7 @@ import pytest
 
 from support.registry import client
 from support.services import MlflowServer, free_port, mlflow_server
+from support.timing import scaled
 from trellis.errors import SourceUnavailable
 from trellis.model import ModelVersion
 from trellis.sources.mlflow import RUN_BATCH, RegistrySource, RestRegistry, SqlRegistry
@@ -195,7 +196,7 @@ def server(seeded: Seeded) -> Iterator[MlflowServer]:
 @contextmanager
 def rest(url: str, requests: list[str] | None = None) -> Iterator[RestRegistry]:
     hooks = {"request": [lambda r: requests.append(r.url.path)]} if requests is not None else {}
-    with httpx.Client(base_url=url, timeout=30, event_hooks=hooks) as http:
+    with httpx.Client(base_url=url, timeout=scaled(30), event_hooks=hooks) as http:
         registry = RestRegistry(http, label=url)
         try:
             yield registry
@@ -205,7 +206,7 @@ def rest(url: str, requests: list[str] | None = None) -> Iterator[RestRegistry]:
 
 @contextmanager
 def sql(uri: str) -> Iterator[SqlRegistry]:
-    registry = SqlRegistry(uri, label="sqlite", timeout_seconds=60)
+    registry = SqlRegistry(uri, label="sqlite", timeout_seconds=scaled(60))
     try:
         yield registry
     finally:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from support.services import free_port
+from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.errors import SourceUnavailable
 from trellis.service import build_document
@@ -23,7 +24,7 @@ from trellis.sources.mlflow import RestRegistry, SqlRegistry
 def rest(
     url: str,
     *,
-    timeout: float = 30,
+    timeout: float = scaled(30),
     page: int = 1000,
     version_page: int = 10_000,
     requests: list[str] | None = None,
@@ -64,7 +65,7 @@ def test_rest_and_sqlite_give_the_same_catalog_bytes(hostile_server, hostile_reg
     options = CatalogOptions(mlflow_ui_url="http://mlflow.example")
     with rest(hostile_server.url) as registry:
         over_http = build_document(registry.read(), options)
-    direct = SqlRegistry(f"sqlite:///{db}", label="x", timeout_seconds=60).read()
+    direct = SqlRegistry(f"sqlite:///{db}", label="x", timeout_seconds=scaled(60)).read()
     assert build_document(direct, options).yaml == over_http.yaml
 
 

@@ -45,6 +45,7 @@ from support.observability import (
 from support.prometheus import Fleet, PrometheusServer, Server, prometheus_with
 from support.services import MlflowServer, mlflow_server, wait_until
 from support.tech_insights import parse_bulk_check_response, parse_check_results, parse_checks
+from support.timing import scaled
 from support.training import Champion, log_champions
 from trellis.app import catalog_options, create_app
 from trellis.config import Settings
@@ -311,7 +312,7 @@ def settings_for(state: Path, mlflow: MlflowServer, prom: str | None, **scorecar
         state_dir=state,
         api_tokens=[TOKEN],
         mlflow={"tracking_uri": mlflow.url},
-        prometheus={"url": prom, "timeout_seconds": 5},
+        prometheus={"url": prom, "timeout_seconds": scaled(5)},
         scorecards={
             "serving_window_seconds": SERVING,
             "availability_window_seconds": AVAILABILITY,
@@ -334,13 +335,13 @@ def scorer_for(
     at: float,
     directory: Path | None = None,
 ) -> Scorer:
-    registry = RestRegistry(httpx.Client(base_url=mlflow.url, timeout=30), label=mlflow.url)
+    registry = RestRegistry(httpx.Client(base_url=mlflow.url, timeout=scaled(30)), label=mlflow.url)
     scaffolder = None
     if blueprints is not None:
         source, repo = blueprints
         scaffolder = Scaffolder(BlueprintSource(str(source)), repositories=[str(repo)])
     url = settings.prometheus.url
-    prometheus = PrometheusSource(httpx.Client(base_url=url, timeout=5)) if url else None
+    prometheus = PrometheusSource(httpx.Client(base_url=url, timeout=scaled(5))) if url else None
     return Scorer(
         catalog=one_read(settings, registry, servers),
         store=FactStore(settings.scorecard_database_url),
@@ -593,7 +594,7 @@ def test_prometheus_stopped_mid_run_makes_serving_checks_unknown_then_they_come_
 
             wait_until(
                 lambda: runs_after(datetime.min.replace(tzinfo=UTC)),
-                timeout=60,
+                timeout=scaled(60),
                 what="the first run",
             )
             before = outcomes_of(scorer, ref)

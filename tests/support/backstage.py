@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import yaml
 
+from support.timing import scaled
+
 HARNESS_DIR: Path = Path(__file__).resolve().parent.parent / "backstage"
 """The Node project holding ``backend.js`` and ``validate.js``."""
 
@@ -163,7 +165,7 @@ def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
         input=json.dumps(entities),
         capture_output=True,
         text=True,
-        timeout=VALIDATE_TIMEOUT,
+        timeout=scaled(VALIDATE_TIMEOUT),
         check=False,
     )
     if proc.returncode != 0:
@@ -265,7 +267,7 @@ class BackstageBackend:
         self.config_path = config_path
         self.log_path = log_path
         self.errors_path = errors_path
-        self.client = httpx.Client(base_url=base_url, timeout=30.0)
+        self.client = httpx.Client(base_url=base_url, timeout=scaled(30.0))
         self._stopped = False
 
     @classmethod
@@ -382,6 +384,7 @@ class BackstageBackend:
 
     def _wait_until_ready(self, timeout: float) -> None:
         """Poll the readiness endpoint until it answers 200, the process dies, or time is up."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             code = self.process.poll()
@@ -391,7 +394,7 @@ class BackstageBackend:
                     f"Log tail ({self.log_path}):\n{self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if self.client.get(READINESS_PATH, timeout=2.0).status_code == 200:
+                if self.client.get(READINESS_PATH, timeout=scaled(2.0)).status_code == 200:
                     return
             if time.monotonic() >= deadline:
                 raise AssertionError(
@@ -410,11 +413,11 @@ class BackstageBackend:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=scaled(15))
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=scaled(15))
         # Children that outlived the leader would still be in the group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -472,8 +475,10 @@ class BackstageBackend:
         """Poll ``predicate`` until it returns true; raise AssertionError naming ``what``.
 
         Exceptions raised by ``predicate`` count as "not yet"; the last one is reported on
-        timeout, with the backend's log tail.
+        timeout, with the backend's log tail. ``timeout`` is an idle machine's figure,
+        stretched by the suite's scale factor.
         """
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last_error: BaseException | None = None
         while True:
@@ -529,7 +534,7 @@ class BackstageBackend:
                 "secrets": dict(secrets or {}),
                 "directoryContents": [],
             },
-            timeout=timeout,
+            timeout=scaled(timeout),
         )
 
     def create_task(

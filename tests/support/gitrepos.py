@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from support.blueprints import REPO, render
+from support.timing import scaled
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Trellis Tests",
@@ -106,4 +107,4 @@ def serve_directory(root: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(timeout=5)
+        thread.join(timeout=scaled(5))

@@ -21,6 +21,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from support.timing import scaled
 from support.tools import REPO, kubectl
 
 #: Kubernetes version the built-in kinds are validated against (kubectl here is v1.32).
@@ -50,7 +51,7 @@ def render_overlay(overlay: Path) -> list[Manifest]:
         [kubectl(), "kustomize", str(overlay)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
     if result.returncode != 0:

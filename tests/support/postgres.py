@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from support.services import Process, free_port, start_process, wait_until
+from support.timing import scaled
 
 INSTALL = "apt-get install -y --no-install-recommends postgresql"
 OS_USER = "postgres"
@@ -95,7 +96,7 @@ class PostgresServer:
             capture_output=True,
             text=True,
             check=False,
-            timeout=120,
+            timeout=scaled(120),
         )
         assert result.returncode == 0, f"initdb failed:\n{result.stdout}\n{result.stderr}"
         self.process = start_process(
@@ -124,7 +125,9 @@ class PostgresServer:
         def ready() -> bool:
             if self.process is not None and self.process.popen.poll() is not None:
                 raise AssertionError(f"postgres exited early:\n{self.process.tail()}")
-            with psycopg.connect(self.url("postgres", driver="postgresql"), connect_timeout=2):
+            with psycopg.connect(
+                self.url("postgres", driver="postgresql"), connect_timeout=round(scaled(2))
+            ):
                 return True
 
         try:

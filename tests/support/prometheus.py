@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from support.services import Process, free_port, start_process, wait_http
+from support.timing import scaled
 from support.tools import tool
 
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
@@ -393,7 +394,7 @@ class PrometheusServer:
             capture_output=True,
             text=True,
             check=False,
-            timeout=300,
+            timeout=scaled(300),
         )
         assert result.returncode == 0, f"promtool failed:\n{result.stderr[-3000:]}"
 
@@ -425,7 +426,7 @@ class PrometheusServer:
         """How many requests Prometheus has answered on ``handler`` (its own metric)."""
         import httpx
 
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        text = httpx.get(f"{self.url}/metrics", timeout=scaled(5)).text
         prefix = f'prometheus_http_requests_total{{code="200",handler="{handler}"}}'
         errors = f'prometheus_http_requests_total{{code="400",handler="{handler}"}}'
         return sum(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from support.timing import scaled
+
 BASE_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
@@ -31,7 +33,12 @@ def free_port() -> int:
 
 
 def wait_until(check, *, timeout: float, what: str, interval: float = 0.2) -> None:
-    """Poll ``check`` until it returns truthy; fail naming ``what`` on timeout."""
+    """Poll ``check`` until it returns truthy; fail naming ``what`` on timeout.
+
+    ``timeout`` is what an idle machine needs; the wait stretches it by the suite's scale
+    factor (:mod:`support.timing`).
+    """
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -59,10 +66,10 @@ class Process:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
-                self.popen.wait(timeout=15)
+                self.popen.wait(timeout=scaled(15))
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=5)
+                self.popen.wait(timeout=scaled(5))
 
 
 def start_process(args: list[str], *, log: Path, env: Mapping[str, str]) -> Process:
@@ -82,7 +89,7 @@ def wait_http(process: Process, url: str, *, timeout: float, what: str, ok=None)
     def ready() -> bool:
         if process.popen.poll() is not None:
             raise AssertionError(f"{what} exited early:\n{process.tail()}")
-        response = httpx.get(url, timeout=2)
+        response = httpx.get(url, timeout=scaled(2))
         return ok(response) if ok else response.status_code == 200
 
     try:
@@ -172,7 +179,7 @@ class TrellisServer:
 
     def entity_reads(self) -> int:
         """How many times the catalog YAML was fetched (200 or 304), from its own metrics."""
-        text = httpx.get(f"{self.url}/metrics").text
+        text = httpx.get(f"{self.url}/metrics", timeout=scaled(5)).text
         pattern = (
             r'trellis_http_request_duration_seconds_count\{method="GET",'
             r'route="/catalog/entities.yaml",status="(?:200|304)"\} ([0-9.]+)'

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -94,8 +92,11 @@ def test_a_database_that_cannot_be_written_is_unavailable(tmp_path):
     read_only.close()
 
 
-def test_one_entity_is_looked_up_by_index_in_a_fleet_sized_table(tmp_path):
-    """10,000 entities x 12 checks: one entity's results and facts in well under 5 ms."""
+def test_one_entity_is_found_among_a_fleet_sized_table(tmp_path):
+    """10,000 entities x 12 checks: each lookup returns exactly that entity's rows.
+
+    How fast a lookup is gets measured by ``benchmarks/fact_store.py``.
+    """
     store = FactStore(f"sqlite:///{tmp_path / 'scorecards.db'}")
     entities = [f"resource:default/model-{n}" for n in range(10_000)]
     facts = [fact(e, r) for e in entities for r in ("mlflow-registry", "prometheus-serving")]
@@ -103,14 +104,10 @@ def test_one_entity_is_looked_up_by_index_in_a_fleet_sized_table(tmp_path):
     assert store.write(facts, results, at=T0).results_written == 120_000
     assert store.write(facts, results, at=T0).results_written == 0
 
-    def median_ms(lookup) -> float:
-        timings = []
-        for n in range(0, 10_000, 200):
-            start = time.perf_counter()
-            assert lookup(entities[n])
-            timings.append(time.perf_counter() - start)
-        return statistics.median(timings) * 1000
-
-    assert median_ms(lambda e: store.latest_results([e])[e]) < 5
-    assert median_ms(lambda e: store.latest_facts(e, ["mlflow-registry", "blueprint"])) < 5
+    for entity in entities[::997]:
+        found = store.latest_results([entity])[entity]
+        assert sorted(r.check_id for r in found) == [f"check-{c:02d}" for c in range(12)]
+        assert {r.entity for r in found} == {entity}
+        kept = store.latest_facts(entity, ["mlflow-registry", "blueprint"])
+        assert set(kept) == {"mlflow-registry"}
     store.close()

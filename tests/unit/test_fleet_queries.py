@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from support.prometheus import binaries
+from support.timing import scaled
 from trellis.model import Sample
 from trellis.observability.fleet import FLEET_FACTS, FleetQuery, fleet_rows, plan_fleet_queries
 
@@ -28,7 +29,7 @@ def promtool_check(queries: dict[str, str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
-        timeout=30,
+        timeout=scaled(30),
     )
 
 
