@@ -60,10 +60,15 @@ def schema_problems(exc: ValidationError, limit: int = MAX_PROBLEMS) -> list[str
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """What the YAML parser found wrong and where, on one line, without quoting the file."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or type(exc).__name__
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"not valid YAML: {' '.join(str(problem).split())}{where}"
+    parts = []
+    for text, mark in (
+        (getattr(exc, "context", None), getattr(exc, "context_mark", None)),
+        (getattr(exc, "problem", None) or type(exc).__name__, getattr(exc, "problem_mark", None)),
+    ):
+        if text:
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            parts.append(" ".join(str(text).split()) + where)
+    return "not valid YAML: " + ": ".join(parts)
 
 
 def set_aside(
