@@ -18,7 +18,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from trellis.model import (
     ClusterRead,
-    Condition,
     Deployment,
     ModelVersion,
     RegisteredModel,
@@ -216,45 +215,6 @@ class _Model(_Strict):
         )
 
 
-class _Condition(_Strict):
-    type: str
-    status: str
-    reason: str = ""
-    message: str = ""
-
-
-class _Deployment(_Strict):
-    cluster: str
-    region: str
-    namespace: str
-    name: str
-    kind: str
-    runtime: str
-    model_name: str | None
-    model_version: str | None
-    ready_replicas: int
-    desired_replicas: int
-    gpu_requests: int
-    gpu_limits: int
-    gpu_product: str | None
-    url: str | None
-    network_policy: bool
-    conditions: list[_Condition]
-    selector: dict[str, str]
-    labels: dict[str, str] = {}
-    # Optional within format 2: files written before it existed read as "not said".
-    runs_as_non_root: bool | None = None
-
-    def to_domain(self) -> Deployment:
-        return Deployment(
-            **{name: getattr(self, name) for name in _DEPLOYMENT_SCALARS},
-            conditions=tuple(Condition(**c.model_dump()) for c in self.conditions),
-            selector=self.selector,
-            labels=self.labels,
-            runs_as_non_root=self.runs_as_non_root,
-        )
-
-
 class _ClusterRead(_Strict):
     ok: bool
     read_at: AwareDatetime
@@ -265,7 +225,9 @@ class _Snapshot(_Strict):
     models: list[_Model]
     taken_at: AwareDatetime
     registry: str
-    deployments: list[_Deployment] = []  # format 1 had none
+    # Read straight into the domain's dataclass, as strictly: its fields are the file's.
+    # Optional within format 2: ``labels``, ``runs_as_non_root`` (read as "not said").
+    deployments: list[Deployment] = []  # format 1 had none
     clusters: dict[str, _ClusterRead] = {}
 
     def to_domain(self) -> Snapshot:
@@ -273,7 +235,7 @@ class _Snapshot(_Strict):
             models=tuple(m.to_domain() for m in self.models),
             taken_at=_utc(self.taken_at),
             registry=self.registry,
-            deployments=tuple(d.to_domain() for d in self.deployments),
+            deployments=tuple(self.deployments),
             clusters={
                 name: ClusterRead(name, ok=c.ok, read_at=_utc(c.read_at), error=c.error)
                 for name, c in self.clusters.items()
