@@ -310,7 +310,7 @@ def _answers(pairs: list[str], data_file: Path | None) -> dict[str, object]:
     if data_file is not None:
         try:
             loaded = yaml.safe_load(data_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read answers from {data_file}: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{data_file} must hold a mapping of question: answer")

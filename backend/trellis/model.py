@@ -27,6 +27,15 @@ __all__ = [
 ]
 
 
+def _require_aware(owner: object, *moments: datetime) -> None:
+    """Refuse a time without a time zone: it cannot be compared with the others, or ordered."""
+    for moment in moments:
+        if moment.utcoffset() is None:
+            raise ValueError(
+                f"{type(owner).__name__} takes times with a time zone, not {moment.isoformat()}"
+            )
+
+
 class ModelTags:
     """Registered-model tag keys with a meaning; blueprints write them, views read them."""
 
@@ -61,6 +70,9 @@ class ModelVersion:
     created_at: datetime
     updated_at: datetime
 
+    def __post_init__(self) -> None:
+        _require_aware(self, self.created_at, self.updated_at)
+
 
 @dataclass(frozen=True, slots=True)
 class RegisteredModel:
@@ -73,6 +85,9 @@ class RegisteredModel:
     created_at: datetime
     updated_at: datetime
     versions: tuple[ModelVersion, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        _require_aware(self, self.created_at, self.updated_at)
 
     def version_for_alias(self, alias: str) -> int | None:
         """The version an alias points at, or None."""
@@ -163,6 +178,9 @@ class ClusterRead:
     read_at: datetime
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        _require_aware(self, self.read_at)
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -177,6 +195,9 @@ class Snapshot:
     registry: str
     deployments: tuple[Deployment, ...] = ()
     clusters: Mapping[str, ClusterRead] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_aware(self, self.taken_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +224,9 @@ class MetricPoint:
     step: int
     timestamp: datetime
     value: float
+
+    def __post_init__(self) -> None:
+        _require_aware(self, self.timestamp)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from trellis.blueprints import blueprint_fact
 from trellis.catalog import CatalogDocument, Target
@@ -78,10 +78,14 @@ log = logging.getLogger(__name__)
 
 BLUEPRINT_ANNOTATION = "trellis.dev/blueprint"
 _WORKERS = 8
+_RETRY_SECONDS = 15.0
+"""How soon a run that could not reach the fact store tries again (at most the interval)."""
+SCORECARDS = "scorecards"
 _PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
 _NO_BLUEPRINTS = "no blueprint source is configured"
 
 Facts = dict[str, dict[str, object]]
+_T = TypeVar("_T")
 _VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
 
 
@@ -176,6 +180,8 @@ class Scorer:
         self.clock = clock
         self._scorecards: tuple[Scorecard, ...] | None = None
         self._definition_error: str | None = None
+        #: Why the fact store could not be used last time it was tried; None once it was.
+        self._store_error: str | None = None
         self._entities: dict[str, Mapping[str, Any]] = {}
         self._last: RunReport | None = None
         self._last_error: str | None = None
@@ -217,7 +223,8 @@ class Scorer:
     def scorecards(self) -> tuple[Scorecard, ...]:
         """The last valid definitions."""
         if self._scorecards is None:
-            raise NotReady(f"no valid scorecard definitions: {self._definition_error}")
+            why = self._definition_error or "they have not been read yet"
+            raise NotReady(f"no valid scorecard definitions: {why}")
         return self._scorecards
 
     # --- one run ---------------------------------------------------------------------------
@@ -231,6 +238,10 @@ class Scorer:
         started = time.perf_counter()
         self._last_error = None
         scorecards = self.reload()
+        try:  # before any source is read: no reading for results that cannot be kept
+            self.store.open()
+        except SourceUnavailable as exc:
+            raise self._store_failed(exc) from exc
         document = self.catalog.document()
         snapshot = self.catalog.snapshot()
         now = self.clock()
@@ -268,8 +279,10 @@ class Scorer:
             row = (reads.rows or {}).get(server_key(server))
             facts[ref][SERVING.id] = serving_facts(row, reads.serving_error, window)
             evaluate(ref)
-        stats = self.store.write(fact_rows, result_rows, at=now)  # it prunes old history too
-        self.store.forget(entities.keys())
+        # The write prunes old history too.
+        stats = self._stored(lambda: self.store.write(fact_rows, result_rows, at=now))
+        self._stored(lambda: self.store.forget(entities.keys()))
+        self._store_error = None
         rollup = fleet_rollup(scorecards, entities, by_entity)
         report = RunReport(
             at=now,
@@ -422,7 +435,7 @@ class Scorer:
 
         ``refs`` None means every entity.
         """
-        kept = self.store.latest_results(refs)
+        kept = self._stored(lambda: self.store.latest_results(refs))
         outcomes = {
             ref: {
                 row.check_id: CheckOutcome(
@@ -475,18 +488,47 @@ class Scorer:
 
     def latest_facts(self, ref: str, retrievers: Sequence[str]) -> dict[str, FactRow]:
         """The latest facts of ``ref`` from each retriever that has any."""
-        return self.store.latest_facts(ref, retrievers)
+        return self._stored(lambda: self.store.latest_facts(ref, retrievers))
 
     def facts_range(
         self, ref: str, retrievers: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[FactRow]]:
         """Each change of ``ref``'s facts between ``start`` and ``end``, by retriever."""
-        return self.store.facts_range(ref, retrievers, start, end)
+        return self._stored(lambda: self.store.facts_range(ref, retrievers, start, end))
+
+    def _stored(self, call: Callable[[], _T]) -> _T:
+        """A use of the fact store; when it fails, the scorecards are unavailable, saying why.
+
+        A store never reached since the last failure is not tried again per request: the
+        background runs retry it, so requests answer at once.
+
+        Raises:
+            SourceUnavailable: for ``scorecards``, with the store's name and reason.
+        """
+        if self._store_error is not None and not self.store.opened:
+            raise SourceUnavailable(SCORECARDS, self._store_error)
+        try:
+            return call()
+        except SourceUnavailable as exc:
+            raise self._store_failed(exc) from exc
+
+    def _store_failed(self, exc: SourceUnavailable) -> SourceUnavailable:
+        self._store_error = f"{exc.source}: {exc.reason}"
+        return SourceUnavailable(SCORECARDS, self._store_error)
 
     def health(self) -> dict[str, object]:
-        """The scorecards' part of ``/readyz``."""
+        """The scorecards' part of ``/readyz``.
+
+        ``state`` is ``unavailable``, with a ``reason``, while the fact store cannot be used
+        or no valid definitions were ever read.
+        """
         report = self._last
+        reason = self._store_error
+        if reason is None and self._scorecards is None and self._definition_error is not None:
+            reason = f"no valid scorecard definitions: {self._definition_error}"
         return {
+            "state": "ok" if reason is None else "unavailable",
+            "reason": reason,
             "definitions": "ok" if self._definition_error is None else self._definition_error,
             "last_run": None
             if report is None
@@ -537,6 +579,15 @@ class Scorer:
                 self._last_error = str(exc)
                 self._stop.wait(1.0)
                 continue
+            except SourceUnavailable as exc:  # the fact store: the catalog serves on
+                retry = min(_RETRY_SECONDS, self.config.interval_seconds)
+                self._last_error = str(exc)
+                log.warning("%s; trying again in %g s", exc, retry)
+                self._stop.wait(retry)
+                continue
+            except DefinitionError as exc:  # never a valid set: nothing to run until fixed
+                self._last_error = f"no valid scorecard definitions: {exc}"
+                log.error("scorecards unavailable, no valid definitions:\n%s", exc)
             except Exception as exc:  # a bug must not end the loop that keeps results fresh
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scorecard run crashed")

@@ -216,7 +216,7 @@ def test_bad_credentials_unknown_contexts_and_closed_ports_are_reported(replay, 
     assert results["hub"][0].ok
     assert results["edge"][0].error == "HTTP 401 Unauthorized: Unauthorized"
     assert results["gone"][0].error.startswith("cannot connect:")
-    assert results["missing"][0].error.startswith("kubeconfig: ")
+    assert results["missing"][0].error.startswith("kubeconfig ")
     assert "missing" in results["missing"][0].error
     assert all(deployments == () for name, (r, deployments) in results.items() if not r.ok)
     for _, (outcome, _) in results.items():

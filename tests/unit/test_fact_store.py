@@ -68,23 +68,63 @@ def _a_directory(tmp_path: Path) -> Path:
     return tmp_path / "scorecards.db"
 
 
-def _not_a_database(tmp_path: Path) -> Path:
-    path = tmp_path / "scorecards.db"
-    path.write_bytes(b"this is not an SQLite database, whatever its name says" * 100)
-    return path
-
-
-@pytest.mark.parametrize("make_path", [_not_a_directory, _a_directory, _not_a_database])
+@pytest.mark.parametrize("make_path", [_not_a_directory, _a_directory])
 def test_a_database_that_cannot_be_opened_is_unavailable_and_named(tmp_path, make_path):
     path = make_path(tmp_path)
-    with pytest.raises(SourceUnavailable) as raised:
-        FactStore(f"sqlite:///{path}")
-    assert str(path) in str(raised.value)
+    store = FactStore(f"sqlite:///{path}")  # made without reaching the database
+    for attempt in (store.open, store.latest_results):  # each use tries again
+        with pytest.raises(SourceUnavailable) as raised:
+            attempt()
+        assert str(path) in str(raised.value)
+    assert not store.opened and store.set_aside == []
+
+
+def _not_a_database(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite database, whatever its name says" * 100)
+
+
+def _a_damaged_database(path: Path) -> None:
+    store = FactStore(f"sqlite:///{path}")
+    store.write([fact()], [result()], at=T0)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as raw:  # the schema page, past the 100-byte header
+        raw.seek(100)
+        raw.write(b"\xff" * 3000)
+
+
+@pytest.mark.parametrize("damage", [_not_a_database, _a_damaged_database])
+def test_a_file_that_is_not_a_sound_database_is_set_aside_and_a_new_one_made(
+    tmp_path, damage, caplog
+):
+    path = tmp_path / "scorecards.db"
+    damage(path)
+    # A log beside a file that is not a database is set aside before SQLite sees it; one
+    # beside a damaged database is SQLite's to read (it drops a log it cannot match).
+    wal = damage is _not_a_database
+    if wal:
+        (tmp_path / "scorecards.db-wal").write_bytes(b"its write-ahead log")
+    before = path.read_bytes()
+    store = FactStore(f"sqlite:///{path}")
+
+    store.write([fact()], [result()], at=T0)  # opens, sets the file aside, starts afresh
+
+    [record] = store.set_aside
+    assert record.path == path and record.kept_as.name.startswith("scorecards.db.bad-")
+    assert record.kept_as.read_bytes() == before
+    if wal:
+        assert (tmp_path / f"{record.kept_as.name}-wal").read_bytes() == b"its write-ahead log"
+    assert store.latest_results() == {result().entity: [result()]}
+    assert any(record.kept_as.name in r.getMessage() for r in caplog.records)
+    store.close()
 
 
 def test_a_database_that_cannot_be_written_is_unavailable(tmp_path):
     path = tmp_path / "scorecards.db"
-    FactStore(f"sqlite:///{path}").close()
+    made = FactStore(f"sqlite:///{path}")
+    made.open()
+    made.close()
     read_only = FactStore(f"sqlite:///file:{path}?mode=ro&uri=true")
     assert read_only.latest_results() == {}
     with pytest.raises(SourceUnavailable, match="readonly"):

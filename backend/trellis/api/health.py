@@ -30,10 +30,15 @@ def readyz(service: ServiceDep, request: Request) -> JSONResponse:
     """200 once there is a catalog to serve (even a stale one, which is said), else 503.
 
     The scorecards' last run is reported too; it does not decide readiness, because kept
-    results are served while a run waits for a slow source.
+    results are served while a run waits for a slow source. ``files`` lists the files kept
+    by Trellis that could not be used and were set aside (renamed, never deleted).
     """
     report: dict[str, Any] = service.health()
-    report["scorecards"] = request.app.state.scorer.health()
+    scorer = request.app.state.scorer
+    report["scorecards"] = scorer.health()
+    report["files"] = [
+        record.as_json() for record in (*service.store.set_aside, *scorer.store.set_aside)
+    ]
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 

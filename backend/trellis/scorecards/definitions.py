@@ -164,6 +164,12 @@ def load_scorecards(directory: Path) -> tuple[Scorecard, ...]:
         except OSError as exc:
             problems.append(Problem(source, None, "$", f"cannot be read: {exc.strerror}"))
             continue
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(source, None, "$", f"not UTF-8 text (byte {exc.start})"))
+            continue
+        except RecursionError:
+            problems.append(Problem(source, None, "$", "nested too deeply to read"))
+            continue
         except yaml.YAMLError as exc:
             problems.append(Problem(source, None, "$", _yaml_message(exc)))
             continue

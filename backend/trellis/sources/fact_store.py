@@ -30,7 +30,8 @@ Every write is one transaction; history older than ``history_days`` is pruned by
 themselves (at most once an hour), but never an (entity, retriever)'s latest row, which may
 be a value first seen long ago that still holds. SQLite runs in WAL mode, so the API reads
 while a background thread writes. Failures of the database are ``SourceUnavailable`` naming it
-(without its password); a URL that cannot work is a ``ConfigError``.
+(without its password); a URL that cannot work is a ``ConfigError``. The database is reached
+on first use, not when the store is made, so one that is down never stops a start.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.sources.bad_files import SetAside, set_aside
 from trellis.sources.fact_tables import (
     CHECK_COLUMNS,
     CHECKS,
@@ -95,6 +97,9 @@ PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
 _WRITE_OPTION = "trellis_write"  # execution option: begin with the write lock
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
+#: Files SQLite keeps beside a database; a set-aside database takes them along.
+_SQLITE_FILES = ("-wal", "-shm", "-journal")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 _EXAMPLE_URLS = "sqlite:///path/to/scorecards.db or postgresql+psycopg://user:password@host/db"
 
 
@@ -299,7 +304,8 @@ class FactStore:
         self.history = timedelta(days=history_days)
         parsed = _parse(url)
         self.name = f"fact store {parsed.render_as_string(hide_password=True)}"
-        self._engine = _engine(parsed, self.name)
+        self._engine = _engine(parsed)
+        self._file = _sqlite_file(parsed)
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._to_db = _driver_time(self._engine.dialect)
         self._sql = {
@@ -314,7 +320,66 @@ class FactStore:
         self._result_entities: set[str] | None = None
         self._last_id: int | None = None  # None until the digests are loaded
         self._next_prune: datetime | None = None
-        with self._guard():
+        self._open_lock = threading.Lock()
+        self._opened = False
+        #: A damaged SQLite file renamed when opening, for ``/readyz``.
+        self.set_aside: list[SetAside] = []
+
+    # --- opening ----------------------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        """Whether the database was reached and its tables exist."""
+        return self._opened
+
+    def open(self) -> None:
+        """Reach the database and create missing tables, once; every use calls it first.
+
+        Nothing is reached before, so an unreachable database never stops a start: each
+        later call tries again. An SQLite file that is not a database, or a damaged one, is
+        set aside (renamed beside it, never deleted) and a new one created; the next run
+        writes every entity's facts again.
+
+        Raises:
+            SourceUnavailable: naming this store, when it cannot be reached or created.
+        """
+        if self._opened:
+            return
+        with self._open_lock:
+            if self._opened:
+                return
+            if self._file is not None and not _sqlite_header(self._file):
+                # Before SQLite opens it: it would drop the -wal file it cannot match.
+                self._set_aside(self._file, "file is not a database")
+            try:
+                self._create()
+            except SourceUnavailable as exc:
+                if self._file is None or not _damaged(exc.__cause__):
+                    raise
+                self._engine.dispose()  # no pooled connection may keep the old file
+                self._set_aside(self._file, exc.reason)
+                self._create()
+            self._opened = True
+
+    def _set_aside(self, path: Path, problem: str) -> None:
+        try:
+            self.set_aside.append(
+                set_aside(path, f"{self.name}: {problem}", companions=_SQLITE_FILES)
+            )
+        except OSError as error:
+            raise SourceUnavailable(
+                self.name, f"{problem}; it cannot be set aside: {error.strerror}"
+            ) from error
+
+    def _create(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SourceUnavailable(
+                    self.name, f"cannot create its directory: {exc.strerror}"
+                ) from exc
+        with self._failures():
             create_schema(self._engine)
 
     # --- writing ----------------------------------------------------------------------------
@@ -666,6 +731,13 @@ class FactStore:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
+        """Open the store if it is not yet, then translate failures as ``_failures``."""
+        self.open()
+        with self._failures():
+            yield
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
         """Translate database failures into ``SourceUnavailable`` naming this store."""
         try:
             yield
@@ -692,20 +764,14 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def _engine(url: URL, name: str) -> Engine:
+def _engine(url: URL) -> Engine:
     """One engine for the store's life: pooled, thread-safe, with timeouts."""
     options: dict[str, Any] = {}
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
-        database = url.database or ""
-        if database in {"", ":memory:"}:
+        if _sqlite_file(url) is None:
             options["poolclass"] = StaticPool  # one shared connection, or each has its own DB
-        elif not url.query.get("uri"):
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise SourceUnavailable(name, f"cannot create its directory: {exc}") from exc
     else:
         options["pool_pre_ping"] = True  # a restarted server costs no failed write
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
@@ -723,6 +789,32 @@ def _engine(url: URL, name: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The SQLite database file, or None (another database, memory, a ``file:`` URI)."""
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
+        return None
+    database = url.database or ""
+    return None if database in {"", ":memory:"} else Path(database)
+
+
+def _sqlite_header(path: Path) -> bool:
+    """Whether the file can be an SQLite database: missing, empty, or with SQLite's header."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return True  # nothing to set aside; SQLite says what is wrong
+    except OSError:
+        return True
+    return head in {b"", _SQLITE_HEADER}
+
+
+def _damaged(exc: BaseException | None) -> bool:
+    """Whether SQLite said the file is not a database, or a damaged one."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(cause, "sqlite_errorname", None) in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

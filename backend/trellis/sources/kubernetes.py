@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trellis import __version__
 from trellis.model import ClusterRead, Deployment
+from trellis.sources.bad_files import schema_problems, yaml_problem
 from trellis.sources.kube_objects import (
     PREDICTOR_LABEL,
     SERVER_LABEL,
@@ -170,18 +176,122 @@ class KubernetesSource:
         configuration.retries = urllib3.Retry(
             total=1, connect=1, read=1, redirect=0, status=0, other=0, raise_on_status=False
         )
-        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(self._kubeconfig) if self._kubeconfig else None,
-            context=context,
-            persist_config=False,  # never write refreshed credentials back to the file
-            client_configuration=configuration,
-        )
+        files = _kubeconfig_files(self._kubeconfig)
+        for path in files:
+            _check_kubeconfig(path)
+        try:
+            api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(self._kubeconfig) if self._kubeconfig else None,
+                context=context,
+                persist_config=False,  # never write refreshed credentials back to the file
+                client_configuration=configuration,
+            )
+        except ConfigException as exc:  # its messages may quote the file: only the gist
+            where = ", ".join(map(str, files)) or "(none found)"
+            raise ConfigException(f"kubeconfig {where}: {_DUMPED.sub('…', str(exc))}") from None
+        except (ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError) as exc:
+            where = ", ".join(map(str, files))
+            raise ConfigException(
+                f"kubeconfig {where}: cannot be used ({type(exc).__name__})"
+            ) from None
         api.user_agent = f"trellis/{__version__}"
         with self._lock:
             kept = self._clients.setdefault(context, api)
         if kept is not api:  # a read still running from before made one meanwhile
             api.close()
         return kept
+
+
+class _Loose(BaseModel):
+    """Exact types for what the client reads; other keys are the client's business."""
+
+    model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
+
+class _Context(_Loose):
+    cluster: str
+    user: str
+    namespace: str | None = None
+
+
+class _Cluster(_Loose):
+    server: str
+    certificate_authority: str | None = Field(None, alias="certificate-authority")
+    certificate_authority_data: str | None = Field(None, alias="certificate-authority-data")
+    insecure_skip_tls_verify: bool | None = Field(None, alias="insecure-skip-tls-verify")
+    tls_server_name: str | None = Field(None, alias="tls-server-name")
+    proxy_url: str | None = Field(None, alias="proxy-url")
+
+
+class _User(_Loose):
+    token: str | None = None
+    token_file: str | None = Field(None, alias="tokenFile")
+    username: str | None = None
+    password: str | None = None
+    client_certificate: str | None = Field(None, alias="client-certificate")
+    client_certificate_data: str | None = Field(None, alias="client-certificate-data")
+    client_key: str | None = Field(None, alias="client-key")
+    client_key_data: str | None = Field(None, alias="client-key-data")
+    exec_: dict[str, Any] | None = Field(None, alias="exec")
+    auth_provider: dict[str, Any] | None = Field(None, alias="auth-provider")
+
+
+class _NamedContext(_Loose):
+    name: str
+    context: _Context
+
+
+class _NamedCluster(_Loose):
+    name: str
+    cluster: _Cluster
+
+
+class _NamedUser(_Loose):
+    name: str
+    user: _User | None = None
+
+
+class _Kubeconfig(_Loose):
+    clusters: list[_NamedCluster] | None = None
+    contexts: list[_NamedContext] | None = None
+    users: list[_NamedUser] | None = None
+    current_context: str | None = Field(None, alias="current-context")
+
+
+#: A mapping the client put in a message: it may hold a token, so it never leaves.
+_DUMPED = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def _check_kubeconfig(path: Path) -> None:
+    """Refuse a kubeconfig file the client would choke on, naming the field, never a value.
+
+    Raises:
+        ConfigException: ``kubeconfig <path>: <what is wrong>``.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigException(f"kubeconfig {path}: cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigException(f"kubeconfig {path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigException(f"kubeconfig {path}: {yaml_problem(exc)}") from None
+    if data is None:
+        return  # empty: the client says so
+    try:
+        _Kubeconfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(schema_problems(exc))
+        raise ConfigException(f"kubeconfig {path}: {problems}") from None
+
+
+def _kubeconfig_files(configured: Path | None) -> list[Path]:
+    """The files the client will read: the configured one, or ``$KUBECONFIG``'s that exist."""
+    if configured is not None:
+        return [configured]
+    listed = os.environ.get("KUBECONFIG", KUBE_CONFIG_DEFAULT_LOCATION)
+    found = [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
+    return [path for path in found if path.is_file()]
 
 
 def _list_all(call: Callable[..., Any], deadline: float, **kwargs: Any) -> list[Obj]:
@@ -228,7 +338,8 @@ def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, ConfigException):
-        return _short(f"kubeconfig: {exc}")
+        text = str(exc)
+        return _short(text if text.startswith("kubeconfig ") else f"kubeconfig: {text}")
     if isinstance(exc, ValueError):
         return _short(f"unreadable answer: {exc}")
     return _short(f"{type(exc).__name__}: {exc}")

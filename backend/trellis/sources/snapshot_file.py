@@ -10,18 +10,20 @@ import json
 import logging
 import os
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from trellis.model import (
     ClusterRead,
-    Condition,
     Deployment,
     ModelVersion,
     RegisteredModel,
     Snapshot,
 )
+from trellis.sources.bad_files import SetAside, schema_problems, set_aside
 
 __all__ = ["SnapshotFile"]
 
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2
 """Format written; format 1 (models only, before deployments) is still read."""
-_READABLE = {1, 2}
 
 
 class SnapshotFile:
@@ -37,6 +38,8 @@ class SnapshotFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: Files found unfit and renamed, for ``/readyz``.
+        self.set_aside: list[SetAside] = []
 
     def save(self, snapshot: Snapshot) -> None:
         """Write to a temporary file and rename it, so a crash never leaves half a file."""
@@ -52,22 +55,31 @@ class SnapshotFile:
             raise
 
     def load(self) -> Snapshot | None:
-        """The kept snapshot, or None when there is none or it cannot be understood."""
+        """The kept snapshot, or None when there is none or it does not fit the schema.
+
+        A file that does not fit (not JSON, a wrong type, a time without a time zone, an
+        unknown format) is set aside with its reasons logged: the service then starts from
+        the registry, and the file stays for a person to look at.
+        """
         try:
-            payload = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable snapshot %s: %s", self.path, exc)
-            return None
-        if not isinstance(payload, dict) or payload.get("format") not in _READABLE:
-            log.warning("ignoring snapshot %s written in another format", self.path)
+        except OSError as exc:
+            log.warning("ignoring unreadable snapshot %s: %s", self.path, exc.strerror or exc)
             return None
         try:
-            return _snapshot(payload["snapshot"])
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("ignoring malformed snapshot %s: %s", self.path, exc)
+            kept = _File.model_validate_json(raw)
+        except ValidationError as exc:
+            self._set_aside("does not fit the snapshot schema: " + "; ".join(schema_problems(exc)))
             return None
+        return kept.snapshot.to_domain()
+
+    def _set_aside(self, reason: str) -> None:
+        try:
+            self.set_aside.append(set_aside(self.path, reason))
+        except OSError as exc:  # the next good read replaces it; say so, and start anyway
+            log.error("cannot set aside snapshot %s (%s): %s", self.path, exc.strerror, reason)
 
 
 def _plain(snapshot: Snapshot) -> dict[str, Any]:
@@ -143,56 +155,94 @@ _DEPLOYMENT_SCALARS = (
 )
 
 
-def _snapshot(raw: dict[str, Any]) -> Snapshot:
-    return Snapshot(
-        models=tuple(_model(m) for m in raw["models"]),
-        taken_at=datetime.fromisoformat(raw["taken_at"]),
-        registry=str(raw["registry"]),
-        deployments=tuple(_deployment(d) for d in raw.get("deployments", ())),
-        clusters={
-            str(name): ClusterRead(
-                cluster=str(name),
-                ok=bool(c["ok"]),
-                read_at=datetime.fromisoformat(c["read_at"]),
-                error=c.get("error"),
-            )
-            for name, c in raw.get("clusters", {}).items()
-        },
-    )
+class _Strict(BaseModel):
+    """Exact JSON types, as ``save`` writes them: nothing is coerced or guessed.
+
+    Unknown keys are ignored, so a file written by a newer Trellis of the same format is
+    still read after a rollback.
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
 
-def _deployment(raw: dict[str, Any]) -> Deployment:
-    return Deployment(
-        **{name: raw[name] for name in _DEPLOYMENT_SCALARS},
-        conditions=tuple(Condition(**c) for c in raw["conditions"]),
-        selector=dict(raw["selector"]),
-        labels=dict(raw.get("labels", {})),
-        # Optional within format 2: files written before it existed read as "not said".
-        runs_as_non_root=raw.get("runs_as_non_root"),
-    )
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
-def _model(raw: dict[str, Any]) -> RegisteredModel:
-    return RegisteredModel(
-        name=raw["name"],
-        description=raw["description"],
-        tags=dict(raw["tags"]),
-        aliases={k: int(v) for k, v in raw["aliases"].items()},
-        created_at=datetime.fromisoformat(raw["created_at"]),
-        updated_at=datetime.fromisoformat(raw["updated_at"]),
-        versions=tuple(_version(v) for v in raw["versions"]),
-    )
+class _Version(_Strict):
+    model_name: str
+    version: int
+    status: str
+    source: str
+    run_id: str | None
+    description: str
+    tags: dict[str, str]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    def to_domain(self) -> ModelVersion:
+        return ModelVersion(
+            model_name=self.model_name,
+            version=self.version,
+            status=self.status,
+            source=self.source,
+            run_id=self.run_id,
+            description=self.description,
+            tags=self.tags,
+            created_at=_utc(self.created_at),
+            updated_at=_utc(self.updated_at),
+        )
 
 
-def _version(raw: dict[str, Any]) -> ModelVersion:
-    return ModelVersion(
-        model_name=raw["model_name"],
-        version=int(raw["version"]),
-        status=raw["status"],
-        source=raw["source"],
-        run_id=raw["run_id"],
-        description=raw["description"],
-        tags=dict(raw["tags"]),
-        created_at=datetime.fromisoformat(raw["created_at"]),
-        updated_at=datetime.fromisoformat(raw["updated_at"]),
-    )
+class _Model(_Strict):
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    versions: list[_Version]
+
+    def to_domain(self) -> RegisteredModel:
+        return RegisteredModel(
+            name=self.name,
+            description=self.description,
+            tags=self.tags,
+            aliases=self.aliases,
+            created_at=_utc(self.created_at),
+            updated_at=_utc(self.updated_at),
+            versions=tuple(v.to_domain() for v in self.versions),
+        )
+
+
+class _ClusterRead(_Strict):
+    ok: bool
+    read_at: AwareDatetime
+    error: str | None = None
+
+
+class _Snapshot(_Strict):
+    models: list[_Model]
+    taken_at: AwareDatetime
+    registry: str
+    # Read straight into the domain's dataclass, as strictly: its fields are the file's.
+    # Optional within format 2: ``labels``, ``runs_as_non_root`` (read as "not said").
+    deployments: list[Deployment] = []  # format 1 had none
+    clusters: dict[str, _ClusterRead] = {}
+
+    def to_domain(self) -> Snapshot:
+        return Snapshot(
+            models=tuple(m.to_domain() for m in self.models),
+            taken_at=_utc(self.taken_at),
+            registry=self.registry,
+            deployments=tuple(self.deployments),
+            clusters={
+                name: ClusterRead(name, ok=c.ok, read_at=_utc(c.read_at), error=c.error)
+                for name, c in self.clusters.items()
+            },
+        )
+
+
+class _File(_Strict):
+    format: Literal[1, 2]  # 1: models only, before deployments
+    snapshot: _Snapshot
