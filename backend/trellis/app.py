@@ -20,6 +20,7 @@ from trellis import __version__
 from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
+from trellis.drop_guard import DropPolicy
 from trellis.errors import (
     AnswerError,
     ConfigError,
@@ -185,6 +186,10 @@ def build_catalog_service(
         interval_seconds=settings.catalog.refresh_interval_seconds,
         metrics=metrics or Metrics(),
         deployments=build_deployments(settings),
+        drop_policy=DropPolicy(
+            max_share=settings.catalog.drop_max_share,
+            confirm_seconds=settings.catalog.drop_confirm_seconds,
+        ),
     )
 
 

@@ -43,9 +43,7 @@ def test_a_drop_is_held_until_reads_have_shown_it_for_the_whole_period():
     first = guard.judge("mlflow", kept=312, read=0, now=T0, policy=POLICY)
     assert first.verdict is Verdict.HOLD
     assert first.hold is not None and first.hold.confirms_at == T0 + timedelta(seconds=600)
-    middle = guard.judge(
-        "mlflow", kept=312, read=2, now=T0 + timedelta(seconds=599), policy=POLICY
-    )
+    middle = guard.judge("mlflow", kept=312, read=2, now=T0 + timedelta(seconds=599), policy=POLICY)
     assert middle.verdict is Verdict.HOLD
     assert middle.hold is not None
     assert (middle.hold.reads, middle.hold.read, middle.hold.since) == (2, 2, T0)

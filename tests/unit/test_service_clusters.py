@@ -111,7 +111,7 @@ def test_a_failing_cluster_marks_the_catalog_stale_and_keeps_its_servers(tmp_pat
         [
             {"hub": ok("hub", server("hub", "a")), "edge": ok("edge", server("edge", "b"))},
             {"hub": ok("hub", server("hub", "a")), "edge": failed("edge")},
-            {"hub": ok("hub", server("hub", "a")), "edge": ok("edge")},
+            {"hub": ok("hub", server("hub", "a")), "edge": ok("edge", server("edge", "c"))},
         ]
     )
     catalog = service(tmp_path, Registry(), clusters)
@@ -125,10 +125,10 @@ def test_a_failing_cluster_marks_the_catalog_stale_and_keeps_its_servers(tmp_pat
     assert health["kubernetes:hub"]["state"] == "ok"
     kept = SnapshotFile(tmp_path / "snapshot.json").load()
     assert kept is not None and [d.name for d in kept.deployments] == ["b", "a"]
-    catalog.refresh()  # the cluster answers again, with its server gone
+    catalog.refresh()  # the cluster answers again, with its server replaced
     assert not catalog.stale
     kept = SnapshotFile(tmp_path / "snapshot.json").load()
-    assert kept is not None and [d.name for d in kept.deployments] == ["a"]
+    assert kept is not None and [d.name for d in kept.deployments] == ["c", "a"]
     catalog.stop()
     assert clusters.closed
 
