@@ -92,6 +92,8 @@ def build_registry(settings: Settings) -> RegistrySource:
         timeout_seconds=mlflow.timeout_seconds,
         model_page_size=mlflow.model_page_size,
         version_page_size=mlflow.version_page_size,
+        # Only the embedded default may start empty; a configured file must exist.
+        create_missing=mlflow.tracking_uri is None,
     )
 
 
