@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import generate_latest
 
+from support.domain import model_server as server
 from support.domain import registered_model
 from trellis.catalog import CatalogOptions
 from trellis.drop_guard import DropPolicy
@@ -45,28 +46,6 @@ class Registry:
 
     def close(self) -> None:
         pass
-
-
-def server(cluster: str, name: str) -> Deployment:
-    return Deployment(
-        cluster=cluster,
-        region=cluster,
-        namespace="ml",
-        name=name,
-        kind="InferenceService",
-        runtime="kserve-mlserver",
-        model_name=None,
-        model_version=None,
-        ready_replicas=1,
-        desired_replicas=1,
-        gpu_requests=0,
-        gpu_limits=0,
-        gpu_product=None,
-        url=None,
-        conditions=(),
-        network_policy=False,
-        selector={"app": name},
-    )
 
 
 @dataclass

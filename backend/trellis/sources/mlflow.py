@@ -393,8 +393,9 @@ class SqlRegistry:
 
         if self._database is not None and not self._database.is_file():
             raise SourceUnavailable(
-                SOURCE, f"the SQLite registry {self._database} does not exist (MLflow would "
-                "create an empty one); check TRELLIS_MLFLOW__TRACKING_URI"
+                SOURCE,
+                f"the SQLite registry {self._database} does not exist (MLflow would "
+                "create an empty one); check TRELLIS_MLFLOW__TRACKING_URI",
             )
         return MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
 
