@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-__all__ = ["DropGuard", "DropPolicy", "Hold", "Verdict"]
+__all__ = ["DropGuard", "DropPolicy", "Hold", "Judgement", "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ operator's typo in ``--backend-store-uri`` does), and an SQLite registry file go
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,10 @@ def held(http: TestClient) -> list[dict]:
     return drops
 
 
+def last_success(http: TestClient) -> datetime:
+    return datetime.fromisoformat(http.get("/readyz").json()["sources"]["mlflow"]["last_success"])
+
+
 def metric(http: TestClient, line: str) -> bool:
     return line in http.get("/metrics").text
 
@@ -77,14 +82,20 @@ def test_a_server_restarted_on_an_empty_database_is_held_until_confirmed(tmp_pat
             good = wait_http.get("/catalog/entities.yaml")
             assert resources(good.content) == ["model-0", "model-1", "model-2"]
             kept_file = (tmp_path / "operator" / "snapshot.json").read_bytes()
-            assert op_http.post("/api/catalog/drops/confirm", headers=AUTH).status_code == 409
 
             server.stop()
             server = MlflowServer(db=tmp_path / "new" / "mlflow.db", port=port)
             server.db.parent.mkdir()
             server.start(timeout=scaled(60))
-
-            wait_until(lambda: held(op_http), timeout=scaled(20), what="the drop to be held")
+            restarted = datetime.now(UTC)
+            wait_until(
+                lambda: last_success(op_http) > restarted,
+                timeout=scaled(20),
+                what="a read of the restarted server",
+            )
+            # Backstage is still told about every model.
+            assert op_http.get("/catalog/entities.yaml").content == good.content
+            assert held(op_http), "the drop is not reported as held"
             assert held(op_http)[0] | {"since": None, "last_read": None, "confirms_at": None} == {
                 "source": "mlflow",
                 "kept": 3,
@@ -120,6 +131,7 @@ def test_a_server_restarted_on_an_empty_database_is_held_until_confirmed(tmp_pat
             assert metric(
                 op_http, 'trellis_catalog_drops_total{outcome="operator",source="mlflow"} 1.0'
             )
+            assert op_http.post("/api/catalog/drops/confirm", headers=AUTH).status_code == 409
 
             # The other app publishes the drop once reads have repeated it for its period.
             wait_until(
