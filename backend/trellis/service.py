@@ -148,6 +148,9 @@ class CatalogService:
     def __post_init__(self) -> None:
         self._health = SourceHealth(self.registry.name)
         self.metrics.snapshot_age.set_function(lambda: self.snapshot_age_seconds() or float("nan"))
+        # The registry's hold gauge exists from the start (0), so alerts see it before a hold.
+        self._drop_sources.add(self.registry.name)
+        self._report_holds()
 
     def load_kept(self) -> bool:
         """Serve the snapshot kept on disk until the first live read succeeds."""

@@ -82,6 +82,7 @@ def test_a_registry_read_with_no_models_is_held_and_nothing_is_published(tmp_pat
     clock = Clock()
     registry = Registry(clock)
     service = build(tmp_path, registry)
+    assert metric(service, 'trellis_catalog_drop_held{source="mlflow"} 0.0')
     document = service.refresh()
     assert document is not None and document.model_count == 10
     kept_file = (tmp_path / "snapshot.json").read_bytes()
