@@ -20,6 +20,7 @@ from trellis import __version__
 from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
+from trellis.drop_guard import DropPolicy
 from trellis.errors import (
     AnswerError,
     ConfigError,
@@ -91,6 +92,8 @@ def build_registry(settings: Settings) -> RegistrySource:
         timeout_seconds=mlflow.timeout_seconds,
         model_page_size=mlflow.model_page_size,
         version_page_size=mlflow.version_page_size,
+        # Only the embedded default may start empty; a configured file must exist.
+        create_missing=mlflow.tracking_uri is None,
     )
 
 
@@ -185,6 +188,10 @@ def build_catalog_service(
         interval_seconds=settings.catalog.refresh_interval_seconds,
         metrics=metrics or Metrics(),
         deployments=build_deployments(settings),
+        drop_policy=DropPolicy(
+            max_share=settings.catalog.drop_max_share,
+            confirm_seconds=settings.catalog.drop_confirm_seconds,
+        ),
     )
 
 

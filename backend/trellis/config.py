@@ -167,6 +167,20 @@ class CatalogSettings(BaseModel):
     requires_token: bool = Field(
         default=False, description="Whether /catalog/* needs the same bearer token as /api/*."
     )
+    drop_max_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Largest share of the served models one registry read may lose and still "
+        "be published at once; a larger drop, and any drop to zero, is held until confirmed.",
+    )
+    drop_confirm_seconds: float = Field(
+        default=3_600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="How long consecutive reads must keep showing a held drop before it is "
+        "published (an operator can confirm it sooner).",
+    )
 
 
 class BlueprintSettings(BaseModel):

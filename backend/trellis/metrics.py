@@ -39,6 +39,27 @@ class Metrics:
         self.entities = Gauge(
             "trellis_catalog_entities", "Entities in the served catalog.", registry=self.registry
         )
+        self.drop_held = Gauge(
+            "trellis_catalog_drop_held",
+            "1 while a read that lost too much of a source is held back, by source.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.drop_items = Gauge(
+            "trellis_catalog_drop_held_items",
+            "Items of a held source: served (snapshot=kept) and in its latest read "
+            "(snapshot=read).",
+            ["source", "snapshot"],
+            registry=self.registry,
+        )
+        self.drops = Counter(
+            "trellis_catalog_drops_total",
+            "Drops by outcome: held (a hold began), cleared (a read returned to normal), "
+            "confirmed (published after the confirmation period), operator (published by an "
+            "operator).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
         self.problems = Gauge(
             "trellis_catalog_problems",
             "Problems found building the served catalog, by severity.",

@@ -4,6 +4,10 @@ A failed read changes nothing that is served: the last good snapshot (also kept 
 a restart does not lose it) stays in place, and its age is reported, because Backstage
 deletes entities that disappear from a location. Clusters fail one at a time: a cluster that
 cannot be read keeps the deployments it had, while the others move on.
+
+A read that succeeds but loses everything, or past a set share, is held the same way (see
+``trellis.drop_guard``): the registry's models, or one cluster's servers, stay as served until
+reads confirm the drop over a set period or an operator confirms it.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
+from trellis.drop_guard import DropGuard, DropPolicy, Hold, Verdict
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
@@ -74,14 +79,19 @@ class DeploymentSource(Protocol):
         ...
 
 
+ClusterResults = Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]
+
+
 def merge_clusters(
     previous: Snapshot | None,
-    results: Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]],
+    results: ClusterResults,
+    held: Collection[str] = frozenset(),
 ) -> tuple[tuple[Deployment, ...], dict[str, ClusterRead]]:
-    """This read's deployments, keeping the previous ones of each cluster that failed.
+    """This read's deployments, keeping the previous ones of each cluster failed or ``held``.
 
     Dropping a failed cluster's servers would make Backstage orphan and delete their entities;
     they are kept, marked by the cluster's ``ClusterRead``, until the cluster answers again.
+    A held cluster answered, but with a drop not yet confirmed: its servers are kept too.
     """
     kept = previous.deployments if previous else ()
     deployments: list[Deployment] = []
@@ -89,7 +99,8 @@ def merge_clusters(
     for cluster in sorted(results):
         read, found = results[cluster]
         clusters[cluster] = read
-        deployments.extend(found if read.ok else (d for d in kept if d.cluster == cluster))
+        fresh = read.ok and cluster not in held
+        deployments.extend(found if fresh else (d for d in kept if d.cluster == cluster))
     order = sorted(deployments, key=lambda d: (d.cluster, d.namespace, d.kind, d.name))
     return tuple(order), clusters
 
@@ -118,18 +129,28 @@ class CatalogService:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     deployments: DeploymentSource | None = None
+    drop_policy: DropPolicy = field(default_factory=DropPolicy)
     _document: CatalogDocument | None = field(default=None, init=False)
     _snapshot: Snapshot | None = field(default=None, init=False)
     _from_store: bool = field(default=False, init=False)
     _health: SourceHealth = field(init=False)
     _clusters: dict[str, SourceHealth] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _guard: DropGuard = field(default_factory=DropGuard, init=False)
+    #: The latest read while any part of it is held: what an operator's confirmation publishes.
+    _held_read: tuple[Snapshot, ClusterResults | None] | None = field(default=None, init=False)
+    _drop_sources: set[str] = field(default_factory=set, init=False)
+    #: One refresh or confirmation at a time.
+    _refreshing: threading.Lock = field(default_factory=threading.Lock, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._health = SourceHealth(self.registry.name)
         self.metrics.snapshot_age.set_function(lambda: self.snapshot_age_seconds() or float("nan"))
+        # The registry's hold gauge exists from the start (0), so alerts see it before a hold.
+        self._drop_sources.add(self.registry.name)
+        self._report_holds()
 
     def load_kept(self) -> bool:
         """Serve the snapshot kept on disk until the first live read succeeds."""
@@ -146,7 +167,14 @@ class CatalogService:
         return True
 
     def refresh(self) -> CatalogDocument | None:
-        """One read-build-publish cycle; on failure keep serving what was served."""
+        """One read-build-publish cycle; on failure keep serving what was served.
+
+        None when the registry could not be read or its read is held.
+        """
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> CatalogDocument | None:
         started = time.perf_counter()
         try:
             read = self.registry.read()
@@ -155,7 +183,24 @@ class CatalogService:
             self.metrics.source_errors.labels(exc.source).inc()
             log.warning("registry read failed (%s); still serving the last good snapshot", exc)
             return None
-        snapshot = self._with_deployments(read)
+        _succeeded(self._health, self.clock())
+        results = self._read_clusters()
+        registry_held, held_clusters = self._judge(read, results)
+        self._held_read = (read, results) if registry_held or held_clusters else None
+        previous = self._snapshot
+        if registry_held and previous is not None:
+            # The registry's models stay as served; the clusters may still move on.
+            snapshot = self._with_clusters(previous, results, held_clusters)
+            if snapshot == previous:
+                return None
+            self._publish_read(snapshot)
+            return None
+        self._publish_read(self._with_clusters(read, results, held_clusters))
+        self.metrics.refresh_seconds.observe(time.perf_counter() - started)
+        return self._document
+
+    def _publish_read(self, snapshot: Snapshot) -> None:
+        """Publish a snapshot that reads produced, then keep it on disk."""
         current, previous = self._document, self._snapshot
         if (
             current is not None
@@ -167,15 +212,12 @@ class CatalogService:
             self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot)
         else:
             self._publish(build_document(snapshot, self.options), snapshot)
-        _succeeded(self._health, self.clock())
-        self.metrics.refresh_seconds.observe(time.perf_counter() - started)
         self.store.save(snapshot)  # after publishing: a restart needs it, a request does not
-        return self._document
 
-    def _with_deployments(self, read: Snapshot) -> Snapshot:
-        """The registry's snapshot plus every cluster's servers (kept for failed clusters)."""
+    def _read_clusters(self) -> ClusterResults | None:
+        """Every cluster's servers, each cluster's health recorded; None without clusters."""
         if self.deployments is None:
-            return read
+            return None
         results = self.deployments.read()
         for cluster, (status, _) in results.items():
             health = self._clusters.setdefault(cluster, SourceHealth(f"kubernetes:{cluster}"))
@@ -185,8 +227,114 @@ class CatalogService:
                 _failed(health, status.read_at, status.error or "unknown error")
                 self.metrics.source_errors.labels(health.name).inc()
                 log.warning("cluster %s failed (%s); keeping its servers", cluster, status.error)
-        deployments, clusters = merge_clusters(self._snapshot, results)
-        return replace(read, deployments=deployments, clusters=clusters)
+        return results
+
+    def _with_clusters(
+        self, base: Snapshot, results: ClusterResults | None, held: Collection[str]
+    ) -> Snapshot:
+        """``base`` with every cluster's servers (the served ones for failed or held clusters)."""
+        if results is None:
+            return base
+        deployments, clusters = merge_clusters(self._snapshot, results, held)
+        return replace(base, deployments=deployments, clusters=clusters)
+
+    def _judge(self, read: Snapshot, results: ClusterResults | None) -> tuple[bool, frozenset[str]]:
+        """Whether the registry's read is held, and which clusters' reads are."""
+        now, served = self.clock(), self._snapshot
+        registry_held = self._held(
+            self.registry.name,
+            "models",
+            len(served.models) if served else 0,
+            len(read.models),
+            now,
+            self.drop_policy,
+        )
+        # A cluster's few servers change by design (rollouts, canaries): only zero is held.
+        per_cluster = replace(self.drop_policy, only_to_zero=True)
+        held_clusters = {
+            cluster
+            for cluster, (status, found) in sorted((results or {}).items())
+            if status.ok
+            and self._held(
+                f"kubernetes:{cluster}",
+                "servers",
+                sum(d.cluster == cluster for d in served.deployments) if served else 0,
+                len(found),
+                now,
+                per_cluster,
+            )
+        }
+        self._report_holds()
+        return registry_held, frozenset(held_clusters)
+
+    def _held(
+        self, source: str, items: str, kept: int, read: int, now: datetime, policy: DropPolicy
+    ) -> bool:
+        """Judge one source's read, count and log the outcome; whether it is held."""
+        with self._lock:
+            judgement = self._guard.judge(source, kept=kept, read=read, now=now, policy=policy)
+        hold = judgement.hold
+        if judgement.verdict is Verdict.HOLD and hold is not None:
+            if hold.reads == 1:
+                self.metrics.drops.labels(source, "held").inc()
+            log.warning(
+                "%s read has %d %s where the served catalog has %d: held, not published, until "
+                "reads confirm it at %s or an operator does (POST /api/catalog/drops/confirm)",
+                source,
+                read,
+                items,
+                kept,
+                hold.confirms_at.isoformat(),
+            )
+            return True
+        if judgement.verdict is Verdict.CONFIRMED and hold is not None:
+            self.metrics.drops.labels(source, "confirmed").inc()
+            log.warning(
+                "%s read has %d %s where %d were served, in every read since %s: published",
+                source,
+                read,
+                items,
+                kept,
+                hold.since.isoformat(),
+            )
+        elif hold is not None:
+            self.metrics.drops.labels(source, "cleared").inc()
+            log.info("%s read has %d %s again: the held drop is cleared", source, read, items)
+        return False
+
+    def _report_holds(self) -> None:
+        holds = {hold.source: hold for hold in self.drops_held()}
+        self._drop_sources |= holds.keys()
+        for source in self._drop_sources:
+            hold = holds.get(source)
+            self.metrics.drop_held.labels(source).set(1 if hold else 0)
+            self.metrics.drop_items.labels(source, "kept").set(hold.kept if hold else 0)
+            self.metrics.drop_items.labels(source, "read").set(hold.read if hold else 0)
+
+    def drops_held(self) -> tuple[Hold, ...]:
+        """Every source whose latest read is held, by source."""
+        with self._lock:
+            return self._guard.holds
+
+    def confirm_drops(self) -> tuple[Hold, ...]:
+        """Publish every held read now (an operator's confirmation); the holds it ended."""
+        with self._refreshing:
+            with self._lock:
+                released = self._guard.release_all()
+            held_read, self._held_read = self._held_read, None
+            if released and held_read is not None:
+                read, results = held_read
+                for hold in released:
+                    self.metrics.drops.labels(hold.source, "operator").inc()
+                    log.warning(
+                        "%s drop from %d to %d confirmed by an operator: published",
+                        hold.source,
+                        hold.kept,
+                        hold.read,
+                    )
+                self._publish_read(self._with_clusters(read, results, frozenset()))
+            self._report_holds()
+            return released
 
     def _publish(
         self, document: CatalogDocument, snapshot: Snapshot, *, from_store: bool = False
@@ -227,7 +375,9 @@ class CatalogService:
         """Whether the served snapshot is not the outcome of the latest read."""
         failing = [self._health, *self._clusters.values()]
         return self._document is not None and (
-            self._from_store or any(h.consecutive_failures > 0 for h in failing)
+            self._from_store
+            or any(h.consecutive_failures > 0 for h in failing)
+            or bool(self.drops_held())
         )
 
     def health(self) -> dict[str, object]:
@@ -248,6 +398,7 @@ class CatalogService:
             "sources": {
                 health.name: health.as_dict() for health in (self._health, *self._clusters.values())
             },
+            "drops_held": [hold.as_dict() for hold in self.drops_held()],
         }
 
     def start(self) -> None:

@@ -93,3 +93,22 @@ def test_an_unknown_blueprint_version_exits_3_naming_it(tmp_path):
     assert result.exit_code == 3
     assert "99.0.0" in result.stderr
     assert not (tmp_path / "x" / "catalog-info.yaml").exists()
+
+
+def test_a_mistyped_sqlite_path_exits_3_naming_it(registry, monkeypatch, tmp_path):
+    mistyped = tmp_path / "mlfow.db"
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", f"sqlite:///{mistyped}")
+    result = runner.invoke(app, ["catalog"])
+    assert result.exit_code == 3, result.output
+    message = " ".join(result.stderr.split())  # the console wraps long lines
+    assert f"{mistyped} does not exist" in message
+    assert result.stdout == ""
+    assert not mistyped.exists()
+
+
+def test_the_embedded_default_registry_may_start_empty(monkeypatch, tmp_path):
+    monkeypatch.delenv("TRELLIS_MLFLOW__TRACKING_URI", raising=False)
+    monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path / "state"))
+    result = runner.invoke(app, ["catalog"])
+    assert result.exit_code == 0, result.output
+    assert "0 entities from 0 models" in result.stderr

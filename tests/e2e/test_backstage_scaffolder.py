@@ -199,7 +199,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TRELLIS_BLUEPRINTS__SOURCE": str(source),
         "TRELLIS_BLUEPRINTS__VCS_REF": "HEAD",
         "TRELLIS_BLUEPRINTS__REPOSITORY_URL": CANONICAL,
-        "TRELLIS_MLFLOW__TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        # No registry of its own: the embedded one in the state directory starts empty.
         "TRELLIS_STATE_DIR": str(tmp / "state"),
     }
     expected = {

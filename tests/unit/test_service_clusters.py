@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from support.domain import model_server as server
 from trellis.catalog import CatalogOptions
 from trellis.errors import SourceUnavailable
 from trellis.model import ClusterRead, Deployment, Snapshot
@@ -13,28 +14,6 @@ from trellis.service import CatalogService, merge_clusters
 from trellis.sources.snapshot_file import SnapshotFile
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-def server(cluster: str, name: str, ready: int = 1) -> Deployment:
-    return Deployment(
-        cluster=cluster,
-        region=cluster,
-        namespace="ml",
-        name=name,
-        kind="InferenceService",
-        runtime="kserve-mlserver",
-        model_name=None,
-        model_version=None,
-        ready_replicas=ready,
-        desired_replicas=1,
-        gpu_requests=0,
-        gpu_limits=0,
-        gpu_product=None,
-        url=None,
-        conditions=(),
-        network_policy=False,
-        selector={"app": name},
-    )
 
 
 @dataclass
@@ -94,6 +73,9 @@ def test_merge_keeps_a_failed_clusters_previous_servers_only():
     ]
     assert clusters["edge"].ok is False and clusters["hub"].ok is True
     assert merge_clusters(None, {"edge": failed("edge")})[0] == ()
+    # A cluster whose drop to zero is held keeps its servers like a failed one.
+    held, _ = merge_clusters(previous, {"hub": ok("hub"), "edge": ok("edge")}, held={"edge"})
+    assert [(d.cluster, d.name) for d in held] == [("edge", "b"), ("edge", "c")]
 
 
 def service(tmp_path, registry: Registry, clusters: Clusters) -> CatalogService:
@@ -111,7 +93,7 @@ def test_a_failing_cluster_marks_the_catalog_stale_and_keeps_its_servers(tmp_pat
         [
             {"hub": ok("hub", server("hub", "a")), "edge": ok("edge", server("edge", "b"))},
             {"hub": ok("hub", server("hub", "a")), "edge": failed("edge")},
-            {"hub": ok("hub", server("hub", "a")), "edge": ok("edge")},
+            {"hub": ok("hub", server("hub", "a")), "edge": ok("edge", server("edge", "c"))},
         ]
     )
     catalog = service(tmp_path, Registry(), clusters)
@@ -125,10 +107,10 @@ def test_a_failing_cluster_marks_the_catalog_stale_and_keeps_its_servers(tmp_pat
     assert health["kubernetes:hub"]["state"] == "ok"
     kept = SnapshotFile(tmp_path / "snapshot.json").load()
     assert kept is not None and [d.name for d in kept.deployments] == ["b", "a"]
-    catalog.refresh()  # the cluster answers again, with its server gone
+    catalog.refresh()  # the cluster answers again, with its server replaced
     assert not catalog.stale
     kept = SnapshotFile(tmp_path / "snapshot.json").load()
-    assert kept is not None and [d.name for d in kept.deployments] == ["a"]
+    assert kept is not None and [d.name for d in kept.deployments] == ["c", "a"]
     catalog.stop()
     assert clusters.closed
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from trellis.api.deps import CatalogAccess, ServiceDep, TokenRequired
@@ -29,6 +30,24 @@ class ProblemList(BaseModel):
     """Every problem of the served catalog; errors mean an entity was left out."""
 
     items: list[ProblemPublic]
+
+
+class HeldDrop(BaseModel):
+    """A read that lost everything, or past the allowed share, of one source's items."""
+
+    source: str
+    kept: int
+    read: int
+    since: datetime
+    last_read: datetime
+    reads: int
+    confirms_at: datetime
+
+
+class DropConfirmation(BaseModel):
+    """The drops an operator confirmed: their latest reads are now served."""
+
+    published: list[HeldDrop]
 
 
 def _conditional(
@@ -84,3 +103,21 @@ def entities_json(request: Request, service: ServiceDep) -> Response:
 def list_problems(service: ServiceDep) -> ProblemList:
     """Errors (entity left out) and warnings (a tag dropped, an owner re-read)."""
     return ProblemList(items=[ProblemPublic(**asdict(p)) for p in service.document().problems])
+
+
+@problems.post(
+    "/drops/confirm",
+    summary="Publish every held drop now",
+    responses={409: {"description": "No drop is held."}},
+)
+def confirm_drops(service: ServiceDep) -> DropConfirmation:
+    """An operator's confirmation that the models or servers a held read lost are really gone.
+
+    The latest held read is published at once, as if the confirmation period had passed.
+    """
+    released = service.confirm_drops()
+    if not released:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="no drop is held")
+    return DropConfirmation(
+        published=[HeldDrop.model_validate(hold.as_dict()) for hold in released]
+    )

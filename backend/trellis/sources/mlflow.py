@@ -246,7 +246,12 @@ def _body(path: str, response: httpx.Response) -> Json:
 
 
 class SqlRegistry:
-    """Reads a registry database directly through MLflow's store (no server needed)."""
+    """Reads a registry database directly through MLflow's store (no server needed).
+
+    MLflow creates a missing SQLite file, silently, as an empty registry: a mistyped path, or
+    a file that went away, would read as "no models". So a missing file is an error, unless
+    ``create_missing`` says this registry is Trellis's own embedded one.
+    """
 
     name = SOURCE
 
@@ -259,9 +264,11 @@ class SqlRegistry:
         model_page_size: int = 1000,
         version_page_size: int = 10_000,
         run_batch_size: int = RUN_BATCH,
+        create_missing: bool = False,
     ) -> None:
         self._uri = uri
         self._label = label
+        self._database = None if create_missing else _sqlite_file(uri)
         self._timeout = timeout_seconds
         self._model_page_size = model_page_size
         self._version_page_size = version_page_size
@@ -384,6 +391,12 @@ class SqlRegistry:
     def _client(self) -> Any:
         from mlflow.tracking import MlflowClient  # heavy import, only for this adapter
 
+        if self._database is not None and not self._database.is_file():
+            raise SourceUnavailable(
+                SOURCE,
+                f"the SQLite registry {self._database} does not exist (MLflow would "
+                "create an empty one); check TRELLIS_MLFLOW__TRACKING_URI",
+            )
         return MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
 
     def _read(self) -> tuple[list[Json], list[Json]]:
@@ -395,6 +408,16 @@ class SqlRegistry:
             _as_json(v) for v in _paged(client.search_model_versions, self._version_page_size)
         ]
         return models, versions
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The file an ``sqlite:`` URI names, made absolute; None for in-memory or other URIs."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).absolute()
 
 
 def _import_mlflow() -> None:
