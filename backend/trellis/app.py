@@ -31,6 +31,7 @@ from trellis.errors import (
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
 from trellis.observer import Observer, build_prometheus
+from trellis.redact import Redactor, install_log_redaction
 from trellis.scaffolding import Scaffolder
 from trellis.scorer import CatalogView, Scorer, default_directory
 from trellis.service import CatalogService, merge_clusters
@@ -206,6 +207,8 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
 
 def create_app(settings: Settings, *, registry: RegistrySource | None = None) -> FastAPI:
     """The API, with the catalog refreshed in the background while it runs."""
+    # Before anything logs: no handler configured now ever prints a configured secret.
+    install_log_redaction(Redactor(settings.secret_values()))
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.

@@ -20,6 +20,7 @@ from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
+from trellis.redact import scrub_text
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -283,7 +284,7 @@ def _succeeded(health: SourceHealth, at: datetime) -> None:
 
 def _failed(health: SourceHealth, at: datetime, reason: str) -> None:
     health.last_failure = at
-    health.last_error = reason
+    health.last_error = scrub_text(reason)
     health.consecutive_failures += 1
 
 
