@@ -37,6 +37,7 @@ from trellis.scorer import CatalogView, Scorer, default_directory
 from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
+from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
@@ -123,8 +124,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
     config = settings.blueprints
     client = None
     if any(location.startswith(("http://", "https://")) for location in config.repositories):
+        # Redirects are followed by the bounded reader itself, to the same host only.
         client = httpx.Client(
-            timeout=10.0, follow_redirects=True, headers={"User-Agent": f"trellis/{__version__}"}
+            follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
         )
     return Scaffolder(
         build_blueprints(settings),
@@ -132,6 +134,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         repositories=config.repositories,
         client=client,
         cache_seconds=settings.catalog.refresh_interval_seconds,
+        read_limits=ReadLimits(
+            max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
+        ),
     )
 
 

@@ -192,6 +192,20 @@ class BlueprintSettings(BaseModel):
         description="Generated repositories to report on (comma-separated): local checkouts or "
         "http(s) URLs of their raw files, e.g. a raw.githubusercontent.com base.",
     )
+    max_read_bytes: int = Field(
+        default=1_048_576,
+        gt=0,
+        le=100_000_000,
+        description="Largest file read from a repository over HTTP; a larger answer is cut "
+        "and the repository reported as a problem.",
+    )
+    read_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest one file's read from a repository over HTTP may take in all, "
+        "however slowly the server sends it.",
+    )
     render_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, description="Longest a render may take before it fails."
     )
