@@ -67,7 +67,7 @@ MIN_SECRET_LENGTH = 4
 NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "kubernetes", "mlflow")
 
 # scheme://authority... up to whitespace or a quote/bracket that usually ends a URL in text.
-_URL = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'"<>`\])}]+""")
+_URL = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'"<>`\])}]+(?<![.,:;!?])""")
 # ``user:password@`` right after ``//`` in text that the URL pattern could not parse.
 _USERINFO = re.compile(r"(?<=//)[^/@\s'\"]*@")
 

@@ -147,7 +147,12 @@ class _Reader:
         return path.read_text(encoding="utf-8")
 
     def _fetch(self, location: str, name: str, *, required: bool) -> str | None:
-        url = f"{location.rstrip('/')}/{name}"
+        try:
+            base = httpx.URL(location)
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"{location}: not a URL ({exc})") from exc
+        # The file goes on the path; a query (``?private_token=...``) stays a query.
+        url = str(base.copy_with(path=f"{base.path.rstrip('/')}/{name}"))
         client = self.client or httpx.Client(follow_redirects=False)
         try:
             answer = read_bounded(client, url, limits=self.limits, source=scrub_url(location))
