@@ -38,7 +38,7 @@ from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
-from trellis.sources.kubernetes import KubernetesSource
+from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -52,6 +52,7 @@ __all__ = [
     "catalog_options",
     "create_app",
     "read_once",
+    "redactor",
 ]
 
 log = logging.getLogger("trellis")
@@ -67,6 +68,14 @@ Trellis serves an MLflow model registry to Backstage: catalog entities
 (`/catalog/entities.yaml` for a Backstage url location), the problems met building them,
 and its own health. `/api/*` routes need `Authorization: Bearer <token>`.
 """
+
+
+def redactor(settings: Settings) -> Redactor:
+    """The scrubber of logs: URL credentials, and every secret the settings point at."""
+    secrets = settings.secret_values()
+    if settings.kubernetes.contexts:
+        secrets += kubeconfig_secrets(settings.kubernetes.kubeconfig)
+    return Redactor(secrets)
 
 
 def build_registry(settings: Settings) -> RegistrySource:
@@ -213,7 +222,7 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
 def create_app(settings: Settings, *, registry: RegistrySource | None = None) -> FastAPI:
     """The API, with the catalog refreshed in the background while it runs."""
     # Before anything logs: no handler configured now ever prints a configured secret.
-    install_log_redaction(Redactor(settings.secret_values()))
+    install_log_redaction(redactor(settings))
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.

@@ -25,7 +25,7 @@ from trellis import __version__
 from trellis.config import Settings
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
 from trellis.model import Snapshot
-from trellis.redact import Redactor, install_log_redaction
+from trellis.redact import install_log_redaction
 from trellis.scorecards import DefinitionError
 
 __all__ = ["app", "main"]
@@ -88,7 +88,9 @@ def _logging(level: str, settings: Settings) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    install_log_redaction(Redactor(settings.secret_values()))
+    from trellis.app import redactor
+
+    install_log_redaction(redactor(settings))
 
 
 def _version(value: bool) -> None:

@@ -6,9 +6,11 @@ import logging
 from urllib.parse import quote
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trellis.app import redactor
 from trellis.config import Settings
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.redact import (
@@ -20,6 +22,7 @@ from trellis.redact import (
     scrub_url,
     url_base,
 )
+from trellis.sources.kubernetes import kubeconfig_secrets
 
 
 @pytest.mark.parametrize(
@@ -145,3 +148,29 @@ def test_settings_name_every_secret_they_hold():
     }
     assert settings.mlflow_ui_url == "http://mlflow:5000"
     assert settings.registry_label == "http://mlflow:5000"
+
+
+def test_kubeconfig_credentials_are_secrets_too(tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "users": [
+                    {"name": "a", "user": {"token": "kube-token-value"}},
+                    {"name": "b", "user": {"username": "admin", "password": "kube-password"}},
+                    {
+                        "name": "c",
+                        "user": {"auth-provider": {"config": {"refresh-token": "kube-refresh"}}},
+                    },
+                    {"name": "broken", "user": "not a mapping"},
+                ]
+            }
+        )
+    )
+    settings = Settings(kubernetes={"kubeconfig": kubeconfig, "contexts": "hub"})
+    redact = redactor(settings)
+    assert set(redact.secrets) == {"kube-token-value", "kube-password", "kube-refresh"}
+    assert redact("Authorization: Bearer kube-token-value") == f"Authorization: Bearer {MASK}"
+    # Without contexts the kubeconfig is not read at all, and a missing one holds nothing.
+    assert redactor(Settings(kubernetes={"kubeconfig": kubeconfig})).secrets == ()
+    assert kubeconfig_secrets(tmp_path / "missing") == []

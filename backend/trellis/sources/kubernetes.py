@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -37,7 +39,7 @@ from trellis.sources.kube_objects import (
     to_deployments,
 )
 
-__all__ = ["SOURCE", "ClusterResult", "KubernetesSource"]
+__all__ = ["SOURCE", "ClusterResult", "KubernetesSource", "kubeconfig_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +184,45 @@ class KubernetesSource:
         if kept is not api:  # a read still running from before made one meanwhile
             api.close()
         return kept
+
+
+#: Fields of a kubeconfig user (and of its auth provider's config) that hold credentials.
+_USER_SECRETS = ("token", "password", "client-key-data")
+_PROVIDER_SECRETS = ("access-token", "id-token", "refresh-token", "client-secret")
+
+
+def kubeconfig_secrets(kubeconfig: Path | None) -> list[str]:
+    """The credentials the kubeconfig's users hold, for the redactor of logs.
+
+    ``kubeconfig`` as the client reads it: the file given, else each file of ``$KUBECONFIG``,
+    else ``~/.kube/config``. A file that cannot be read holds none (the cluster read will say
+    why it failed).
+    """
+    if kubeconfig is not None:
+        files = [kubeconfig]
+    else:
+        listed = os.environ.get("KUBECONFIG", "")
+        files = [Path(f) for f in listed.split(os.pathsep) if f] or [
+            Path("~/.kube/config").expanduser()
+        ]
+    found: list[str] = []
+    for file in files:
+        try:
+            document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, yaml.YAMLError):
+            continue
+        users = document.get("users") if isinstance(document, Mapping) else None
+        for entry in users if isinstance(users, list) else ():
+            user = entry.get("user") if isinstance(entry, Mapping) else None
+            if not isinstance(user, Mapping):
+                continue
+            provider = user.get("auth-provider")
+            config = provider.get("config") if isinstance(provider, Mapping) else None
+            values = [user.get(key) for key in _USER_SECRETS]
+            if isinstance(config, Mapping):
+                values += [config.get(key) for key in _PROVIDER_SECRETS]
+            found += [value for value in values if isinstance(value, str) and value]
+    return found
 
 
 def _list_all(call: Callable[..., Any], deadline: float, **kwargs: Any) -> list[Obj]:
