@@ -32,12 +32,14 @@ from trellis.errors import (
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
 from trellis.observer import Observer, build_prometheus
+from trellis.redact import Redactor, install_log_redaction
 from trellis.scaffolding import Scaffolder
 from trellis.scorer import CatalogView, Scorer, default_directory
 from trellis.service import CatalogService, merge_clusters
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
-from trellis.sources.kubernetes import KubernetesSource
+from trellis.sources.http_read import ReadLimits
+from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -51,6 +53,7 @@ __all__ = [
     "catalog_options",
     "create_app",
     "read_once",
+    "redactor",
 ]
 
 log = logging.getLogger("trellis")
@@ -66,6 +69,14 @@ Trellis serves an MLflow model registry to Backstage: catalog entities
 (`/catalog/entities.yaml` for a Backstage url location), the problems met building them,
 and its own health. `/api/*` routes need `Authorization: Bearer <token>`.
 """
+
+
+def redactor(settings: Settings) -> Redactor:
+    """The scrubber of logs: URL credentials, and every secret the settings point at."""
+    secrets = settings.secret_values()
+    if settings.kubernetes.contexts:
+        secrets += kubeconfig_secrets(settings.kubernetes.kubeconfig)
+    return Redactor(secrets)
 
 
 def build_registry(settings: Settings) -> RegistrySource:
@@ -125,8 +136,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
     config = settings.blueprints
     client = None
     if any(location.startswith(("http://", "https://")) for location in config.repositories):
+        # Redirects are followed by the bounded reader itself, to the same host only.
         client = httpx.Client(
-            timeout=10.0, follow_redirects=True, headers={"User-Agent": f"trellis/{__version__}"}
+            follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
         )
     return Scaffolder(
         build_blueprints(settings),
@@ -134,6 +146,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         repositories=config.repositories,
         client=client,
         cache_seconds=settings.catalog.refresh_interval_seconds,
+        read_limits=ReadLimits(
+            max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
+        ),
     )
 
 
@@ -213,6 +228,8 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
 
 def create_app(settings: Settings, *, registry: RegistrySource | None = None) -> FastAPI:
     """The API, with the catalog refreshed in the background while it runs."""
+    # Before anything logs: no handler configured now ever prints a configured secret.
+    install_log_redaction(redactor(settings))
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.

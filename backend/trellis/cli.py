@@ -25,6 +25,7 @@ from trellis import __version__
 from trellis.config import Settings
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
 from trellis.model import Snapshot
+from trellis.redact import install_log_redaction
 from trellis.scorecards import DefinitionError
 
 __all__ = ["app", "main"]
@@ -82,10 +83,14 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _logging(level: str) -> None:
+def _logging(level: str, settings: Settings) -> None:
+    """Log to stderr, every line scrubbed of the configured secrets and URL credentials."""
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from trellis.app import redactor
+
+    install_log_redaction(redactor(settings))
 
 
 def _version(value: bool) -> None:
@@ -120,8 +125,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     from trellis.app import create_app
 
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings)
     # The access log would record query strings, where a catalog token may ride: off.
+    # No logging config of uvicorn's own: its loggers go to the root's scrubbing handlers.
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -129,6 +135,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         workers=1,
         access_log=False,
         log_level=settings.log_level,
+        log_config=None,
     )
 
 
@@ -144,7 +151,7 @@ def catalog(
 
     with _handle_errors():
         settings = _settings()
-        _logging("warning")
+        _logging("warning", settings)
         snapshot = read_once(settings, build_registry(settings))
         _warn_failed_clusters(snapshot)
         document = build_document(snapshot, catalog_options(settings))
@@ -440,7 +447,7 @@ def observe(
 
     with _handle_errors():
         settings = _settings()
-        _logging("warning")
+        _logging("warning", settings)
         registry = build_registry(settings)
         observer = Observer.from_settings(settings, registry=registry)
         try:
@@ -497,7 +504,7 @@ def score(
 
     with _handle_errors():
         settings = _settings()
-        _logging("warning")
+        _logging("warning", settings)
         ref = None
         if entity_ref is not None:
             try:

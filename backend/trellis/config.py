@@ -10,10 +10,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from trellis.redact import scrub_url, url_base, url_secrets
 
 __all__ = [
     "BlueprintSettings",
@@ -204,6 +206,20 @@ class BlueprintSettings(BaseModel):
         description="Generated repositories to report on (comma-separated): local checkouts or "
         "http(s) URLs of their raw files, e.g. a raw.githubusercontent.com base.",
     )
+    max_read_bytes: int = Field(
+        default=1_048_576,
+        gt=0,
+        le=100_000_000,
+        description="Largest file read from a repository over HTTP; a larger answer is cut "
+        "and the repository reported as a problem.",
+    )
+    read_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest one file's read from a repository over HTTP may take in all, "
+        "however slowly the server sends it.",
+    )
     render_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, description="Longest a render may take before it fails."
     )
@@ -315,17 +331,38 @@ class Settings(BaseSettings):
     def mlflow_ui_url(self) -> str | None:
         """Base URL for links into the MLflow UI, or None when there is no UI to link to."""
         if self.mlflow.ui_url:
-            return self.mlflow.ui_url
-        return self.tracking_uri if self.tracking_uri.startswith("http") else None
+            return scrub_url(self.mlflow.ui_url)
+        return self.registry_label if self.tracking_uri.startswith("http") else None
 
     @property
     def registry_label(self) -> str:
         """The tracking URI without credentials, safe to show and log."""
-        parts = urlsplit(self.tracking_uri)
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc = f"{netloc}:{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return url_base(self.tracking_uri)
+
+    def secret_values(self) -> list[str]:
+        """Every secret the settings hold, for the redactor of logs and answers.
+
+        Tokens, and what each URL setting carries in its userinfo or secret parameters.
+        """
+        secrets = [token.get_secret_value() for token in self.api_tokens]
+        secrets += [
+            token.get_secret_value()
+            for token in (self.mlflow.token, self.prometheus.token)
+            if token is not None
+        ]
+        urls = [
+            self.mlflow.tracking_uri,
+            self.mlflow.ui_url,
+            self.prometheus.url,
+            self.blueprints.source,
+            self.blueprints.repository_url,
+            *self.blueprints.repositories,
+        ]
+        if self.scorecards.database_url is not None:
+            urls.append(self.scorecards.database_url.get_secret_value())
+        for url in filter(None, urls):
+            secrets += url_secrets(url)
+        return secrets
 
 
 @lru_cache

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trellis.redact import scrub_text
+
 __all__ = [
     "AnswerError",
     "ConfigError",
@@ -23,7 +25,14 @@ __all__ = [
 
 
 class TrellisError(Exception):
-    """Base of every error Trellis raises on purpose; its text is meant for humans."""
+    """Base of every error Trellis raises on purpose; its text is meant for humans.
+
+    The text is scrubbed of URL credentials: it is shown in answers, logs and the CLI, and
+    is often built from a configured URL.
+    """
+
+    def __str__(self) -> str:
+        return scrub_text(super().__str__())
 
 
 class ConfigError(TrellisError):
@@ -34,9 +43,9 @@ class SourceUnavailable(TrellisError):
     """An upstream system could not be read; what depends on it is unknown, not empty."""
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source} unavailable: {reason}")
-        self.source = source
-        self.reason = reason
+        self.source = scrub_text(source)
+        self.reason = scrub_text(reason)
+        super().__init__(f"{self.source} unavailable: {self.reason}")
 
 
 class NotFound(TrellisError):

@@ -40,6 +40,7 @@ from trellis.observability import (
     training_runs,
 )
 from trellis.observability.training import MAX_TRAINING_METRICS
+from trellis.redact import url_base
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.prometheus import PrometheusSource
 
@@ -81,7 +82,7 @@ def build_prometheus(
         headers=headers,
         follow_redirects=False,
     )
-    return PrometheusSource(client, label=config.url)
+    return PrometheusSource(client, label=url_base(config.url))
 
 
 class Observer:

@@ -22,6 +22,7 @@ from trellis.blueprints.template import location_entity, template_entity
 from trellis.errors import SourceUnavailable
 from trellis.model import Blueprint, BlueprintInstance
 from trellis.sources.blueprints import BlueprintSource, Rendering
+from trellis.sources.http_read import ReadLimits
 from trellis.updates import known_instances
 
 __all__ = ["TEMPLATES_LOCATION", "Scaffolder", "Survey"]
@@ -60,11 +61,13 @@ class Scaffolder:
         repositories: Sequence[str] = (),
         client: httpx.Client | None = None,
         cache_seconds: float = 60.0,
+        read_limits: ReadLimits | None = None,
     ) -> None:
         self.source = source
         self.vcs_ref = vcs_ref
         self.repositories = tuple(repositories)
         self._client = client
+        self._read_limits = read_limits
         self._cache: TTLCache[str, Any] = TTLCache(maxsize=4, ttl=cache_seconds)
         self._lock = threading.Lock()
 
@@ -90,7 +93,9 @@ class Scaffolder:
         versions = self.versions()
         with self._lock:
             if "survey" not in self._cache:
-                instances, problems = known_instances(self.repositories, self._client)
+                instances, problems = known_instances(
+                    self.repositories, self._client, self._read_limits
+                )
                 self._cache["survey"] = Survey(
                     instances=tuple(instances),
                     facts={i.location: blueprint_fact(i, versions or ()) for i in instances},

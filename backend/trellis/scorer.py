@@ -37,6 +37,7 @@ from trellis.model import (
 )
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
 from trellis.observability.queries import server_key
+from trellis.redact import scrub_text
 from trellis.scaffolding import Scaffolder, Survey
 from trellis.scorecards import DefinitionError, Scorecard, Unknown, load_scorecards
 from trellis.scorecards.facts import (
@@ -589,7 +590,7 @@ class Scorer:
                 self._last_error = f"no valid scorecard definitions: {exc}"
                 log.error("scorecards unavailable, no valid definitions:\n%s", exc)
             except Exception as exc:  # a bug must not end the loop that keeps results fresh
-                self._last_error = f"{type(exc).__name__}: {exc}"
+                self._last_error = scrub_text(f"{type(exc).__name__}: {exc}")
                 log.exception("scorecard run crashed")
             self._stop.wait(self.config.interval_seconds)
 

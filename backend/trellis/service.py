@@ -25,6 +25,7 @@ from trellis.drop_guard import DropGuard, DropPolicy, Hold, Verdict
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
+from trellis.redact import scrub_text
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -434,7 +435,7 @@ def _succeeded(health: SourceHealth, at: datetime) -> None:
 
 def _failed(health: SourceHealth, at: datetime, reason: str) -> None:
     health.last_failure = at
-    health.last_error = reason
+    health.last_error = scrub_text(reason)
     health.consecutive_failures += 1
 
 

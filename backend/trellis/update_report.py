@@ -9,6 +9,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from trellis.blueprints import Release
+from trellis.redact import scrub_url
 from trellis.updates import UpdateResult, UpdateStatus
 
 __all__ = ["print_releases", "print_result", "print_status"]
@@ -32,7 +33,7 @@ def print_status(console: Console, status: UpdateStatus) -> None:
     rows = [
         ("repository", status.location),
         ("blueprint", status.blueprint),
-        ("source", status.source),
+        ("source", scrub_url(status.source)),
         ("in use", status.current),
         ("newest", status.newest or "(no release tags)"),
     ]

@@ -23,8 +23,10 @@ from trellis.blueprints import (
 from trellis.blueprints.changelog import base_version, parse_version
 from trellis.errors import ConfigError, SourceUnavailable, TrellisError
 from trellis.model import BlueprintInstance
+from trellis.redact import scrub_url
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.git import git
+from trellis.sources.http_read import ReadLimits
 from trellis.sources.repositories import (
     conflicted_files,
     is_dirty,
@@ -74,7 +76,7 @@ class UpdateStatus:
         return {
             "location": self.location,
             "blueprint": self.blueprint,
-            "source": self.source,
+            "source": scrub_url(self.source),
             "currentVersion": self.current,
             "latestVersion": self.newest,
             "versionsBehind": self.behind,
@@ -134,7 +136,7 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
         changelog = parse_changelog(source.changelog(instance.blueprint, ref=newest))
         releases = tuple(releases_between(changelog, instance.version, newest))
     return UpdateStatus(
-        location=str(location),
+        location=scrub_url(str(location)),
         blueprint=instance.blueprint,
         source=instance.source,
         current=instance.version,
@@ -189,19 +191,22 @@ def update(
 
 
 def known_instances(
-    locations: Iterable[str], client: httpx.Client | None = None
+    locations: Iterable[str],
+    client: httpx.Client | None = None,
+    limits: ReadLimits | None = None,
 ) -> tuple[list[BlueprintInstance], list[tuple[str, str]]]:
     """Read every configured repository; one that cannot be read is a problem, not a failure.
 
-    Returns the instances read and ``(location, reason)`` for each one that was not.
+    Returns the instances read and ``(location, reason)`` for each one that was not; the
+    location is scrubbed of credentials, the reason names a status, never a body.
     """
     instances: list[BlueprintInstance] = []
     problems: list[tuple[str, str]] = []
     for location in locations:
         try:
-            instances.append(read_instance(location, client=client))
+            instances.append(read_instance(location, client=client, limits=limits))
         except TrellisError as exc:
-            problems.append((location, str(exc)))
+            problems.append((scrub_url(location), str(exc)))
     return instances, problems
 
 

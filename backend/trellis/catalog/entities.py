@@ -29,6 +29,7 @@ from trellis.catalog.servers import (
 from trellis.catalog.validation import entity_problems
 from trellis.entity_refs import ref_of as entity_ref
 from trellis.model import Deployment, ModelTags, RegisteredModel, Snapshot
+from trellis.redact import scrub_url, url_base
 
 __all__ = [
     "AI_MODEL",
@@ -328,7 +329,7 @@ def _links(
 ) -> list[Entity]:
     links: list[Entity] = []
     if options.mlflow_ui_url:
-        page = f"{options.mlflow_ui_url}/#/models/{quote(model.name, safe='')}"
+        page = f"{url_base(options.mlflow_ui_url)}/#/models/{quote(model.name, safe='')}"
         links.append({"url": page, "title": "MLflow registry", "icon": "dashboard"})
         if champion is not None:
             links.append(
@@ -343,5 +344,5 @@ def _http_url(value: str) -> str | None:
     value = value.strip()
     parts = urlsplit(value)
     if parts.scheme in {"http", "https"} and parts.netloc and not any(c.isspace() for c in value):
-        return value.rstrip("/")
+        return scrub_url(value.rstrip("/"))
     return None

@@ -25,6 +25,7 @@ from trellis.catalog.common import API_VERSION, Entity, Problem, clean
 from trellis.catalog.names import entity_names, fold_tag
 from trellis.model import Deployment, RegisteredModel, Runtime
 from trellis.observability.queries import roadie_rules
+from trellis.redact import scrub_url
 
 __all__ = [
     "MODEL_SERVER",
@@ -156,7 +157,7 @@ def server_entities(
             deployment.runtime,
             title=f"{title} inference API",
             model=clean(deployment.model_name or base),
-            url=deployment.url if _http(deployment.url) else None,
+            url=_http_url(deployment.url),
             kserve=deployment.kind == "InferenceService",
         )
         api = {
@@ -355,17 +356,15 @@ def _tags(deployment: Deployment) -> list[str]:
 
 
 def _links(deployment: Deployment) -> Entity:
-    if not _http(deployment.url):
-        return {}
-    return {"links": [{"url": deployment.url, "title": "Inference endpoint"}]}
+    url = _http_url(deployment.url)
+    return {"links": [{"url": url, "title": "Inference endpoint"}]} if url else {}
 
 
-def _http(url: str | None) -> bool:
-    return (
-        bool(url)
-        and str(url).startswith(("http://", "https://"))
-        and not any(c.isspace() for c in str(url))
-    )
+def _http_url(url: str | None) -> str | None:
+    """An http(s) URL fit to publish (credentials scrubbed), or None."""
+    if not url or not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+        return None
+    return scrub_url(url)
 
 
 def _unlinked(deployment: Deployment, ref: str) -> Problem:

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable
 from trellis.model import Blueprint, Page, Publish, Question
+from trellis.redact import scrub_url
 from trellis.sources.git import git, git_url
 
 __all__ = ["BlueprintSource", "RenderedFile", "Rendering", "find_checkout"]
@@ -77,7 +78,8 @@ class BlueprintSource:
         max_bytes: int = 20_000_000,
     ) -> None:
         self.source = source
-        self.repository_url = repository_url or source
+        # Recorded in every generated repository: never with the credentials it was read with.
+        self.repository_url = scrub_url(repository_url or source)
         self.max_bytes = max_bytes
         self._root = local_root
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.redact import scrub_text
 
 __all__ = ["GIT_TIMEOUT_SECONDS", "git", "git_url"]
 
 GIT_TIMEOUT_SECONDS = 60.0
 #: Copier's shorthands for hosted repositories (``gh:acme/trellis``).
 _ALIASES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
-_USERINFO = re.compile(r"://[^/@\s]+@")
 
 
 def git_url(source: str) -> str:
@@ -48,7 +47,7 @@ def git(
     if executable is None:
         raise ConfigError("git is not installed; install git to read blueprint versions")
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "LC_ALL": "C"}
-    command = _USERINFO.sub("://***@", " ".join(["git", *args]))  # no credentials in messages
+    command = scrub_text(" ".join(["git", *args]))  # no credentials in messages
     try:
         result = subprocess.run(  # noqa: S603 - fixed executable, arguments are not shell-parsed
             [executable, *args],
@@ -62,7 +61,7 @@ def git(
     except subprocess.TimeoutExpired as exc:
         raise SourceUnavailable(what, f"`{command}` took longer than {timeout:g} s") from exc
     if result.returncode not in ok_codes:
-        detail = _USERINFO.sub("://***@", " ".join(result.stderr.split()))[:300]
+        detail = scrub_text(" ".join(result.stderr.split()))[:300]
         detail = detail or f"exit code {result.returncode}"
         raise SourceUnavailable(what, f"`{command}` failed: {detail}")
     return result.stdout

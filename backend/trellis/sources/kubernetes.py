@@ -43,7 +43,7 @@ from trellis.sources.kube_objects import (
     to_deployments,
 )
 
-__all__ = ["SOURCE", "ClusterResult", "KubernetesSource"]
+__all__ = ["SOURCE", "ClusterResult", "KubernetesSource", "kubeconfig_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,38 @@ def _kubeconfig_files(configured: Path | None) -> list[Path]:
     listed = os.environ.get("KUBECONFIG", KUBE_CONFIG_DEFAULT_LOCATION)
     found = [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
     return [path for path in found if path.is_file()]
+
+
+#: Fields of a kubeconfig user (and of its auth provider's config) that hold credentials.
+_USER_SECRETS = ("token", "password", "client-key-data")
+_PROVIDER_SECRETS = ("access-token", "id-token", "refresh-token", "client-secret")
+
+
+def kubeconfig_secrets(kubeconfig: Path | None) -> list[str]:
+    """The credentials the kubeconfig's users hold, for the redactor of logs.
+
+    ``kubeconfig`` as the client reads it: the file given, else each file of ``$KUBECONFIG``,
+    else ``~/.kube/config``. A file that cannot be read holds none (the cluster read will say
+    why it failed).
+    """
+    found: list[str] = []
+    for file in _kubeconfig_files(kubeconfig):
+        try:
+            document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, yaml.YAMLError):
+            continue
+        users = document.get("users") if isinstance(document, Mapping) else None
+        for entry in users if isinstance(users, list) else ():
+            user = entry.get("user") if isinstance(entry, Mapping) else None
+            if not isinstance(user, Mapping):
+                continue
+            provider = user.get("auth-provider")
+            config = provider.get("config") if isinstance(provider, Mapping) else None
+            values = [user.get(key) for key in _USER_SECRETS]
+            if isinstance(config, Mapping):
+                values += [config.get(key) for key in _PROVIDER_SECRETS]
+            found += [value for value in values if isinstance(value, str) and value]
+    return found
 
 
 def _list_all(call: Callable[..., Any], deadline: float, **kwargs: Any) -> list[Obj]:

@@ -17,6 +17,7 @@ import httpx
 
 from trellis.errors import SourceUnavailable
 from trellis.model import Sample, Series
+from trellis.redact import url_base
 
 __all__ = ["SOURCE", "PrometheusSource", "to_samples", "to_series"]
 
@@ -34,7 +35,7 @@ class PrometheusSource:
 
     def __init__(self, client: httpx.Client, *, label: str | None = None) -> None:
         self._client = client
-        self.label = label or str(client.base_url)
+        self.label = label or url_base(str(client.base_url))
 
     def query(self, promql: str, at: datetime) -> list[Sample]:
         """The instant vector ``promql`` evaluates to at ``at``."""
