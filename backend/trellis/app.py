@@ -316,19 +316,31 @@ class BodyLimit:
             await self._too_large(send)
             return
         received = 0
+        over = started = False
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    over = True
                     raise _BodyTooLarge
             return message
 
+        async def guarded(message: Message) -> None:
+            # Past the limit the app's own answer (FastAPI makes it a 400) gives way to the 413.
+            nonlocal started
+            if over and not started:
+                return
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, bounded, send)
+            await self.app(scope, bounded, guarded)
         except _BodyTooLarge:
+            pass
+        if over and not started:
             await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:

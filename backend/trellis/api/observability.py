@@ -158,7 +158,10 @@ class Detail(BaseModel):
     responses={
         200: {"model": ObservabilityPublic},
         404: {"model": Detail, "description": "No such entity."},
-        422: {"model": Detail, "description": "A range or step that is malformed or too big."},
+        422: {
+            "model": Detail,
+            "description": "A range, step or end that is malformed or out of range.",
+        },
         503: {"model": Detail, "description": "The catalog has not been read yet."},
     },
 )
