@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from trellis.errors import (
     NotReady,
     SourceUnavailable,
     TrellisError,
+    reported,
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
@@ -263,8 +264,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [(_field(error["loc"]), str(error["msg"])) for error in exc.errors()]
         errors = [
-            {"field": _field(error["loc"]), "message": str(error["msg"])} for error in exc.errors()
+            {"field": field, "message": message}
+            for field, message in reported(problems, rest="request")
         ]
         return JSONResponse(
             {"detail": "invalid request: " + _summary(errors), "errors": errors}, status_code=400
@@ -273,7 +276,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TrellisError)
     async def trellis_error(_: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, AnswerError):
-            errors = [{"field": field, "message": message} for field, message in exc.problems]
+            errors = [{"field": field, "message": message} for field, message in exc.reported]
             return JSONResponse({"detail": str(exc), "errors": errors}, status_code=400)
         if isinstance(exc, NotFound):
             return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -336,10 +339,8 @@ class BodyLimit:
             started = True
             await send(message)
 
-        try:
+        with suppress(_BodyTooLarge):
             await self.app(scope, bounded, guarded)
-        except _BodyTooLarge:
-            pass
         if over and not started:
             await self._too_large(send)
 
