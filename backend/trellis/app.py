@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -254,6 +256,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(scorecards.router)
     app.include_router(tech_insights.router)
     _add_error_handlers(app)
+    _document_errors(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
@@ -285,6 +288,82 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, SourceUnavailable):
             return JSONResponse({"detail": str(exc)}, status_code=503)
         return JSONResponse({"detail": str(exc)}, status_code=500)
+
+
+_JSON = "application/json"
+_REQUEST_ERROR: dict[str, Any] = {
+    "title": "RequestError",
+    "description": "What is wrong with the request; ``errors`` names each field (past 20, a "
+    "last entry counts the rest).",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_ERROR_DETAIL: dict[str, Any] = {
+    "title": "ErrorDetail",
+    "description": "A failure in one sentence.",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string"}},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document state the errors the handlers and middleware really give.
+
+    FastAPI documents a ``422`` it never sends here (validation errors are ``400``) and
+    knows nothing of ``401`` (token checks) and ``413`` (``BodyLimit``).
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            schemas["RequestError"], schemas["ErrorDetail"] = _REQUEST_ERROR, _ERROR_DETAIL
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    _operation_errors(operation)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operation_errors(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+
+    def answer(description: str, schema: str) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{schema}"}
+        return {"description": description, "content": {_JSON: {"schema": ref}}}
+
+    default = responses.get("422", {}).get("content", {}).get(_JSON, {}).get("schema", {})
+    if default.get("$ref", "").endswith("/HTTPValidationError"):
+        del responses["422"]
+    if "parameters" in operation or "requestBody" in operation:
+        responses.setdefault(
+            "400", answer("A request that does not fit the route.", "RequestError")
+        )
+    if operation.get("security"):
+        responses.setdefault("401", answer("No valid bearer token.", "ErrorDetail"))
+    if "requestBody" in operation:
+        responses.setdefault("413", answer("The request body is too large.", "ErrorDetail"))
 
 
 def _field(location: Sequence[object]) -> str:

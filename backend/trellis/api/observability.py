@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from trellis.api.deps import ServiceDep, TokenRequired
+from trellis.api.deps import Detail, ServiceDep, TokenRequired
 from trellis.observability import Target, WindowError
 from trellis.observer import Observer, find_target
 
@@ -143,12 +143,6 @@ class ObservabilityPublic(BaseModel):
     model: ModelSignalsPublic
     training: list[TrainingPublic]
     sources: dict[str, SourceStatePublic]
-
-
-class Detail(BaseModel):
-    """A failure in one sentence."""
-
-    detail: str
 
 
 @router.get(
