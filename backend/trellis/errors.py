@@ -21,6 +21,7 @@ __all__ = [
     "SourceUnavailable",
     "TrellisError",
     "reported",
+    "shortened",
 ]
 
 
@@ -57,14 +58,15 @@ _LONGEST_NAME = 100
 
 def reported(problems: Sequence[tuple[str, str]], *, rest: str) -> list[tuple[str, str]]:
     """The first ``MAX_REPORTED`` problems (names cut short), then one counting the rest."""
-    shown = [(_cut(name), message) for name, message in problems[:MAX_REPORTED]]
+    shown = [(shortened(name, _LONGEST_NAME), message) for name, message in problems[:MAX_REPORTED]]
     if len(problems) > MAX_REPORTED:
         shown.append((rest, f"and {len(problems) - MAX_REPORTED} more problems"))
     return shown
 
 
-def _cut(name: str) -> str:
-    return name if len(name) <= _LONGEST_NAME else name[: _LONGEST_NAME - 3] + "..."
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut: what a message echoes."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class AnswerError(TrellisError):

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from trellis.blueprints.form import answers_schema
-from trellis.errors import AnswerError
+from trellis.errors import AnswerError, shortened
 from trellis.model import Blueprint, Question
 
 __all__ = ["check_answers"]
@@ -77,8 +77,7 @@ def _plain_text(value: Any) -> None:
 
 def _shown(value: Any) -> str:
     """``value`` as it is echoed in a message: its repr, cut short."""
-    text = repr(value)
-    return text if len(text) <= _LONGEST_SHOWN else text[: _LONGEST_SHOWN - 3] + "..."
+    return shortened(repr(value), _LONGEST_SHOWN)
 
 
 _LONGEST_SHOWN = 80
