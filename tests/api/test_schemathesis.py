@@ -7,6 +7,7 @@ operation, so a run is repeatable and takes a minute or two.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -92,6 +93,7 @@ def client() -> Iterator[ASGIClient]:
             what="the first catalog read",
         )
         yield get_client(app)
+    shutil.rmtree(STATE, ignore_errors=True)
     print(f"\nschemathesis: {len(cases)} operations, {sum(cases.values())} cases")
     for operation, count in sorted(cases.items()):
         print(f"  {operation}: {count}")
