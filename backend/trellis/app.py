@@ -6,13 +6,15 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +30,7 @@ from trellis.errors import (
     NotReady,
     SourceUnavailable,
     TrellisError,
+    reported,
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
@@ -277,6 +280,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(scorecards.router)
     app.include_router(tech_insights.router)
     _add_error_handlers(app)
+    _document_errors(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
@@ -287,8 +291,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [(_field(error["loc"]), str(error["msg"])) for error in exc.errors()]
         errors = [
-            {"field": _field(error["loc"]), "message": str(error["msg"])} for error in exc.errors()
+            {"field": field, "message": message}
+            for field, message in reported(problems, rest="request")
         ]
         return JSONResponse(
             {"detail": "invalid request: " + _summary(errors), "errors": errors}, status_code=400
@@ -297,7 +303,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TrellisError)
     async def trellis_error(_: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, AnswerError):
-            errors = [{"field": field, "message": message} for field, message in exc.problems]
+            errors = [{"field": field, "message": message} for field, message in exc.reported]
             return JSONResponse({"detail": str(exc), "errors": errors}, status_code=400)
         if isinstance(exc, NotFound):
             return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -306,6 +312,82 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, SourceUnavailable):
             return JSONResponse({"detail": str(exc)}, status_code=503)
         return JSONResponse({"detail": str(exc)}, status_code=500)
+
+
+_JSON = "application/json"
+_REQUEST_ERROR: dict[str, Any] = {
+    "title": "RequestError",
+    "description": "What is wrong with the request; ``errors`` names each field (past 20, a "
+    "last entry counts the rest).",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_ERROR_DETAIL: dict[str, Any] = {
+    "title": "ErrorDetail",
+    "description": "A failure in one sentence.",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string"}},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document state the errors the handlers and middleware really give.
+
+    FastAPI documents a ``422`` it never sends here (validation errors are ``400``) and
+    knows nothing of ``401`` (token checks) and ``413`` (``BodyLimit``).
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            schemas["RequestError"], schemas["ErrorDetail"] = _REQUEST_ERROR, _ERROR_DETAIL
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    _operation_errors(operation)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operation_errors(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+
+    def answer(description: str, schema: str) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{schema}"}
+        return {"description": description, "content": {_JSON: {"schema": ref}}}
+
+    default = responses.get("422", {}).get("content", {}).get(_JSON, {}).get("schema", {})
+    if default.get("$ref", "").endswith("/HTTPValidationError"):
+        del responses["422"]
+    if "parameters" in operation or "requestBody" in operation:
+        responses.setdefault(
+            "400", answer("A request that does not fit the route.", "RequestError")
+        )
+    if operation.get("security"):
+        responses.setdefault("401", answer("No valid bearer token.", "ErrorDetail"))
+    if "requestBody" in operation:
+        responses.setdefault("413", answer("The request body is too large.", "ErrorDetail"))
 
 
 def _field(location: Sequence[object]) -> str:
@@ -340,19 +422,29 @@ class BodyLimit:
             await self._too_large(send)
             return
         received = 0
+        over = started = False
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    over = True
                     raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, bounded, send)
-        except _BodyTooLarge:
+        async def guarded(message: Message) -> None:
+            # Past the limit the app's own answer (FastAPI makes it a 400) gives way to the 413.
+            nonlocal started
+            if over and not started:
+                return
+            started = True
+            await send(message)
+
+        with suppress(_BodyTooLarge):
+            await self.app(scope, bounded, guarded)
+        if over and not started:
             await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:

@@ -7,6 +7,7 @@ no Kubernetes.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,7 @@ MAX_MODEL_PAGE = 1000
 MAX_VERSION_PAGE = 200_000
 MIN_TOKEN_LENGTH = 16
 _PLACEHOLDER_TOKENS = {"changeme", "changethis", "secret", "token", "password"}
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 def _split_csv(value: object) -> object:
@@ -274,8 +276,13 @@ class ScorecardSettings(BaseModel):
 class Settings(BaseSettings):
     """All of Trellis's configuration."""
 
+    # Errors name the setting but never repeat its value: values hold tokens and passwords.
     model_config = SettingsConfigDict(
-        env_prefix="TRELLIS_", env_nested_delimiter="__", extra="ignore", env_file=None
+        env_prefix="TRELLIS_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        env_file=None,
+        hide_input_in_errors=True,
     )
 
     state_dir: Path = Field(default=Path(".trellis"), description="Snapshots and the demo DB.")
@@ -302,6 +309,13 @@ class Settings(BaseSettings):
                     f"TRELLIS_API_TOKENS entry {position} is a placeholder or shorter than "
                     f"{MIN_TOKEN_LENGTH} characters; generate one with "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+                raise ValueError(msg)
+            if not _HEADER_TOKEN.fullmatch(value):
+                # A header carries visible ASCII only: such a token could never be presented.
+                msg = (
+                    f"TRELLIS_API_TOKENS entry {position} has a character that cannot travel in "
+                    "an Authorization header (non-ASCII, a space or a control character)"
                 )
                 raise ValueError(msg)
         return tokens

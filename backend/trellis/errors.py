@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from trellis.redact import scrub_text
 
 __all__ = [
+    "MAX_REPORTED",
     "AnswerError",
     "ConfigError",
     "NotFound",
     "NotReady",
     "SourceUnavailable",
     "TrellisError",
+    "reported",
+    "shortened",
 ]
 
 
@@ -56,12 +59,35 @@ class NotReady(TrellisError):
     """Nothing to serve yet: the first read has not finished and no snapshot was kept."""
 
 
+MAX_REPORTED = 20
+"""Problems named in one error; the rest are counted, so an answer stays small."""
+
+_LONGEST_NAME = 100
+
+
+def reported(problems: Sequence[tuple[str, str]], *, rest: str) -> list[tuple[str, str]]:
+    """The first ``MAX_REPORTED`` problems (names cut short), then one counting the rest."""
+    shown = [(shortened(name, _LONGEST_NAME), message) for name, message in problems[:MAX_REPORTED]]
+    if len(problems) > MAX_REPORTED:
+        shown.append((rest, f"and {len(problems) - MAX_REPORTED} more problems"))
+    return shown
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut: what a message echoes."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class AnswerError(TrellisError):
-    """Answers a blueprint cannot take: one ``(question, message)`` per problem found."""
+    """Answers a blueprint cannot take: one ``(question, message)`` per problem found.
+
+    ``problems`` holds them all; the message and ``reported`` name the first few only.
+    """
 
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = tuple(problems)
-        super().__init__("; ".join(f"{question}: {message}" for question, message in problems))
+        self.reported = reported(self.problems, rest="answers")
+        super().__init__("; ".join(f"{question}: {message}" for question, message in self.reported))
 
     @classmethod
     def one(cls, question: str, message: str) -> AnswerError:

@@ -150,3 +150,22 @@ def test_the_answers_schema_refuses_unknown_keys():
     assert answers_schema(blueprint())["additionalProperties"] is False
     with pytest.raises(AnswerError, match="colour: not a question of demo"):
         check_answers(blueprint(), {"colour": "red"}, require=False)
+
+
+def test_control_characters_are_refused_in_text_and_inside_yaml_answers():
+    with pytest.raises(AnswerError) as caught:
+        check_answers(
+            blueprint(), {"name": "tab\tis fine", "repo": "a\x00/b", "regions": '["eu\\a"]'}
+        )
+    assert [field for field, _ in caught.value.problems] == ["regions", "repo"]
+    assert all("U+00" in message for _, message in caught.value.problems)
+
+
+def test_many_problems_are_counted_after_the_first_few_and_questions_listed_once():
+    with pytest.raises(AnswerError) as caught:
+        check_answers(blueprint(), {f"extra_{i:03d}": 1 for i in range(100)}, require=False)
+    assert len(caught.value.problems) == 100
+    assert len(caught.value.reported) == 21
+    assert caught.value.reported[-1] == ("answers", "and 80 more problems")
+    assert sum("it asks" in message for _, message in caught.value.problems) == 1
+    assert "extra_099" not in str(caught.value)

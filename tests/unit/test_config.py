@@ -48,3 +48,13 @@ def test_settings_that_cannot_work_are_rejected_naming_the_key(kwargs, fragment)
     with pytest.raises(ValidationError) as info:
         Settings(**kwargs)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "token", ["tøken-" + "x" * 30, "x" * 30 + " y", "x" * 30 + "\x00", "é" * 40]
+)
+def test_a_token_that_cannot_travel_in_a_header_is_refused_without_echoing_it(token):
+    with pytest.raises(ValidationError) as info:
+        Settings(api_tokens=[token])
+    assert "TRELLIS_API_TOKENS" in str(info.value)
+    assert token not in str(info.value)

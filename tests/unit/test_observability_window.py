@@ -63,3 +63,23 @@ def test_too_many_points_says_which_step_would_do():
 def test_a_step_longer_than_the_range_is_refused():
     with pytest.raises(WindowError, match="longer than the range"):
         plan_window("5m", "1h", Limits(), end=END)
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 30, tzinfo=UTC),
+        datetime(1970, 1, 1, 0, 10, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC),
+    ],
+)
+def test_an_end_out_of_range_is_a_window_error(end):
+    with pytest.raises(WindowError, match="end"):
+        plan_window("1h", None, Limits(), end=end)
+
+
+def test_an_end_after_the_epoch_plus_the_range_is_planned():
+    window = plan_window("1h", "1m", Limits(), end=datetime(1970, 1, 1, 2, tzinfo=UTC))
+    assert window.start == datetime(1970, 1, 1, 1, tzinfo=UTC)

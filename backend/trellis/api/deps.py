@@ -7,11 +7,19 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from trellis.config import Settings
 from trellis.service import CatalogService
 
-__all__ = ["CatalogAccess", "ServiceDep", "SettingsDep", "TokenRequired"]
+__all__ = ["CatalogAccess", "Detail", "ServiceDep", "SettingsDep", "TokenRequired"]
+
+
+class Detail(BaseModel):
+    """A failure in one sentence."""
+
+    detail: str
+
 
 _bearer = HTTPBearer(auto_error=False, description="A token from TRELLIS_API_TOKENS.")
 

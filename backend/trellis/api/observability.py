@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from trellis.api.deps import ServiceDep, TokenRequired
+from trellis.api.deps import Detail, ServiceDep, TokenRequired
 from trellis.observability import Target, WindowError
 from trellis.observer import Observer, find_target
 
@@ -145,12 +145,6 @@ class ObservabilityPublic(BaseModel):
     sources: dict[str, SourceStatePublic]
 
 
-class Detail(BaseModel):
-    """A failure in one sentence."""
-
-    detail: str
-
-
 @router.get(
     "/{namespace}/{kind}/{name}",
     summary="Golden signals of an entity's servers and the model's training history",
@@ -158,7 +152,10 @@ class Detail(BaseModel):
     responses={
         200: {"model": ObservabilityPublic},
         404: {"model": Detail, "description": "No such entity."},
-        422: {"model": Detail, "description": "A range or step that is malformed or too big."},
+        422: {
+            "model": Detail,
+            "description": "A range, step or end that is malformed or out of range.",
+        },
         503: {"model": Detail, "description": "The catalog has not been read yet."},
     },
 )

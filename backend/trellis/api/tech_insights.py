@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.api.deps import TokenRequired
+from trellis.api.deps import Detail, TokenRequired
 from trellis.api.scorecards import ScorerDep
 from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.scorecards import Check
@@ -156,7 +156,11 @@ def _ids(request: Request) -> list[str]:
 _IdsQuery = Annotated[list[str], Depends(_ids)]
 
 
-@router.get("/facts/latest", summary="The latest facts of an entity, by retriever")
+@router.get(
+    "/facts/latest",
+    summary="The latest facts of an entity, by retriever",
+    responses={422: {"model": Detail, "description": "Bad retriever ids or entity ref."}},
+)
 def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery) -> dict[str, Any]:
     """``{retrieverId: {id, entity, timestamp, version, facts}}``; 422 without ``ids[]``."""
     retrievers = _retrievers(ids)
@@ -167,7 +171,13 @@ def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery) -> dic
     }
 
 
-@router.get("/facts/range", summary="An entity's fact history between two moments")
+@router.get(
+    "/facts/range",
+    summary="An entity's fact history between two moments",
+    responses={
+        422: {"model": Detail, "description": "Bad retriever ids or entity ref, or end first."}
+    },
+)
 def facts_range(
     scorer: ScorerDep,
     entity: _EntityQuery,
@@ -187,7 +197,11 @@ def facts_range(
     }
 
 
-@router.get("/fact-schemas", summary="The fact retrievers' schemas")
+@router.get(
+    "/fact-schemas",
+    summary="The fact retrievers' schemas",
+    responses={422: {"model": Detail, "description": "Unknown or too many retriever ids."}},
+)
 def fact_schemas(ids: _IdsQuery) -> list[dict[str, object]]:
     """``[{id, version, entityFilter, <fact>: {type, description}, ...}]``; all without ids."""
     wanted = ids

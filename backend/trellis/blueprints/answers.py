@@ -8,6 +8,7 @@ reported together. Copier's own validators (rules across answers) still run when
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ import jsonschema
 import yaml
 
 from trellis.blueprints.form import answers_schema
-from trellis.errors import AnswerError
+from trellis.errors import AnswerError, shortened
 from trellis.model import Blueprint, Question
 
 __all__ = ["check_answers"]
@@ -31,15 +32,17 @@ def check_answers(
     questions = {q.name: q for q in blueprint.questions}
     problems: list[tuple[str, str]] = []
     cast: dict[str, Any] = {}
+    unknown = sorted(name for name in answers if name not in questions)
+    for name in unknown:  # the questions are listed once, with the first unknown name
+        asks = f"; it asks {', '.join(questions)}" if name == unknown[0] else ""
+        problems.append((name, f"not a question of {blueprint.name}{asks}"))
     for name, value in answers.items():
         question = questions.get(name)
         if question is None:
-            problems.append(
-                (name, f"not a question of {blueprint.name}; it asks {', '.join(questions)}")
-            )
             continue
         try:
             cast[name] = _cast(question, value)
+            _plain_text(cast[name])
         except ValueError as exc:
             problems.append((name, str(exc)))
     schema = answers_schema(blueprint, require=require)
@@ -50,6 +53,34 @@ def check_answers(
     if problems:
         raise AnswerError(sorted(problems, key=lambda p: _order(p[0], questions)))
     return cast
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+"""Characters no answer needs and that break the files they land in: C0 controls except tab
+and line breaks, DEL, C1 controls, and the Unicode line and paragraph separators."""
+
+
+def _plain_text(value: Any) -> None:
+    """``ValueError`` naming the first control character in ``value`` or any text within it."""
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            raise ValueError(f"contains the control character U+{ord(found.group()):04X}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _plain_text(key)
+            _plain_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _plain_text(item)
+
+
+def _shown(value: Any) -> str:
+    """``value`` as it is echoed in a message: its repr, cut short."""
+    return shortened(repr(value), _LONGEST_SHOWN)
+
+
+_LONGEST_SHOWN = 80
 
 
 def _cast(question: Question, value: Any) -> Any:
@@ -64,21 +95,21 @@ def _int(text: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise ValueError(f"expects a whole number, got {text!r}") from None
+        raise ValueError(f"expects a whole number, got {_shown(text)}") from None
 
 
 def _float(text: str) -> float:
     try:
         return float(text.strip())
     except ValueError:
-        raise ValueError(f"expects a number, got {text!r}") from None
+        raise ValueError(f"expects a number, got {_shown(text)}") from None
 
 
 def _bool(text: str) -> bool:
     word = text.strip().lower()
     if word in _TRUE or word in _FALSE:
         return word in _TRUE
-    raise ValueError(f"expects true or false, got {text!r}")
+    raise ValueError(f"expects true or false, got {_shown(text)}")
 
 
 def _yaml(text: str) -> Any:
@@ -111,13 +142,13 @@ def _describe(
     match error.validator:
         case "enum":
             choices = error.validator_value if isinstance(error.validator_value, list) else []
-            return name, f"{value!r} is not one of {', '.join(map(str, choices))}"
+            return name, f"{_shown(value)} is not one of {', '.join(map(str, choices))}"
         case "type":
             kind = _KINDS.get(str(error.validator_value), "another type")
-            return name, f"expects {kind}, got {value!r}"
+            return name, f"expects {kind}, got {_shown(value)}"
         case "pattern":
             hint = f" ({question.help})" if question and question.help else ""
-            return name, f"{value!r} does not match {error.validator_value}{hint}"
+            return name, f"{_shown(value)} does not match {error.validator_value}{hint}"
         case "maxLength":
             return name, f"is longer than {error.validator_value} characters"
         case "uniqueItems":

@@ -33,6 +33,9 @@ _DURATION = re.compile(
 DEFAULT_POINTS = 60
 #: Rates look at least this far back: ten scrapes at the blueprints' 30 s interval.
 MIN_RATE_WINDOW_SECONDS = 300
+#: Windows lie between the Unix epoch (Prometheus has nothing before it) and this end.
+_LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class WindowError(TrellisError):
@@ -131,7 +134,7 @@ def plan_window(
         )
     if problems:
         raise WindowError("; ".join(problems))
-    moment = (end or datetime.now(UTC)).astimezone(UTC)
+    moment = _end_moment(end or datetime.now(UTC), range_seconds)
     aligned = math.floor(moment.timestamp() / step) * step
     last = datetime.fromtimestamp(aligned, UTC)
     span = (range_seconds // step) * step
@@ -141,3 +144,18 @@ def plan_window(
         step_seconds=step,
         range_seconds=span,
     )
+
+
+def _end_moment(end: datetime, range_seconds: int) -> datetime:
+    """``end`` in UTC, or ``WindowError`` when the window would leave the epoch..9000 span."""
+    try:
+        moment = end.astimezone(UTC)
+    except (OverflowError, ValueError):
+        moment = None
+    earliest = _EPOCH + timedelta(seconds=range_seconds)
+    if moment is None or not earliest <= moment <= _LATEST_END:
+        raise WindowError(
+            f"end {end.isoformat()} is out of range: a window of {format_duration(range_seconds)} "
+            f"must end between {earliest.isoformat()} and {_LATEST_END.isoformat()}"
+        )
+    return moment
