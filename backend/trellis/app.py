@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +21,7 @@ from trellis.catalog import CatalogOptions
 from trellis.config import Settings
 from trellis.errors import (
     AnswerError,
+    Busy,
     ConfigError,
     NotFound,
     NotReady,
@@ -53,9 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("trellis")
-
-RENDER_SLOTS = 2
-"""Renders at once; each is CPU-bound work in a thread, and the machine has few cores."""
 
 MAX_BODY_BYTES = 1_000_000
 """Largest request body taken; answers to a blueprint are a few kilobytes."""
@@ -131,6 +128,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         repositories=config.repositories,
         client=client,
         cache_seconds=settings.catalog.refresh_interval_seconds,
+        render_workers=config.render_workers,
+        render_queue=config.render_queue,
+        render_timeout_seconds=config.render_timeout_seconds,
     )
 
 
@@ -241,10 +241,12 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(blueprints.router)
     app.state.observer = observer
     app.include_router(observability.router)
-    app.state.render_slots = asyncio.Semaphore(RENDER_SLOTS)
     try:
         app.state.scaffolder = build_scaffolder(settings)
         app.state.scaffolder_error = None
+        renders = app.state.scaffolder.renders
+        metrics.renders_running.set_function(lambda: renders.running)
+        metrics.renders_queued.set_function(lambda: renders.waiting)
     except ConfigError as exc:
         log.warning("blueprints are not available: %s", exc)
         app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
@@ -281,6 +283,12 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(exc, SourceUnavailable):
             return JSONResponse({"detail": str(exc)}, status_code=503)
+        if isinstance(exc, Busy):
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
 

@@ -5,7 +5,10 @@ TrellisError
 ├── AnswerError            answers a blueprint cannot take (names each question)
 ├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
 ├── NotFound               a named thing (an entity, an MLflow run) does not exist
-└── NotReady               no snapshot has been read yet and none was kept on disk
+├── NotReady               no snapshot has been read yet and none was kept on disk
+└── Busy                   too much work is already waiting; try again later
+
+Errors cross process boundaries (a render runs in a worker process): each pickles.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AnswerError",
+    "Busy",
     "ConfigError",
     "NotFound",
     "NotReady",
@@ -38,6 +42,9 @@ class SourceUnavailable(TrellisError):
         self.source = source
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[SourceUnavailable], tuple[str, str]]:
+        return type(self), (self.source, self.reason)
+
 
 class NotFound(TrellisError):
     """A named thing does not exist: an unknown entity, a deleted MLflow run."""
@@ -54,7 +61,21 @@ class AnswerError(TrellisError):
         self.problems = tuple(problems)
         super().__init__("; ".join(f"{question}: {message}" for question, message in problems))
 
+    def __reduce__(self) -> tuple[type[AnswerError], tuple[tuple[tuple[str, str], ...]]]:
+        return type(self), (self.problems,)
+
     @classmethod
     def one(cls, question: str, message: str) -> AnswerError:
         """The error for a single bad answer."""
         return cls([(question, message)])
+
+
+class Busy(TrellisError):
+    """Too much work is already running and waiting; the caller may retry later."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[Busy], tuple[str, int]]:
+        return type(self), (str(self), self.retry_after)
