@@ -122,6 +122,7 @@ class WorkerPool:
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None
+        self._slots = None  # bound to this event loop; a restarted app runs another
 
     def _busy_message(self) -> str:
         queue = self.queue_setting or "the queue"
