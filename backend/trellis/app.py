@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -20,11 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trellis import __version__
 from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
+from trellis.api.deps import Detail, FieldProblem, RequestError
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
 from trellis.drop_guard import DropPolicy
 from trellis.errors import (
     AnswerError,
+    Busy,
     ConfigError,
     NotFound,
     NotReady,
@@ -60,9 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("trellis")
-
-RENDER_SLOTS = 2
-"""Renders at once; each is CPU-bound work in a thread, and the machine has few cores."""
 
 MAX_BODY_BYTES = 1_000_000
 """Largest request body taken; answers to a blueprint are a few kilobytes."""
@@ -152,6 +150,9 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         read_limits=ReadLimits(
             max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
         ),
+        render_workers=config.render_workers,
+        render_queue=config.render_queue,
+        render_timeout_seconds=config.render_timeout_seconds,
     )
 
 
@@ -268,10 +269,12 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(blueprints.router)
     app.state.observer = observer
     app.include_router(observability.router)
-    app.state.render_slots = asyncio.Semaphore(RENDER_SLOTS)
     try:
         app.state.scaffolder = build_scaffolder(settings)
         app.state.scaffolder_error = None
+        renders = app.state.scaffolder.renders
+        metrics.renders_running.set_function(lambda: renders.running)
+        metrics.renders_queued.set_function(lambda: renders.waiting)
     except ConfigError as exc:
         log.warning("blueprints are not available: %s", exc)
         app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
@@ -311,35 +314,16 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(exc, SourceUnavailable):
             return JSONResponse({"detail": str(exc)}, status_code=503)
+        if isinstance(exc, Busy):
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
 
 _JSON = "application/json"
-_REQUEST_ERROR: dict[str, Any] = {
-    "title": "RequestError",
-    "description": "What is wrong with the request; ``errors`` names each field (past 20, a "
-    "last entry counts the rest).",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-_ERROR_DETAIL: dict[str, Any] = {
-    "title": "ErrorDetail",
-    "description": "A failure in one sentence.",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {"detail": {"type": "string"}},
-}
 
 
 def _document_errors(app: FastAPI) -> None:
@@ -360,7 +344,10 @@ def _document_errors(app: FastAPI) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(name, None)
-            schemas["RequestError"], schemas["ErrorDetail"] = _REQUEST_ERROR, _ERROR_DETAIL
+            for model in (Detail, FieldProblem, RequestError):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schema.pop("$defs", None)  # each is a component of its own
+                schemas[model.__name__] = schema
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     _operation_errors(operation)
@@ -385,9 +372,9 @@ def _operation_errors(operation: dict[str, Any]) -> None:
             "400", answer("A request that does not fit the route.", "RequestError")
         )
     if operation.get("security"):
-        responses.setdefault("401", answer("No valid bearer token.", "ErrorDetail"))
+        responses.setdefault("401", answer("No valid bearer token.", "Detail"))
     if "requestBody" in operation:
-        responses.setdefault("413", answer("The request body is too large.", "ErrorDetail"))
+        responses.setdefault("413", answer("The request body is too large.", "Detail"))
 
 
 def _field(location: Sequence[object]) -> str:

@@ -223,7 +223,19 @@ class BlueprintSettings(BaseModel):
         "however slowly the server sends it.",
     )
     render_timeout_seconds: float = Field(
-        default=60.0, gt=0, le=600, description="Longest a render may take before it fails."
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Longest a render may take before it fails, waiting for a worker included.",
+    )
+    render_workers: int = Field(
+        default=2, ge=1, le=64, description="Renders at once, each in a worker process."
+    )
+    render_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1_000,
+        description="Renders that may wait for a worker; more get 429 with Retry-After.",
     )
     max_render_bytes: int = Field(
         default=20_000_000, gt=0, description="Largest total size of one render's files."

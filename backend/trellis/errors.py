@@ -5,7 +5,10 @@ TrellisError
 ├── AnswerError            answers a blueprint cannot take (names each question)
 ├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
 ├── NotFound               a named thing (an entity, an MLflow run) does not exist
-└── NotReady               no snapshot has been read yet and none was kept on disk
+├── NotReady               no snapshot has been read yet and none was kept on disk
+└── Busy                   too much work is already waiting; try again later
+
+Errors cross process boundaries (a render runs in a worker process): each pickles.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from trellis.redact import scrub_text
 __all__ = [
     "MAX_REPORTED",
     "AnswerError",
+    "Busy",
     "ConfigError",
     "NotFound",
     "NotReady",
@@ -49,6 +53,9 @@ class SourceUnavailable(TrellisError):
         self.source = scrub_text(source)
         self.reason = scrub_text(reason)
         super().__init__(f"{self.source} unavailable: {self.reason}")
+
+    def __reduce__(self) -> tuple[type[SourceUnavailable], tuple[str, str]]:
+        return type(self), (self.source, self.reason)
 
 
 class NotFound(TrellisError):
@@ -89,7 +96,21 @@ class AnswerError(TrellisError):
         self.reported = reported(self.problems, rest="answers")
         super().__init__("; ".join(f"{question}: {message}" for question, message in self.reported))
 
+    def __reduce__(self) -> tuple[type[AnswerError], tuple[tuple[tuple[str, str], ...]]]:
+        return type(self), (self.problems,)
+
     @classmethod
     def one(cls, question: str, message: str) -> AnswerError:
         """The error for a single bad answer."""
         return cls([(question, message)])
+
+
+class Busy(TrellisError):
+    """Too much work is already running and waiting; the caller may retry later."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[Busy], tuple[str, int]]:
+        return type(self), (str(self), self.retry_after)

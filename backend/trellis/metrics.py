@@ -60,6 +60,16 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+        self.renders_running = Gauge(
+            "trellis_renders_running",
+            "Blueprint renders running, each in a worker process.",
+            registry=self.registry,
+        )
+        self.renders_queued = Gauge(
+            "trellis_renders_queued",
+            "Blueprint renders waiting for a worker.",
+            registry=self.registry,
+        )
         self.problems = Gauge(
             "trellis_catalog_problems",
             "Problems found building the served catalog, by severity.",

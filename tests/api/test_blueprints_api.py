@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import base64
+import multiprocessing.util
 import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from support.blueprints import VARIANTS, render
-from support.gitrepos import blueprint_source, release, serve_directory
+from support.gitrepos import (
+    SLOW_PROJECT,
+    blueprint_source,
+    release,
+    serve_directory,
+    slow_blueprint_source,
+)
+from support.timing import scaled
 from trellis.app import create_app
 from trellis.cli import app as cli
 from trellis.config import Settings
@@ -194,6 +211,163 @@ def test_a_render_over_its_deadline_is_504(tmp_path, source):
         )
     assert response.status_code == 504
     assert "longer than" in response.json()["detail"]
+
+
+SLOW = {**VALUES, "project_name": SLOW_PROJECT, "project_slug": "slow-render"}
+
+
+@pytest.fixture(scope="module")
+def slow_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return slow_blueprint_source(tmp_path_factory.mktemp("slow") / "blueprints")
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp folder of the test's own, where every render's scratch files go."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    multiprocessing.util.get_temp_dir()  # multiprocessing's own, for the whole session
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def render_workers() -> list[psutil.Process]:
+    """This test's live render worker processes: the children of its fork server.
+
+    The fork server (a child of this process, idle between renders) is not a worker, nor
+    multiprocessing's resource tracker; a worker's own children (git) are not either.
+    """
+    workers = []
+    for child in psutil.Process().children():
+        try:
+            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                workers.extend(child.children())
+        except psutil.Error:  # gone while looked at
+            continue
+    return workers
+
+
+@dataclass
+class Watch:
+    """What ran at once, sampled every few milliseconds: render folders and worker processes."""
+
+    folders: int = 0
+    workers: int = 0
+    seen: dict[int, psutil.Process] = field(default_factory=dict)
+
+
+@contextmanager
+def watching(scratch: Path) -> Iterator[Watch]:
+    watch, stop = Watch(), threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.01):
+            folders = len(list(scratch.glob("trellis-render-*")))
+            workers = render_workers()
+            watch.folders = max(watch.folders, folders)
+            watch.workers = max(watch.workers, len(workers))
+            watch.seen.update((worker.pid, worker) for worker in workers)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield watch
+    finally:
+        stop.set()
+        sampler.join()
+
+
+@pytest.mark.slow
+def test_a_render_past_its_deadline_is_stopped_and_leaves_nothing_behind(
+    tmp_path, slow_source, scratch
+):
+    config = settings(tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1)
+    with TestClient(create_app(config)) as client, watching(scratch) as watch:
+        response = client.post(
+            "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
+        )
+        assert response.status_code == 504, response.text
+        assert "longer than" in response.json()["detail"]
+        # Stopped, not abandoned: no scratch folder left, no worker process alive.
+        assert list(scratch.glob("trellis-render-*")) == []
+        assert watch.seen, "no render worker process was seen"
+        assert [pid for pid, worker in watch.seen.items() if worker.is_running()] == []
+        # The slot came back: the next render runs, and renders the same files as before.
+        following = client.post(
+            "/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH
+        )
+        assert following.status_code == 200, following.text
+        assert files_of(following)["slow.txt"] == b""
+    assert list(scratch.glob("trellis-render-*")) == []
+
+
+@pytest.mark.slow
+def test_a_render_past_its_deadline_never_runs_beside_the_next(tmp_path, slow_source, scratch):
+    config = settings(
+        tmp_path, slow_source, render_timeout_seconds=scaled(2), render_workers=1, render_queue=2
+    )
+    with TestClient(create_app(config)) as client, watching(scratch) as watch:
+        for _ in range(2):
+            response = client.post(
+                "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
+            )
+            assert response.status_code == 504, response.text
+    assert watch.folders == 1, f"{watch.folders} renders ran at once; the limit is 1"
+    assert watch.workers == 1, f"{watch.workers} render workers lived at once; the limit is 1"
+
+
+def gauge(client: TestClient, name: str) -> float:
+    text = client.get("/metrics").text
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} is not in /metrics"
+    return float(match[1])
+
+
+@pytest.mark.slow
+def test_a_full_render_queue_answers_429_with_retry_after(tmp_path, slow_source, scratch):
+    config = settings(
+        tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
+    )
+    with TestClient(create_app(config)) as client, ThreadPoolExecutor(6) as callers:
+
+        def post(_: int):
+            return client.post(
+                "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
+            )
+
+        responses = list(callers.map(post, range(6)))
+    refused = [r for r in responses if r.status_code == 429]
+    taken = [r for r in responses if r.status_code != 429]
+    # One running and one waiting at most; every other request is refused at once.
+    assert 1 <= len(taken) <= 2 and len(refused) == 6 - len(taken)
+    assert {r.status_code for r in taken} <= {200, 504}
+    for response in refused:
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "TRELLIS_BLUEPRINTS__RENDER_QUEUE" in response.json()["detail"]
+
+
+@pytest.mark.slow
+def test_running_and_queued_renders_are_in_metrics(tmp_path, slow_source, scratch):
+    config = settings(
+        tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
+    )
+    with TestClient(create_app(config)) as client, ThreadPoolExecutor(2) as callers:
+        calls = [
+            callers.submit(
+                client.post, "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
+            )
+            for _ in range(2)
+        ]
+        seen = set()
+        while not all(call.done() for call in calls):
+            running = gauge(client, "trellis_renders_running")
+            seen.add((running, gauge(client, "trellis_renders_queued")))
+            time.sleep(0.05)
+        assert [call.result().status_code for call in calls] == [504, 504]
+        assert (1, 1) in seen, seen
+        assert (
+            gauge(client, "trellis_renders_running") == gauge(client, "trellis_renders_queued") == 0
+        )
 
 
 def test_a_render_over_the_size_bound_fails_with_the_setting_named(tmp_path, source):

@@ -54,13 +54,39 @@ def commit_all(repo: Path, message: str, *, tag: str | None = None) -> None:
         git(repo, "tag", tag)
 
 
-def blueprint_source(path: Path, tag: str = "1.0.0") -> Path:
-    """This checkout's blueprints as a new git repository, released as ``tag``."""
+def blueprint_source(
+    path: Path, tag: str = "1.0.0", files: Mapping[str, str] | None = None
+) -> Path:
+    """This checkout's blueprints as a new git repository, released as ``tag``.
+
+    ``files`` adds files to the ml-model template (path under it to text) before the release.
+    """
     path.mkdir(parents=True)
     shutil.copy(REPO / "copier.yml", path / "copier.yml")
     shutil.copytree(REPO / "blueprints", path / "blueprints")
+    for relative, text in (files or {}).items():
+        (path / TEMPLATE / relative).write_text(text)
     commit_all(path, f"blueprints {tag}", tag=tag)
     return path
+
+
+SLOW_PROJECT = "Slow Render"
+"""The project name for which :func:`slow_blueprint_source` renders for about a minute."""
+
+_SLOW_TEMPLATE = (
+    '{% if project_name == "' + SLOW_PROJECT + '" %}'
+    "{% for a in range(800) %}{% for b in range(800) %}{% for c in range(800) %}"
+    "{% endfor %}{% endfor %}{% endfor %}{% endif %}"
+)
+
+
+def slow_blueprint_source(path: Path) -> Path:
+    """A scratch source whose ml-model is slow to render for one project name, fast otherwise.
+
+    The slowness is real template work (5e8 Jinja loop steps, about a minute on an idle
+    machine), as in a careless template: nothing in Trellis is told to be slow.
+    """
+    return blueprint_source(path, files={"slow.txt.jinja": _SLOW_TEMPLATE})
 
 
 def replace_in(path: Path, old: str, new: str) -> None:

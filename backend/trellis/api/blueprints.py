@@ -193,6 +193,10 @@ async def list_repositories(scaffolder: ScaffolderDep) -> RepositoryList:
         400: {"model": AnswerErrorResponse, "description": "Answers the blueprint refuses."},
         404: {"model": Detail, "description": "No blueprint of that name."},
         413: {"model": Detail, "description": "The request body is too large."},
+        429: {
+            "model": Detail,
+            "description": "Too many renders running and waiting; retry after `Retry-After` s.",
+        },
         503: {"model": Detail, "description": "The blueprint source could not be read."},
         504: {"model": Detail, "description": "Rendering took longer than allowed."},
     },
@@ -200,29 +204,26 @@ async def list_repositories(scaffolder: ScaffolderDep) -> RepositoryList:
 async def render(
     name: Annotated[str, Path(max_length=100)],
     body: RenderRequest,
-    request: Request,
     scaffolder: ScaffolderDep,
     settings: SettingsDep,
 ) -> RenderResponse:
     """Check the answers and render the blueprint with Copier (no tasks, no migrations).
 
-    Answers are data: nothing from the request is run. The files come back base64-encoded,
+    Answers are data: nothing from the request is run. Each render runs in a worker process,
+    stopped at the deadline; a full queue answers 429 with ``Retry-After``. The files come
+    back base64-encoded,
     for Backstage's scaffolder to write into its workspace; the new repository carries a
     ``.copier-answers.yml`` that points at the canonical blueprint repository and version.
     """
     if name not in await asyncio.to_thread(scaffolder.names):
         raise HTTPException(status_code=404, detail=f"no blueprint named {name!r}")
-    slots: asyncio.Semaphore = request.app.state.render_slots
-    timeout = settings.blueprints.render_timeout_seconds
-    async with slots:
-        try:
-            rendering = await asyncio.wait_for(
-                asyncio.to_thread(scaffolder.render, name, body.values), timeout
-            )
-        except TimeoutError:
-            raise HTTPException(
-                status_code=504, detail=f"rendering {name} took longer than {timeout:g} s"
-            ) from None
+    try:
+        rendering = await scaffolder.render(name, body.values)
+    except TimeoutError:
+        timeout = settings.blueprints.render_timeout_seconds
+        raise HTTPException(
+            status_code=504, detail=f"rendering {name} took longer than {timeout:g} s"
+        ) from None
     return RenderResponse(
         blueprint=rendering.blueprint,
         version=rendering.version,

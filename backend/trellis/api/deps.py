@@ -12,13 +12,35 @@ from pydantic import BaseModel
 from trellis.config import Settings
 from trellis.service import CatalogService
 
-__all__ = ["CatalogAccess", "Detail", "ServiceDep", "SettingsDep", "TokenRequired"]
+__all__ = [
+    "CatalogAccess",
+    "Detail",
+    "FieldProblem",
+    "RequestError",
+    "ServiceDep",
+    "SettingsDep",
+    "TokenRequired",
+]
 
 
 class Detail(BaseModel):
     """A failure in one sentence."""
 
     detail: str
+
+
+class FieldProblem(BaseModel):
+    """One field of a request that does not fit, and why."""
+
+    field: str
+    message: str
+
+
+class RequestError(BaseModel):
+    """What is wrong with the request: each field (past 20, a last entry counts the rest)."""
+
+    detail: str
+    errors: list[FieldProblem] = []
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from TRELLIS_API_TOKENS.")
