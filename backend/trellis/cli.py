@@ -26,6 +26,7 @@ from trellis.config import Settings
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
 from trellis.model import Snapshot
 from trellis.scorecards import DefinitionError
+from trellis.yaml_text import dump
 
 __all__ = ["app", "main"]
 
@@ -171,7 +172,7 @@ def openapi(
 
     with _handle_errors():
         document = create_app(Settings(api_tokens=[])).openapi()
-        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+        text = dump(document, width=100)
         _write(text.encode(), output)
 
 
