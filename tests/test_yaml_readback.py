@@ -20,8 +20,19 @@ from hypothesis import strategies as st
 
 from support.backstage import parse_yaml
 from support.domain import T0, registered_model
+from trellis.blueprints.template import template_entity
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
-from trellis.model import Condition, Deployment, Runtime, Snapshot
+from trellis.model import (
+    Blueprint,
+    Condition,
+    Deployment,
+    Page,
+    Publish,
+    Question,
+    Runtime,
+    Snapshot,
+)
+from trellis.scaffolding import Scaffolder
 
 pytestmark = pytest.mark.slow  # starts Node
 
@@ -125,3 +136,57 @@ def test_every_name_reads_back_in_backstage_as_the_json_form_says(texts):
     assert list(yaml.safe_load_all(document.yaml)) == expected
     for text, parsed in zip(definitions, parsed_definitions, strict=True):
         assert _documents_or_errors(parsed) == [yaml.safe_load(text)]
+
+
+class _Blueprints:
+    """A blueprint source holding one blueprint, for the Software Template writer."""
+
+    def __init__(self, blueprint: Blueprint) -> None:
+        self._blueprint = blueprint
+
+    def names(self) -> list[str]:
+        return [self._blueprint.name]
+
+    def blueprint(self, name: str) -> Blueprint:
+        return self._blueprint
+
+
+def _blueprint(texts: list[str]) -> Blueprint:
+    """A blueprint whose title, description, tags, help texts, defaults and choices are texts."""
+    n = len(texts)
+    questions = tuple(
+        Question(
+            f"q{i}",
+            "str",
+            text,
+            texts[(i + 1) % n],
+            choices={texts[(i + 2) % n]: "a", "b": texts[(i + 3) % n]} if i % 2 else None,
+        )
+        for i, text in enumerate(texts)
+    )
+    return Blueprint(
+        name="hostile",
+        title=texts[0],
+        description=texts[-1],
+        owner="group:default/platform",
+        type="service",
+        tags=tuple(texts),
+        questions=(*questions, Question("repo", "str", "owner/name", None)),
+        pages=(Page(texts[0], (*(q.name for q in questions), "repo")),),
+        required=("repo",),
+        form={},
+        publish=Publish(repository="repo", selector=None, hosts={"github": "github.com"}),
+    )
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(NAMES, min_size=1, max_size=8))
+def test_software_templates_read_back_in_backstage_as_written(texts):
+    blueprint = _blueprint(texts)
+    files = Scaffolder(_Blueprints(blueprint)).template_files()  # type: ignore[arg-type]
+    parsed = parse_yaml(list(files.values()))
+    template = files["hostile.yaml"]
+    expected = json.loads(json.dumps(template_entity(blueprint)))
+
+    assert _documents_or_errors(parsed[list(files).index("hostile.yaml")]) == [expected]
+    assert list(yaml.safe_load_all(template)) == [expected]
