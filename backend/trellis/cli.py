@@ -27,6 +27,7 @@ from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisE
 from trellis.model import Snapshot
 from trellis.redact import install_log_redaction
 from trellis.scorecards import DefinitionError
+from trellis.yaml_text import dump
 
 __all__ = ["app", "main"]
 
@@ -178,7 +179,7 @@ def openapi(
 
     with _handle_errors():
         document = create_app(Settings(api_tokens=[])).openapi()
-        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+        text = dump(document, width=100)
         _write(text.encode(), output)
 
 

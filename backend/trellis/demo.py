@@ -26,6 +26,7 @@ from rich.syntax import Syntax
 
 from trellis.config import Settings
 from trellis.model import ModelTags
+from trellis.yaml_text import dump
 
 __all__ = ["DEMO_MODELS", "DemoModel", "prepare_demo", "print_next_steps"]
 
@@ -289,19 +290,15 @@ def print_next_steps(settings: Settings, *, console: Console) -> None:
     """What to open, and the Backstage configuration that reads this catalog."""
     base = f"http://{settings.host}:{settings.port}"
     token = settings.api_tokens[0].get_secret_value() if settings.api_tokens else "<token>"
-    snippet = f"""\
-# app-config.yaml of your Backstage app
-backend:
-  reading:
-    allow:
-      - host: {settings.host}:{settings.port}
-catalog:
-  rules:
-    - allow: [Component, API, Resource, System, Group, User, Location, Template]
-  locations:
-    - type: url
-      target: {base}/catalog/entities.yaml
-"""
+    kinds = ["Component", "API", "Resource", "System", "Group", "User", "Location", "Template"]
+    app_config = {
+        "backend": {"reading": {"allow": [{"host": f"{settings.host}:{settings.port}"}]}},
+        "catalog": {
+            "rules": [{"allow": kinds}],
+            "locations": [{"type": "url", "target": f"{base}/catalog/entities.yaml"}],
+        },
+    }
+    snippet = "# app-config.yaml of your Backstage app\n" + dump(app_config)
     console.print(
         Panel.fit(
             f"Entities (YAML):  {base}/catalog/entities.yaml\n"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from cachetools import TTLCache
 
 from trellis.blueprints import blueprint_fact, check_answers, usage_by_version
@@ -27,6 +26,7 @@ from trellis.sources.blueprints import BlueprintSource, Rendering
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.workers import WorkerPool
 from trellis.updates import known_instances
+from trellis.yaml_text import dump
 
 __all__ = ["TEMPLATES_LOCATION", "Scaffolder", "Survey"]
 
@@ -186,5 +186,5 @@ class Scaffolder:
 
 def _document(entity: dict[str, Any], source: str) -> bytes:
     # Wide lines: a `${{ ... }}` expression folded over two lines is hard to read.
-    body = yaml.safe_dump(entity, sort_keys=False, allow_unicode=True, width=1_000)
+    body = dump(entity, width=1_000)
     return (_HEADER.format(source=source) + body).encode()

@@ -28,7 +28,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,43 @@ def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raise AssertionError(
             f"validate.js returned {len(results)} results for {len(entities)} entities"
         )
+    return results
+
+
+PARSE_TIMEOUT = 20.0
+"""Seconds ``parse-yaml.js`` may run on an idle machine (stretched by :func:`scaled`)."""
+
+
+def parse_yaml(files: Sequence[bytes | str]) -> list[list[dict[str, Any]]]:
+    """Read YAML files as Backstage's catalog does: the ``yaml`` npm package, YAML 1.2.
+
+    Returns, per file, its documents as ``{"value": <JSON form>, "errors": [str, ...]}``;
+    a document with errors is one Backstage would refuse (its ``value`` is ``None``). All
+    files go through one Node process. Needs only Node.js and the harness's ``yaml`` package,
+    not a built scaffolder module.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
+    if not (NODE_MODULES / "yaml" / "package.json").is_file():
+        raise AssertionError(f"The `yaml` package is missing from {NODE_MODULES}. {_INSTALL_HINT}")
+    encoded = [
+        base64.b64encode(f.encode("utf-8") if isinstance(f, str) else f).decode() for f in files
+    ]
+    proc = subprocess.run(
+        [node, "parse-yaml.js"],
+        cwd=HARNESS_DIR,
+        input=json.dumps(encoded),
+        capture_output=True,
+        text=True,
+        timeout=scaled(PARSE_TIMEOUT),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"parse-yaml.js exited with {proc.returncode}:\n{proc.stderr.strip()}")
+    results: list[list[dict[str, Any]]] = json.loads(proc.stdout)
+    if len(results) != len(files):
+        raise AssertionError(f"parse-yaml.js answered {len(results)} of {len(files)} files")
     return results
 
 

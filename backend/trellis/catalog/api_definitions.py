@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
-from trellis.catalog.common import YAML_DUMPER
 from trellis.model import Runtime
+from trellis.yaml_text import dump
 
 __all__ = ["OPENAI", "OPENAPI", "api_definition"]
 
@@ -47,8 +45,7 @@ def api_definition(
         kind = OPENAPI
     if url:
         spec["servers"] = [{"url": url}]
-    text = yaml.dump(spec, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
-    return kind, text
+    return kind, dump(spec, width=100)
 
 
 def _info(title: str, description: str, version: str) -> Spec:

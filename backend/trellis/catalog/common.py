@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
-
-__all__ = ["API_VERSION", "YAML_DUMPER", "Entity", "Problem", "clean"]
+__all__ = ["API_VERSION", "Entity", "Problem", "clean"]
 
 API_VERSION = "backstage.io/v1alpha1"
-
-try:  # libyaml is an order of magnitude faster on 10,000 entities (and their API texts)
-    YAML_DUMPER: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    YAML_DUMPER = yaml.SafeDumper
 
 Entity = dict[str, Any]
 

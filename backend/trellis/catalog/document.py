@@ -13,25 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import yaml
-
-from trellis.catalog.common import YAML_DUMPER, Entity
+from trellis.catalog.common import Entity
 from trellis.catalog.entities import Catalog, Problem, Target
+from trellis.yaml_text import dump_all
 
 __all__ = ["CatalogDocument", "render_yaml"]
 
 
 def render_yaml(entities: tuple[dict[str, object], ...] | list[dict[str, object]]) -> bytes:
     """Multi-document YAML, one entity per document, separated by ``---``."""
-    text = yaml.dump_all(
-        entities,
-        Dumper=YAML_DUMPER,
-        sort_keys=False,
-        allow_unicode=True,
-        explicit_start=True,
-        width=1_000_000,
-    )
-    return text.encode("utf-8")
+    return dump_all(entities).encode("utf-8")
 
 
 def _etag(body: bytes) -> str:

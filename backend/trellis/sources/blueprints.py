@@ -25,6 +25,7 @@ from trellis.errors import AnswerError, ConfigError, SourceUnavailable
 from trellis.model import Blueprint, Page, Publish, Question
 from trellis.redact import scrub_url
 from trellis.sources.git import git, git_url
+from trellis.yaml_text import dump
 
 __all__ = ["BlueprintSource", "RenderedFile", "Rendering", "find_checkout"]
 
@@ -226,7 +227,7 @@ class BlueprintSource:
         answers = destination / ANSWERS_FILE
         if self.repository_url == self.source or not answers.is_file():
             return
-        line = yaml.safe_dump({"_src_path": self.repository_url}, width=10_000).strip()
+        line = dump({"_src_path": self.repository_url}).strip()
         text = re.sub(r"(?m)^_src_path: .*$", lambda _: line, answers.read_text(encoding="utf-8"))
         answers.write_text(text, encoding="utf-8")
 

@@ -1,0 +1,137 @@
+"""Answers that look like YAML numbers, booleans or syntax stay strings in generated YAML.
+
+Backstage reads ``catalog-info.yaml`` as YAML 1.2 (the ``yaml`` npm package), GitHub reads
+workflows as YAML 1.2, and kubectl, GitLab and Copier read the rest. An answer written plain
+(``system: 1e3``, ``name: true``) would be a number or a boolean to them. Each hostile render
+is compared with a render of ordinary answers: same files, same structure, same types, and the
+hostile answer wherever the ordinary one stood.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from support.backstage import parse_yaml
+from support.blueprints import render
+
+pytestmark = pytest.mark.slow  # Copier renders and Node
+
+ORDINARY: dict[str, Any] = {
+    "project_name": "Fraud Detector",
+    "project_slug": "fraud-detector",
+    "description": "Scores card payments.",
+    "owner": "group:default/risk-ml",
+    "system": "payments",
+    "repository": "acme/fraud-detector",
+    "use_gpu": True,
+    "gpu_product": "NVIDIA-A10G",
+    "container_registry": "registry.example.com/acme",
+    "mlflow_tracking_uri": "http://mlflow.example:5000",
+}
+
+HOSTILE: dict[str, dict[str, Any]] = {
+    "github-aws": {
+        "ci": "github",
+        "cloud": "aws",
+        "project_name": "- x: y #z 'q' \"q\" ü 🚀",
+        "project_slug": "true",
+        "description": ": y #z\u2028- x\\n '1e3'",
+        "owner": "group:1e3",
+        "system": "1e3",
+        "repository": "0o17/1_000",
+        "gpu_product": "0x1F",
+        "container_registry": "1.5",
+        "mlflow_tracking_uri": "http://h/x'y\"#z",
+    },
+    "gitlab-gcp": {
+        "ci": "gitlab",
+        "cloud": "gcp",
+        "project_name": "0o17",
+        "project_slug": "null",
+        "description": "true",
+        "owner": "user:0o17",
+        "system": "0o17",
+        "repository": "acme/yes",
+        "gpu_product": "TRUE",
+        "container_registry": "1e3",
+        "mlflow_tracking_uri": "http://1e3:5000/0o17",
+    },
+}
+
+#: Written by Copier itself (``to_nice_yaml``) and read only by Copier and Trellis (PyYAML).
+COPIER_ONLY = frozenset({".copier-answers.yml"})
+
+#: Answers compared by position: distinctive in the ordinary render, free text in the hostile.
+COMPARED = ("project_slug", "system", "owner", "repository", "gpu_product")
+
+
+def _host(answers: dict[str, Any]) -> str:
+    return str(answers["container_registry"]).split("/")[0]
+
+
+def _yaml_files(repo: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in sorted(repo.rglob("*"))
+        if p.suffix in {".yaml", ".yml"} and ".git" not in p.parts
+    }
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    if isinstance(value, dict):
+        out: dict[tuple[Any, ...], Any] = {path: "{}"}
+        for key, item in value.items():
+            out.update(_leaves(item, (*path, key)))
+        return out
+    if isinstance(value, list):
+        out = {path: f"[{len(value)}]"}
+        for index, item in enumerate(value):
+            out.update(_leaves(item, (*path, index)))
+        return out
+    return {path: value}
+
+
+def _read(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """Each file's leaves, by path, as Backstage's reader and as PyYAML read them."""
+    parsed = parse_yaml(list(files.values()))
+    read: dict[str, dict[str, Any]] = {}
+    for (name, body), documents in zip(files.items(), parsed, strict=True):
+        assert all(not d["errors"] for d in documents), (name, documents)
+        read[name] = {"yaml 1.1": _leaves(list(yaml.safe_load_all(body)))}
+        if name not in COPIER_ONLY:
+            read[name]["yaml 1.2"] = _leaves([d["value"] for d in documents])
+    return read
+
+
+@pytest.mark.parametrize("variant", sorted(HOSTILE))
+def test_hostile_answers_stay_strings_in_every_generated_yaml_file(variant, tmp_path):
+    hostile = {**ORDINARY, **HOSTILE[variant]}
+    ordinary = {**ORDINARY, "ci": hostile["ci"], "cloud": hostile["cloud"]}
+    expected = _read(_yaml_files(render(ordinary, tmp_path / "ordinary")))
+    actual = _read(_yaml_files(render(hostile, tmp_path / "hostile")))
+
+    assert sorted(actual) == sorted(expected)
+    stand_ins = {ordinary[key]: hostile[key] for key in COMPARED}
+    stand_ins[_host(ordinary)] = _host(hostile)
+    compared = 0
+    for name, readers in expected.items():
+        for reader, leaves in readers.items():
+            got = actual[name][reader]
+            assert sorted(got, key=repr) == sorted(leaves, key=repr), (name, reader)
+            for path, value in leaves.items():
+                assert type(got[path]) is type(value), (name, reader, path, got[path], value)
+                if value in stand_ins:
+                    assert got[path] == stand_ins[value], (name, reader, path)
+                    compared += 1
+    assert compared > 50  # the answers do stand alone as values in the generated files
+
+    catalog = actual["catalog-info.yaml"]["yaml 1.2"]
+    assert catalog[(0, "metadata", "name")] == hostile["project_slug"]
+    assert catalog[(0, "metadata", "title")] == hostile["project_name"]
+    assert catalog[(0, "metadata", "description")] == hostile["description"]
+    assert catalog[(0, "spec", "system")] == hostile["system"]
+    assert catalog[(0, "spec", "owner")] == hostile["owner"]
