@@ -8,6 +8,7 @@ says which blueprint, version and source; its ``catalog-info.yaml`` which entity
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +89,22 @@ def conflicted_files(repo: Path) -> list[str]:
     return sorted({name for name in [*unmerged, *marked] if name})
 
 
-def run_update(repo: Path, *, to: str | None = None) -> list[str]:
+def run_update(
+    repo: Path, *, to: str | None = None, git_env: Mapping[str, str] | None = None
+) -> list[str]:
     """``copier update`` of a clean checkout to version ``to`` (default: the newest).
 
-    Answers are kept as recorded; Copier's unsafe features never run. Returns the files left
-    in conflict, which the caller must report: Copier itself does not fail on them.
+    Answers are kept as recorded; Copier's unsafe features never run. ``git_env`` is added
+    to the environment of Copier's git commands (``BlueprintSource.updating`` sends its
+    clones of the source to a copy tagged with the releases). Returns the files left in
+    conflict, which the caller must report: Copier itself does not fail on them.
     """
     from copier import run_update as copier_update  # importing Copier costs 0.3 s
     from copier.errors import CopierError, DirtyLocalWarning
+    from plumbum import local  # Copier runs git through plumbum
 
     try:
-        with warnings.catch_warnings():
+        with local.env(**(git_env or {})), warnings.catch_warnings():
             warnings.simplefilter("ignore", DirtyLocalWarning)
             copier_update(
                 repo,

@@ -1,0 +1,186 @@
+"""Blueprint releases read from the tree, and a tagged copy of the source for Copier.
+
+A release of a blueprint is the commit where its ``blueprint.yaml`` ``version`` became that
+version (``git log`` of the file), so any clone with history knows every release: tags are
+not needed. Copier still wants tags to check out, describe and order versions, so it is
+handed a temporary bare clone of the source whose only tags are those releases, and git's
+``url.<mirror>.insteadOf`` sends Copier's clones of the source there. The user's checkout is
+never written to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+from trellis.errors import ConfigError
+from trellis.sources.git import git, git_url
+
+__all__ = [
+    "BlueprintRelease",
+    "find_releases",
+    "is_shallow",
+    "metadata_path",
+    "redirect_env",
+    "release_mirror",
+    "tag_mismatches",
+]
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "version"
+"""The key of ``blueprint.yaml`` that holds the blueprint's current release."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlueprintRelease:
+    """One release of a blueprint: its PEP 440 version and the commit that made it."""
+
+    version: str
+    commit: str
+
+    @property
+    def parsed(self) -> Version:
+        """The version, for ordering."""
+        return Version(self.version)
+
+
+def metadata_path(blueprint: str) -> str:
+    """Where a blueprint's ``blueprint.yaml`` lives in the source."""
+    return f"blueprints/{blueprint}/blueprint.yaml"
+
+
+def is_shallow(repo: Path, what: str) -> bool:
+    """Whether ``repo`` is a shallow clone (its older history is missing)."""
+    return git("rev-parse", "--is-shallow-repository", cwd=repo, what=what).strip() == "true"
+
+
+def find_releases(repo: Path, blueprint: str, *, what: str) -> list[BlueprintRelease]:
+    """Every release of ``blueprint`` in the history of ``repo``'s HEAD, oldest first.
+
+    A shallow clone cannot tell where a version first appeared (its oldest commit would look
+    like every release), so it is refused with the way out.
+    """
+    if is_shallow(repo, what):
+        raise ConfigError(
+            f"{what} is a shallow clone: blueprint releases are read from the history of "
+            f"{metadata_path(blueprint)}, which it lacks; fetch it with "
+            "`git fetch --unshallow` (in CI: a full-depth checkout, e.g. fetch-depth: 0)"
+        )
+    path = metadata_path(blueprint)
+    commits = git(
+        "log", "--reverse", "--topo-order", "--format=%H", "-G", rf"^{VERSION_KEY}\s*:",
+        "HEAD", "--", path, cwd=repo, what=what,
+    ).split()  # fmt: skip
+    first: dict[Version, BlueprintRelease] = {}
+    for commit in commits:
+        version = _version_at(repo, commit, path, what)
+        if version is not None and version not in first:
+            first[version] = BlueprintRelease(str(version), commit)
+    return [first[version] for version in sorted(first)]
+
+
+def _version_at(repo: Path, commit: str, path: str, what: str) -> Version | None:
+    text = git("show", f"{commit}:{path}", cwd=repo, what=what, ok_codes=(0, 128))
+    try:
+        loaded = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return None
+    raw = loaded.get(VERSION_KEY) if isinstance(loaded, dict) else None
+    if raw is None:
+        return None
+    try:
+        return Version(str(raw))
+    except InvalidVersion:
+        log.warning("%s at %s: version %r is not a PEP 440 version; ignored", path, commit, raw)
+        return None
+
+
+def tag_mismatches(source: str, releases: Sequence[BlueprintRelease]) -> list[str]:
+    """Tags of ``source`` that disagree with the releases in the tree (the tree wins).
+
+    A version tag on another commit than its release, or a version tag with no release in
+    the tree, is reported; other tags (``nightly``) are nobody's business here.
+    """
+    by_version = {release.parsed: release for release in releases}
+    tags: dict[str, str] = {}
+    for line in git("ls-remote", "--tags", "--", git_url(source), what=source).splitlines():
+        sha, _, ref = line.partition("\t")
+        name = ref.removeprefix("refs/tags/")
+        if name.endswith("^{}"):
+            tags[name[:-3]] = sha  # the commit an annotated tag points at
+        else:
+            tags.setdefault(name, sha)
+    problems = []
+    for name, sha in sorted(tags.items()):
+        try:
+            version = Version(name)
+        except InvalidVersion:
+            continue
+        release = by_version.get(version)
+        if release is None:
+            problems.append(
+                f"tag {name} is not a release in the tree (no blueprint.yaml ever had version "
+                f"{version}); ignored"
+            )
+        elif release.commit != sha:
+            problems.append(
+                f"tag {name} points at {sha[:12]}, but release {release.version} is "
+                f"{release.commit[:12]} (where blueprint.yaml's version became it); the tree wins"
+            )
+    return problems
+
+
+@contextmanager
+def release_mirror(
+    source: str, releases: Sequence[BlueprintRelease], *, what: str
+) -> Iterator[Path]:
+    """A temporary bare clone of ``source`` whose only tags are ``releases``.
+
+    Copier describes a checkout with ``git describe --tags``: with the release tags alone,
+    a release renders as its version and any later commit as ``<version>-<n>-g<sha>``, the
+    same as in a clone whose tags agree with the tree.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="trellis-releases-"))
+    try:
+        mirror = scratch / "source.git"
+        url = source if Path(source).is_dir() else git_url(source)
+        git("clone", "--quiet", "--bare", "--no-tags", "--", url, str(mirror), what=what)
+        for release in releases:
+            git("update-ref", f"refs/tags/{release.version}", release.commit, cwd=mirror, what=what)
+        yield mirror
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def redirect_env(source: str, mirror: Path) -> dict[str, str]:
+    """Environment that makes git fetch ``mirror`` whenever it is asked for ``source``.
+
+    Git's ``url.<base>.insteadOf`` rewrites every spelling of the source that Copier may pass
+    to git (the path as written, a ``gh:`` shorthand expanded, with or without ``.git``).
+    Entries already in ``GIT_CONFIG_COUNT`` are kept.
+    """
+    spellings = {source, git_url(source), Path(source).as_posix()}
+    spellings |= {f"{s}.git" for s in list(spellings) if s.startswith("https://")}
+    start = _config_count(os.environ)
+    env = {"GIT_CONFIG_COUNT": str(start + len(spellings))}
+    for index, spelling in enumerate(sorted(spellings), start=start):
+        env[f"GIT_CONFIG_KEY_{index}"] = f"url.{mirror.as_posix()}.insteadOf"
+        env[f"GIT_CONFIG_VALUE_{index}"] = spelling
+    return env
+
+
+def _config_count(environ: Mapping[str, str]) -> int:
+    try:
+        return max(0, int(environ.get("GIT_CONFIG_COUNT", "0")))
+    except ValueError:
+        return 0
