@@ -313,3 +313,24 @@ def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
 
     assert code == 2 and status["versionsBehind"] == 2, status
     assert "commit of release 1.0.0" in status["note"]
+
+
+def test_the_first_update_after_tagging_has_no_false_conflict_in_the_catalog_entry(
+    answers_file, tmp_path
+):
+    """Rendered from a clone without tags, recorded as the canonical (tagged) repository."""
+    canonical = blueprint_source(tmp_path / "canonical")
+    checkout = tmp_path / "ci-checkout"
+    git(tmp_path, "clone", "-q", "--no-tags", str(canonical), str(checkout))
+    repo = new(checkout, tmp_path / "repo", answers_file, recorded_as=canonical)
+    assert answers(repo)["_commit"] == "1.0.0" and catalog_version(repo) == "1.0.0"
+    spec = RELEASES["1.1.0"]
+    release(canonical, "1.1.0", spec["notes"], spec["edits"])
+
+    result = update(repo)
+
+    assert result.exit_code == 0, result.output
+    assert "1.0.0 → 1.1.0" in result.stdout
+    assert "<<<<<<<" not in (repo / "catalog-info.yaml").read_text()
+    assert catalog_version(repo) == "1.1.0"
+    assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""

@@ -293,13 +293,13 @@ class BlueprintSource:
             path = Path(self.source) / relative
             return path.read_text(encoding="utf-8") if path.is_file() else ""
         with self._history() as repo:
-            commit = ref or "HEAD"
-            if ref is not None:
-                wanted = _version_or_none(ref)
-                for release in find_releases(repo, blueprint, what=self.source):
-                    if wanted is not None and release.parsed == wanted:
-                        commit = release.commit
-            return _read_at(repo, commit, relative, self.source)
+            wanted = _version_or_none(ref) if ref is not None else None
+            if wanted is None:
+                return _read_at(repo, ref or "HEAD", relative, self.source)
+            for release in find_releases(repo, blueprint, what=self.source):
+                if release.parsed == wanted:
+                    return _read_at(repo, release.commit, relative, self.source)
+            return ""  # no such release of this blueprint
 
     @contextmanager
     def _history(self) -> Iterator[Path]:
