@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from packaging.version import Version
 
 from trellis.blueprints import (
     Release,
@@ -127,7 +128,7 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
     if current != instance.version:
         note = f"{instance.version} is the commit of release {current}"
     elif behind is None:
-        if parse_version(base_version(instance.version)) is None:
+        if _ordered(instance.version) is None:
             note = f"{instance.version} is not a version; cannot tell how far behind it is"
         else:
             behind = len(newer_releases(instance.version, versions))
@@ -176,7 +177,7 @@ def update(
         )
     if target in (instance.version, _as_release(source, instance)):
         return UpdateResult(str(repo), instance.blueprint, target, target, (), ())
-    current = parse_version(base_version(_as_release(source, instance)))
+    current = _ordered(_as_release(source, instance))
     wanted = parse_version(target)
     if current is not None and wanted is not None and wanted <= current:
         raise ConfigError(
@@ -237,12 +238,20 @@ def _as_release(source: BlueprintSource, instance: BlueprintInstance) -> str:
     commit hash; when it is a release's commit, it is that release.
     """
     recorded = instance.version
-    if parse_version(base_version(recorded)) is not None or not _HEX.match(recorded):
+    if not _HEX.match(recorded):
         return recorded
     for release in source.releases(instance.blueprint):
         if release.commit.startswith(recorded.lower()):
             return release.version
     return recorded
+
+
+def _ordered(version: str) -> Version | None:
+    """The version to order ``version`` by; None for a commit hash.
+
+    A hash such as ``287b611`` parses as a PEP 440 beta of 287, past every release.
+    """
+    return None if _HEX.match(version) else parse_version(base_version(version))
 
 
 def _recorded_source(instance: BlueprintInstance) -> str:

@@ -313,6 +313,12 @@ def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
 
     assert code == 2 and status["versionsBehind"] == 2, status
     assert "commit of release 1.0.0" in status["note"]
+    # A hash of no release that reads as a PEP 440 version (a beta of 1234) is no version.
+    replace_in(repo / ".copier-answers.yml", f"_commit: {commit[:7]}", "_commit: 1234b56")
+    commit_all(repo, "a commit between releases")
+    code, status = check(repo)
+    assert code == 1 and status["versionsBehind"] is None, status
+    assert "1234b56 is not a version" in status["note"]
 
 
 def test_the_first_update_after_tagging_has_no_false_conflict_in_the_catalog_entry(

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.version import InvalidVersion, Version
 
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable
 from trellis.model import Blueprint, Page, Publish, Question
 from trellis.sources.git import git, git_url
 from trellis.sources.releases import (
     BlueprintRelease,
+    as_version,
     find_releases,
     metadata_path,
     redirect_env,
@@ -176,18 +176,14 @@ class BlueprintSource:
         self._known(blueprint)
         from copier import run_copy  # importing Copier costs 0.3 s; only when rendering
         from copier.errors import CopierError, DirtyLocalWarning
-        from plumbum import ProcessExecutionError, local  # Copier runs git through plumbum
+        from plumbum import ProcessExecutionError  # Copier runs git through plumbum
 
         try:
-            with (
-                self._copier_view(blueprint, vcs_ref) as (ref, env),
-                local.env(**env),
-                warnings.catch_warnings(),
-            ):
+            with self._copier_view(blueprint, vcs_ref) as (src, ref), warnings.catch_warnings():
                 # A local template with uncommitted edits renders them; that is the point.
                 warnings.simplefilter("ignore", DirtyLocalWarning)
                 run_copy(
-                    self.source,
+                    src,
                     destination,
                     data={"blueprint": blueprint, **answers},
                     defaults=defaults,
@@ -203,7 +199,7 @@ class BlueprintSource:
             raise answer_error from exc
         except (OSError, subprocess.SubprocessError, CopierError, ProcessExecutionError) as exc:
             raise SourceUnavailable("blueprint source", f"{self.source}: {exc}") from exc
-        self._record_canonical_source(destination)
+        self._record_canonical_source(destination, src)
         return destination
 
     def render_files(
@@ -241,10 +237,10 @@ class BlueprintSource:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _record_canonical_source(self, destination: Path) -> None:
+    def _record_canonical_source(self, destination: Path, rendered_from: str) -> None:
         """Point the answers file at the canonical repository, not where Trellis read it."""
         answers = destination / ANSWERS_FILE
-        if self.repository_url == self.source or not answers.is_file():
+        if self.repository_url == rendered_from or not answers.is_file():
             return
         line = yaml.safe_dump({"_src_path": self.repository_url}, width=10_000).strip()
         text = re.sub(r"(?m)^_src_path: .*$", lambda _: line, answers.read_text(encoding="utf-8"))
@@ -293,7 +289,7 @@ class BlueprintSource:
             path = Path(self.source) / relative
             return path.read_text(encoding="utf-8") if path.is_file() else ""
         with self._history() as repo:
-            wanted = _version_or_none(ref) if ref is not None else None
+            wanted = as_version(ref) if ref is not None else None
             if wanted is None:
                 return _read_at(repo, ref or "HEAD", relative, self.source)
             for release in find_releases(repo, blueprint, what=self.source):
@@ -316,18 +312,16 @@ class BlueprintSource:
             yield Path(scratch)
 
     @contextmanager
-    def _copier_view(
-        self, blueprint: str, vcs_ref: str | None
-    ) -> Iterator[tuple[str | None, dict[str, str]]]:
-        """The ref to give Copier and the git environment that makes it resolve.
+    def _copier_view(self, blueprint: str, vcs_ref: str | None) -> Iterator[tuple[str, str | None]]:
+        """The Copier source and ref to render ``vcs_ref`` of ``blueprint`` from.
 
         A release (or no ref: the newest release) is rendered from a scratch clone tagged with
         the tree's releases, so Copier records the version, never a commit hash. Any other ref
         is a development render straight from the source, as Copier does it.
         """
-        wanted = _version_or_none(vcs_ref) if vcs_ref is not None else None
+        wanted = as_version(vcs_ref) if vcs_ref is not None else None
         if vcs_ref is not None and wanted is None:
-            yield vcs_ref, {}
+            yield self.source, vcs_ref
             return
         releases = self.releases(blueprint)
         if wanted is None:
@@ -349,11 +343,15 @@ class BlueprintSource:
                 )
             chosen = match[0]
         with release_mirror(self.source, releases, what=self.source) as mirror:
-            yield chosen.version, redirect_env(self.source, mirror)
+            yield str(mirror), chosen.version
 
     @contextmanager
     def updating(self, blueprint: str) -> Iterator[dict[str, str]]:
-        """The git environment in which ``copier update`` finds every release as a tag."""
+        """The git environment in which ``copier update`` finds every release as a tag.
+
+        ``copier update`` clones the source the answers file records; git's ``insteadOf``
+        in this environment sends it to the tagged scratch clone instead.
+        """
         releases = self.releases(blueprint)
         with release_mirror(self.source, releases, what=self.source) as mirror:
             yield redirect_env(self.source, mirror)
@@ -368,13 +366,6 @@ class BlueprintSource:
 
 def _is_local(source: str) -> bool:
     return Path(source).is_dir()
-
-
-def _version_or_none(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
 
 
 def _names_at_head(repo: Path, what: str) -> list[str]:

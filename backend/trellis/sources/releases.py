@@ -3,8 +3,9 @@
 A release of a blueprint is the commit where its ``blueprint.yaml`` ``version`` became that
 version (``git log`` of the file), so any clone with history knows every release: tags are
 not needed. Copier still wants tags to check out, describe and order versions, so it is
-handed a temporary bare clone of the source whose only tags are those releases, and git's
-``url.<mirror>.insteadOf`` sends Copier's clones of the source there. The user's checkout is
+handed a temporary clone of the source whose only tags are those releases: to render, as the
+source itself; to update, through git's ``url.<mirror>.insteadOf``, since ``copier update``
+clones the source its answers file records. The user's checkout is
 never written to.
 """
 
@@ -27,6 +28,7 @@ from trellis.sources.git import git, git_url
 
 __all__ = [
     "BlueprintRelease",
+    "as_version",
     "find_releases",
     "is_shallow",
     "metadata_path",
@@ -52,6 +54,14 @@ class BlueprintRelease:
     def parsed(self) -> Version:
         """The version, for ordering."""
         return Version(self.version)
+
+
+def as_version(text: str) -> Version | None:
+    """``text`` as a PEP 440 version (a release or a ref naming one), or None."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def metadata_path(blueprint: str) -> str:
@@ -96,13 +106,10 @@ def _version_at(repo: Path, commit: str, path: str, what: str) -> Version | None
     except yaml.YAMLError:
         return None
     raw = loaded.get(VERSION_KEY) if isinstance(loaded, dict) else None
-    if raw is None:
-        return None
-    try:
-        return Version(str(raw))
-    except InvalidVersion:
+    version = as_version(str(raw)) if raw is not None else None
+    if raw is not None and version is None:
         log.warning("%s at %s: version %r is not a PEP 440 version; ignored", path, commit, raw)
-        return None
+    return version
 
 
 def tag_mismatches(source: str, releases: Sequence[BlueprintRelease]) -> list[str]:
@@ -122,9 +129,8 @@ def tag_mismatches(source: str, releases: Sequence[BlueprintRelease]) -> list[st
             tags.setdefault(name, sha)
     problems = []
     for name, sha in sorted(tags.items()):
-        try:
-            version = Version(name)
-        except InvalidVersion:
+        version = as_version(name)
+        if version is None:
             continue
         release = by_version.get(version)
         if release is None:
@@ -144,7 +150,7 @@ def tag_mismatches(source: str, releases: Sequence[BlueprintRelease]) -> list[st
 def release_mirror(
     source: str, releases: Sequence[BlueprintRelease], *, what: str
 ) -> Iterator[Path]:
-    """A temporary bare clone of ``source`` whose only tags are ``releases``.
+    """A temporary clone of ``source`` (no files checked out) whose only tags are ``releases``.
 
     Copier describes a checkout with ``git describe --tags``: with the release tags alone,
     a release renders as its version and any later commit as ``<version>-<n>-g<sha>``, the
@@ -152,9 +158,9 @@ def release_mirror(
     """
     scratch = Path(tempfile.mkdtemp(prefix="trellis-releases-"))
     try:
-        mirror = scratch / "source.git"
+        mirror = scratch / "source"  # not bare: Copier takes only a work tree's root for git
         url = source if Path(source).is_dir() else git_url(source)
-        git("clone", "--quiet", "--bare", "--no-tags", "--", url, str(mirror), what=what)
+        git("clone", "--quiet", "--no-checkout", "--no-tags", "--", url, str(mirror), what=what)
         for release in releases:
             git("update-ref", f"refs/tags/{release.version}", release.commit, cwd=mirror, what=what)
         yield mirror

@@ -7,6 +7,7 @@ says which blueprint, version and source; its ``catalog-info.yaml`` which entity
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ CATALOG_FILE = "catalog-info.yaml"
 #: What Copier writes where it could not merge a local edit with a blueprint change.
 CONFLICT_MARKER = "<<<<<<< before updating"
 HTTP_TIMEOUT_SECONDS = 10.0
+_ENV_LOCK = threading.Lock()
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -104,7 +106,8 @@ def run_update(
     from plumbum import local  # Copier runs git through plumbum
 
     try:
-        with local.env(**(git_env or {})), warnings.catch_warnings():
+        # plumbum's environment is the process's: one update at a time may change it.
+        with _ENV_LOCK, local.env(**(git_env or {})), warnings.catch_warnings():
             warnings.simplefilter("ignore", DirtyLocalWarning)
             copier_update(
                 repo,
