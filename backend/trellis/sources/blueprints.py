@@ -327,19 +327,21 @@ class BlueprintSource:
         if wanted is None:
             finals = [r for r in releases if not r.parsed.is_prerelease]
             if not finals:
-                raise ConfigError(
+                raise SourceUnavailable(
+                    "blueprint source",
                     f"{blueprint} has no release in {self.source}: "
                     f"{metadata_path(blueprint)} has no `version` in its history; add one "
-                    "(a PEP 440 version) and commit it, or pass a git ref such as HEAD"
+                    "(a PEP 440 version) and commit it, or pass a git ref such as HEAD",
                 )
             chosen = finals[-1]
         else:
             match = [r for r in releases if r.parsed == wanted]
             if not match:
                 known = ", ".join(r.version for r in reversed(releases[-5:])) or "none"
-                raise ConfigError(
+                raise SourceUnavailable(
+                    "blueprint source",
                     f"{vcs_ref} is not a release of {blueprint} in {self.source} "
-                    f"(newest releases: {known}); releases come from {metadata_path(blueprint)}"
+                    f"(newest releases: {known}); releases come from {metadata_path(blueprint)}",
                 )
             chosen = match[0]
         with release_mirror(self.source, releases, what=self.source) as mirror:
