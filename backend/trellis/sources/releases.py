@@ -159,8 +159,13 @@ def release_mirror(
     scratch = Path(tempfile.mkdtemp(prefix="trellis-releases-"))
     try:
         mirror = scratch / "source"  # not bare: Copier takes only a work tree's root for git
-        url = source if Path(source).is_dir() else git_url(source)
-        git("clone", "--quiet", "--no-checkout", "--no-tags", "--", url, str(mirror), what=what)
+        local = Path(source).is_dir()
+        url = source if local else git_url(source)
+        shared = ["--shared"] if local else []  # borrow the checkout's objects: no copy
+        git(
+            "clone", "--quiet", "--no-checkout", "--no-tags", *shared, "--", url, str(mirror),
+            what=what,
+        )  # fmt: skip
         for release in releases:
             git("update-ref", f"refs/tags/{release.version}", release.commit, cwd=mirror, what=what)
         yield mirror
