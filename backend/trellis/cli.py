@@ -219,7 +219,11 @@ def new(
         bool, typer.Option(help="Use the default for every question not answered.")
     ] = False,
     vcs_ref: Annotated[
-        str | None, typer.Option(help="Blueprint version (git tag) [TRELLIS_BLUEPRINTS__VCS_REF].")
+        str | None,
+        typer.Option(
+            help="Blueprint release (default: the newest), or a git ref such as HEAD for a "
+            "development render [TRELLIS_BLUEPRINTS__VCS_REF]."
+        ),
     ] = None,
 ) -> None:
     """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
@@ -364,8 +368,10 @@ def _one_line_errors() -> Iterator[None]:
     "check-update",
     help="Say whether a newer blueprint version exists, and what it changes.\n\n"
     "Reads the blueprint, version and source the repository records (.copier-answers.yml), "
-    "then the source's release tags and its changelog.\n\n"
-    "Exit codes: 0 up to date, 2 a newer version exists, 1 an error (one line on stderr).",
+    "then the source's releases (each blueprint's version and changelog, read from the tree; "
+    "git tags are not needed) and its changelog.\n\n"
+    "Exit codes: 0 up to date, 2 a newer version exists, 1 an error (one line on stderr), "
+    "including a source with no release at all.",
 )
 def check_update_command(
     repo: Annotated[
@@ -411,7 +417,7 @@ def update_command(
     ] = Path(),
     to: Annotated[
         str | None,
-        typer.Option(help="Blueprint version (git tag) to move to; default: the newest release."),
+        typer.Option(help="Blueprint release to move to; default: the newest release."),
     ] = None,
 ) -> None:
     """Move a generated repository to a newer blueprint version (copier update)."""

@@ -196,7 +196,9 @@ class BlueprintSettings(BaseModel):
         "URL, or a local checkout. Default: the checkout Trellis runs from.",
     )
     vcs_ref: str | None = Field(
-        default=None, description="Blueprint version (git tag); default: the newest tag."
+        default=None,
+        description="Blueprint version: a release recorded in the tree (blueprint.yaml's "
+        "version), or any git ref for a development render; default: the newest release.",
     )
     repository_url: str | None = Field(
         default=None,

@@ -35,12 +35,14 @@ def print_status(console: Console, status: UpdateStatus) -> None:
         ("blueprint", status.blueprint),
         ("source", scrub_url(status.source)),
         ("in use", status.current),
-        ("newest", status.newest or "(no release tags)"),
+        ("newest", status.newest or "(no release)"),
     ]
     for label, value in rows:
         console.print(Text.assemble((f"{label:>10}  ", "dim"), value), soft_wrap=True)
     if status.note:
         console.print(Text(f"note: {status.note}", style="yellow"), soft_wrap=True)
+    for warning in status.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
     if status.behind is None:
         return
     if status.up_to_date:

@@ -7,11 +7,13 @@ never from Trellis's settings: the answer is about the update that would run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from packaging.version import Version
 
 from trellis.blueprints import (
     Release,
@@ -44,6 +46,8 @@ __all__ = [
     "update",
 ]
 
+_HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
+
 #: Builds the blueprint source a repository records (tests and the API may substitute one).
 SourceFactory = Callable[[str], BlueprintSource]
 
@@ -65,6 +69,7 @@ class UpdateStatus:
     behind: int | None
     releases: tuple[Release, ...]
     note: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def up_to_date(self) -> bool:
@@ -82,6 +87,7 @@ class UpdateStatus:
             "versionsBehind": self.behind,
             "upToDate": self.up_to_date,
             "note": self.note,
+            "warnings": list(self.warnings),
             "releases": [
                 {"version": r.version, "date": r.date, "notes": r.body} for r in self.releases
             ],
@@ -116,12 +122,15 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
     """
     instance = read_instance(str(location), entity=False)
     source = source_factory(_recorded_source(instance))
-    versions = source.versions()
-    newest = versions[-1] if versions else None
-    behind = versions_behind(instance.version, versions)
+    versions = _versions(source, instance)
+    current = _as_release(source, instance)
+    newest = versions[-1]
+    behind = versions_behind(current, versions)
     note = None
-    if behind is None:
-        if parse_version(base_version(instance.version)) is None:
+    if current != instance.version:
+        note = f"{instance.version} is the commit of release {current}"
+    elif behind is None:
+        if _ordered(instance.version) is None:
             note = f"{instance.version} is not a version; cannot tell how far behind it is"
         else:
             behind = len(newer_releases(instance.version, versions))
@@ -132,9 +141,9 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
                 else f"{instance.version} is not a release of the source"
             )
     releases: tuple[Release, ...] = ()
-    if behind and newest is not None:
+    if behind:
         changelog = parse_changelog(source.changelog(instance.blueprint, ref=newest))
-        releases = tuple(releases_between(changelog, instance.version, newest))
+        releases = tuple(releases_between(changelog, current, newest))
     return UpdateStatus(
         location=scrub_url(str(location)),
         blueprint=instance.blueprint,
@@ -144,6 +153,7 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
         behind=behind,
         releases=releases,
         note=note,
+        warnings=tuple(source.tag_warnings(instance.blueprint)),
     )
 
 
@@ -160,25 +170,25 @@ def update(
     _require_clean_git(repo)
     instance = read_instance(str(repo), entity=False)
     source = source_factory(_recorded_source(instance))
-    versions = source.versions()
-    if not versions:
-        raise ConfigError(f"{instance.source} has no release tags to update to")
+    versions = _versions(source, instance)
     target = to or versions[-1]
     if target not in versions:
         raise ConfigError(
             f"{target} is not a release of {instance.source}; newest releases: "
             + ", ".join(reversed(versions[-5:]))
         )
-    if target == instance.version:
+    if target in (instance.version, _as_release(source, instance)):
         return UpdateResult(str(repo), instance.blueprint, target, target, (), ())
-    current, wanted = parse_version(base_version(instance.version)), parse_version(target)
+    current = _ordered(_as_release(source, instance))
+    wanted = parse_version(target)
     if current is not None and wanted is not None and wanted <= current:
         raise ConfigError(
             f"{repo} is at {instance.version}; {target} would be a downgrade, which "
             "copier update does not do"
         )
     changelog = parse_changelog(source.changelog(instance.blueprint, ref=target))
-    conflicts = run_update(repo, to=target)
+    with source.updating(instance.blueprint) as git_env:
+        conflicts = run_update(repo, to=target, git_env=git_env)
     recorded = str(read_answers(repo).get("_commit", target))
     return UpdateResult(
         location=str(repo),
@@ -186,7 +196,7 @@ def update(
         from_version=instance.version,
         to_version=recorded,
         conflicts=tuple(conflicts),
-        releases=tuple(releases_between(changelog, instance.version, recorded)),
+        releases=tuple(releases_between(changelog, _as_release(source, instance), recorded)),
     )
 
 
@@ -208,6 +218,45 @@ def known_instances(
         except TrellisError as exc:
             problems.append((scrub_url(location), str(exc)))
     return instances, problems
+
+
+def _versions(source: BlueprintSource, instance: BlueprintInstance) -> list[str]:
+    """The source's releases of the repository's blueprint; none at all is an error.
+
+    Without a release nothing can be compared or updated to, and saying "up to date" would
+    be a guess, so the reason is given instead.
+    """
+    versions = source.versions(instance.blueprint)
+    if not versions:
+        raise ConfigError(
+            f"no release of {instance.blueprint} could be found in {instance.source}: "
+            f"blueprints/{instance.blueprint}/blueprint.yaml has no PEP 440 `version` in the "
+            "history of its HEAD (releases are read from the tree, not from git tags)"
+        )
+    return versions
+
+
+def _as_release(source: BlueprintSource, instance: BlueprintInstance) -> str:
+    """The recorded version, or the release whose commit an older render recorded instead.
+
+    Repositories rendered from a clone without tags by earlier Trellis versions record a
+    commit hash; when it is a release's commit, it is that release.
+    """
+    recorded = instance.version
+    if not _HEX.match(recorded):
+        return recorded
+    for release in source.releases(instance.blueprint):
+        if release.commit.startswith(recorded.lower()):
+            return release.version
+    return recorded
+
+
+def _ordered(version: str) -> Version | None:
+    """The version to order ``version`` by; None for a commit hash.
+
+    A hash such as ``287b611`` parses as a PEP 440 beta of 287, past every release.
+    """
+    return None if _HEX.match(version) else parse_version(base_version(version))
 
 
 def _recorded_source(instance: BlueprintInstance) -> str:

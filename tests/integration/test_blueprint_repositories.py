@@ -1,6 +1,7 @@
 """Blueprint versions and changelogs from git, and generated repositories read from disk or HTTP.
 
-Everything here is real: git repositories with tags, Copier renders, an HTTP server.
+Everything here is real: git repositories with releases and tags, Copier renders, an HTTP
+server.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def generated(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_versions_are_the_final_releases_oldest_first_locally_and_remotely(source):
     assert BlueprintSource(str(source)).versions() == ["1.0.0", "1.1.0"]
-    # A URL is listed with `git ls-remote`, as for a hosted repository.
+    # A URL is read from a scratch clone, as for a hosted repository.
     assert BlueprintSource(source.as_uri()).versions() == ["1.0.0", "1.1.0"]
 
 
@@ -51,7 +52,7 @@ def test_a_source_that_cannot_be_read_is_unavailable_naming_it(tmp_path):
     missing = (tmp_path / "nowhere").as_uri()
     with pytest.raises(SourceUnavailable, match="nowhere") as error:
         BlueprintSource(missing).versions()
-    assert "ls-remote" in str(error.value)
+    assert "git clone" in str(error.value)
     with pytest.raises(ConfigError, match="not a git repository URL"):
         BlueprintSource(f"--upload-pack=touch {tmp_path}/pwned").versions()
     assert not (tmp_path / "pwned").exists()

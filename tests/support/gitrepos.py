@@ -1,13 +1,14 @@
 """Scratch blueprint sources and generated repositories, with real git and real Copier.
 
 A scratch source is this repository's ``copier.yml`` and ``blueprints/`` in a new git
-repository with its own tags, so tests never depend on the tags of this checkout (CI may
-clone it without them).
+repository with its own releases (``version`` in ``blueprint.yaml``, plus a mirroring tag
+unless asked not to), so tests never depend on this checkout's history or tags.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -29,6 +30,7 @@ GIT_ENV = {
 }
 TEMPLATE = Path("blueprints/ml-model/template")
 CHANGELOG = Path("blueprints/ml-model/CHANGELOG.md")
+METADATA = Path("blueprints/ml-model/blueprint.yaml")
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -54,19 +56,34 @@ def commit_all(repo: Path, message: str, *, tag: str | None = None) -> None:
         git(repo, "tag", tag)
 
 
+def set_version(src: Path, version: str) -> None:
+    """Set the ml-model blueprint's release in its ``blueprint.yaml``."""
+    path = src / METADATA
+    text, count = re.subn(r"(?m)^version: .*$", f"version: {version}", path.read_text())
+    assert count == 1, f"{path} has {count} version lines"
+    path.write_text(text)
+
+
 def blueprint_source(
-    path: Path, tag: str = "1.0.0", files: Mapping[str, str] | None = None
+    path: Path,
+    tag: str = "1.0.0",
+    files: Mapping[str, str] | None = None,
+    *,
+    tags: bool = True,
 ) -> Path:
     """This checkout's blueprints as a new git repository, released as ``tag``.
 
     ``files`` adds files to the ml-model template (path under it to text) before the release.
+    ``tags=False`` releases in the tree only (``blueprint.yaml``), as a clone without tags
+    would see it.
     """
     path.mkdir(parents=True)
     shutil.copy(REPO / "copier.yml", path / "copier.yml")
     shutil.copytree(REPO / "blueprints", path / "blueprints")
     for relative, text in (files or {}).items():
         (path / TEMPLATE / relative).write_text(text)
-    commit_all(path, f"blueprints {tag}", tag=tag)
+    set_version(path, tag)
+    commit_all(path, f"blueprints {tag}", tag=tag if tags else None)
     return path
 
 
@@ -97,9 +114,15 @@ def replace_in(path: Path, old: str, new: str) -> None:
 
 
 def release(
-    src: Path, version: str, notes: str, edits: Mapping[str, tuple[str, str]] | None = None
+    src: Path,
+    version: str,
+    notes: str,
+    edits: Mapping[str, tuple[str, str]] | None = None,
+    *,
+    tags: bool = True,
 ) -> None:
-    """Release ``version`` of the scratch source: template edits, a changelog entry, a tag.
+    """Release ``version`` of the scratch source: template edits, a changelog entry, the
+    version in ``blueprint.yaml`` and (unless ``tags=False``) a tag mirroring it.
 
     ``edits`` maps a path under the ml-model template to ``(old, new)`` text.
     """
@@ -107,7 +130,8 @@ def release(
         replace_in(src / TEMPLATE / relative, old, new)
     changelog = src / CHANGELOG
     replace_in(changelog, "# Changelog\n", f"# Changelog\n\n## {version} - 2026-12-01\n\n{notes}\n")
-    commit_all(src, f"blueprints {version}", tag=version)
+    set_version(src, version)
+    commit_all(src, f"blueprints {version}", tag=version if tags else None)
 
 
 def generated_repo(src: Path, dst: Path, answers: dict[str, Any], vcs_ref: str = "1.0.0") -> Path:

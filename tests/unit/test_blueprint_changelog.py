@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from packaging.version import Version
 
 from trellis.blueprints import Release, parse_changelog, releases_between
 
@@ -110,3 +112,17 @@ def test_the_ml_model_changelog_follows_the_format():
     for release in releases:
         assert release.date and len(release.date) == len("2026-11-28"), release
         assert release.body.startswith("- "), release
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p.parent.name for p in (REPO / "blueprints").glob("*/blueprint.yaml"))
+)
+def test_each_blueprints_version_is_its_changelogs_newest_release(folder):
+    """The version in blueprint.yaml makes the release; its notes must be there with it."""
+    meta = yaml.safe_load((REPO / "blueprints" / folder / "blueprint.yaml").read_text())
+    version = Version(str(meta["version"]))  # a PEP 440 version, or this raises
+    releases = parse_changelog((REPO / "blueprints" / folder / "CHANGELOG.md").read_text())
+    assert releases, f"{folder}/CHANGELOG.md has no release section"
+    assert max(Version(r.version) for r in releases) == version, (
+        f"{folder}: blueprint.yaml says {version}; CHANGELOG.md's newest section must be it"
+    )

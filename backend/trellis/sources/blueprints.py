@@ -2,8 +2,9 @@
 
 The repository's root ``copier.yml`` picks the folder from the ``blueprint`` answer and
 includes each blueprint's questions, so ``copier copy`` and ``copier update`` work from the
-repository itself with git tags as versions. Rendering never runs Copier's unsafe features
-(tasks, migrations, Jinja extensions).
+repository itself. Versions are the releases recorded in the tree (``trellis.sources.releases``);
+git tags are optional mirrors of them. Rendering never runs Copier's unsafe features (tasks,
+migrations, Jinja extensions).
 """
 
 from __future__ import annotations
@@ -13,21 +14,36 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.version import InvalidVersion, Version
 
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable
 from trellis.model import Blueprint, Page, Publish, Question
 from trellis.redact import scrub_url
 from trellis.sources.git import git, git_url
+from trellis.sources.releases import (
+    BlueprintRelease,
+    as_version,
+    find_releases,
+    metadata_path,
+    redirect_env,
+    release_mirror,
+    tag_mismatches,
+)
 from trellis.yaml_text import dump
 
-__all__ = ["BlueprintSource", "RenderedFile", "Rendering", "find_checkout"]
+__all__ = [
+    "BlueprintRelease",
+    "BlueprintSource",
+    "RenderedFile",
+    "Rendering",
+    "find_checkout",
+]
 
 ANSWERS_FILE = ".copier-answers.yml"
 _BLUEPRINT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -155,24 +171,28 @@ class BlueprintSource:
     ) -> Path:
         """Render ``blueprint`` into ``destination`` with Copier (no tasks, no migrations).
 
-        Answers are expected to be checked already (``trellis.blueprints.check_answers``);
-        Copier's validators, which relate answers to each other, still refuse bad ones here.
+        ``vcs_ref`` is a release (default: the newest) or any git ref for a development render
+        (``HEAD`` includes uncommitted edits of a local source). Answers are expected to be
+        checked already (``trellis.blueprints.check_answers``); Copier's validators, which
+        relate answers to each other, still refuse bad ones here.
         """
         self._known(blueprint)
         from copier import run_copy  # importing Copier costs 0.3 s; only when rendering
-        from copier.errors import CopierError, DirtyLocalWarning
+        from copier.errors import CopierError, DirtyLocalWarning, ShallowCloneWarning
         from plumbum import ProcessExecutionError  # Copier runs git through plumbum
 
         try:
-            with warnings.catch_warnings():
+            with self._copier_view(blueprint, vcs_ref) as (src, ref), warnings.catch_warnings():
                 # A local template with uncommitted edits renders them; that is the point.
                 warnings.simplefilter("ignore", DirtyLocalWarning)
+                # A shallow source is warned about once, when its releases are read.
+                warnings.simplefilter("ignore", ShallowCloneWarning)
                 run_copy(
-                    self.source,
+                    src,
                     destination,
                     data={"blueprint": blueprint, **answers},
                     defaults=defaults,
-                    vcs_ref=vcs_ref,
+                    vcs_ref=ref,
                     unsafe=False,
                     quiet=True,
                     overwrite=False,
@@ -184,7 +204,7 @@ class BlueprintSource:
             raise answer_error from exc
         except (OSError, subprocess.SubprocessError, CopierError, ProcessExecutionError) as exc:
             raise SourceUnavailable("blueprint source", f"{self.source}: {exc}") from exc
-        self._record_canonical_source(destination)
+        self._record_canonical_source(destination, src)
         return destination
 
     def render_files(
@@ -222,48 +242,126 @@ class BlueprintSource:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _record_canonical_source(self, destination: Path) -> None:
+    def _record_canonical_source(self, destination: Path, rendered_from: str) -> None:
         """Point the answers file at the canonical repository, not where Trellis read it."""
         answers = destination / ANSWERS_FILE
-        if self.repository_url == self.source or not answers.is_file():
+        if self.repository_url == rendered_from or not answers.is_file():
             return
         line = dump({"_src_path": self.repository_url}).strip()
         text = re.sub(r"(?m)^_src_path: .*$", lambda _: line, answers.read_text(encoding="utf-8"))
         answers.write_text(text, encoding="utf-8")
 
-    def versions(self) -> list[str]:
-        """The source repository's release tags, oldest first: what an update can move to.
+    def releases(self, blueprint: str) -> list[BlueprintRelease]:
+        """The releases of ``blueprint`` recorded in the source's tree, oldest first.
 
-        Only PEP 440 final releases count (``1.2.0``, ``v1.2.0``); pre-releases and other tags
-        are left out, as Copier leaves them out when it picks the newest version.
+        Read from the history of its ``blueprint.yaml`` (``trellis.sources.releases``), so a
+        clone without tags knows them as well as a tagged one; tags are not read.
         """
-        if _is_local(self.source):
-            tags = git("tag", "--list", cwd=Path(self.source), what=self.source).split()
-        else:
-            url = git_url(self.source)
-            listing = git("ls-remote", "--tags", "--refs", "--", url, what=self.source)
-            tags = [line.split("refs/tags/", 1)[1] for line in listing.splitlines() if "\t" in line]
-        return _releases(tags)
+        if not _BLUEPRINT_NAME.match(blueprint):
+            raise ConfigError(f"{blueprint!r} is not a blueprint name")
+        with self._history() as repo:
+            return find_releases(repo, blueprint, what=self.source)
+
+    def versions(self, blueprint: str | None = None) -> list[str]:
+        """The final releases (PEP 440, no pre-releases) an update can move to, oldest first.
+
+        Without ``blueprint``: every blueprint's releases together (what a survey counts in).
+        Pre-releases are left out, as Copier leaves them out when it picks the newest version.
+        """
+        with self._history() as repo:
+            names = [blueprint] if blueprint else _names_at_head(repo, self.source)
+            found = {
+                release.parsed: release.version
+                for name in names
+                for release in find_releases(repo, name, what=self.source)
+                if not release.parsed.is_prerelease
+            }
+        return [found[version] for version in sorted(found)]
+
+    def tag_warnings(self, blueprint: str) -> list[str]:
+        """Version tags of the source that disagree with the tree's releases of ``blueprint``."""
+        return tag_mismatches(self.source, self.releases(blueprint))
 
     def changelog(self, blueprint: str, *, ref: str | None = None) -> str:
-        """A blueprint's ``CHANGELOG.md`` at ``ref`` (a tag; default: the checkout or HEAD).
+        """A blueprint's ``CHANGELOG.md`` at ``ref`` (a release or a git ref; default: HEAD).
 
         An empty text when the blueprint has no changelog (at that version).
         """
         if not _BLUEPRINT_NAME.match(blueprint):
             raise ConfigError(f"{blueprint!r} is not a blueprint name")
         relative = f"blueprints/{blueprint}/CHANGELOG.md"
+        if ref is None and _is_local(self.source):
+            path = Path(self.source) / relative
+            return path.read_text(encoding="utf-8") if path.is_file() else ""
+        with self._history() as repo:
+            wanted = as_version(ref) if ref is not None else None
+            if wanted is None:
+                return _read_at(repo, ref or "HEAD", relative, self.source)
+            for release in find_releases(repo, blueprint, what=self.source):
+                if release.parsed == wanted:
+                    return _read_at(repo, release.commit, relative, self.source)
+            return ""  # no such release of this blueprint
+
+    @contextmanager
+    def _history(self) -> Iterator[Path]:
+        """A local repository with the source's history: the checkout, or a scratch clone."""
         if _is_local(self.source):
-            root = Path(self.source)
-            if ref is None:
-                path = root / relative
-                return path.read_text(encoding="utf-8") if path.is_file() else ""
-            return _read_at(root, ref, relative, self.source)
-        with tempfile.TemporaryDirectory(prefix="trellis-changelog-") as scratch:
-            branch = ["--branch", ref] if ref else []
+            yield Path(self.source)
+            return
+        with tempfile.TemporaryDirectory(prefix="trellis-history-") as scratch:
             url = git_url(self.source)
-            git("clone", "--quiet", "--depth", "1", *branch, "--", url, scratch, what=self.source)
-            return _read_at(Path(scratch), "HEAD", relative, self.source)
+            git(
+                "clone", "--quiet", "--bare", "--no-tags", "--filter=blob:none", "--", url,
+                scratch, what=self.source,
+            )  # fmt: skip
+            yield Path(scratch)
+
+    @contextmanager
+    def _copier_view(self, blueprint: str, vcs_ref: str | None) -> Iterator[tuple[str, str | None]]:
+        """The Copier source and ref to render ``vcs_ref`` of ``blueprint`` from.
+
+        A release (or no ref: the newest release) is rendered from a scratch clone tagged with
+        the tree's releases, so Copier records the version, never a commit hash. Any other ref
+        is a development render straight from the source, as Copier does it.
+        """
+        wanted = as_version(vcs_ref) if vcs_ref is not None else None
+        if vcs_ref is not None and wanted is None:
+            yield self.source, vcs_ref
+            return
+        releases = self.releases(blueprint)
+        if wanted is None:
+            finals = [r for r in releases if not r.parsed.is_prerelease]
+            if not finals:
+                raise SourceUnavailable(
+                    "blueprint source",
+                    f"{blueprint} has no release in {self.source}: "
+                    f"{metadata_path(blueprint)} has no `version` in its history; add one "
+                    "(a PEP 440 version) and commit it, or pass a git ref such as HEAD",
+                )
+            chosen = finals[-1]
+        else:
+            match = [r for r in releases if r.parsed == wanted]
+            if not match:
+                known = ", ".join(r.version for r in reversed(releases[-5:])) or "none"
+                raise SourceUnavailable(
+                    "blueprint source",
+                    f"{vcs_ref} is not a release of {blueprint} in {self.source} "
+                    f"(newest releases: {known}); releases come from {metadata_path(blueprint)}",
+                )
+            chosen = match[0]
+        with release_mirror(self.source, releases, what=self.source) as mirror:
+            yield str(mirror), chosen.version
+
+    @contextmanager
+    def updating(self, blueprint: str) -> Iterator[dict[str, str]]:
+        """The git environment in which ``copier update`` finds every release as a tag.
+
+        ``copier update`` clones the source the answers file records; git's ``insteadOf``
+        in this environment sends it to the tagged scratch clone instead.
+        """
+        releases = self.releases(blueprint)
+        with release_mirror(self.source, releases, what=self.source) as mirror:
+            yield redirect_env(self.source, mirror)
 
     def _known(self, blueprint: str) -> None:
         names = self.names()
@@ -277,17 +375,10 @@ def _is_local(source: str) -> bool:
     return Path(source).is_dir()
 
 
-def _releases(tags: list[str]) -> list[str]:
-    """PEP 440 final releases among ``tags``, oldest first."""
-    releases: list[tuple[Version, str]] = []
-    for tag in tags:
-        try:
-            version = Version(tag)
-        except InvalidVersion:
-            continue
-        if not version.is_prerelease:
-            releases.append((version, tag))
-    return [tag for _, tag in sorted(releases)]
+def _names_at_head(repo: Path, what: str) -> list[str]:
+    """The blueprint folders of the source's HEAD."""
+    listing = git("ls-tree", "-d", "--name-only", "HEAD", "blueprints/", cwd=repo, what=what)
+    return sorted(line.removeprefix("blueprints/") for line in listing.split() if line)
 
 
 def _read_at(root: Path, ref: str, relative: str, what: str) -> str:

@@ -7,7 +7,9 @@ says which blueprint, version and source; its ``catalog-info.yaml`` which entity
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ ANSWERS_FILE = ".copier-answers.yml"
 CATALOG_FILE = "catalog-info.yaml"
 #: What Copier writes where it could not merge a local edit with a blueprint change.
 CONFLICT_MARKER = "<<<<<<< before updating"
+_ENV_LOCK = threading.Lock()
 
 
 def read_instance(
@@ -97,18 +100,25 @@ def conflicted_files(repo: Path) -> list[str]:
     return sorted({name for name in [*unmerged, *marked] if name})
 
 
-def run_update(repo: Path, *, to: str | None = None) -> list[str]:
+def run_update(
+    repo: Path, *, to: str | None = None, git_env: Mapping[str, str] | None = None
+) -> list[str]:
     """``copier update`` of a clean checkout to version ``to`` (default: the newest).
 
-    Answers are kept as recorded; Copier's unsafe features never run. Returns the files left
-    in conflict, which the caller must report: Copier itself does not fail on them.
+    Answers are kept as recorded; Copier's unsafe features never run. ``git_env`` is added
+    to the environment of Copier's git commands (``BlueprintSource.updating`` sends its
+    clones of the source to a copy tagged with the releases). Returns the files left in
+    conflict, which the caller must report: Copier itself does not fail on them.
     """
     from copier import run_update as copier_update  # importing Copier costs 0.3 s
-    from copier.errors import CopierError, DirtyLocalWarning
+    from copier.errors import CopierError, DirtyLocalWarning, ShallowCloneWarning
+    from plumbum import local  # Copier runs git through plumbum
 
     try:
-        with warnings.catch_warnings():
+        # plumbum's environment is the process's: one update at a time may change it.
+        with _ENV_LOCK, local.env(**(git_env or {})), warnings.catch_warnings():
             warnings.simplefilter("ignore", DirtyLocalWarning)
+            warnings.simplefilter("ignore", ShallowCloneWarning)  # warned with the releases
             copier_update(
                 repo,
                 defaults=True,
