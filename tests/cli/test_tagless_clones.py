@@ -21,11 +21,13 @@ from typer.testing import CliRunner
 from support.blueprints import VARIANTS
 from support.gitrepos import (
     METADATA,
+    TEMPLATE,
     blueprint_source,
     commit_all,
     git,
     release,
     replace_in,
+    set_version,
 )
 from trellis.cli import app
 
@@ -350,3 +352,25 @@ def test_the_first_update_after_tagging_has_no_false_conflict_in_the_catalog_ent
     assert "<<<<<<<" not in (repo / "catalog-info.yaml").read_text()
     assert catalog_version(repo) == "1.1.0"
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
+
+
+def test_a_version_set_while_merging_is_a_release(origin, tmp_path):
+    """The commit that sets a version may be a merge (the bump made while resolving it)."""
+    from trellis.sources.releases import find_releases
+
+    repo = tmp_path / "merged"
+    git(tmp_path, "clone", "-q", "--no-tags", str(origin), str(repo))
+    git(repo, "checkout", "-q", "-b", "feature")
+    replace_in(repo / TEMPLATE / "docs/model-card.md.jinja", "## Limitations", "## Limits")
+    commit_all(repo, "a template change, no release")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "--no-commit", "feature")
+    set_version(repo, "1.3.0")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Merge feature as 1.3.0")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+
+    releases = find_releases(repo, "ml-model", what=str(repo))
+
+    assert [r.version for r in releases] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert releases[-1].commit == merge

@@ -88,7 +88,8 @@ def find_releases(repo: Path, blueprint: str, *, what: str) -> list[BlueprintRel
     cut = shallow_boundary(repo, what)
     path = metadata_path(blueprint)
     commits = git(
-        "log", "--reverse", "--topo-order", "--format=%H", "-G", rf"^{VERSION_KEY}\s*:",
+        "log", "--reverse", "--topo-order", "--diff-merges=first-parent", "--format=%H",
+        "-G", rf"^{VERSION_KEY}\s*:",
         "HEAD", "--", path, cwd=repo, what=what,
     ).split()  # fmt: skip
     first: dict[Version, BlueprintRelease] = {}
