@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.blueprints import VARIANTS  # noqa: E402
-from support.gitrepos import commit_all  # noqa: E402
+from support.gitrepos import blueprint_source, commit_all, release  # noqa: E402
 from trellis.sources.blueprints import BlueprintSource  # noqa: E402
 
 GOAL = 2.0
@@ -96,11 +96,7 @@ def measure_update(work: Path, repeat: int) -> tuple[list[float], list[float]]:
 
     from trellis.updates import update
 
-    src = work / "versioned"
-    src.mkdir()
-    shutil.copy(ROOT / "copier.yml", src / "copier.yml")
-    shutil.copytree(ROOT / "blueprints", src / "blueprints")
-    commit_all(src, "1.0.0", tag="1.0.0")
+    src = blueprint_source(work / "versioned", "1.0.0")
     generated = work / "generated"
     run_copy(
         str(src),
@@ -114,13 +110,8 @@ def measure_update(work: Path, repeat: int) -> tuple[list[float], list[float]]:
     readme = generated / "README.md"
     readme.write_text(readme.read_text() + "\nLocal notes.\n")
     commit_all(generated, "generated and edited")
-    template = src / "blueprints" / "ml-model" / "template" / "catalog-info.yaml.jinja"
-    template.write_text("# 1.1.0\n" + template.read_text())
-    changelog = src / "blueprints" / "ml-model" / "CHANGELOG.md"
-    changelog.write_text(
-        changelog.read_text().replace("# Changelog\n", "# Changelog\n\n## 1.1.0\n\n- x\n", 1)
-    )
-    commit_all(src, "1.1.0", tag="1.1.0")
+    first = "# The project in the Backstage catalog."
+    release(src, "1.1.0", "- x", {"catalog-info.yaml.jinja": (first, f"# 1.1.0\n{first}")})
     times, floor = [], []
     for run in range(repeat):
         repo = Path(shutil.copytree(generated, work / f"update-{run}", symlinks=True))
