@@ -19,7 +19,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from trellis.model import (
     ClusterRead,
     Deployment,
-    ModelVersion,
     RegisteredModel,
     Snapshot,
 )
@@ -169,52 +168,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-class _Version(_Strict):
-    model_name: str
-    version: int
-    status: str
-    source: str
-    run_id: str | None
-    description: str
-    tags: dict[str, str]
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-
-    def to_domain(self) -> ModelVersion:
-        return ModelVersion(
-            model_name=self.model_name,
-            version=self.version,
-            status=self.status,
-            source=self.source,
-            run_id=self.run_id,
-            description=self.description,
-            tags=self.tags,
-            created_at=_utc(self.created_at),
-            updated_at=_utc(self.updated_at),
-        )
-
-
-class _Model(_Strict):
-    name: str
-    description: str
-    tags: dict[str, str]
-    aliases: dict[str, int]
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    versions: list[_Version]
-
-    def to_domain(self) -> RegisteredModel:
-        return RegisteredModel(
-            name=self.name,
-            description=self.description,
-            tags=self.tags,
-            aliases=self.aliases,
-            created_at=_utc(self.created_at),
-            updated_at=_utc(self.updated_at),
-            versions=tuple(v.to_domain() for v in self.versions),
-        )
-
-
 class _ClusterRead(_Strict):
     ok: bool
     read_at: AwareDatetime
@@ -222,17 +175,17 @@ class _ClusterRead(_Strict):
 
 
 class _Snapshot(_Strict):
-    models: list[_Model]
+    # Read straight into the domain's dataclasses, as strictly: their fields are the file's.
+    models: list[RegisteredModel]
     taken_at: AwareDatetime
     registry: str
-    # Read straight into the domain's dataclass, as strictly: its fields are the file's.
     # Optional within format 2: ``labels``, ``runs_as_non_root`` (read as "not said").
     deployments: list[Deployment] = []  # format 1 had none
     clusters: dict[str, _ClusterRead] = {}
 
     def to_domain(self) -> Snapshot:
         return Snapshot(
-            models=tuple(m.to_domain() for m in self.models),
+            models=tuple(self.models),
             taken_at=_utc(self.taken_at),
             registry=self.registry,
             deployments=tuple(self.deployments),
