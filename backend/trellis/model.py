@@ -55,6 +55,30 @@ class ModelTags:
     #: Alias that marks the production version.
     CHAMPION = "champion"
 
+    # Open models and regional fine-tuning (blueprints `llm-service` and `edge-finetune`).
+    #: What the model is: `base` (an open model imported once into the private registry) or
+    #: `adapter` (a regional fine-tune of a base model). Absent for models trained here.
+    MODEL_KIND = "model_kind"
+    #: The licence id as the model hub states it (`apache-2.0`, `mit`, `llama3.1`, ...).
+    LICENSE = "license"
+    #: Where an imported model came from (`hf://<org>/<name>`) and the exact commit taken.
+    UPSTREAM = "upstream"
+    UPSTREAM_REVISION = "upstream_revision"
+    #: Size in bytes and SHA-256 of the imported weights (version tags).
+    SIZE_BYTES = "size_bytes"
+    SHA256 = "sha256"
+    #: An adapter's base model (registered-model name) and the version it was tuned from.
+    PARENT_MODEL = "parent_model"
+    PARENT_VERSION = "parent_version"
+    #: The region whose data tuned an adapter; it is trained in `training_region`.
+    DATA_REGION = "data_region"
+    #: SHA-256 over the training rows, so a version names its data without holding it.
+    DATASET_FINGERPRINT = "dataset_fingerprint"
+    #: How an adapter was tuned: `lora`, `qlora` or `full`.
+    METHOD = "method"
+    #: The evaluation gate's verdict on a version: `passed` or `failed`.
+    GATE = "gate"
+
 
 @dataclass(frozen=True, slots=True)
 class ModelVersion:
