@@ -24,6 +24,7 @@ from support.backstage import validate_entities
 from support.blueprints import VARIANTS, render
 from support.services import mlflow_server
 from support.timing import scaled
+from support.tools import uv
 from trellis.catalog import CatalogOptions, entity_problems
 from trellis.model import ModelTags
 from trellis.service import build_document
@@ -182,16 +183,19 @@ def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_c
     slug = answers_of(repo)["project_slug"]
     package = package_of(repo)
 
-    # A fresh virtualenv with nothing but the generated project and its test extras.
+    # A fresh virtualenv with nothing but the generated project and its test extras, its
+    # requirements resolved from the index as a user's `pip install` would (by uv, for speed).
     venv = tmp_path / "venv"
-    made = run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, env=fresh_env())
+    made = run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=fresh_env()
+    )
     assert made.returncode == 0, made.stderr
     python = str(venv / "bin" / "python")
     installed = run(
-        [python, "-m", "pip", "install", "--quiet", "--no-compile", "-e", f"{repo}[test]"],
+        [uv(), "pip", "install", "--quiet", "--python", python, "-e", f"{repo}[test]"],
         cwd=tmp_path,
         env=fresh_env(),
-        timeout=scaled(600),
+        timeout=600,
     )
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
 
@@ -200,7 +204,7 @@ def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_c
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=repo,
         env=fresh_env(),
-        timeout=scaled(600),
+        timeout=600,
     )
     assert tested.returncode == 0, tested.stdout[-5000:] + tested.stderr[-3000:]
     assert re.search(r"\b\d+ passed\b", tested.stdout), tested.stdout[-2000:]

