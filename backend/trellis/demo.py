@@ -234,6 +234,8 @@ def _train_version(
             registered_model_name=spec.name,
             # Tree ensembles are stored with skops; we wrote these files ourselves just now.
             skops_trusted_types=["sklearn.tree._tree.Tree"],
+            # Stated, not inferred: inference loads the model again in a subprocess per version.
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
         )
 
 
