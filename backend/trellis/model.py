@@ -172,6 +172,9 @@ class Deployment:
     #: Whether every container must run as a non-root user (``runAsNonRoot`` on the pod or
     #: on each container); None when the manifest does not say.
     runs_as_non_root: bool | None = None
+    #: Registered-model names of the LoRA adapters served on top of ``model_name`` (the
+    #: base model), sorted; empty for a server of one model.
+    adapters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
