@@ -28,12 +28,13 @@ BASE = "tiny-gpt2"
 _UPSTREAM = "hf://trellis-demo/tiny-gpt2"
 #: The demo's stand-in for the upstream commit an import pins.
 _REVISION = hashlib.sha1(b"trellis-demo/tiny-gpt2", usedforsecurity=False).hexdigest()
+_VOCAB, _POSITIONS, _EMBD = 256, 64, 16
 _CONFIG = {
     "architectures": ["GPT2LMHeadModel"],
     "model_type": "gpt2",
-    "vocab_size": 256,
-    "n_positions": 64,
-    "n_embd": 16,
+    "vocab_size": _VOCAB,
+    "n_positions": _POSITIONS,
+    "n_embd": _EMBD,
     "n_layer": 1,
     "n_head": 2,
     "bos_token_id": 0,
@@ -189,16 +190,15 @@ def _log_version(
 
 def _gpt2_weights(generator: Any) -> dict[str, Any]:
     """GPT-2's parameters for ``_CONFIG``, named as ``GPT2LMHeadModel`` saves them."""
-    embd, vocab, positions = _CONFIG["n_embd"], _CONFIG["vocab_size"], _CONFIG["n_positions"]
-    assert isinstance(embd, int) and isinstance(vocab, int) and isinstance(positions, int)  # noqa: S101
+    embd = _EMBD
 
     def normal(*shape: int) -> Any:
         return generator.normal(0.0, 0.02, shape).astype("float32")
 
     layer = "transformer.h.0"
     return {
-        "transformer.wte.weight": normal(vocab, embd),
-        "transformer.wpe.weight": normal(positions, embd),
+        "transformer.wte.weight": normal(_VOCAB, embd),
+        "transformer.wpe.weight": normal(_POSITIONS, embd),
         **{f"{layer}.ln_{i}.weight": normal(embd) + 1.0 for i in (1, 2)},
         **{f"{layer}.ln_{i}.bias": normal(embd) for i in (1, 2)},
         f"{layer}.attn.c_attn.weight": normal(embd, 3 * embd),
@@ -216,8 +216,7 @@ def _gpt2_weights(generator: Any) -> dict[str, Any]:
 
 def _write_adapter(folder: Path, generator: Any) -> None:
     """A LoRA adapter of rank 4 on the attention projection, as PEFT saves one."""
-    rank, embd = 4, _CONFIG["n_embd"]
-    assert isinstance(embd, int)  # noqa: S101
+    rank, embd = 4, _EMBD
     config = {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",

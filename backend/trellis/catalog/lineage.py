@@ -72,20 +72,26 @@ def link_lineage(
         ref = ref_of(resource)
         parent_name = model.lineage_tag(ModelTags.PARENT_MODEL)
         parent = find(parent_name) if parent_name else None
-        position = index[parent.name] if parent is not None else None
-        parent_ref = ref_of(resources[position]) if position is not None else None
-        if parent_ref is None or parent is model or entity_problems(resources[position or 0]):
+        position = index[parent.name] if parent is not None and parent is not model else None
+        parent_ref = _valid_ref(resources[position]) if position is not None else None
+        if position is None or parent_ref is None:
             why = _missing_parent(parent_name, parent, model)
             problems.append(Problem(clean(model.name), ref, "warning", clean(f"adapter {why}")))
             continue
         spec = resource.setdefault("spec", {})
         spec["dependsOn"] = sorted({*spec.get("dependsOn", ()), parent_ref})
-        if ref is not None and position is not None and not entity_problems(resource):
-            variants[position].append(ref)
+        emitted = _valid_ref(resource)
+        if emitted is not None:
+            variants[position].append(emitted)
     for position, refs in variants.items():
         metadata = resources[position].setdefault("metadata", {})
         annotations = {**(metadata.get("annotations") or {}), ann.ADAPTERS: ",".join(sorted(refs))}
         metadata["annotations"] = dict(sorted(annotations.items()))
+
+
+def _valid_ref(entity: Entity) -> str | None:
+    """The ref of an entity that will be emitted, or None."""
+    return None if entity_problems(entity) else ref_of(entity)
 
 
 def _missing_parent(name: str, parent: RegisteredModel | None, model: RegisteredModel) -> str:
