@@ -327,12 +327,9 @@ def model_deployment_facts(
     list may be served anywhere. A model served from a cluster that could not be read has
     unknown facts: its servers there may have moved.
     """
-    failed = sorted({s.cluster for s in servers if s.cluster in failed_clusters})
-    if failed:
-        reason = Unknown(
-            "; ".join(f"cluster {c!r} could not be read: {failed_clusters[c]}" for c in failed)
-        )
-        return dict.fromkeys(_MODEL_FACTS, reason)
+    unread = _unread(servers, failed_clusters)
+    if unread is not None:
+        return dict.fromkeys(_MODEL_FACTS, unread)
     regions = sorted({s.region for s in servers})
     allowed = _allowed_regions(model, residency)
     disallowed = [] if allowed is None else [r for r in regions if r not in allowed]
@@ -343,6 +340,16 @@ def model_deployment_facts(
         "servingRegionsAllowed": not disallowed,
         "allServersHaveNetworkPolicy": all(s.network_policy for s in servers),
     }
+
+
+def _unread(servers: Sequence[Deployment], failed_clusters: Mapping[str, str]) -> Unknown | None:
+    """Why facts over ``servers`` are unknown: some run in a cluster that could not be read."""
+    failed = sorted({s.cluster for s in servers if s.cluster in failed_clusters})
+    if not failed:
+        return None
+    return Unknown(
+        "; ".join(f"cluster {c!r} could not be read: {failed_clusters[c]}" for c in failed)
+    )
 
 
 _MODEL_FACTS = (
@@ -452,12 +459,9 @@ def _adapter_facts(
         if version is None
         else version.tags.get(ModelTags.GATE, "").strip().casefold() == _PASSED,
     }
-    failed = sorted({s.cluster for s in servers if s.cluster in failed_clusters})
-    if failed:
-        reason = Unknown(
-            "; ".join(f"cluster {c!r} could not be read: {failed_clusters[c]}" for c in failed)
-        )
-        return {**facts, **dict.fromkeys(_SERVING_FACTS, reason)}
+    unread = _unread(servers, failed_clusters)
+    if unread is not None:
+        return {**facts, **dict.fromkeys(_SERVING_FACTS, unread)}
     regions = sorted({s.region for s in servers})
     classification = model.lineage_tag(ModelTags.DATA_CLASSIFICATION).casefold()
     policy = {key.casefold(): value for key, value in serving_policy.items()}
