@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -246,6 +246,14 @@ class BlueprintSettings(BaseModel):
     _split_repositories = field_validator("repositories", mode="before")(_split_csv)
 
 
+AdapterServing = Literal["data-region", "anywhere"]
+
+
+def _confined_adapters() -> dict[str, AdapterServing]:
+    """Adapters tuned on confidential or restricted data are served only where it lives."""
+    return {"confidential": "data-region", "restricted": "data-region"}
+
+
 class ScorecardSettings(BaseModel):
     """Which checks run, how often, what they measure over and where results are kept."""
 
@@ -284,6 +292,17 @@ class ScorecardSettings(BaseModel):
         description="Regions where a model of each data classification may be served, as "
         "JSON; `training` stands for the model's training region. A classification not "
         "listed may be served anywhere.",
+    )
+    adapter_serving: dict[str, AdapterServing] = Field(
+        default_factory=_confined_adapters,
+        description="Where a regional adapter of each data classification may be served, as "
+        "JSON: `data-region` (only in the region its training data lives in) or `anywhere`. "
+        "A classification not listed may be served anywhere.",
+    )
+    licenses: list[str] = Field(
+        default_factory=lambda: ["apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause"],
+        description="Licence ids (as the model hub states them) an imported open model may "
+        "carry, as JSON.",
     )
 
 

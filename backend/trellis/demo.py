@@ -4,7 +4,8 @@ The models are small scikit-learn models trained on data sets that ship with sci
 (nothing is downloaded), logged with signatures, input examples and their training data set
 as a run input (lineage), registered with the tags Trellis reads, and promoted with a
 ``champion`` alias where they earned it. Every model but one links a model card, so the
-scorecards show a failing check next to the passing ones.
+scorecards show a failing check next to the passing ones. Beside them, a tiny open model
+and two regional adapters of it show hub-to-region lineage (``demo_open_models.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.syntax import Syntax
 
 from trellis.config import Settings
+from trellis.demo_open_models import register_open_models
 from trellis.model import ModelTags
 from trellis.yaml_text import dump
 
@@ -173,18 +175,27 @@ def train_models(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     existing = {m.name for m in client.search_registered_models(max_results=1000)}
     todo = [m for m in DEMO_MODELS if retrain or m.name not in existing]
-    if not todo:
-        console.print(
-            f"[green]✓[/] {len(DEMO_MODELS)} demo models already registered "
-            "(use --retrain to train them again)"
-        )
-        return
     experiment = client.get_experiment_by_name(EXPERIMENT)
     experiment_id = (
         experiment.experiment_id
         if experiment
         else client.create_experiment(EXPERIMENT, artifact_location=artifacts.resolve().as_uri())
     )
+    if todo:
+        _train(mlflow, client, experiment_id, todo, console)
+    else:
+        console.print(
+            f"[green]✓[/] {len(DEMO_MODELS)} demo models already registered "
+            "(use --retrain to train them again)"
+        )
+    registered = register_open_models(client, experiment_id)
+    if registered:
+        console.print(f"[green]✓[/] registered the open model and its adapters: {registered}")
+
+
+def _train(
+    mlflow: Any, client: Any, experiment_id: str, todo: list[DemoModel], console: Console
+) -> None:
     steps = sum(m.versions for m in todo)
     with Progress(
         SpinnerColumn(),

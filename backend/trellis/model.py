@@ -14,6 +14,7 @@ __all__ = [
     "Condition",
     "Deployment",
     "MetricPoint",
+    "ModelKind",
     "ModelTags",
     "ModelVersion",
     "Page",
@@ -80,6 +81,15 @@ class ModelTags:
     GATE = "gate"
 
 
+class ModelKind:
+    """Values of the ``model_kind`` tag: where a model stands in hub-to-region lineage."""
+
+    #: An open model imported once into the private registry (blueprint `llm-service`).
+    BASE = "base"
+    #: A regional fine-tune of a base model (blueprint `edge-finetune`).
+    ADAPTER = "adapter"
+
+
 @dataclass(frozen=True, slots=True)
 class ModelVersion:
     """One version of a registered model, as the registry holds it."""
@@ -121,6 +131,27 @@ class RegisteredModel:
     def latest_version(self) -> int | None:
         """The highest version number, or None for a model without versions."""
         return self.versions[-1].version if self.versions else None
+
+    @property
+    def kind(self) -> str | None:
+        """``base``, ``adapter`` (see :class:`ModelKind`), or None for a model trained here."""
+        kind = self.tags.get(ModelTags.MODEL_KIND, "").strip().casefold()
+        return kind if kind in {ModelKind.BASE, ModelKind.ADAPTER} else None
+
+    def lineage_tag(self, key: str) -> str:
+        """A tag of the registered model, else of its champion (or latest) version; stripped.
+
+        The blueprints put model-wide facts on the registered model and per-version ones
+        (parent version, dataset fingerprint) on each version; the version shown is the one
+        servers load.
+        """
+        value = self.tags.get(key, "").strip()
+        if value:
+            return value
+        champion = self.version_for_alias(ModelTags.CHAMPION)
+        shown = next((v for v in self.versions if v.version == champion), None)
+        shown = shown or (self.versions[-1] if self.versions else None)
+        return shown.tags.get(key, "").strip() if shown is not None else ""
 
 
 class Runtime:
@@ -172,6 +203,9 @@ class Deployment:
     #: Whether every container must run as a non-root user (``runAsNonRoot`` on the pod or
     #: on each container); None when the manifest does not say.
     runs_as_non_root: bool | None = None
+    #: Registered-model names of the LoRA adapters served on top of ``model_name`` (the
+    #: base model), sorted; empty for a server of one model.
+    adapters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

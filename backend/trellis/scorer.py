@@ -43,10 +43,12 @@ from trellis.scorecards import DefinitionError, Scorecard, Unknown, load_scoreca
 from trellis.scorecards.facts import (
     BLUEPRINT,
     DEPLOYMENTS,
+    LINEAGE,
     REGISTRY,
     RETRIEVERS,
     SERVING,
     blueprint_facts,
+    lineage_facts,
     model_deployment_facts,
     registry_facts,
     server_deployment_facts,
@@ -415,6 +417,13 @@ class Scorer:
                 model, target.deployments, failed, self.config.residency
             ),
             BLUEPRINT.id: _model_blueprint(model.tags, releases, reads.survey_error),
+            LINEAGE.id: lineage_facts(
+                model,
+                target.deployments,
+                failed,
+                self.config.adapter_serving,
+                self.config.licenses,
+            ),
         }
 
     # --- answers ---------------------------------------------------------------------------

@@ -36,7 +36,18 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
             "demand-forecast",
             "Credit Risk (EU)",
             "house-price-estimator",
+            "tiny-gpt2",
+            "tiny-gpt2-eu-west-1",
+            "tiny-gpt2-ap-southeast-1",
         }
+        # Hub-to-region lineage: each adapter depends on the open model, which lists both.
+        hub = resources["tiny-gpt2"]
+        adapters = [resources[f"tiny-gpt2-{r}"] for r in ("ap-southeast-1", "eu-west-1")]
+        for adapter in adapters:
+            assert adapter["spec"]["dependsOn"] == ["resource:default/tiny-gpt2"]
+        assert hub["metadata"]["annotations"]["trellis.dev/adapters"] == ",".join(
+            f"resource:default/{a['metadata']['name']}" for a in adapters
+        )
         assert resources["fraud-detector"]["spec"]["lifecycle"] == "production"
         assert resources["Credit Risk (EU)"]["spec"]["lifecycle"] == "experimental"
         assert resources["house-price-estimator"]["spec"]["owner"] == "group:default/ml-platform"
@@ -51,6 +62,7 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
             "payments",
             "customer-insights",
             "logistics",
+            "assistants",
         }
 
         output = demo.log.read_text()
@@ -82,6 +94,16 @@ def test_the_demo_trains_real_models_and_serves_them(tmp_path: Path, monkeypatch
             json={"checks": ["model-has-model-card"]},
         ).json()
         assert [r["result"] for r in results] == [False]
+        lineage = {
+            ref: httpx.post(
+                f"{base}/api/tech-insights/checks/run/default/resource/{ref}", headers=auth
+            ).json()
+            for ref in ("tiny-gpt2", "tiny-gpt2-eu-west-1")
+        }
+        passed = {r["check"]["id"]: r["result"] for rs in lineage.values() for r in rs}
+        assert passed["open-model-license-allowed"] is True
+        assert passed["adapter-trained-in-data-region"] is True
+        assert passed["adapter-champion-gate-passed"] is True
 
         uri = f"sqlite:///{state / 'mlflow.db'}"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

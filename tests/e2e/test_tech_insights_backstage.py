@@ -278,6 +278,7 @@ def test_the_fact_schemas_are_trellis_s(stack: Stack) -> None:
         "prometheus-serving",
         "kubernetes-deployments",
         "blueprint",
+        "model-lineage",
     }
     stack.same_as_direct("GET", "/fact-schemas")
 

@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 from support.blueprints import VARIANTS
 from support.gitrepos import blueprint_source, generated_repo, release
 from support.observability import (
+    EU,
     FLAKY,
     FRAUD_EU,
     FRAUD_US,
@@ -43,6 +44,7 @@ from support.observability import (
     fleet_facts,
 )
 from support.prometheus import Fleet, PrometheusServer, Server, prometheus_with
+from support.registry import seed_lineage
 from support.services import MlflowServer, mlflow_server, wait_until
 from support.tech_insights import parse_bulk_check_response, parse_check_results, parse_checks
 from support.timing import scaled
@@ -128,6 +130,9 @@ MODELS = [
 ]
 #: Registered 120 days before the checks run: older than the 90 days allowed.
 OLD_CHAMPION = "image-classifier"
+#: An open model imported into the registry, and a restricted adapter of it tuned on data in
+#: eu-west-1 that the LLM servers load in both regions (tagged by ``seed_lineage``).
+OPEN_MODEL, ADAPTER = "support-llm-base", "support-llm-base-eu-west-1"
 
 # Registry and governance checks per model, from the models above.
 MODEL_OUTCOMES = {
@@ -221,6 +226,65 @@ MODEL_OUTCOMES = {
         "model-champion-accuracy": FAILED,
         "governance-blueprint-current": UNKNOWN,
     },
+    # Seeded without runs or description: the readiness checks of a run cannot pass.
+    OPEN_MODEL: {
+        **dict.fromkeys(
+            [
+                "model-has-owner",
+                "model-has-champion",
+                "model-champion-fresh",
+                "governance-data-classification",
+                "governance-serving-regions",
+                "governance-network-policy",
+                "open-model-license-allowed",  # apache-2.0
+                "open-model-revision-pinned",
+                "open-model-checksum",
+            ],
+            PASSED,
+        ),
+        **dict.fromkeys(
+            [
+                "model-has-description",
+                "model-has-model-card",
+                "model-dataset-lineage",
+                "model-champion-accuracy",
+                "governance-training-region",  # an import is not trained anywhere
+            ],
+            FAILED,
+        ),
+        "model-has-signature": UNKNOWN,  # no logged model to read
+        "governance-blueprint-current": UNKNOWN,
+    },
+    ADAPTER: {
+        **dict.fromkeys(
+            [
+                "model-has-owner",
+                "model-has-champion",
+                "model-champion-fresh",
+                "governance-data-classification",
+                "governance-training-region",
+                "governance-network-policy",
+                "adapter-trained-in-data-region",
+                "adapter-lineage-recorded",
+                "adapter-champion-gate-passed",  # version 1 passed; the failed 2 is not champion
+            ],
+            PASSED,
+        ),
+        **dict.fromkeys(
+            [
+                "model-has-description",
+                "model-has-model-card",
+                "model-dataset-lineage",
+                "model-champion-accuracy",
+                # Restricted, tuned on eu-west-1 data, and loaded by the us-east-1 LLM server.
+                "governance-serving-regions",
+                "adapter-served-where-allowed",
+            ],
+            FAILED,
+        ),
+        "model-has-signature": UNKNOWN,
+        "governance-blueprint-current": UNKNOWN,
+    },
 }
 
 SERVERS = [FRAUD_EU, FRAUD_US, IMAGE_EU, IMAGE_US, LLM_EU, LLM_US, STALE, SILENT, FLAKY]
@@ -233,6 +297,8 @@ def served(server: Server):
         found = replace(found, network_policy=False)
     if server is IMAGE_EU:
         found = replace(found, runs_as_non_root=None)  # the manifest does not say
+    if server in (LLM_EU, LLM_US):
+        found = replace(found, adapters=(ADAPTER,))
     if server is LLM_US:
         found = replace(found, gpu_limits=2)  # requests 1 GPU per replica, limited to 2
     if server is STALE:
@@ -281,6 +347,7 @@ def registry_db(tmp_path_factory: pytest.TempPathFactory, fleet: Fleet) -> Path:
     scratch.mkdir()
     db = root / "mlflow.db"
     log_champions(db, scratch, MODELS)
+    seed_lineage(f"sqlite:///{db}", OPEN_MODEL, {ADAPTER: EU})
     registered = datetime.fromtimestamp(fleet.end, UTC) - timedelta(days=120)
     with sqlite3.connect(db) as conn:  # the registry's own record of when it was registered
         conn.execute(
@@ -454,15 +521,19 @@ def test_the_entity_report_explains_each_outcome(scored):
 def test_the_fleet_rollup_counts_levels_by_owner_and_system(scored):
     report = scored.fleet_report()
     readiness = next(s for s in report["scorecards"] if s["name"] == "ml-model")
-    assert readiness["entities"] == len(MODELS)
-    # support-llm has no description, image-classifier no model card, recommender no
-    # accuracy; fraud-detector and churn-model pass everything.
-    assert readiness["levels"] == {"none": 1, "bronze": 1, "silver": 1, "gold": 2}
+    assert readiness["entities"] == len(MODELS) + 2  # and the open model and its adapter
+    # support-llm, the open model and the adapter have no description, image-classifier no
+    # model card, recommender no accuracy; fraud-detector and churn-model pass everything.
+    assert readiness["levels"] == {"none": 3, "bronze": 1, "silver": 1, "gold": 2}
     assert readiness["byOwner"][OWNER] == {"none": 1, "bronze": 1, "silver": 0, "gold": 1}
     assert readiness["byOwner"]["group:default/growth"]["gold"] == 1
+    assert readiness["byOwner"]["group:default/llm-platform"]["none"] == 2
     assert readiness["bySystem"] == {
-        "system:default/payments": {"none": 0, "bronze": 0, "silver": 0, "gold": 2}
+        "system:default/payments": {"none": 0, "bronze": 0, "silver": 0, "gold": 2},
+        "system:default/assistants": {"none": 1, "bronze": 0, "silver": 0, "gold": 0},
     }
+    residency = next(s for s in report["scorecards"] if s["name"] == "adapter-residency")
+    assert (residency["entities"], residency["levels"]["bronze"]) == (1, 1)  # served in us too
 
 
 # --- the Tech Insights contract, through the app's routes -------------------------------------

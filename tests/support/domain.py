@@ -53,3 +53,64 @@ def model_server(cluster: str, name: str, ready: int = 1) -> Deployment:
         network_policy=False,
         selector={"app": name},
     )
+
+
+def open_model(name: str, license_id: str = "apache-2.0") -> RegisteredModel:
+    """An open model imported once into the registry, tagged as the `llm-service` import does."""
+    revision = "0" * 39 + "1"
+    tags = {
+        "model_kind": "base",
+        "license": license_id,
+        "upstream": "hf://acme/tiny-llm",
+        "upstream_revision": revision,
+        "framework": "transformers",
+        "task": "text-generation",
+        "owner": "llm-platform",
+    }
+    version = {"upstream": "hf://acme/tiny-llm", "upstream_revision": revision,
+               "license": license_id, "size_bytes": "1024", "sha256": "ab" * 32}  # fmt: skip
+    return RegisteredModel(
+        name=name,
+        description="",
+        tags=tags,
+        aliases={"champion": 1},
+        created_at=T0,
+        updated_at=T0,
+        versions=(ModelVersion(name, 1, "READY", "s3://b/model", None, "", version, T0, T0),),
+    )
+
+
+_ADAPTER_TAGS = {
+    "model_kind": "adapter",
+    "framework": "transformers",
+    "task": "text-generation",
+    "owner": "llm-platform",
+}
+
+
+def regional_adapter(
+    name: str,
+    parent: str,
+    data_region: str,
+    *,
+    training_region: str | None = None,
+    classification: str = "restricted",
+) -> RegisteredModel:
+    """A regional adapter of ``parent``, tagged as the `edge-finetune` job registers it."""
+    lineage = {
+        "parent_model": parent,
+        "data_region": data_region,
+        "training_region": training_region or data_region,
+        "data_classification": classification,
+        "method": "lora",
+    }
+    version = {**lineage, "parent_version": "1", "dataset_fingerprint": "cd" * 32, "gate": "passed"}
+    return RegisteredModel(
+        name=name,
+        description="",
+        tags={**lineage, **_ADAPTER_TAGS},
+        aliases={"champion": 1},
+        created_at=T0,
+        updated_at=T0,
+        versions=(ModelVersion(name, 1, "READY", "s3://b/adapter", None, "", version, T0, T0),),
+    )

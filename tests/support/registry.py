@@ -169,3 +169,44 @@ def hostile_specs(minimum: int = 300) -> list[ModelSpec]:
         )
         for index, name in enumerate(names)
     ]
+
+
+def seed_lineage(uri: str, base: str, adapters: dict[str, str]) -> None:
+    """An imported open model ``base`` and, per region, an adapter of it, tagged per contract.
+
+    ``adapters`` maps each adapter's registered-model name to its data region. Tags are the
+    ones the `llm-service` import and the `edge-finetune` job write (``trellis.model.ModelTags``);
+    artifact sources are dummy URIs, since the catalog never reads the files.
+    """
+    from trellis.model import ModelTags as T
+
+    mlflow = client(uri)
+    revision, digest = "a" * 40, "b" * 64
+    upstream = {T.UPSTREAM: "hf://acme/tiny-llm", T.UPSTREAM_REVISION: revision,
+                T.LICENSE: "apache-2.0"}  # fmt: skip
+    mlflow.create_registered_model(
+        base,
+        tags={**upstream, T.MODEL_KIND: "base", T.FRAMEWORK: "transformers",
+              T.TASK: "text-generation", T.OWNER: "llm-platform", T.SYSTEM: "assistants",
+              T.DATA_CLASSIFICATION: "public"},
+    )  # fmt: skip
+    mlflow.create_model_version(
+        base, source="s3://hub/model", tags={**upstream, T.SIZE_BYTES: "1024", T.SHA256: digest}
+    )
+    mlflow.set_registered_model_alias(base, T.CHAMPION, "1")
+    for name, region in adapters.items():
+        lineage = {T.PARENT_MODEL: base, T.DATA_REGION: region, T.TRAINING_REGION: region,
+                   T.DATA_CLASSIFICATION: "restricted", T.METHOD: "lora"}  # fmt: skip
+        mlflow.create_registered_model(
+            name,
+            tags={**lineage, T.MODEL_KIND: "adapter", T.FRAMEWORK: "transformers",
+                  T.TASK: "text-generation", T.OWNER: "llm-platform"},
+        )  # fmt: skip
+        for version, gate in enumerate(("passed", "failed"), start=1):
+            mlflow.create_model_version(
+                name,
+                source=f"s3://{region}/adapter/{version}",
+                tags={**lineage, T.PARENT_VERSION: "1", T.DATASET_FINGERPRINT: f"{version:064x}",
+                      T.GATE: gate, "eval_score": "0.7"},
+            )  # fmt: skip
+        mlflow.set_registered_model_alias(name, T.CHAMPION, "1")

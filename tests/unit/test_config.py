@@ -58,3 +58,19 @@ def test_a_token_that_cannot_travel_in_a_header_is_refused_without_echoing_it(to
         Settings(api_tokens=[token])
     assert "TRELLIS_API_TOKENS" in str(info.value)
     assert token not in str(info.value)
+
+
+def test_the_lineage_policies_default_safe_and_read_json_from_the_environment(monkeypatch):
+    defaults = Settings().scorecards
+    assert defaults.adapter_serving == {"confidential": "data-region", "restricted": "data-region"}
+    assert "apache-2.0" in defaults.licenses
+    monkeypatch.setenv("TRELLIS_SCORECARDS__ADAPTER_SERVING", '{"internal": "data-region"}')
+    monkeypatch.setenv("TRELLIS_SCORECARDS__LICENSES", '["llama3.1"]')
+    settings = Settings().scorecards
+    assert (settings.adapter_serving, settings.licenses) == (
+        {"internal": "data-region"},
+        ["llama3.1"],
+    )
+    monkeypatch.setenv("TRELLIS_SCORECARDS__ADAPTER_SERVING", '{"internal": "nowhere"}')
+    with pytest.raises(ValidationError, match="adapter_serving"):
+        Settings()

@@ -313,3 +313,33 @@ def test_an_inference_services_own_init_containers_count_too():
     ]
     found = to_deployments("c", ClusterObjects([isvc], [], [], []), default_region="r")
     assert found[0].runs_as_non_root is False
+
+
+def _with_annotation(obj, value):
+    obj = copy.deepcopy(obj)
+    obj["metadata"].setdefault("annotations", {})["trellis.dev/lora-adapters"] = value
+    return obj
+
+
+def test_lora_adapters_are_read_from_deployments_and_inference_services():
+    vllm = next(d for d in HUB["deployments"] if d["metadata"]["name"] == "code-assistant")
+    isvc = {
+        "metadata": {"name": "qwen", "namespace": "llm",
+                     "labels": {"trellis.dev/registered-model": "qwen2-0.5b"}},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}}}},
+    }  # fmt: skip
+    cluster = ClusterObjects(
+        [_with_annotation(isvc, "qwen2-0.5b-eu-west-1")],
+        [_with_annotation(vllm, " support-eu , ,support-ap,support-eu ")],
+        [],
+        [],
+    )
+    found = by_name(to_deployments("hub", cluster, default_region="eu-west-1"))
+    assert found["code-assistant"].adapters == ("support-ap", "support-eu")
+    assert found["qwen"].adapters == ("qwen2-0.5b-eu-west-1",)
+    assert found["qwen"].model_name == "qwen2-0.5b"  # the base model stays the served model
+
+
+def test_a_server_without_the_annotation_serves_no_adapters():
+    found = to_deployments("hub", objects(HUB), default_region="x")
+    assert found and all(d.adapters == () for d in found)

@@ -33,7 +33,14 @@ def results(scorecard, facts):
 
 
 def test_the_shipped_scorecards_load(shipped):
-    assert set(shipped) == {"ml-model", "model-server", "governance", "blueprint"}
+    assert set(shipped) == {
+        "ml-model",
+        "model-server",
+        "governance",
+        "blueprint",
+        "adapter-residency",
+        "open-model",
+    }
     for scorecard in shipped.values():
         assert {check.level for check in scorecard.checks} >= {Level.SILVER, Level.GOLD}
         for check in scorecard.checks:
@@ -56,6 +63,11 @@ def test_each_scorecard_applies_to_its_entities(shipped):
         "governance",
         "ml-model",
     ]
+    for kind, scorecard in (("adapter", "adapter-residency"), ("base", "open-model")):
+        lineage = {**model, "metadata": {"annotations": {"trellis.dev/model-kind": kind}}}
+        assert [s.name for s in shipped.values() if s.filter.matches(lineage)] == sorted(
+            [scorecard, "governance", "ml-model"]
+        )
     assert [s.name for s in shipped.values() if s.filter.matches(server)] == ["model-server"]
     assert [s.name for s in shipped.values() if s.filter.matches(generated)] == ["blueprint"]
     assert not any(s.filter.matches({"kind": "Group"}) for s in shipped.values())
@@ -110,6 +122,27 @@ def test_a_governed_model_passes_and_each_rule_can_fail(shipped):
     assert set(results(governance, bad).values()) == {False}
     unknown_behind = {**GOOD_MODEL, "blueprint": {"minorVersionsBehind": Unknown("not read")}}
     assert results(governance, unknown_behind)["governance-blueprint-current"] is None
+
+
+GOOD_ADAPTER = {
+    "trainedInDataRegion": True,
+    "servedWhereAllowed": True,
+    "hasLineage": True,
+    "championGatePassed": True,
+}
+GOOD_BASE = {"licenseAllowed": True, "upstreamPinned": True, "hasChecksum": True}
+
+
+@pytest.mark.parametrize(
+    ("scorecard", "good"), [("adapter-residency", GOOD_ADAPTER), ("open-model", GOOD_BASE)]
+)
+def test_lineage_checks_pass_for_a_good_model_and_each_can_fail_alone(shipped, scorecard, good):
+    assert set(results(shipped[scorecard], good).values()) == {True}
+    for fact in good:
+        outcome = results(shipped[scorecard], {**good, fact: False})
+        assert sorted(outcome.values(), key=str) == [False] + [True] * (len(good) - 1)
+    unknown = results(shipped[scorecard], {fact: Unknown("not read") for fact in good})
+    assert set(unknown.values()) == {None}
 
 
 GOOD_SERVER = {

@@ -5,12 +5,13 @@ from datetime import timedelta
 
 import pytest
 
-from support.domain import T0, registered_model
+from support.domain import T0, open_model, regional_adapter, registered_model
 from trellis.model import ChampionDetails, Condition, Deployment
 from trellis.scorecards import Unknown
 from trellis.scorecards.facts import (
     RETRIEVERS,
     blueprint_facts,
+    lineage_facts,
     model_deployment_facts,
     registry_facts,
     server_deployment_facts,
@@ -66,6 +67,7 @@ def test_every_fact_given_is_in_its_retrievers_schema():
         | set(model_deployment_facts(model(), [server()], {}, {})),
         "prometheus-serving": set(serving_facts({}, None, "1h")),
         "blueprint": set(blueprint_facts({"blueprint": "ml-model"}, None)),
+        "model-lineage": set(lineage_facts(model(), [], {}, {}, ())),
     }
     assert given == by_id
     for retriever in RETRIEVERS:
@@ -218,3 +220,102 @@ def test_blueprint_facts_turn_nulls_into_unknowns():
     assert facts["latestVersion"] == "0.2.0"
     assert isinstance(blueprint_facts(None, None)["blueprint"], Unknown)
     assert blueprint_facts(fact, "git: not found")["blueprint"] == Unknown("git: not found")
+
+
+# --- model-lineage ---------------------------------------------------------------------------
+
+POLICY = {"Restricted": "data-region", "confidential": "data-region", "internal": "anywhere"}
+LICENSES = ("Apache-2.0", "mit")
+
+
+def adapter_server(region, cluster="edge"):
+    return server(region, cluster, model_name="qwen2", adapters=("qwen2-eu",))
+
+
+def test_an_adapter_trained_and_served_in_its_data_region_is_resident():
+    adapter = regional_adapter("qwen2-eu", "qwen2", "eu-west-1")
+    facts = lineage_facts(adapter, [adapter_server("eu-west-1")], {}, POLICY, LICENSES)
+    assert facts == {
+        "modelKind": "adapter",
+        "dataRegion": "eu-west-1",
+        "trainingRegion": "eu-west-1",
+        "trainedInDataRegion": True,
+        "hasLineage": True,
+        "championGatePassed": True,
+        "servingRegions": ["eu-west-1"],
+        "disallowedRegions": [],
+        "servedWhereAllowed": True,
+        "license": Unknown("not an imported open model (`model_kind` is not `base`)"),
+        "licenseAllowed": Unknown("not an imported open model (`model_kind` is not `base`)"),
+        "upstreamRevision": Unknown("not an imported open model (`model_kind` is not `base`)"),
+        "upstreamPinned": Unknown("not an imported open model (`model_kind` is not `base`)"),
+        "hasChecksum": Unknown("not an imported open model (`model_kind` is not `base`)"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("classification", "disallowed"),
+    [("restricted", ["us-east-1"]), ("CONFIDENTIAL", ["us-east-1"]), ("internal", []),
+     ("public", [])],
+)  # fmt: skip
+def test_where_an_adapter_may_be_served_follows_its_classification(classification, disallowed):
+    adapter = regional_adapter("qwen2-eu", "qwen2", "eu-west-1", classification=classification)
+    servers = [adapter_server("eu-west-1"), adapter_server("us-east-1", cluster="us")]
+    facts = lineage_facts(adapter, servers, {}, POLICY, LICENSES)
+    assert facts["servingRegions"] == ["eu-west-1", "us-east-1"]
+    assert facts["disallowedRegions"] == disallowed
+    assert facts["servedWhereAllowed"] is (not disallowed)
+
+
+def test_an_adapter_trained_outside_its_data_region_or_without_one_is_not_resident():
+    moved = regional_adapter("qwen2-eu", "qwen2", "eu-west-1", training_region="us-east-1")
+    assert lineage_facts(moved, [], {}, POLICY, LICENSES)["trainedInDataRegion"] is False
+    unrecorded = replace(moved, tags={**moved.tags, "data_region": ""}, versions=())
+    facts = lineage_facts(unrecorded, [adapter_server("eu-west-1")], {}, POLICY, LICENSES)
+    assert facts["trainedInDataRegion"] is False
+    assert facts["disallowedRegions"] == ["eu-west-1"]  # restricted, and no region to stay in
+    assert facts["hasLineage"] is False  # no version: no parent version, no fingerprint
+
+
+def test_an_adapter_gate_and_a_server_in_an_unread_cluster():
+    adapter = regional_adapter("qwen2-eu", "qwen2", "eu-west-1")
+    failed = replace(adapter.versions[0], tags={**adapter.versions[0].tags, "gate": "failed"})
+    facts = lineage_facts(
+        replace(adapter, versions=(failed,)), [adapter_server("eu-west-1")], {"edge": "timed out"},
+        POLICY, LICENSES,
+    )  # fmt: skip
+    assert facts["championGatePassed"] is False
+    assert facts["servedWhereAllowed"] == Unknown("cluster 'edge' could not be read: timed out")
+    no_champion = lineage_facts(replace(adapter, aliases={}), [], {}, POLICY, LICENSES)
+    assert isinstance(no_champion["championGatePassed"], Unknown)
+
+
+@pytest.mark.parametrize(
+    ("license_id", "allowed"),
+    [("apache-2.0", True), ("MIT", True), ("llama3.1", False), ("", False)],
+)
+def test_an_imported_models_licence_against_the_allow_list(license_id, allowed):
+    base = open_model("qwen2", license_id=license_id)
+    base = replace(base, tags={**base.tags, "license": license_id})
+    facts = lineage_facts(base, [], {}, POLICY, LICENSES)
+    assert facts["modelKind"] == "base"
+    assert facts["licenseAllowed"] is allowed
+    assert (facts["upstreamPinned"], facts["hasChecksum"]) == (True, True)
+    assert isinstance(facts["servedWhereAllowed"], Unknown)
+
+
+def test_an_unpinned_or_unchecksummed_import():
+    base = open_model("qwen2")
+    loose = replace(
+        base,
+        tags={**base.tags, "upstream_revision": "main"},
+        versions=(replace(base.versions[0], tags={"sha256": "not-a-digest"}),),
+    )
+    facts = lineage_facts(loose, [], {}, POLICY, LICENSES)
+    assert (facts["upstreamPinned"], facts["hasChecksum"]) == (False, False)
+
+
+def test_a_model_trained_here_has_only_unknown_lineage_facts():
+    facts = lineage_facts(model(), [server()], {}, POLICY, LICENSES)
+    assert facts.pop("modelKind") == ""
+    assert all(isinstance(value, Unknown) for value in facts.values())

@@ -172,6 +172,7 @@ def test_a_format_2_snapshot_kept_before_runs_as_non_root_existed_reads_it_as_no
     )
     loaded = store.load()
     assert loaded is not None and [d.runs_as_non_root for d in loaded.deployments] == [None]
+    assert loaded.deployments[0].adapters == ()  # kept before adapters were read
 
 
 @pytest.mark.parametrize(
@@ -186,3 +187,17 @@ def test_a_format_2_snapshot_kept_before_runs_as_non_root_existed_reads_it_as_no
 def test_the_domain_never_holds_a_time_without_a_time_zone(make):
     with pytest.raises(ValueError, match="time zone"):
         make(datetime(2026, 3, 1, 12))
+
+
+def test_the_adapters_a_server_loads_survive_a_round_trip(tmp_path):
+    server = Deployment(
+        cluster="edge", region="ap-south-1", namespace="llm", name="qwen", kind="Deployment",
+        runtime="vllm", model_name="qwen2-0.5b", model_version="champion", ready_replicas=1,
+        desired_replicas=1, gpu_requests=1, gpu_limits=1, gpu_product=None, url=None,
+        conditions=(), network_policy=True, selector={"app": "qwen"},
+        adapters=("qwen2-0.5b-ap-south-1", "qwen2-0.5b-eu-west-1"),
+    )  # fmt: skip
+    store = SnapshotFile(tmp_path / "snapshot.json")
+    store.save(Snapshot(models=(), taken_at=T0, registry="x", deployments=(server,)))
+    loaded = store.load()
+    assert loaded is not None and loaded.deployments[0].adapters == server.adapters

@@ -1,10 +1,12 @@
 """Annotation keys Trellis writes: existing plugins' keys where one reads them, else ours."""
 
 __all__ = [
+    "ADAPTERS",
     "BLUEPRINT",
     "BLUEPRINT_VERSION",
     "CHAMPION_VERSION",
     "CLUSTER",
+    "DATASET_FINGERPRINT",
     "DATA_CLASSIFICATION",
     "DESIRED_REPLICAS",
     "GITHUB_PROJECT_SLUG",
@@ -15,9 +17,15 @@ __all__ = [
     "KUBERNETES_LABEL_SELECTOR",
     "KUBERNETES_NAMESPACE",
     "LATEST_VERSION",
+    "LICENSE",
+    "LORA_ADAPTERS",
+    "METHOD",
     "MODEL_ALIAS",
+    "MODEL_KIND",
     "MODEL_VERSION",
     "NETWORK_POLICY",
+    "PARENT_MODEL",
+    "PARENT_VERSION",
     "PROMETHEUS_RULE",
     "READY_REPLICAS",
     "REGION",
@@ -28,6 +36,8 @@ __all__ = [
     "SOURCE_LOCATION",
     "TECHDOCS_REF",
     "TRAINING_REGION",
+    "UPSTREAM",
+    "UPSTREAM_REVISION",
     "WORKLOAD",
 ]
 
@@ -40,10 +50,26 @@ DATA_CLASSIFICATION = f"{PREFIX}/data-classification"
 TRAINING_REGION = f"{PREFIX}/training-region"
 BLUEPRINT = f"{PREFIX}/blueprint"
 BLUEPRINT_VERSION = f"{PREFIX}/blueprint-version"
+#: Lineage of open models: ``base`` (imported once) or ``adapter`` (a regional fine-tune).
+MODEL_KIND = f"{PREFIX}/model-kind"
+#: On a base model: where it came from, the commit taken, and its licence id.
+UPSTREAM = f"{PREFIX}/upstream"
+UPSTREAM_REVISION = f"{PREFIX}/upstream-revision"
+LICENSE = f"{PREFIX}/license"
+#: On an adapter: its base model (MLflow name) and version, how it was tuned, and the
+#: fingerprint of its training rows; its data region is ``REGION``.
+PARENT_MODEL = f"{PREFIX}/parent-model"
+PARENT_VERSION = f"{PREFIX}/parent-version"
+METHOD = f"{PREFIX}/method"
+DATASET_FINGERPRINT = f"{PREFIX}/dataset-fingerprint"
+#: On a base model: the entity refs of its adapters (its regional variants), comma-separated.
+ADAPTERS = f"{PREFIX}/adapters"
+#: On a model server: the registered-model names of the adapters it serves, comma-separated.
+LORA_ADAPTERS = f"{PREFIX}/lora-adapters"
 #: On a model: the regions and versions its servers serve (comma-separated).
 SERVED_REGIONS = f"{PREFIX}/served-regions"
 SERVED_VERSIONS = f"{PREFIX}/served-versions"
-#: On a model server: where it runs and what it serves.
+#: On a model server: where it runs and what it serves; on an adapter, its data region.
 CLUSTER = f"{PREFIX}/cluster"
 REGION = f"{PREFIX}/region"
 RUNTIME = f"{PREFIX}/runtime"

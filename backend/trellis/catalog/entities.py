@@ -3,7 +3,8 @@
 Each registered model becomes one ``Resource`` of ``spec.type: ai-model`` (the mapping Red
 Hat Developer Hub's model catalog uses), each ``system`` tag one ``System``, and each model
 server found in Kubernetes a ``Component`` of ``spec.type: model-server`` with the ``API`` it
-provides (``catalog/servers.py``). Every entity is validated before it is returned; one that
+provides (``catalog/servers.py``); an adapter's Resource depends on its base model's
+(``catalog/lineage.py``). Every entity is validated before it is returned; one that
 cannot be made valid is left out and reported as a problem, because one invalid entity
 freezes a whole Backstage location.
 """
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from trellis.catalog import annotations as ann
 from trellis.catalog.common import API_VERSION, Entity, Problem, clean
+from trellis.catalog.lineage import lineage_annotations, link_lineage
 from trellis.catalog.names import entity_names, fold_name, fold_tag, is_valid_name
 from trellis.catalog.servers import (
     ModelEntity,
     ServerEntities,
-    link_models,
+    model_finder,
     served_annotations,
     server_entities,
 )
@@ -116,14 +118,16 @@ def build_catalog(
     )
     problems: list[Problem] = []
     resources = [transform(model, naming, options, problems) for model in snapshot.models]
-    linked = link_models(snapshot.deployments, snapshot.models, naming.models)
-    served: dict[str, list[Deployment]] = defaultdict(list)
-    for deployment, model in zip(snapshot.deployments, linked, strict=True):
-        if model is not None:
-            served[model.name].append(deployment)
+    find = model_finder(snapshot.models, naming.models)
+    link_lineage(snapshot.models, resources, find, problems)
+    linked = [find(deployment.model_name) for deployment in snapshot.deployments]
+    served, as_adapter = _servers_by_model(snapshot.deployments, linked, find)
     by_model: dict[str, ModelEntity] = {}
     for model, resource in zip(snapshot.models, resources, strict=True):
-        _annotate(resource, served_annotations(model, served.get(model.name, ())))
+        extra = served_annotations(
+            model, served.get(model.name, ()), as_adapter.get(model.name, ())
+        )
+        _annotate(resource, extra)
         by_model[model.name] = _model_entity(model, resource, options)
     servers = server_entities(
         snapshot.deployments,
@@ -131,6 +135,7 @@ def build_catalog(
         namespace=options.namespace,
         fallback_owner=options.fallback_owner,
         problems=problems,
+        adapters=[_adapter_entities(d, find, by_model) for d in snapshot.deployments],
     )
     systems = _systems(resources, naming, options) if options.emit_systems else []
     entities: list[Entity] = []
@@ -140,18 +145,50 @@ def build_catalog(
             entities.append(resource)
             ref = entity_ref(resource)
             if ref:
-                targets[ref] = Target(model, tuple(served.get(model.name, ())))
+                serving = (*served.get(model.name, ()), *as_adapter.get(model.name, ()))
+                targets[ref] = Target(model, serving)
     entities += [system for system in systems if _valid(system, problems)]
     for server in servers:
         if _valid_pair(server, problems):
             entities += [server.component, server.api]
             ref = entity_ref(server.component)
             if ref:
-                model = server.model.model if server.model else None
-                targets[ref] = Target(model, (server.deployment,))
+                served_model = server.model.model if server.model else None
+                targets[ref] = Target(served_model, (server.deployment,))
     entities.sort(key=lambda e: (_KIND_ORDER.get(e["kind"], 9), e["metadata"]["name"]))
     problems.sort(key=lambda p: (p.model, p.severity, p.message))
     return Catalog(entities=tuple(entities), problems=tuple(problems), targets=targets)
+
+
+def _servers_by_model(
+    deployments: Sequence[Deployment],
+    linked: Sequence[RegisteredModel | None],
+    find: Callable[[str | None], RegisteredModel | None],
+) -> tuple[dict[str, list[Deployment]], dict[str, list[Deployment]]]:
+    """The servers of each model (by MLflow name): those serving it, those loading it as adapter."""
+    served: dict[str, list[Deployment]] = defaultdict(list)
+    as_adapter: dict[str, list[Deployment]] = defaultdict(list)
+    for deployment, model in zip(deployments, linked, strict=True):
+        if model is not None:
+            served[model.name].append(deployment)
+        adapters = {found.name for found in map(find, deployment.adapters) if found is not None}
+        for name in sorted(adapters - {model.name if model is not None else ""}):
+            as_adapter[name].append(deployment)
+    return served, as_adapter
+
+
+def _adapter_entities(
+    deployment: Deployment,
+    find: Callable[[str | None], RegisteredModel | None],
+    by_model: Mapping[str, ModelEntity],
+) -> dict[str, ModelEntity]:
+    """The Resources of the adapters one server loads, by the name the server gives them."""
+    result = {}
+    for name in deployment.adapters:
+        adapter = find(name)
+        if adapter is not None and adapter.name in by_model:
+            result[name] = by_model[adapter.name]
+    return result
 
 
 def _valid(entity: Entity, problems: list[Problem]) -> bool:
@@ -229,7 +266,7 @@ def model_resource(
 
 
 def _annotations(model: RegisteredModel, champion: int | None, repo: str | None) -> dict[str, str]:
-    annotations = {ann.REGISTERED_MODEL: clean(model.name)}
+    annotations = {ann.REGISTERED_MODEL: clean(model.name), **lineage_annotations(model)}
     if model.latest_version is not None:
         annotations[ann.LATEST_VERSION] = str(model.latest_version)
     if champion is not None:
@@ -312,7 +349,10 @@ def _owner(
 
 
 def _tags(model: RegisteredModel, ref: str, problems: list[Problem]) -> list[str]:
-    values = [model.tags.get(ModelTags.FRAMEWORK, ""), model.tags.get(ModelTags.TASK, "")]
+    values = [
+        model.tags.get(key, "")
+        for key in (ModelTags.FRAMEWORK, ModelTags.TASK, ModelTags.MODEL_KIND, ModelTags.METHOD)
+    ]
     values += model.tags.get(ModelTags.TAGS, "").split(",")
     result = set()
     for value in filter(None, (v.strip() for v in values)):

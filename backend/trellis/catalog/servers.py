@@ -1,8 +1,9 @@
 """Model servers as Backstage entities: per server, a ``Component`` and the ``API`` it provides.
 
 A server found in Kubernetes becomes a ``Component`` of ``spec.type: model-server`` that
-``dependsOn`` its model's ``Resource`` and ``providesApis`` its ``API`` (the Open Inference
-Protocol for KServe and Triton, the OpenAI-compatible API for vLLM). Both take owner,
+``dependsOn`` its model's ``Resource`` (and the Resource of each LoRA adapter it loads) and
+``providesApis`` its ``API`` (the Open Inference Protocol for KServe and Triton, the
+OpenAI-compatible API for vLLM). Both take owner,
 system and lifecycle from the model's Resource, so a team sees its servers next to its
 models. They carry the annotations existing plugins read: Backstage's Kubernetes plugin
 (``backstage.io/kubernetes-*``) and Roadie's Prometheus plugin (``prometheus.io/rule``).
@@ -31,7 +32,7 @@ __all__ = [
     "MODEL_SERVER",
     "ModelEntity",
     "ServerEntities",
-    "link_models",
+    "model_finder",
     "served_annotations",
     "server_entities",
 ]
@@ -77,33 +78,29 @@ class ServerEntities:
     api: Entity
 
 
-def link_models(
-    deployments: Sequence[Deployment],
-    models: Sequence[RegisteredModel],
-    entity_names_of: Mapping[str, str],
-) -> list[RegisteredModel | None]:
-    """The registered model each server serves, or None.
+def model_finder(
+    models: Sequence[RegisteredModel], entity_names_of: Mapping[str, str]
+) -> Callable[[str | None], RegisteredModel | None]:
+    """A lookup of the registered model a server, or an adapter, names.
 
-    A server names its model by the MLflow name (exactly, else ignoring case when that is
-    unambiguous) or by the model's entity name, which is what a Kubernetes label can hold.
+    A name is the MLflow name (exactly, else ignoring case when that is unambiguous) or the
+    model's entity name, which is what a Kubernetes label can hold.
     """
     exact = {m.name: m for m in models}
     by_case: dict[str, list[RegisteredModel]] = defaultdict(list)
     for model in models:
         by_case[model.name.casefold()].append(model)
     by_entity = {entity_names_of[m.name].lower(): m for m in models if m.name in entity_names_of}
-    linked: list[RegisteredModel | None] = []
-    for deployment in deployments:
-        name = deployment.model_name
-        found = None
-        if name:
-            found = exact.get(name)
-            if found is None and len(by_case.get(name.casefold(), ())) == 1:
-                found = by_case[name.casefold()][0]
-            if found is None:
-                found = by_entity.get(name.lower())
-        linked.append(found)
-    return linked
+
+    def find(name: str | None) -> RegisteredModel | None:
+        if not name:
+            return None
+        found = exact.get(name)
+        if found is None and len(by_case.get(name.casefold(), ())) == 1:
+            found = by_case[name.casefold()][0]
+        return found if found is not None else by_entity.get(name.lower())
+
+    return find
 
 
 def server_entities(
@@ -113,12 +110,20 @@ def server_entities(
     namespace: str,
     fallback_owner: str,
     problems: list[Problem],
+    adapters: Sequence[Mapping[str, ModelEntity]] | None = None,
     rules: RuleMaker = roadie_rules,
 ) -> list[ServerEntities]:
-    """A Component and an API per server (``models`` is aligned with ``deployments``)."""
+    """A Component and an API per server (``models`` is aligned with ``deployments``).
+
+    ``adapters`` (aligned too) maps each adapter name a server loads to the adapter's
+    Resource; the Component depends on those as it does on its base model.
+    """
     names = _names(deployments, models)
+    loads = adapters if adapters is not None else [{} for _ in deployments]
     result = []
-    for deployment, model, (name, with_cluster) in zip(deployments, models, names, strict=True):
+    for deployment, model, (name, with_cluster), found in zip(
+        deployments, models, names, loads, strict=True
+    ):
         base = model.model.name if model else (deployment.model_name or deployment.name)
         title = f"{clean(base)} in {clean(deployment.region)}"
         if with_cluster:
@@ -133,6 +138,12 @@ def server_entities(
             spec["system"] = model.system
         if model is None:
             problems.append(_unlinked(deployment, component_ref))
+        depends = [model.ref] if model else []
+        for adapter in deployment.adapters:
+            if adapter in found:
+                depends.append(found[adapter].ref)
+            else:
+                problems.append(_unknown_adapter(deployment, adapter, component_ref))
         annotations = _annotations(deployment, model, component_ref, problems, rules)
         component = {
             "apiVersion": API_VERSION,
@@ -149,7 +160,7 @@ def server_entities(
             "spec": {
                 "type": MODEL_SERVER,
                 **spec,
-                **({"dependsOn": [model.ref]} if model else {}),
+                **({"dependsOn": list(dict.fromkeys(depends))} if depends else {}),
                 "providesApis": [api_ref],
             },
         }
@@ -180,11 +191,19 @@ def server_entities(
     return result
 
 
-def served_annotations(model: RegisteredModel, deployments: Sequence[Deployment]) -> dict[str, str]:
-    """On a model's Resource: the regions and versions its servers serve, comma-separated."""
-    if not deployments:
+def served_annotations(
+    model: RegisteredModel,
+    deployments: Sequence[Deployment],
+    as_adapter: Sequence[Deployment] = (),
+) -> dict[str, str]:
+    """On a model's Resource: the regions and versions its servers serve, comma-separated.
+
+    ``as_adapter`` are servers that load the model as an adapter of their base model: they
+    add regions, but the version they name is their base model's.
+    """
+    if not deployments and not as_adapter:
         return {}
-    regions = sorted({clean(d.region) for d in deployments})
+    regions = sorted({clean(d.region) for d in (*deployments, *as_adapter)})
     versions: set[str] = set()
     for deployment in deployments:
         number, alias = _version(deployment.model_version, model)
@@ -265,6 +284,8 @@ def _annotations(
         result[ann.MODEL_ALIAS] = clean(alias)
     if d.gpu_product:
         result[ann.GPU_PRODUCT] = clean(d.gpu_product)
+    if d.adapters:
+        result[ann.LORA_ADAPTERS] = clean(",".join(d.adapters))
     result.update(_kubernetes(d, model, ref, registered or "", problems))
     rule = ",".join(f"{query}|{group}" for query, group in rules(d) if _rule_safe(query, group))
     if rule:
@@ -365,6 +386,15 @@ def _http_url(url: str | None) -> str | None:
     if not url or not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
         return None
     return scrub_url(url)
+
+
+def _unknown_adapter(deployment: Deployment, adapter: str, ref: str) -> Problem:
+    d = deployment
+    message = (
+        f"model server {d.kind} {d.namespace}/{d.name} in cluster {d.cluster} serves the "
+        f"adapter {adapter!r}, which is not a registered model"
+    )
+    return Problem(clean(adapter), ref, "warning", clean(message))
 
 
 def _unlinked(deployment: Deployment, ref: str) -> Problem:

@@ -13,19 +13,22 @@ check that reads it is neither passed nor failed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from trellis.model import ChampionDetails, Deployment, ModelTags, RegisteredModel
+from trellis.model import ChampionDetails, Deployment, ModelKind, ModelTags, RegisteredModel
 from trellis.scorecards.unknown import Unknown
 
 __all__ = [
     "BLUEPRINT",
+    "DATA_REGION_ONLY",
     "DEPLOYMENTS",
     "ENVIRONMENT_LABEL",
+    "LINEAGE",
     "REGISTRY",
     "RETRIEVERS",
     "SERVING",
@@ -33,6 +36,7 @@ __all__ = [
     "FactField",
     "FactRetriever",
     "blueprint_facts",
+    "lineage_facts",
     "model_deployment_facts",
     "registry_facts",
     "server_deployment_facts",
@@ -41,6 +45,8 @@ __all__ = [
 
 #: In a residency policy, the model's own training region.
 TRAINING_REGION = "training"
+#: In an adapter serving policy: served only in the region its training data comes from.
+DATA_REGION_ONLY = "data-region"
 #: Label saying which environment a server belongs to; a server without it is production.
 ENVIRONMENT_LABEL = "trellis.dev/environment"
 _PRODUCTION = "production"
@@ -169,7 +175,32 @@ BLUEPRINT = FactRetriever(
     ),
 )
 
-RETRIEVERS: tuple[FactRetriever, ...] = (REGISTRY, SERVING, DEPLOYMENTS, BLUEPRINT)
+LINEAGE = FactRetriever(
+    id="model-lineage",
+    version="1.0.0",
+    title="Open-model lineage",
+    description="Licence of each imported open model; where each regional adapter was "
+    "trained and is served, against where its data lives.",
+    entity_filter=(_MODEL,),
+    schema=_schema(
+        modelKind=("string", "The `model_kind` tag: base, adapter, or empty."),
+        license=("string", "Base model: the `license` tag; empty when missing."),
+        licenseAllowed=("boolean", "Base model: its licence is in the allow-list."),
+        upstreamRevision=("string", "Base model: the upstream commit it was imported from."),
+        upstreamPinned=("boolean", "Base model: the upstream revision is a 40-hex commit."),
+        hasChecksum=("boolean", "Base model: the served version records size and SHA-256."),
+        dataRegion=("string", "Adapter: the region its training data lives in."),
+        trainingRegion=("string", "Adapter: the region it was trained in."),
+        trainedInDataRegion=("boolean", "Adapter: trained in the region its data lives in."),
+        servingRegions=("set", "Adapter: regions of the servers that load it."),
+        disallowedRegions=("set", "Adapter: serving regions its classification forbids."),
+        servedWhereAllowed=("boolean", "Adapter: every serving region is allowed."),
+        hasLineage=("boolean", "Adapter: parent model, parent version and dataset recorded."),
+        championGatePassed=("boolean", "Adapter: its champion passed the evaluation gate."),
+    ),
+)
+
+RETRIEVERS: tuple[FactRetriever, ...] = (REGISTRY, SERVING, DEPLOYMENTS, BLUEPRINT, LINEAGE)
 
 Facts = dict[str, object]
 
@@ -296,12 +327,9 @@ def model_deployment_facts(
     list may be served anywhere. A model served from a cluster that could not be read has
     unknown facts: its servers there may have moved.
     """
-    failed = sorted({s.cluster for s in servers if s.cluster in failed_clusters})
-    if failed:
-        reason = Unknown(
-            "; ".join(f"cluster {c!r} could not be read: {failed_clusters[c]}" for c in failed)
-        )
-        return dict.fromkeys(_MODEL_FACTS, reason)
+    unread = _unread(servers, failed_clusters)
+    if unread is not None:
+        return dict.fromkeys(_MODEL_FACTS, unread)
     regions = sorted({s.region for s in servers})
     allowed = _allowed_regions(model, residency)
     disallowed = [] if allowed is None else [r for r in regions if r not in allowed]
@@ -312,6 +340,16 @@ def model_deployment_facts(
         "servingRegionsAllowed": not disallowed,
         "allServersHaveNetworkPolicy": all(s.network_policy for s in servers),
     }
+
+
+def _unread(servers: Sequence[Deployment], failed_clusters: Mapping[str, str]) -> Unknown | None:
+    """Why facts over ``servers`` are unknown: some run in a cluster that could not be read."""
+    failed = sorted({s.cluster for s in servers if s.cluster in failed_clusters})
+    if not failed:
+        return None
+    return Unknown(
+        "; ".join(f"cluster {c!r} could not be read: {failed_clusters[c]}" for c in failed)
+    )
 
 
 _MODEL_FACTS = (
@@ -337,6 +375,104 @@ def _allowed_regions(
         for region in policy[classification]
         if region != TRAINING_REGION or training
     )
+
+
+# --- model-lineage -------------------------------------------------------------------------
+
+
+def lineage_facts(
+    model: RegisteredModel,
+    servers: Sequence[Deployment],
+    failed_clusters: Mapping[str, str],
+    serving_policy: Mapping[str, str],
+    licenses: Collection[str],
+) -> Facts:
+    """The ``model-lineage`` facts of one model; those of the other kind are unknown.
+
+    ``servers`` are the servers that load the model (as their model or as an adapter).
+    ``serving_policy`` maps a data classification (any case) to ``data-region`` (served
+    only where the adapter's data lives) or ``anywhere``; one it does not list is served
+    anywhere. ``licenses`` is the allow-list of licence ids (any case).
+    """
+    kind = model.kind
+    facts: Facts = {"modelKind": kind or ""}
+    not_base = Unknown("not an imported open model (`model_kind` is not `base`)")
+    not_adapter = Unknown("not a regional adapter (`model_kind` is not `adapter`)")
+    if kind == ModelKind.BASE:
+        facts.update(_base_facts(model, licenses))
+    else:
+        facts.update(dict.fromkeys(_BASE_FACTS, not_base))
+    if kind == ModelKind.ADAPTER:
+        facts.update(_adapter_facts(model, servers, failed_clusters, serving_policy))
+    else:
+        facts.update(dict.fromkeys(_ADAPTER_FACTS, not_adapter))
+    return facts
+
+
+_BASE_FACTS = ("license", "licenseAllowed", "upstreamRevision", "upstreamPinned", "hasChecksum")
+_SERVING_FACTS = ("servingRegions", "disallowedRegions", "servedWhereAllowed")
+_ADAPTER_FACTS = (
+    "dataRegion",
+    "trainingRegion",
+    "trainedInDataRegion",
+    "hasLineage",
+    "championGatePassed",
+    *_SERVING_FACTS,
+)
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PASSED = "passed"
+
+
+def _base_facts(model: RegisteredModel, licenses: Collection[str]) -> Facts:
+    license_id = model.lineage_tag(ModelTags.LICENSE)
+    revision = model.lineage_tag(ModelTags.UPSTREAM_REVISION)
+    size = model.lineage_tag(ModelTags.SIZE_BYTES)
+    allowed = {item.strip().casefold() for item in licenses}
+    return {
+        "license": license_id,
+        "licenseAllowed": bool(license_id) and license_id.casefold() in allowed,
+        "upstreamRevision": revision,
+        "upstreamPinned": bool(_COMMIT.match(revision)),
+        "hasChecksum": size.isdigit() and bool(_SHA256.match(model.lineage_tag(ModelTags.SHA256))),
+    }
+
+
+def _adapter_facts(
+    model: RegisteredModel,
+    servers: Sequence[Deployment],
+    failed_clusters: Mapping[str, str],
+    serving_policy: Mapping[str, str],
+) -> Facts:
+    data_region = model.lineage_tag(ModelTags.DATA_REGION)
+    training_region = model.lineage_tag(ModelTags.TRAINING_REGION)
+    lineage = (ModelTags.PARENT_MODEL, ModelTags.PARENT_VERSION, ModelTags.DATASET_FINGERPRINT)
+    champion = model.version_for_alias(ModelTags.CHAMPION)
+    version = next((v for v in model.versions if v.version == champion), None)
+    facts: Facts = {
+        "dataRegion": data_region,
+        "trainingRegion": training_region,
+        # Residency that is not recorded is not shown: a missing region fails the check.
+        "trainedInDataRegion": bool(data_region) and training_region == data_region,
+        "hasLineage": all(model.lineage_tag(key) for key in lineage),
+        "championGatePassed": Unknown("no version carries the `champion` alias")
+        if version is None
+        else version.tags.get(ModelTags.GATE, "").strip().casefold() == _PASSED,
+    }
+    unread = _unread(servers, failed_clusters)
+    if unread is not None:
+        return {**facts, **dict.fromkeys(_SERVING_FACTS, unread)}
+    regions = sorted({s.region for s in servers})
+    classification = model.lineage_tag(ModelTags.DATA_CLASSIFICATION).casefold()
+    policy = {key.casefold(): value for key, value in serving_policy.items()}
+    confined = policy.get(classification) == DATA_REGION_ONLY
+    disallowed = [r for r in regions if r != data_region] if confined else []
+    return {
+        **facts,
+        "servingRegions": regions,
+        "disallowedRegions": disallowed,
+        "servedWhereAllowed": not disallowed,
+    }
 
 
 # --- prometheus-serving ----------------------------------------------------------------------

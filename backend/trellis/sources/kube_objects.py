@@ -8,6 +8,9 @@ Two kinds of object are model servers:
 * a ``Deployment`` a blueprint labelled ``trellis.dev/registered-model`` (vLLM and custom
   servers), unless KServe or Knative made it for an InferenceService.
 
+A server of an open model may serve LoRA adapters of it too (multi-LoRA): the annotation
+``trellis.dev/lora-adapters`` lists their registered-model names, comma-separated.
+
 A server is linked to its registered model by, in order: the ``trellis.dev/registered-model``
 annotation (it can hold any MLflow name), the label of that name, then the model URI it
 loads (``models:/name/3``, ``models:/name@alias`` or a blueprint bucket path
@@ -27,6 +30,7 @@ from trellis.model import Condition, Deployment, Runtime
 from trellis.sources.label_selector import selects
 
 __all__ = [
+    "ADAPTERS_KEY",
     "PREDICTOR_LABEL",
     "SERVER_LABEL",
     "ClusterObjects",
@@ -41,6 +45,8 @@ SERVER_LABEL = "trellis.dev/registered-model"
 VERSION_KEY = "trellis.dev/model-version"
 RUNTIME_KEY = "trellis.dev/runtime"
 REGION_KEY = "trellis.dev/region"
+#: Comma-separated registered-model names of the adapters a server loads beside its model.
+ADAPTERS_KEY = "trellis.dev/lora-adapters"
 TOPOLOGY_REGION = "topology.kubernetes.io/region"
 #: KServe labels every predictor pod (and the Deployments it makes) with its service's name.
 PREDICTOR_LABEL = "serving.kserve.io/inferenceservice"
@@ -166,6 +172,7 @@ def _inference_service(
         selector=_with_region({PREDICTOR_LABEL: name}, pod_labels),
         labels=labels,
         runs_as_non_root=_runs_as_non_root(predictor, [*containers, *init_containers]),
+        adapters=_adapters(annotations),
     )
 
 
@@ -206,6 +213,7 @@ def _server(
         selector=_with_region(_string_map(_map(spec, "selector").get("matchLabels")), pod_labels),
         labels=labels,
         runs_as_non_root=_runs_as_non_root(pod, everything),
+        adapters=_adapters(annotations),
     )
 
 
@@ -264,6 +272,12 @@ def _parse_model_uri(uri: str) -> tuple[str, str] | None:
     if match := _BUCKET_PATH.match(uri):
         return unquote(match["name"]), unquote(match["alias"])
     return None
+
+
+def _adapters(annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """The adapter names of ``trellis.dev/lora-adapters``: distinct, sorted, blanks dropped."""
+    names = {name.strip() for name in annotations.get(ADAPTERS_KEY, "").split(",")}
+    return tuple(sorted(names - {""}))
 
 
 def _region(labels: Mapping[str, str], default: str) -> str:

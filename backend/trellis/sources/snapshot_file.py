@@ -121,6 +121,7 @@ def _plain(snapshot: Snapshot) -> dict[str, Any]:
                 "selector": dict(d.selector),
                 "labels": dict(d.labels),
                 "runs_as_non_root": d.runs_as_non_root,
+                "adapters": list(d.adapters),
             }
             for d in snapshot.deployments
         ],
@@ -179,7 +180,8 @@ class _Snapshot(_Strict):
     models: list[RegisteredModel]
     taken_at: AwareDatetime
     registry: str
-    # Optional within format 2: ``labels``, ``runs_as_non_root`` (read as "not said").
+    # Optional within format 2: ``labels``, ``runs_as_non_root`` (read as "not said"),
+    # ``adapters`` (read as none).
     deployments: list[Deployment] = []  # format 1 had none
     clusters: dict[str, _ClusterRead] = {}
 
