@@ -60,7 +60,10 @@ def test_the_package_is_complete_and_the_generated_tests_pass(llm_variant: Varia
     }
     env.pop("OPENAI_BASE_URL", None)
     result = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=repo, env=env, timeout=300
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=repo,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
@@ -94,7 +97,9 @@ def test_the_techdocs_site_builds_strictly(llm_variant: Variant, tmp_path: Path)
     answers = yaml.safe_load((repo / ".copier-answers.yml").read_text())
     model = (site / "model" / "index.html").read_text()
     assert answers["registered_model"] in model and answers["model_license"] in model
-    assert (site / "serving" / "index.html").is_file() and (site / "runbook" / "index.html").is_file()
+    assert (site / "serving" / "index.html").is_file() and (
+        site / "runbook" / "index.html"
+    ).is_file()
 
 
 def test_ci_files_pass_yamllint_and_actionlint(llm_variant: Variant):

@@ -102,7 +102,9 @@ def test_the_runtime_is_the_one_chosen(answers, overlays):
             assert container["image"].startswith("vllm/vllm-openai:")
             assert flag(container["args"], "model") == "/mnt/models/base"
             (service,) = of_kind(objects, "Service")
-            assert matches(service["spec"]["selector"], server["spec"]["template"]["metadata"]["labels"])
+            assert matches(
+                service["spec"]["selector"], server["spec"]["template"]["metadata"]["labels"]
+            )
 
 
 def test_vllm_arguments_follow_the_answers(answers, overlays):
@@ -113,7 +115,9 @@ def test_vllm_arguments_follow_the_answers(answers, overlays):
         assert flag(args, "tensor-parallel-size") == str(answers["tensor_parallel_size"])
         assert flag(args, "max-model-len") == str(answers["max_model_len"])
         quantization = flag(args, "quantization")
-        assert quantization == (None if answers["quantization"] == "none" else answers["quantization"])
+        assert quantization == (
+            None if answers["quantization"] == "none" else answers["quantization"]
+        )
         adapters = answers["lora_adapters"]
         if adapters:
             assert "--enable-lora" in args
@@ -204,7 +208,9 @@ def test_keda_scales_on_the_vllm_queue_within_the_answers_bounds(answers, overla
             "-predictor" if server["kind"] == "InferenceService" else ""
         )
         assert (target["kind"], target["name"]) == ("Deployment", expected)
-        queue = [t for t in spec["triggers"] if "vllm:num_requests_waiting" in t["metadata"]["query"]]
+        queue = [
+            t for t in spec["triggers"] if "vllm:num_requests_waiting" in t["metadata"]["query"]
+        ]
         assert [t["type"] for t in queue] == ["prometheus"]
         # From zero there is no vLLM to scrape: something in front must wake the service.
         assert (len(spec["triggers"]) > 1) is (answers["min_replicas"] == 0)
@@ -219,7 +225,9 @@ def test_every_series_is_labelled_for_trellis_and_the_rules_are_the_contract(ans
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
         targets = {r.get("targetLabel"): r for r in endpoint["relabelings"]}
         assert targets["inferenceservice"]["replacement"] == slug
-        assert targets["region"]["sourceLabels"] == ["__meta_kubernetes_pod_label_trellis_dev_region"]
+        assert targets["region"]["sourceLabels"] == [
+            "__meta_kubernetes_pod_label_trellis_dev_region"
+        ]
 
         (rule,) = of_kind(objects, "PrometheusRule")
         rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
@@ -227,8 +235,10 @@ def test_every_series_is_labelled_for_trellis_and_the_rules_are_the_contract(ans
         assert set(recorded) == set(RECORDING_RULES), region
         for name, (metric, how) in RECORDING_RULES.items():
             expr = recorded[name]
-            by = "(namespace, inferenceservice, region, le)" if "bucket" in name else (
-                "(namespace, inferenceservice, region)"
+            by = (
+                "(namespace, inferenceservice, region, le)"
+                if "bucket" in name
+                else ("(namespace, inferenceservice, region)")
             )
             assert expr.startswith(f"{how} by {by} ("), expr
             assert metric in expr and f'inferenceservice="{slug}"' in expr, expr
@@ -254,7 +264,10 @@ def test_the_network_policy_admits_the_gateway_and_scrapes_and_reaches_the_regis
             assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
             assert all(rule.get("from") for rule in policy["spec"]["ingress"])
         egress_ports = {
-            p["port"] for policy in policies for rule in policy["spec"]["egress"] for p in rule.get("ports", [])
+            p["port"]
+            for policy in policies
+            for rule in policy["spec"]["egress"]
+            for p in rule.get("ports", [])
         }
         assert 443 in egress_ports and 53 in egress_ports
         if registry_port:

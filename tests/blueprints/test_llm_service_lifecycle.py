@@ -23,7 +23,8 @@ def test_catalog_info_is_valid_and_points_at_the_model_and_its_adapters(llm_vari
     component, api = entities
     assert component["metadata"]["name"] == answers["service_slug"]
     assert component["spec"]["dependsOn"] == [
-        f"resource:default/{name}" for name in [answers["registered_model"], *answers["lora_adapters"]]
+        f"resource:default/{name}"
+        for name in [answers["registered_model"], *answers["lora_adapters"]]
     ]
     assert component["spec"]["providesApis"] == [api["metadata"]["name"]]
     assert api["spec"]["type"] == "openai"
@@ -40,10 +41,22 @@ def test_catalog_info_is_valid_and_points_at_the_model_and_its_adapters(llm_vari
     ("data", "message"),
     [
         (["hf_revision=main"], "hf_revision: 'main' does not match ^[0-9a-f]{40}$"),
-        (["hf_revision=" + REVISION, "model_license=llama3.1"], "model_license: Licence llama3.1 is not on the allow-list"),
-        (["hf_revision=" + REVISION, "hf_model_id=not-an-id"], "hf_model_id: Use a Hugging Face model id"),
-        (["hf_revision=" + REVISION, "gpus=4", "tensor_parallel_size=3"], "tensor_parallel_size: Tensor-parallel size 3 must be at least 1 and divide the 4 GPUs"),
-        (["hf_revision=" + REVISION, "min_replicas=3", "max_replicas=2"], "max_replicas: The most replicas (2) must not be fewer than the fewest (3)"),
+        (
+            ["hf_revision=" + REVISION, "model_license=llama3.1"],
+            "model_license: Licence llama3.1 is not on the allow-list",
+        ),
+        (
+            ["hf_revision=" + REVISION, "hf_model_id=not-an-id"],
+            "hf_model_id: Use a Hugging Face model id",
+        ),
+        (
+            ["hf_revision=" + REVISION, "gpus=4", "tensor_parallel_size=3"],
+            "tensor_parallel_size: Tensor-parallel size 3 must be at least 1 and divide the 4 GPUs",
+        ),
+        (
+            ["hf_revision=" + REVISION, "min_replicas=3", "max_replicas=2"],
+            "max_replicas: The most replicas (2) must not be fewer than the fewest (3)",
+        ),
         (["hf_revision=" + REVISION, "lora_adapters=[Bad Name]"], "lora_adapters"),
         (["hf_revision=" + REVISION, "regions=[mars-1]"], "regions"),
         (["hf_revision=" + REVISION, "quantization=int3"], "quantization"),

@@ -72,10 +72,16 @@ def served(llm_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.mark.parametrize("llm_variant", [VARIANT], indirect=True)
 def test_the_generated_smoke_test_passes_against_the_dev_server(served):
     env = {**os.environ, **served["env"], "OPENAI_BASE_URL": served["base_url"]}
+    smoke = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "smoke"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "smoke", "tests/smoke"],
-        cwd=served["repo"], env=env, capture_output=True, text=True, timeout=scaled(180), check=False,
-    )  # fmt: skip
+        [*smoke, "tests/smoke"],
+        cwd=served["repo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(180),
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "5 passed" in result.stdout.splitlines()[-1], result.stdout[-500:]
 

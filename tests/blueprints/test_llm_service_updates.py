@@ -22,9 +22,9 @@ BLUEPRINT = "llm-service"
 PACKAGE = "src/{{ service_slug | replace('-', '_') }}"
 RELEASES = {
     "1.1.0": (
-        "- The queue alert waits longer before it fires.",
+        "- The queue alert allows a longer queue.",
         {
-            "deploy/base/prometheusrule.yaml.jinja": ("          for: 10m\n          labels:\n            severity: warning\n            inferenceservice: {{ service_slug | tojson }}\n          annotations:\n            summary: Requests", "          for: 15m\n          labels:\n            severity: warning\n            inferenceservice: {{ service_slug | tojson }}\n          annotations:\n            summary: Requests"),
+            "deploy/base/prometheusrule.yaml.jinja": ("{{- sel }}} > 20", "{{- sel }}} > 30"),
             f"{PACKAGE}/client.py": ("timeout: float = 120.0", "timeout: float = 180.0"),
         },
     ),
@@ -42,10 +42,13 @@ RELEASES = {
 OWN_EDITS = {
     "params.yaml": ("min_quality: 0.6", "min_quality: 0.8"),
     "deploy/base/deployment.yaml": ("sizeLimit: 200Gi", "sizeLimit: 400Gi"),
-    "docs/runbook.md": ("## LLMKVCacheNearlyFull\n", "## LLMKVCacheNearlyFull\n\nPage #legal-ml.\n"),
+    "docs/runbook.md": (
+        "## LLMKVCacheNearlyFull\n",
+        "## LLMKVCacheNearlyFull\n\nPage #legal-ml.\n",
+    ),
 }
 LANDED = {
-    "deploy/base/prometheusrule.yaml": "for: 15m",
+    "deploy/base/prometheusrule.yaml": 'inferenceservice="contract-reader"} > 30',
     "src/contract_reader/client.py": "timeout: float = 180.0",
     "docs/runbook.md": "nothing is rebuilt.",
 }
@@ -57,7 +60,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = blueprint_source(root / "source", blueprint=BLUEPRINT)
     for version, (notes, edits) in RELEASES.items():
         release(src, version, notes, edits, blueprint=BLUEPRINT)
-    return generated_repo(src, root / "contract-reader", LLM_VARIANTS["vllm-gitlab-gcp"], blueprint=BLUEPRINT)
+    return generated_repo(
+        src, root / "contract-reader", LLM_VARIANTS["vllm-gitlab-gcp"], blueprint=BLUEPRINT
+    )
 
 
 def test_owners_edits_survive_an_update_across_two_releases(repo):
@@ -70,7 +75,9 @@ def test_owners_edits_survive_an_update_across_two_releases(repo):
     assert result.exit_code == 0, result.output
     out = " ".join(result.stdout.split())
     assert "llm-service 1.0.0 → 1.2.0" in out, out
-    assert "The queue alert waits longer" in out and "roll-backs in one more sentence" in out
+    assert (
+        "The queue alert allows a longer queue" in out and "roll-backs in one more sentence" in out
+    )
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
     for path, (_, new) in OWN_EDITS.items():
         text = (repo / path).read_text()

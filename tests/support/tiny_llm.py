@@ -26,7 +26,9 @@ def build_tiny_model(folder: Path, *, seed: int = 0) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS, vocab_size=300, min_frequency=1, special_tokens=["<s>", "</s>", "<pad>"])
+    bpe.train_from_iterator(
+        CORPUS, vocab_size=300, min_frequency=1, special_tokens=["<s>", "</s>", "<pad>"]
+    )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
@@ -65,6 +67,8 @@ def build_lora_adapter(base: Path, folder: Path, *, seed: int = 1) -> Path:
     )
     with warnings.catch_warnings():
         # PEFT still reads transformers' deprecated `is_gradient_checkpointing`.
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        warnings.filterwarnings(
+            "ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning
+        )
         get_peft_model(model, config).save_pretrained(folder)
     return folder
