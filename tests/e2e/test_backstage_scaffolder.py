@@ -82,7 +82,7 @@ SAMPLES: dict[str, Sample] = {
         },
         repo_url="github.com?owner=acme&repo=support-assistant",
         refused_by_blueprint=("model_license", "llama3.1"),
-        refused_by_form=("hf_revision", "main"),
+        refused_by_form=("service_slug", "Bad Slug"),
     ),
 }
 
