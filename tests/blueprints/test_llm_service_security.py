@@ -1,7 +1,7 @@
 """checkov over everything an llm-service repository deploys, in one run per variant.
 
 The rendered Kubernetes objects (every overlay through ``kubectl kustomize``), the Terraform,
-the workflows and the Dockerfile are scanned together; the only failures allowed are the
+the workflows (or the GitLab pipeline) and the Dockerfile are scanned together; the only failures allowed are the
 checks the generated ``.checkov.yaml`` lists, each with a one-line reason, at most five
 (inline suppressions in the Terraform count too).
 """
@@ -21,7 +21,7 @@ from support.timing import scaled
 from support.tools import checkov
 
 MAX_SKIPS = 5
-FRAMEWORKS = ["kubernetes", "terraform", "dockerfile", "github_actions"]
+FRAMEWORKS = ["kubernetes", "terraform", "dockerfile", "github_actions", "gitlab_ci"]
 
 
 def skips(repo: Path) -> dict[str, str]:
@@ -57,6 +57,8 @@ def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, tmp_path):
     shutil.copy(repo / "Dockerfile", scanned / "Dockerfile")
     if (repo / ".github").exists():
         shutil.copytree(repo / ".github", scanned / ".github")
+    else:
+        shutil.copy(repo / ".gitlab-ci.yml", scanned / ".gitlab-ci.yml")
     result = subprocess.run(
         [checkov(), "-d", str(scanned), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json",
          "--config-file", str(repo / ".checkov.yaml")],
@@ -67,7 +69,7 @@ def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, tmp_path):
     reports = reports if isinstance(reports, list) else [reports]
     by_type = {r["check_type"]: r for r in reports}
     expected = {"kubernetes", "terraform", "dockerfile"} | (
-        {"github_actions"} if (repo / ".github").exists() else set()
+        {"github_actions"} if (repo / ".github").exists() else {"gitlab_ci"}
     )
     assert expected <= set(by_type), sorted(by_type)
     failed, inline = [], set()
