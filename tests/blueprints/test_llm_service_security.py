@@ -1,9 +1,9 @@
 """checkov over everything an llm-service repository deploys, in one run per variant.
 
 The rendered Kubernetes objects (every overlay through ``kubectl kustomize``), the Terraform,
-the workflows (or the GitLab pipeline) and the Dockerfile are scanned together; the only failures allowed are the
-checks the generated ``.checkov.yaml`` lists, each with a one-line reason, at most five
-(inline suppressions in the Terraform count too).
+the workflows (or the GitLab pipeline) and the Dockerfile are scanned together; the only
+failures allowed are the checks the generated ``.checkov.yaml`` lists, each with a one-line
+reason, at most five (inline suppressions in the Terraform count too).
 """
 
 from __future__ import annotations
