@@ -1,4 +1,4 @@
-"""Render the ml-model blueprint once per variant, from this repository's HEAD, with Copier."""
+"""Render each blueprint once per variant, from this repository's HEAD, with Copier."""
 
 from __future__ import annotations
 
@@ -7,13 +7,23 @@ from typing import Any
 
 import pytest
 
-from support.blueprints import VARIANTS, render
+from support.blueprints import LLM_VARIANTS, VARIANTS, render
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
 def variant(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, dict[str, Any], Path]:
-    """(variant name, its answers, the rendered repository) for every variant."""
+    """(variant name, its answers, the rendered repository) for every ml-model variant."""
     name = request.param
     return name, VARIANTS[name], render(VARIANTS[name], tmp_path_factory.mktemp(name) / "repo")
+
+
+@pytest.fixture(scope="session", params=sorted(LLM_VARIANTS))
+def llm_variant(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, Any], Path]:
+    """(variant name, its answers, the rendered repository) for every llm-service variant."""
+    name = request.param
+    folder = tmp_path_factory.mktemp(name) / "repo"
+    return name, LLM_VARIANTS[name], render(LLM_VARIANTS[name], folder, blueprint="llm-service")

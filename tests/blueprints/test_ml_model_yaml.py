@@ -9,14 +9,12 @@ hostile answer wherever the ordinary one stood.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from support.backstage import parse_yaml
 from support.blueprints import render
+from support.yaml_leaves import read_both, yaml_files
 
 pytestmark = pytest.mark.slow  # Copier renders and Node
 
@@ -62,9 +60,6 @@ HOSTILE: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Written by Copier itself (``to_nice_yaml``) and read only by Copier and Trellis (PyYAML).
-COPIER_ONLY = frozenset({".copier-answers.yml"})
-
 #: Answers compared by position: distinctive in the ordinary render, free text in the hostile.
 COMPARED = ("project_slug", "system", "owner", "repository", "gpu_product")
 
@@ -73,46 +68,12 @@ def _host(answers: dict[str, Any]) -> str:
     return str(answers["container_registry"]).split("/")[0]
 
 
-def _yaml_files(repo: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(repo).as_posix(): p.read_bytes()
-        for p in sorted(repo.rglob("*"))
-        if p.suffix in {".yaml", ".yml"} and ".git" not in p.parts
-    }
-
-
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
-    if isinstance(value, dict):
-        out: dict[tuple[Any, ...], Any] = {path: "{}"}
-        for key, item in value.items():
-            out.update(_leaves(item, (*path, key)))
-        return out
-    if isinstance(value, list):
-        out = {path: f"[{len(value)}]"}
-        for index, item in enumerate(value):
-            out.update(_leaves(item, (*path, index)))
-        return out
-    return {path: value}
-
-
-def _read(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-    """Each file's leaves, by path, as Backstage's reader and as PyYAML read them."""
-    parsed = parse_yaml(list(files.values()))
-    read: dict[str, dict[str, Any]] = {}
-    for (name, body), documents in zip(files.items(), parsed, strict=True):
-        assert all(not d["errors"] for d in documents), (name, documents)
-        read[name] = {"yaml 1.1": _leaves(list(yaml.safe_load_all(body)))}
-        if name not in COPIER_ONLY:
-            read[name]["yaml 1.2"] = _leaves([d["value"] for d in documents])
-    return read
-
-
 @pytest.mark.parametrize("variant", sorted(HOSTILE))
 def test_hostile_answers_stay_strings_in_every_generated_yaml_file(variant, tmp_path):
     hostile = {**ORDINARY, **HOSTILE[variant]}
     ordinary = {**ORDINARY, "ci": hostile["ci"], "cloud": hostile["cloud"]}
-    expected = _read(_yaml_files(render(ordinary, tmp_path / "ordinary")))
-    actual = _read(_yaml_files(render(hostile, tmp_path / "hostile")))
+    expected = read_both(yaml_files(render(ordinary, tmp_path / "ordinary")))
+    actual = read_both(yaml_files(render(hostile, tmp_path / "hostile")))
 
     assert sorted(actual) == sorted(expected)
     stand_ins = {ordinary[key]: hostile[key] for key in COMPARED}

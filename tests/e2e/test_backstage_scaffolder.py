@@ -40,7 +40,7 @@ from support.backstage import (
     task_log,
     workspace_listing,
 )
-from support.blueprints import VARIANTS
+from support.blueprints import LLM_VARIANTS, VARIANTS
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
@@ -74,6 +74,15 @@ SAMPLES: dict[str, Sample] = {
         repo_url="github.com?owner=acme&repo=fraud-detector",
         refused_by_blueprint=("owner", "Risk Team"),
         refused_by_form=("project_slug", "Bad Slug"),
+    ),
+    "llm-service": Sample(
+        values={
+            **LLM_VARIANTS["kserve-github-aws"],
+            "service_repository": "acme/support-assistant",
+        },
+        repo_url="github.com?owner=acme&repo=support-assistant",
+        refused_by_blueprint=("model_license", "llama3.1"),
+        refused_by_form=("service_slug", "Bad Slug"),
     ),
 }
 

@@ -54,6 +54,53 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The llm-service variants every check runs on: KServe with a Hugging Face import, GitHub and
+#: AWS, scaling to zero with one regional adapter; plain vLLM on two GPUs with a model already in
+#: the registry, AWQ, GitLab and Google Cloud.
+LLM_VARIANTS: dict[str, dict[str, Any]] = {
+    "kserve-github-aws": {
+        "service_name": "Support Assistant",
+        "model_source": "huggingface",
+        "hf_model_id": "Qwen/Qwen2.5-0.5B-Instruct",
+        "hf_revision": "7ae557604adf67be50417f59c2c2f167def9a775",
+        "model_license": "apache-2.0",
+        "lora_adapters": ["qwen2-5-0-5b-instruct-eu-west-1"],
+        "runtime": "kserve",
+        "gpus": 1,
+        "min_replicas": 0,
+        "max_replicas": 3,
+        "regions": ["eu-west-1", "us-east-1"],
+        "ci_system": "github",
+        "cloud_provider": "aws",
+        "service_data_classification": "confidential",
+        "service_owner": "group:default/assistants",
+        "service_system": "customer-care",
+    },
+    "vllm-gitlab-gcp": {
+        "service_name": "Contract Reader",
+        "model_source": "registry",
+        "registered_model": "llama-3-1-8b-instruct",
+        "allowed_licenses": ["apache-2.0", "mit", "llama3.1"],
+        "model_license": "llama3.1",
+        "served_model_name": "contract-reader",
+        "lora_adapters": [],
+        "runtime": "vllm",
+        "gpus": 2,
+        "gpu_type": "NVIDIA-L4",
+        "tensor_parallel_size": 2,
+        "max_model_len": 16384,
+        "quantization": "awq",
+        "min_replicas": 1,
+        "max_replicas": 4,
+        "regions": ["europe-west4", "us-central1"],
+        "ci_system": "gitlab",
+        "cloud_provider": "gcp",
+        "service_data_classification": "internal",
+        "service_repository": "acme/legal/contract-reader",
+    },
+}
+
+
 def render(
     answers: dict[str, Any],
     dest: Path,
