@@ -43,6 +43,7 @@ def registry_uri(empty_registry: Path, tmp_path: Path, monkeypatch: pytest.Monke
 
 @pytest.fixture
 def client(registry_uri: str):
+    """A client of that registry."""
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
@@ -56,6 +57,7 @@ class FakeHub:
         self.calls: list[dict[str, str]] = []
 
     def __call__(self, *, repo_id: str, revision: str, local_dir: str) -> str:
+        """Stand in for `huggingface_hub.snapshot_download`: the folder it fills."""
         self.calls.append({"repo_id": repo_id, "revision": revision})
         folder = Path(local_dir)
         folder.mkdir(parents=True, exist_ok=True)
