@@ -543,7 +543,7 @@ def rate(points: Points, t: float, window: float) -> float | None:
     interval = sampled
     interval += to_start if to_start < threshold else average / 2
     interval += to_end if to_end < threshold else average / 2
-    return result * (interval / sampled) / window
+    return result * (interval / sampled / window)  # one factor, as Prometheus multiplies
 
 
 def instant(points: Points, t: float) -> float | None:
