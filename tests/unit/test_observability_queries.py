@@ -166,6 +166,14 @@ def test_recorded_rates_are_averaged_over_a_rate_window_longer_than_theirs():
         assert five[key] == ten[key] and "avg_over_time" not in ten[key], key
 
 
+def test_a_hostile_name_stays_a_value_in_the_recorded_selectors_too():
+    queries = vllm_queries([server('x"} or vector(1) #', runtime=Runtime.VLLM)], 600)
+    selector = '{namespace="fraud",region="eu-west-1",inferenceservice="x\\"} or vector(1) #"}'
+    for key, recorded in RECORDED.items():
+        after = queries[key].split(recorded)[1:]
+        assert after and all(part.startswith(selector) for part in after), key
+
+
 def test_other_runtimes_read_no_recorded_series():
     page = [server("a", runtime=Runtime.MLSERVER), server("b", runtime=Runtime.TRITON)]
     assert not [q.key for q in plan_queries(page, 300) if "server:" in q.promql]
