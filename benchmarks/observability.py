@@ -14,7 +14,9 @@ must skip). Each run is cold: a new source, so kubeconfig loading and new connec
   default), which the source avoids.
 
 Part 2, one model page: a vLLM model served in 4 regions, its history backfilled into a real
-Prometheus (``tests/support/prometheus.py``, ``promtool`` then ``prometheus``):
+Prometheus (``tests/support/prometheus.py``, ``promtool`` then ``prometheus``); the first half
+of its regions also record llm-service's rules, so the page's ``recorded or raw`` queries
+find both sides:
 
 * ``page``: ``GET /api/observability/...`` in-process (FastAPI's test client, warm, median of
   ``--page-requests``), and the same page from ``Observer.page()`` without the HTTP layer;
@@ -52,7 +54,7 @@ from kubernetes import config as k8s_config  # noqa: E402
 
 from support.kube_replay import FLEET_REGIONS, KubeReplay, fleet  # noqa: E402
 from support.observability import deployment  # noqa: E402
-from support.prometheus import Fleet, Server, prometheus_with  # noqa: E402
+from support.prometheus import Fleet, Server, prometheus_with, record_vllm  # noqa: E402
 from trellis.sources.kube_objects import PREDICTOR_LABEL, SERVER_LABEL  # noqa: E402
 from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
 from trellis.sources.prometheus import PrometheusSource  # noqa: E402
@@ -173,13 +175,15 @@ PAGE_WORKERS = 8  # as many queries at once as Observer.page sends
 
 
 def _page_fleet(regions: int, many: int, end: float) -> tuple[Fleet, list[Server], list[Server]]:
-    """A vLLM model in ``regions`` regions, and another one with ``many`` servers."""
+    """A vLLM model in ``regions`` regions (half recording the rules), another with ``many``."""
     names = [PAGE_REGIONS[i] if i < len(PAGE_REGIONS) else f"region-{i}" for i in range(regions)]
     history = Fleet(begin=end - 70 * 60, end=end)
     model = [
         history.add(Server("vllm", "llm", "support-llm", region, (f"llm-{i}-0", f"llm-{i}-1")))
         for i, region in enumerate(names)
     ]
+    for server in model[: regions // 2]:
+        record_vllm(history, server, {})
     crowd = [
         history.add(Server("vllm", "crowd", f"crowd-{i}", names[i % len(names)], (f"c-{i}",)))
         for i in range(many)

@@ -181,7 +181,13 @@ def test_a_triton_server_and_a_vllm_model(http, fleet):
         headers=AUTH,
     ).json()
     assert llm["window"]["points"] == 61
-    for signal_id in ("generation_tokens", "kv_cache_usage", "queue_depth", "latency_p50"):
+    for signal_id in (
+        "generation_tokens",
+        "kv_cache_usage",
+        "queue_depth",
+        "latency_p50",
+        "ttft_p95",
+    ):
         want = expected_series(signal_id, fleet, [LLM_EU, LLM_US], grid(llm), 300)
         got = signal(llm["model"], signal_id)
         # The fleet's history is 100 minutes: the older half of the 2 h window is empty.

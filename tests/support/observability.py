@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from support.prometheus import (
+    GENERATION_RATE,
+    KV_CACHE_MAX,
+    PROMPT_RATE,
+    RULE_WINDOW,
+    TTFT_BUCKET_RATE,
+    WAITING_SUM,
     Fleet,
     Points,
     Server,
@@ -199,6 +206,7 @@ def _v1(labels: dict[str, str]) -> bool:
 
 
 QUANTILES = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
+TTFT_QUANTILES = {"ttft_p50": 0.5, "ttft_p95": 0.95, "ttft_p99": 0.99}
 Expect = Callable[[At, Sequence[Server]], float | None]
 
 
@@ -285,6 +293,7 @@ _VLLM: dict[str, Expect] = {
     "latency_mean": _mean(
         "vllm:e2e_request_latency_seconds_sum", "vllm:e2e_request_latency_seconds_count"
     ),
+    **{name: _pooled(q, "vllm:time_to_first_token_seconds") for name, q in TTFT_QUANTILES.items()},
     "queue_time": _mean(
         "vllm:request_queue_time_seconds_sum", "vllm:request_queue_time_seconds_count"
     ),
@@ -331,6 +340,82 @@ def expected_series(
     points = []
     for t in times:
         value = expected(signal, fleet, servers, t, window)
+        if value is not None and math.isfinite(value):
+            points.append([t, value])
+    return points
+
+
+# --- LLM signals through vLLM's recording rules ---------------------------------------------
+
+#: The signals the recording rules cover, and the recorded series each is read from.
+RECORDED = {
+    "generation_tokens": GENERATION_RATE,
+    "prompt_tokens": PROMPT_RATE,
+    "queue_depth": WAITING_SUM,
+    "kv_cache_usage": KV_CACHE_MAX,
+    **dict.fromkeys(TTFT_QUANTILES, TTFT_BUCKET_RATE),
+}
+_RECORDED_RATES = {GENERATION_RATE, PROMPT_RATE, TTFT_BUCKET_RATE}
+
+
+def _recorded(record: str, at: At, server: Server) -> list[tuple[dict[str, str], float]]:
+    """The server's recorded series of ``record`` at ``at.t``, each with its value.
+
+    A recorded rate over a longer rate window is the mean of its values in the window
+    (``avg_over_time``); over five minutes, and for a gauge, the newest value.
+    """
+    found = []
+    for labels, points in at.series(record, [server]):
+        if record in _RECORDED_RATES and at.window != RULE_WINDOW:
+            seen = in_range(points, at.t, at.window)
+            value = statistics.fmean(v for _, v in seen) if seen else None
+        else:
+            value = instant(points, at.t)
+        if value is not None:
+            found.append((labels, value))
+    return found
+
+
+def _le(labels: dict[str, str]) -> float:
+    return math.inf if labels["le"] == "+Inf" else float(labels["le"])
+
+
+def expected_llm(
+    signal: str, fleet: Fleet, servers: Sequence[Server], t: float, window: float
+) -> float | None:
+    """``signal`` over vLLM ``servers`` at ``t``: each server from its recorded series when
+    it has them at ``t``, from its raw series otherwise; never from both."""
+    at = At(fleet, t, window)
+    record = RECORDED[signal]
+    if signal in TTFT_QUANTILES:
+        pooled: dict[float, float] = defaultdict(float)
+        for server in servers:
+            buckets: dict[float, float] = defaultdict(float)
+            for labels, value in _recorded(record, at, server):
+                buckets[_le(labels)] += value
+            if not buckets:
+                raw = at.series("vllm:time_to_first_token_seconds_bucket", [server])
+                buckets.update(bucket_rates(raw, t, window))
+            for le, value in buckets.items():
+                pooled[le] += value
+        return bucket_quantile(TTFT_QUANTILES[signal], pooled)
+    join = max if signal == "kv_cache_usage" else sum
+    values = []
+    for server in servers:
+        recorded = [value for _, value in _recorded(record, at, server)]
+        value = join(recorded) if recorded else _VLLM[signal](at, [server])
+        if value is not None:
+            values.append(value)
+    return join(values) if values else None
+
+
+def expected_llm_series(
+    signal: str, fleet: Fleet, servers: Sequence[Server], times: Sequence[float], window: float
+) -> list[list[float]]:
+    """The points of ``signal`` read through the recording rules (``expected_llm``)."""
+    points = []
+    for t in times:
+        value = expected_llm(signal, fleet, servers, t, window)
         if value is not None and math.isfinite(value):
             points.append([t, value])
     return points

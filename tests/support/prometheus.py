@@ -81,6 +81,11 @@ class Samples:
 
 MLSERVER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 VLLM_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0)
+#: vLLM's time-to-first-token buckets (vllm/v1/metrics/loggers.py).
+VLLM_TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+)  # fmt: skip
 TRITON_QUANTILES = ("0.5", "0.9", "0.95", "0.99", "0.999")
 
 
@@ -299,6 +304,11 @@ def _vllm(
         [rng.lognormvariate(math.log(3.0 + index), 0.7) for _ in range(int(n))] for n in done
     ]
     _histogram(samples, "vllm:e2e_request_latency_seconds", model, times, latencies, VLLM_BUCKETS)
+    # Its own generator: the fleet's other series keep the values they had before it.
+    first = random.Random(f"ttft/{sorted(labels.items())}")
+    ttft = [[first.lognormvariate(math.log(0.2 + 0.1 * index), 0.8) for _ in range(int(n))]
+            for n in done]  # fmt: skip
+    _histogram(samples, "vllm:time_to_first_token_seconds", model, times, ttft, VLLM_TTFT_BUCKETS)
     _counter(samples, "vllm:request_queue_time_seconds_count", model, times, done)
     _counter(
         samples,
@@ -360,6 +370,62 @@ def _dcgm(
         for t in times:
             samples.add("DCGM_FI_DEV_GPU_UTIL", labels, t, float(rng.randint(5, 100)))
             samples.add("DCGM_FI_DEV_FB_USED", labels, t, float(rng.randint(10_000, 60_000)))
+
+
+# --- vLLM's recording rules, evaluated ----------------------------------------------------
+
+#: Rules are evaluated every 30 s, off the scrapes (at ``OFFSET``): before a point on the
+#: minute, the newest evaluation is 25 s old and its window holds a sample the raw rate at the
+#: point does not, so recorded and raw values differ and a test can tell which was read.
+RULE_OFFSET = 5.0
+RULE_WINDOW = 300.0
+GENERATION_RATE = "server:vllm_generation_tokens:rate5m"
+PROMPT_RATE = "server:vllm_prompt_tokens:rate5m"
+TTFT_BUCKET_RATE = "server:vllm_time_to_first_token_seconds_bucket:rate5m"
+WAITING_SUM = "server:vllm_num_requests_waiting:sum"
+KV_CACHE_MAX = "server:vllm_kv_cache_usage_perc:max"
+
+
+def record_vllm(fleet: Fleet, server: Server, external: Mapping[str, str]) -> None:
+    """What llm-service's recording rules write for ``server``, evaluated here.
+
+    Each rule is ``by (namespace, inferenceservice, region)`` (the TTFT one also ``by le``),
+    evaluated every 30 s over the server's raw samples with Prometheus's ``rate()`` and
+    lookback. ``external`` are the labels the recording Prometheus adds on its way to the
+    one Trellis reads (remote write or federation).
+    """
+    own = {"namespace": server.namespace, "inferenceservice": server.name, "region": server.region}
+    labels = {**own, **external}
+    samples = fleet.samples
+
+    def raw(name: str) -> list[tuple[dict[str, str], Points]]:
+        return samples.find(name, **own)
+
+    generation, prompt = raw("vllm:generation_tokens_total"), raw("vllm:prompt_tokens_total")
+    waiting, kv = raw("vllm:num_requests_waiting"), raw("vllm:kv_cache_usage_perc")
+    buckets = raw("vllm:time_to_first_token_seconds_bucket")
+    count = int((fleet.end - fleet.begin - RULE_OFFSET) // SCRAPE) + 1
+    for t in (fleet.begin + RULE_OFFSET + SCRAPE * i for i in range(count)):
+        for name, found in ((GENERATION_RATE, generation), (PROMPT_RATE, prompt)):
+            value = summed_rates((p for _, p in found), t, RULE_WINDOW)
+            if value is not None:
+                samples.add(name, labels, t, value)
+        for le, value in bucket_rates(buckets, t, RULE_WINDOW).items():
+            bound = "+Inf" if le == math.inf else repr(le)
+            samples.add(TTFT_BUCKET_RATE, {**labels, "le": bound}, t, value)
+        for name, found, join in ((WAITING_SUM, waiting, sum), (KV_CACHE_MAX, kv, max)):
+            values = [v for _, p in found if (v := instant(p, t)) is not None]
+            if values:
+                samples.add(name, labels, t, join(values))
+
+
+def drop_raw_vllm(fleet: Fleet, server: Server) -> None:
+    """Drop the server's ``vllm:*`` series, as a relabelling after recording would."""
+    key = {"namespace": server.namespace, "inferenceservice": server.name, "region": server.region}
+    for name, labels in list(fleet.samples.series):
+        as_dict = dict(labels)
+        if name.startswith("vllm:") and all(as_dict.get(k) == v for k, v in key.items()):
+            del fleet.samples.series[(name, labels)]
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -477,7 +543,7 @@ def rate(points: Points, t: float, window: float) -> float | None:
     interval = sampled
     interval += to_start if to_start < threshold else average / 2
     interval += to_end if to_end < threshold else average / 2
-    return result * (interval / sampled) / window
+    return result * (interval / sampled / window)  # one factor, as Prometheus multiplies
 
 
 def instant(points: Points, t: float) -> float | None:

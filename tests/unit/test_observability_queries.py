@@ -71,8 +71,9 @@ def test_every_runtime_of_a_page_shares_each_signal_query():
         server("d", runtime=Runtime.CUSTOM),
     ]
     queries = plan_queries(page, 300)
-    ids = [s.id for s in SIGNALS if not s.id.startswith("latency_p")]
-    assert [q.key for q in queries] == [*ids[:2], "latency", *ids[2:]]
+    ids = [s.id for s in SIGNALS if not s.id.startswith(("latency_p", "ttft_p"))]
+    assert ids[2] == "latency_mean"
+    assert [q.key for q in queries] == [*ids[:2], "latency", ids[2], "ttft", *ids[3:]]
     latency = next(q for q in queries if q.key == "latency")
     assert [s.id for s in latency.signals] == ["latency_p50", "latency_p95", "latency_p99"]
     assert "rest_server_request_duration_seconds_bucket" in latency.promql
@@ -87,6 +88,96 @@ def test_a_server_without_known_metrics_still_has_its_gpus():
     assert [s.id for s in signals_for("some-new-runtime")] == ["gpu_utilization", "gpu_memory"]
     assert "kv_cache_usage" in {s.id for s in signals_for(Runtime.VLLM)}
     assert "kv_cache_usage" not in {s.id for s in signals_for(Runtime.TRITON)}
+
+
+def vllm_queries(servers, rate_seconds=300) -> dict[str, str]:
+    return {q.key: q.promql for q in plan_queries(servers, rate_seconds)}
+
+
+SELECTED = 'namespace="fraud",region="eu-west-1",inferenceservice="c"'
+
+
+RECORDED = {
+    "generation_tokens": "server:vllm_generation_tokens:rate5m",
+    "prompt_tokens": "server:vllm_prompt_tokens:rate5m",
+    "ttft": "server:vllm_time_to_first_token_seconds_bucket:rate5m",
+    "queue_depth": "server:vllm_num_requests_waiting:sum",
+    "kv_cache_usage": "server:vllm_kv_cache_usage_perc:max",
+}
+RAW = {
+    "generation_tokens": "rate(vllm:generation_tokens_total{",
+    "prompt_tokens": "rate(vllm:prompt_tokens_total{",
+    "ttft": "rate(vllm:time_to_first_token_seconds_bucket{",
+    "queue_depth": "vllm:num_requests_waiting{",
+    "kv_cache_usage": "vllm:kv_cache_usage_perc",
+}
+
+
+def test_an_llm_server_has_tokens_time_to_first_token_queue_and_kv_cache():
+    ids = [s.id for s in signals_for(Runtime.VLLM)]
+    for signal in ("generation_tokens", "prompt_tokens", "queue_depth", "kv_cache_usage"):
+        assert signal in ids
+    assert ids.index("latency_mean") + 1 == ids.index("ttft_p50")
+    assert ids[ids.index("ttft_p50") :][:3] == ["ttft_p50", "ttft_p95", "ttft_p99"]
+    for runtime in (Runtime.MLSERVER, Runtime.TRITON, Runtime.CUSTOM):
+        assert not {s.id for s in signals_for(runtime)} & {"ttft_p50", "ttft_p95", "ttft_p99"}
+
+
+def test_llm_signals_read_the_recorded_series_or_else_the_raw_ones_in_one_query():
+    one = vllm_queries([server("c", runtime=Runtime.VLLM)])
+    forty = vllm_queries([server(f"c{i}", region=f"r{i % 7}", runtime=Runtime.VLLM)
+                          for i in range(40)])  # fmt: skip
+    assert list(one) == list(forty)
+    ttft = next(
+        q for q in plan_queries([server("c", runtime=Runtime.VLLM)], 300) if q.key == "ttft"
+    )
+    assert [s.id for s in ttft.signals] == ["ttft_p50", "ttft_p95", "ttft_p99"]
+    for key, recorded in RECORDED.items():
+        promql = one[key]
+        # The recorded side first, so a server with both keeps the recorded row only.
+        assert promql.index(recorded) < promql.index(RAW[key]), key
+        assert " or " in promql and promql.count(recorded) == promql.count(RAW[key]), key
+        assert f"{{{SELECTED}}}" in promql
+    assert "sum by (namespace, inferenceservice, region, le) (" in one["ttft"]
+
+
+def test_the_model_row_adds_up_each_server_once_whichever_side_it_came_from():
+    promql = vllm_queries([server("c", runtime=Runtime.VLLM)])["generation_tokens"]
+    per_server, model = promql.split(" or (label_replace(")
+    by = "sum by (namespace, inferenceservice, region)"
+    assert per_server == (
+        f"({by} ((server:vllm_generation_tokens:rate5m{{{SELECTED}}})) or "
+        f"{by} ((rate(vllm:generation_tokens_total{{{SELECTED}}}[300s]))))"
+    )
+    assert model.startswith(f"label_replace(sum ({per_server[1:-1]}), ")
+    kv = vllm_queries([server("c", runtime=Runtime.VLLM)])["kv_cache_usage"]
+    assert kv.startswith("(max by (namespace, inferenceservice, region) (")
+    assert "label_replace(max (max by (namespace, inferenceservice, region) (" in kv
+
+
+def test_recorded_rates_are_averaged_over_a_rate_window_longer_than_theirs():
+    five = vllm_queries([server("c", runtime=Runtime.VLLM)], 300)
+    ten = vllm_queries([server("c", runtime=Runtime.VLLM)], 600)
+    for key in ("generation_tokens", "prompt_tokens", "ttft"):
+        assert "avg_over_time" not in five[key], key
+        assert f"avg_over_time({RECORDED[key]}{{{SELECTED}}}[600s])" in ten[key], key
+        assert "[600s]" in ten[key].split(" or ", 1)[1], key  # the raw side too
+    for key in ("queue_depth", "kv_cache_usage"):  # gauges: the newest value, as raw ones
+        assert five[key] == ten[key] and "avg_over_time" not in ten[key], key
+
+
+def test_a_hostile_name_stays_a_value_in_the_recorded_selectors_too():
+    queries = vllm_queries([server('x"} or vector(1) #', runtime=Runtime.VLLM)], 600)
+    selector = '{namespace="fraud",region="eu-west-1",inferenceservice="x\\"} or vector(1) #"}'
+    for key, recorded in RECORDED.items():
+        after = queries[key].split(recorded)[1:]
+        assert after and all(part.startswith(selector) for part in after), key
+
+
+def test_other_runtimes_read_no_recorded_series():
+    page = [server("a", runtime=Runtime.MLSERVER), server("b", runtime=Runtime.TRITON)]
+    assert not [q.key for q in plan_queries(page, 300) if "server:" in q.promql]
+    assert "ttft" not in {q.key for q in plan_queries(page, 300)}
 
 
 def test_no_page_no_queries():

@@ -231,3 +231,47 @@ def test_buckets_of_several_servers_pool_and_summaries_take_the_worst():
         Series({"quantile": "0.99"}, ((1.0, 9.0),)),
     ]
     assert percentile_points([0.95], summaries) == {0.95: ((1.0, 0.4), (2.0, 0.3))}
+
+
+def test_time_to_first_token_is_pooled_apart_from_latency():
+    llm_eu = deployment("llm", runtime=Runtime.VLLM)
+    llm_us = deployment("llm", region="us-east-1", runtime=Runtime.VLLM)
+    servers = (llm_eu, llm_us, deployment())
+    eu, us = ("fraud", "llm", "eu-west-1"), ("fraud", "llm", "us-east-1")
+    answers = {
+        # End to end: everything under 1 s, in both regions.
+        "latency": [bucket("1", 10, eu), bucket("+Inf", 10, eu),
+                    bucket("1", 30, us), bucket("+Inf", 30, us)],
+        # First token: eu all under 0.1 s, us all between 0.1 and 0.5 s.
+        "ttft": [bucket("0.1", 10, eu), bucket("0.5", 10, eu), bucket("+Inf", 10, eu),
+                 bucket("0.1", 0, us), bucket("0.5", 30, us), bucket("+Inf", 30, us)],
+    }  # fmt: skip
+    page = build_page(
+        ref="resource:default/llm", target=EntityServers(None, servers),
+        window=plan_window("1h", "60s", Limits(), end=END), queries=plan_queries(servers, 300),
+        answers=answers, prometheus=SourceState("ok"), training=[], mlflow=SourceState("ok"),
+        max_points=1100,
+    )  # fmt: skip
+    ObservabilityPublic.model_validate(page)
+
+    def value(signals, signal_id):
+        return next(s["current"]["value"] for s in signals if s["id"] == signal_id)
+
+    by_key = {(s["namespace"], s["name"], s["region"]): s["signals"] for s in page["servers"]}
+    assert value(by_key[eu], "ttft_p50") == pytest.approx(0.05)
+    assert value(by_key[us], "ttft_p50") == pytest.approx(0.1 + 0.4 * 15 / 30)
+    assert value(by_key[eu], "latency_p50") == pytest.approx(0.5)
+    # The model's: 40 first tokens pooled, the 20th of them in the us bucket.
+    assert value(page["model"]["signals"], "ttft_p50") == pytest.approx(0.1 + 0.4 * 10 / 30)
+    assert value(page["model"]["signals"], "latency_p50") == pytest.approx(0.5)
+    mlserver = by_key[("fraud", "fraud-detector", "eu-west-1")]
+    assert not [s for s in mlserver if s["id"].startswith("ttft_")]
+    missing_ttft = build_page(
+        ref="resource:default/llm", target=EntityServers(None, servers),
+        window=plan_window("1h", "60s", Limits(), end=END), queries=plan_queries(servers, 300),
+        answers={**answers, "ttft": Unavailable("timed out")}, prometheus=SourceState("ok"),
+        training=[], mlflow=SourceState("ok"), max_points=1100,
+    )  # fmt: skip
+    llm = next(s for s in missing_ttft["servers"] if s["name"] == "llm")
+    statuses = {s["id"]: s["status"] for s in llm["signals"]}
+    assert statuses["ttft_p95"] == "unavailable" and statuses["latency_p95"] == "ok"

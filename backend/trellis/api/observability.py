@@ -45,7 +45,10 @@ class CurrentPublic(BaseModel):
 class SignalPublic(BaseModel):
     """One signal of one server, or of the model over all of its servers."""
 
-    id: str = Field(description="request_rate, error_ratio, latency_p95, gpu_utilization, ...")
+    id: str = Field(
+        description="request_rate, error_ratio, latency_p95, ttft_p95, generation_tokens, "
+        "kv_cache_usage, gpu_utilization, ..."
+    )
     title: str
     unit: str = Field(description="req/s, ratio, s, requests, tokens/s, %, bytes")
     status: Literal["ok", "missing", "stale", "unavailable"]

@@ -15,8 +15,8 @@ from typing import Any, Literal, Protocol
 from trellis.entity_refs import parse_ref
 from trellis.model import Deployment, RegisteredModel, Series
 from trellis.observability.queries import (
-    LATENCY,
-    PERCENTILES,
+    PERCENTILE_QUERIES,
+    PERCENTILES_OF,
     SIGNALS,
     Query,
     ServerKey,
@@ -115,14 +115,15 @@ def build_page(
     """The whole answer for ``ref`` (JSON-ready)."""
     servers = page_servers(target)
     rows: dict[str, SplitRows | Unavailable] = {}
-    latency: Latency = Unavailable("not asked")
+    distributions: dict[str, Distribution] = {}
     for query in queries:
         answer = answers.get(query.key, Unavailable("not asked"))
-        if query.key == LATENCY:
-            latency = answer if isinstance(answer, Unavailable) else rows_by_server(answer)
+        if query.key in PERCENTILE_QUERIES:
+            by_server = answer if isinstance(answer, Unavailable) else rows_by_server(answer)
+            distributions[query.key] = by_server
         else:
             rows[query.key] = answer if isinstance(answer, Unavailable) else split_rows(answer)
-    view = _Rows(rows, latency)
+    view = _Rows(rows, distributions)
     kind, namespace, name = parse_ref(ref)
     model = target.model
     return {
@@ -153,16 +154,16 @@ def build_page(
 
 
 SplitRows = tuple[Mapping[ServerKey, Series], Mapping[str, Series]]
-Latency = Mapping[ServerKey, Sequence[Series]] | Unavailable
+Distribution = Mapping[ServerKey, Sequence[Series]] | Unavailable
 
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """Every answer of a page: per signal, then the latency query's rows by server."""
+    """Every answer of a page: per signal, then each percentile query's rows by server."""
 
     signals: Mapping[str, SplitRows | Unavailable]
-    latency: Latency
-    percentiles: dict[tuple[ServerKey, ...], dict[float, tuple[Point, ...]]] = field(
+    distributions: Mapping[str, Distribution]
+    percentiles: dict[tuple[str, tuple[ServerKey, ...]], dict[float, tuple[Point, ...]]] = field(
         default_factory=dict
     )
 
@@ -171,7 +172,7 @@ def _server(deployment: Deployment, rows: _Rows, window: Window) -> dict[str, ob
     key = server_key(deployment)
     signals = []
     for signal in signals_for(deployment.runtime):
-        if signal.id in PERCENTILES:
+        if signal.id in PERCENTILES_OF:
             found = _percentile(signal, rows, [[key]], window)
         else:
             answer = rows.signals.get(signal.id, Unavailable("not asked"))
@@ -203,16 +204,18 @@ def _percentile(
     signal: Signal, rows: _Rows, groups: Sequence[Sequence[ServerKey]], window: Window
 ) -> SignalSeries:
     """A percentile pooled within each group of servers (one runtime), the worst across groups."""
-    latency = rows.latency
-    if isinstance(latency, Unavailable):
-        return SignalSeries(signal, "unavailable", reason=latency.reason)
+    percentiles = PERCENTILES_OF[signal.id]
+    distribution = rows.distributions.get(percentiles.key, Unavailable("not asked"))
+    if isinstance(distribution, Unavailable):
+        return SignalSeries(signal, "unavailable", reason=distribution.reason)
     found = []
     for group in groups:
-        key = tuple(group)
+        key = (percentiles.key, tuple(group))
         if key not in rows.percentiles:  # each group's buckets are pooled once, for all three
-            pooled = [row for server in group for row in latency.get(server, ())]
-            rows.percentiles[key] = percentile_points(list(PERCENTILES.values()), pooled)
-        points = rows.percentiles[key][PERCENTILES[signal.id]]
+            pooled = [row for server in group for row in distribution.get(server, ())]
+            quantiles = list(percentiles.quantiles.values())
+            rows.percentiles[key] = percentile_points(quantiles, pooled)
+        points = rows.percentiles[key][percentiles.quantiles[signal.id]]
         if points:
             found.append(points)
     return judged(signal, combine_runtimes(signal, found), window)
@@ -231,7 +234,7 @@ def _model_signals(
     for signal in SIGNALS:
         if signal.id not in present:
             continue
-        if signal.id in PERCENTILES:
+        if signal.id in PERCENTILES_OF:
             groups = [keys for _, keys in sorted(by_runtime.items())]
             result.append(_percentile(signal, rows, groups, window))
             continue

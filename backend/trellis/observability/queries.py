@@ -14,6 +14,13 @@ The three latency percentiles share one query: it reads each server's bucket rat
 (``sum by (..., le)``) or summary quantiles, and the p50, p95 and p99 of each server and of
 the model (from the buckets summed over its servers) are worked out from those rows
 (``signals.percentile_points``), instead of Prometheus computing the same rates six times.
+vLLM's time to first token is read the same way, by a query of its own.
+
+Where the cluster records them, vLLM's token rates, time-to-first-token buckets, queue depth
+and KV-cache use are read from the recording rules (``server:vllm_...``) and from the raw
+series only for a server without them, in the same query: ``recorded or raw``, each side
+aggregated ``by (namespace, inferenceservice, region)`` first, so a server whose raw series
+were dropped after recording still has its signals, and one with both counts once.
 """
 
 from __future__ import annotations
@@ -30,10 +37,15 @@ __all__ = [
     "BY_SERVER",
     "LATENCY",
     "PERCENTILES",
+    "PERCENTILES_OF",
+    "PERCENTILE_QUERIES",
     "RUNTIME_LABEL",
     "SCOPE_LABEL",
     "SERVER_LABELS",
     "SIGNALS",
+    "TTFT",
+    "TTFT_PERCENTILES",
+    "Percentiles",
     "Query",
     "ServerKey",
     "Signal",
@@ -73,6 +85,9 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("latency_p95", "Latency p95", "s", "max"),
     Signal("latency_p99", "Latency p99", "s", "max"),
     Signal("latency_mean", "Latency mean", "s", "max"),
+    Signal("ttft_p50", "First token p50", "s", "max"),
+    Signal("ttft_p95", "First token p95", "s", "max"),
+    Signal("ttft_p99", "First token p99", "s", "max"),
     Signal("queue_depth", "Queued requests", "requests", "sum"),
     Signal("queue_time", "Queue time mean", "s", "max"),
     Signal("in_flight", "Running requests", "requests", "sum"),
@@ -120,14 +135,16 @@ TRITON_SUMMARY_US = "nv_inference_request_summary_us"
 # vLLM (vllm/v1/metrics/loggers.py and docs/design/v1/metrics.md, vllm-project/vllm):
 # counters `vllm:request_success_total` (by `finished_reason`), `vllm:generation_tokens_total`,
 # `vllm:prompt_tokens_total`; histograms `vllm:e2e_request_latency_seconds`,
-# `vllm:request_queue_time_seconds`; gauges `vllm:num_requests_waiting`,
-# `vllm:num_requests_running` and the KV-cache use `vllm:kv_cache_usage_perc` (0..1), called
-# `vllm:gpu_cache_usage_perc` before it was renamed. vLLM counts no failed requests itself;
-# its OpenAI server's `http_requests_total{handler, status="5xx"}` (prometheus-fastapi-
-# instrumentator, shown in the same design document) does.
+# `vllm:request_queue_time_seconds`, `vllm:time_to_first_token_seconds`; gauges
+# `vllm:num_requests_waiting`, `vllm:num_requests_running` and the KV-cache use
+# `vllm:kv_cache_usage_perc` (0..1), called `vllm:gpu_cache_usage_perc` before it was renamed.
+# vLLM counts no failed requests itself; its OpenAI server's
+# `http_requests_total{handler, status="5xx"}` (prometheus-fastapi-instrumentator, shown in
+# the same design document) does.
 VLLM_SUCCESS = "vllm:request_success_total"
 VLLM_E2E_SECONDS = "vllm:e2e_request_latency_seconds"
 VLLM_QUEUE_SECONDS = "vllm:request_queue_time_seconds"
+VLLM_TTFT_SECONDS = "vllm:time_to_first_token_seconds"
 VLLM_WAITING = "vllm:num_requests_waiting"
 VLLM_RUNNING = "vllm:num_requests_running"
 VLLM_KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
@@ -135,6 +152,17 @@ VLLM_GENERATION_TOKENS = "vllm:generation_tokens_total"
 VLLM_PROMPT_TOKENS = "vllm:prompt_tokens_total"
 VLLM_HTTP_REQUESTS = "http_requests_total"
 VLLM_API_HANDLERS = "/v1/.*"
+
+# vLLM's recording rules, as llm-service writes them (its PrometheusRule), each
+# `by (namespace, inferenceservice, region)`: 5-minute rates of the token counters and of the
+# time-to-first-token buckets (also `by le`), the summed queue and the highest KV-cache use.
+VLLM_RECORDED_GENERATION_TOKENS = "server:vllm_generation_tokens:rate5m"
+VLLM_RECORDED_PROMPT_TOKENS = "server:vllm_prompt_tokens:rate5m"
+VLLM_RECORDED_TTFT_BUCKETS = "server:vllm_time_to_first_token_seconds_bucket:rate5m"
+VLLM_RECORDED_WAITING = "server:vllm_num_requests_waiting:sum"
+VLLM_RECORDED_KV_CACHE = "server:vllm_kv_cache_usage_perc:max"
+#: The window of the recorded rates.
+RECORDED_RATE_WINDOW = "300s"
 
 # DCGM exporter (etc/default-counters.csv, NVIDIA/dcgm-exporter): `DCGM_FI_DEV_GPU_UTIL`
 # (percent) and `DCGM_FI_DEV_FB_USED` (MiB), per GPU, labelled with the `namespace` and `pod`
@@ -291,6 +319,37 @@ def _mean(histogram: str, *extra: str) -> Builder:
     return _ratio(_rated(f"{histogram}_sum", *extra), _rated(f"{histogram}_count", *extra))
 
 
+def _recorded_rate(record: str) -> Inner:
+    """A recorded 5-minute rate over the page's rate window.
+
+    The newest value when the window is five minutes (the same number ``rate()`` gives);
+    over a longer window, the mean of the recorded rates in it, as near as recorded data gets
+    to the rate over the whole window.
+    """
+
+    def build(servers: _Servers, window: str) -> str:
+        if window == RECORDED_RATE_WINDOW:
+            return _vector(record, servers)
+        return _over("avg_over_time", record, servers, window)
+
+    return build
+
+
+def _recorded_or_raw(op: str, recorded: Inner, raw: Inner) -> Builder:
+    """``op`` per server of the recorded series, or of the raw ones for a server without.
+
+    Both sides are aggregated by server before the ``or``, so a server's row comes from one
+    side only, and the model's row is ``op`` over those rows: nothing counts twice.
+    """
+
+    def build(servers: _Servers, window: str) -> tuple[str, str]:
+        by = f"{op} by ({BY_SERVER})"
+        per_server = f"{by} ({recorded(servers, window)}) or {by} ({raw(servers, window)})"
+        return per_server, f"{op} ({per_server})"
+
+    return build
+
+
 _INFER = f"path=~{quote(MLSERVER_INFER_PATH)}"
 _VLLM_API = f"handler=~{quote(VLLM_API_HANDLERS)}"
 
@@ -315,12 +374,18 @@ RUNTIME_SIGNALS: Mapping[str, Mapping[str, Builder]] = {
             _rated(VLLM_HTTP_REQUESTS, _VLLM_API),
         ),
         "latency_mean": _mean(VLLM_E2E_SECONDS),
-        "queue_depth": _aggregate("sum", _gauge(VLLM_WAITING)),
+        "queue_depth": _recorded_or_raw("sum", _gauge(VLLM_RECORDED_WAITING), _gauge(VLLM_WAITING)),
         "queue_time": _mean(VLLM_QUEUE_SECONDS),
         "in_flight": _aggregate("sum", _gauge(VLLM_RUNNING)),
-        "kv_cache_usage": _aggregate("max", _gauge(VLLM_KV_CACHE)),
-        "generation_tokens": _aggregate("sum", _rated(VLLM_GENERATION_TOKENS)),
-        "prompt_tokens": _aggregate("sum", _rated(VLLM_PROMPT_TOKENS)),
+        "kv_cache_usage": _recorded_or_raw(
+            "max", _gauge(VLLM_RECORDED_KV_CACHE), _gauge(VLLM_KV_CACHE)
+        ),
+        "generation_tokens": _recorded_or_raw(
+            "sum", _recorded_rate(VLLM_RECORDED_GENERATION_TOKENS), _rated(VLLM_GENERATION_TOKENS)
+        ),
+        "prompt_tokens": _recorded_or_raw(
+            "sum", _recorded_rate(VLLM_RECORDED_PROMPT_TOKENS), _rated(VLLM_PROMPT_TOKENS)
+        ),
     },
     Runtime.CUSTOM: {},
 }
@@ -335,6 +400,17 @@ def _bucket_rates(histogram: str, *extra: str) -> Rows:
     def build(servers: _Servers, window: str) -> str:
         rates = _rate(f"{histogram}_bucket", servers, window, *extra)
         return f"sum by ({BY_SERVER}, le) ({rates})"
+
+    return build
+
+
+def _recorded_or_raw_buckets(record: str, histogram: str) -> Rows:
+    """Each server's recorded bucket rates, or its raw ones when it has none recorded."""
+    raw = _bucket_rates(histogram)
+
+    def build(servers: _Servers, window: str) -> str:
+        recorded = _recorded_rate(record)(servers, window)
+        return f"sum by ({BY_SERVER}, le) ({recorded}) or {raw(servers, window)}"
 
     return build
 
@@ -361,12 +437,43 @@ SUMMARIES: Mapping[str, Callable[[Iterable[float], str], Rows]] = {
 }
 #: Where each runtime's latency distribution is: histogram buckets (rows with `le`, in
 #: seconds) or summary quantiles (rows with `quantile`, converted to seconds).
-DISTRIBUTIONS: Mapping[str, Rows] = {
+LATENCY_ROWS: Mapping[str, Rows] = {
     **HISTOGRAMS,
     **{
         runtime: quantiles(PERCENTILES.values(), f"{BY_SERVER}, quantile")
         for runtime, quantiles in SUMMARIES.items()
     },
+}
+
+TTFT = "ttft"
+TTFT_PERCENTILES: Mapping[str, float] = {"ttft_p50": 0.5, "ttft_p95": 0.95, "ttft_p99": 0.99}
+#: Time to first token: vLLM's histogram (recorded or raw), rows with `le`, in seconds.
+TTFT_ROWS: Mapping[str, Rows] = {
+    Runtime.VLLM: _recorded_or_raw_buckets(VLLM_RECORDED_TTFT_BUCKETS, VLLM_TTFT_SECONDS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Percentile signals that share one query, and where each runtime has their distribution.
+
+    ``quantiles`` maps each signal id to its quantile; ``rows`` each runtime to the rows the
+    percentiles are worked out from (bucket rates or summary quantiles, in seconds).
+    """
+
+    key: str
+    quantiles: Mapping[str, float]
+    rows: Mapping[str, Rows]
+
+
+#: The percentile queries, by key.
+PERCENTILE_QUERIES: Mapping[str, Percentiles] = {
+    LATENCY: Percentiles(LATENCY, PERCENTILES, LATENCY_ROWS),
+    TTFT: Percentiles(TTFT, TTFT_PERCENTILES, TTFT_ROWS),
+}
+#: The query of each percentile signal.
+PERCENTILES_OF: Mapping[str, Percentiles] = {
+    signal: query for query in PERCENTILE_QUERIES.values() for signal in query.quantiles
 }
 
 #: Signals every server has, whatever it runs: its GPUs, from the DCGM exporter.
@@ -385,7 +492,8 @@ GPU_SIGNALS: Mapping[str, Builder] = {
 class Query:
     """One query of a page: it reads ``signals`` for every server of the page.
 
-    ``key`` is the signal's id, or ``LATENCY`` for the query behind the three percentiles.
+    ``key`` is the signal's id, or that of a percentile query (``LATENCY``, ``TTFT``) for
+    the query behind its three percentiles.
     """
 
     key: str
@@ -399,8 +507,9 @@ def server_key(deployment: Deployment) -> ServerKey:
 
 
 def _offers(runtime: str, signal_id: str) -> bool:
-    if signal_id in PERCENTILES:
-        return runtime in DISTRIBUTIONS
+    percentiles = PERCENTILES_OF.get(signal_id)
+    if percentiles is not None:
+        return runtime in percentiles.rows
     return signal_id in GPU_SIGNALS or signal_id in RUNTIME_SIGNALS.get(runtime, {})
 
 
@@ -410,7 +519,10 @@ def signals_for(runtime: str) -> tuple[Signal, ...]:
 
 
 def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Query]:
-    """The queries of a page: one per signal its servers have (one for all percentiles)."""
+    """The queries of a page: one per signal its servers have, one per set of percentiles.
+
+    In the order of ``SIGNALS``; a percentile query comes where its first percentile is.
+    """
     window = f"{rate_seconds}s"
     by_runtime: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in deployments:
@@ -418,7 +530,10 @@ def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Q
         by_runtime[runtime].append(deployment)
     queries = []
     for signal in SIGNALS:
-        if signal.id in PERCENTILES:
+        percentiles = PERCENTILES_OF.get(signal.id)
+        if percentiles is not None:
+            if signal.id == next(iter(percentiles.quantiles)):
+                queries.extend(_percentile_query(percentiles, by_runtime, window))
             continue
         parts: list[str] = []
         if signal.id in GPU_SIGNALS and deployments:
@@ -430,15 +545,22 @@ def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Q
                 parts.extend(_parts(builder, _Servers.of(by_runtime[runtime]), window, runtime))
         if parts:
             queries.append(Query(signal.id, (signal,), " or ".join(parts)))
-    latency = [
-        f"({DISTRIBUTIONS[runtime](_Servers.of(found), window)})"
-        for runtime, found in sorted(by_runtime.items())
-        if runtime in DISTRIBUTIONS
-    ]
-    if latency:
-        percentiles = tuple(s for s in SIGNALS if s.id in PERCENTILES)
-        queries.insert(2, Query(LATENCY, percentiles, " or ".join(latency)))
     return queries
+
+
+def _percentile_query(
+    percentiles: Percentiles, by_runtime: Mapping[str, Sequence[Deployment]], window: str
+) -> list[Query]:
+    """The query of one set of percentiles, if a server of the page has them."""
+    rows = [
+        f"({percentiles.rows[runtime](_Servers.of(found), window)})"
+        for runtime, found in sorted(by_runtime.items())
+        if runtime in percentiles.rows
+    ]
+    if not rows:
+        return []
+    signals = tuple(s for s in SIGNALS if s.id in percentiles.quantiles)
+    return [Query(percentiles.key, signals, " or ".join(rows))]
 
 
 def _parts(builder: Builder, servers: _Servers, window: str, runtime: str) -> list[str]:
