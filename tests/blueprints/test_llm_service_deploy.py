@@ -24,20 +24,18 @@ from support.manifests import (
     validate_custom,
     workloads,
 )
+from trellis.observability import queries
 
 Variant = tuple[str, dict[str, Any], Path]
 Overlays = dict[str, list[Manifest]]
 
-#: The recording rules of the contract with Trellis's observability: name -> (metric, how).
+#: The recording rules Trellis's observability reads (its own names): name -> (metric, how).
 RECORDING_RULES = {
-    "server:vllm_generation_tokens:rate5m": ("rate(vllm:generation_tokens_total", "sum"),
-    "server:vllm_prompt_tokens:rate5m": ("rate(vllm:prompt_tokens_total", "sum"),
-    "server:vllm_time_to_first_token_seconds_bucket:rate5m": (
-        "rate(vllm:time_to_first_token_seconds_bucket",
-        "sum",
-    ),
-    "server:vllm_num_requests_waiting:sum": ("vllm:num_requests_waiting", "sum"),
-    "server:vllm_kv_cache_usage_perc:max": ("vllm:kv_cache_usage_perc", "max"),
+    queries.VLLM_RECORDED_GENERATION_TOKENS: ("rate(vllm:generation_tokens_total", "sum"),
+    queries.VLLM_RECORDED_PROMPT_TOKENS: ("rate(vllm:prompt_tokens_total", "sum"),
+    queries.VLLM_RECORDED_TTFT_BUCKETS: ("rate(vllm:time_to_first_token_seconds_bucket", "sum"),
+    queries.VLLM_RECORDED_WAITING: ("vllm:num_requests_waiting", "sum"),
+    queries.VLLM_RECORDED_KV_CACHE: ("vllm:kv_cache_usage_perc", "max"),
 }
 
 
