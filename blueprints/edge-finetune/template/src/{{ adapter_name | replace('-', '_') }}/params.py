@@ -9,7 +9,12 @@ from typing import Any
 
 import yaml
 
-DEFAULT = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def default_file() -> Path:
+    """params.yaml of the source tree, else of the working directory (the image's /app)."""
+    source_tree = Path(__file__).resolve().parents[2] / "params.yaml"
+    return source_tree if source_tree.is_file() else Path("params.yaml")
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Params:
 
 def load(path: str | Path | None = None, **overrides: Any) -> Params:
     """Read params.yaml (or PARAMS_FILE), then apply ``overrides`` by field name."""
-    source = Path(path or os.environ.get("PARAMS_FILE") or DEFAULT)
+    source = Path(path or os.environ.get("PARAMS_FILE") or default_file())
     raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     data, tune, lora, gate = raw["data"], raw["tuning"], raw["lora"], raw["gate"]
     values: dict[str, Any] = {
