@@ -1,4 +1,4 @@
-"""Render the ml-model blueprint once per variant, from this repository's HEAD, with Copier."""
+"""Render each blueprint once per variant, from this repository's HEAD, with Copier."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support.blueprints import VARIANTS, render
+from support.blueprints import FINETUNE_VARIANTS, VARIANTS, render
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
@@ -17,3 +17,14 @@ def variant(
     """(variant name, its answers, the rendered repository) for every variant."""
     name = request.param
     return name, VARIANTS[name], render(VARIANTS[name], tmp_path_factory.mktemp(name) / "repo")
+
+
+@pytest.fixture(scope="session", params=sorted(FINETUNE_VARIANTS))
+def finetune_variant(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, Any], Path]:
+    """(variant name, its answers, the rendered repository) for every edge-finetune variant."""
+    name = request.param
+    answers = FINETUNE_VARIANTS[name]
+    repo = render(answers, tmp_path_factory.mktemp(name) / "repo", blueprint="edge-finetune")
+    return name, answers, repo

@@ -54,6 +54,40 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The edge-finetune variants every check runs on: LoRA on demand with GitHub and AWS; QLoRA
+#: on a schedule with GitLab and Google Cloud.
+FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
+    "lora-github-aws": {
+        "hub_model": "support-assistant",
+        "target_cloud": "aws",
+        "region": "eu-central-1",
+        "method": "lora",
+        "lora_rank": 8,
+        "ci_system": "github",
+        "classification": "confidential",
+        "allowed_classifications": ["internal", "confidential"],
+        "team": "group:default/support-ml",
+        "catalog_system": "support",
+    },
+    "qlora-gitlab-gcp": {
+        "hub_model": "claims-summariser",
+        "target_cloud": "gcp",
+        "region": "europe-west3",
+        "method": "qlora",
+        "gpus": 2,
+        "gpu_type": "NVIDIA-A100-SXM4-40GB",
+        "schedule": "30 2 * * 1",
+        "ci_system": "gitlab",
+        "classification": "restricted",
+        "allowed_classifications": ["restricted"],
+        "min_loss_improvement": 0.05,
+        "max_perplexity": 40.0,
+        "repo_path": "acme/claims/claims-summariser-de",
+        "adapter_name": "claims-summariser-de",
+    },
+}
+
+
 def render(
     answers: dict[str, Any],
     dest: Path,

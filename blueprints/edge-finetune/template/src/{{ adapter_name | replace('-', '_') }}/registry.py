@@ -28,7 +28,7 @@ def fetch_hub(client: MlflowClient, name: str, alias: str, dst: Path) -> HubMode
     """Download the version behind ``name@alias`` (pinned by number, so a move cannot race)."""
     version = client.get_model_version_by_alias(name, alias).version
     folder = download_artifacts(
-        artifact_uri=f"models:/{name}/{version}",
+        artifact_uri=client.get_model_version_download_uri(name, version),
         dst_path=str(dst),
         tracking_uri=client.tracking_uri,
     )
