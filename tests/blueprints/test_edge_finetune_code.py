@@ -113,7 +113,7 @@ def test_the_techdocs_site_builds_strictly(finetune_variant: Variant, tmp_path: 
     for page in ("index.html", "data-governance/index.html", "runbook/index.html"):
         assert (site / page).is_file(), page
     governance = (site / "data-governance" / "index.html").read_text()
-    assert answers["region"] in governance
+    assert answers["data_region"] in governance
 
 
 def test_catalog_info_is_valid_and_names_the_adapter_and_its_hub_model(
@@ -133,8 +133,8 @@ def test_catalog_info_is_valid_and_names_the_adapter_and_its_hub_model(
     assert annotations["trellis.dev/blueprint"] == "edge-finetune"
     assert annotations["trellis.dev/registered-model"] == adapter
     assert annotations["trellis.dev/parent-model"] == answers["hub_model"]
-    assert annotations["trellis.dev/regions"] == answers["region"]
-    host = "github.com" if answers["ci_system"] == "github" else "gitlab.com"
+    assert annotations["trellis.dev/regions"] == answers["data_region"]
+    host = "github.com" if answers["ci_provider"] == "github" else "gitlab.com"
     assert f"{host}/project-slug" in annotations
 
 
@@ -160,12 +160,12 @@ def test_the_generated_tests_pass_on_a_tiny_model(finetune_variant: Variant) -> 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (["region=mars-1"], "region: Unknown aws region mars-1"),
+        (["data_region=mars-1"], "data_region: Unknown aws region mars-1"),
         (["classification=restricted"], "allowed_classifications: The data is restricted"),
         (["data_location=s3://other-bucket/train.jsonl"], "data_location: The bucket must be"),
         (["schedule=every night"], "schedule: Use on-demand or a five-field cron"),
         (["data_store_cidr=0.0.0.0/0"], "data_store_cidr: Use an IPv4 CIDR"),
-        (["registry_uri=https://mlflow.example.com"], "registry_uri: Use http://SERVICE"),
+        (["mlflow_uri=https://mlflow.example.com"], "mlflow_uri: Use http://SERVICE"),
     ],
 )
 def test_bad_answers_are_refused_naming_the_question(

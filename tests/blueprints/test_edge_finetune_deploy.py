@@ -71,15 +71,15 @@ def test_in_the_regions_namespace_on_gpus_as_a_non_root_user(
     for obj in objects:
         labels = obj["metadata"]["labels"]
         assert obj["metadata"]["namespace"] == name
-        assert labels["trellis.dev/region"] == answers["region"]
-        assert labels["trellis.dev/data-residency"] == answers["region"]
+        assert labels["trellis.dev/region"] == answers["data_region"]
+        assert labels["trellis.dev/data-residency"] == answers["data_region"]
         assert labels["trellis.dev/registered-model"] == name
         assert labels["trellis.dev/blueprint"] == "edge-finetune"
         assert labels["trellis.dev/data-classification"] == answers["classification"]
     (pod,) = workloads(objects)
     assert pod.pod["nodeSelector"] == {
-        "topology.kubernetes.io/region": answers["region"],
-        "nvidia.com/gpu.product": answers.get("gpu_type", "NVIDIA-L4"),
+        "topology.kubernetes.io/region": answers["data_region"],
+        "nvidia.com/gpu.product": answers.get("job_gpu_type", "NVIDIA-L4"),
     }
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod.pod[
         "tolerations"
@@ -87,9 +87,9 @@ def test_in_the_regions_namespace_on_gpus_as_a_non_root_user(
     assert pod.pod["securityContext"]["runAsNonRoot"] is True
     assert pod.pod["automountServiceAccountToken"] is False
     (container,) = pod.containers
-    gpus = str(answers.get("gpus", 1))
+    job_gpus = str(answers.get("job_gpus", 1))
     for bound in ("requests", "limits"):
-        assert container["resources"][bound]["nvidia.com/gpu"] == gpus
+        assert container["resources"][bound]["nvidia.com/gpu"] == job_gpus
         assert {"cpu", "memory"} <= set(container["resources"][bound])
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
@@ -125,7 +125,7 @@ def test_the_data_location_and_registry_come_from_config(
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     location = config["data"]["DATA_LOCATION"]
     scheme = {"aws": "s3://", "gcp": "gs://"}[answers["target_cloud"]]
-    assert location.startswith(scheme) and answers["region"] in location.split("/")[2]
+    assert location.startswith(scheme) and answers["data_region"] in location.split("/")[2]
     assert config["data"]["MLFLOW_TRACKING_URI"] == REGISTRY
 
 

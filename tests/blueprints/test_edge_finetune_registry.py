@@ -88,7 +88,7 @@ def test_the_adapter_is_registered_with_its_lineage_gated_and_without_the_data(
     unmet = unmet_requirements(repo / "pyproject.toml", ("test",))
     assert not unmet, f"this environment lacks what the generated project needs: {unmet}"
     recorded = answers_of(repo)
-    hub, adapter, region = answers["hub_model"], recorded["adapter_name"], answers["region"]
+    hub, adapter, region = answers["hub_model"], recorded["adapter_name"], answers["data_region"]
     rows = rows_of(repo)
     texts = [r.get("text") or r["prompt"] + r["completion"] for r in rows]
     base = tiny_causal_lm(tmp_path / "hub", texts)

@@ -28,14 +28,26 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Trellis Tests",
     "GIT_COMMITTER_EMAIL": "tests@trellis.invalid",
 }
-TEMPLATE = Path("blueprints/ml-model/template")
-CHANGELOG = Path("blueprints/ml-model/CHANGELOG.md")
-METADATA = Path("blueprints/ml-model/blueprint.yaml")
 
 
-def blueprint_dir(blueprint: str) -> Path:
-    """A blueprint's folder in a source (``blueprints/<name>``)."""
-    return Path("blueprints") / blueprint
+def template_dir(blueprint: str = "ml-model") -> Path:
+    """A blueprint's Copier template folder, relative to the source's root."""
+    return Path("blueprints") / blueprint / "template"
+
+
+def changelog_path(blueprint: str = "ml-model") -> Path:
+    """A blueprint's ``CHANGELOG.md``, relative to the source's root."""
+    return Path("blueprints") / blueprint / "CHANGELOG.md"
+
+
+def metadata_path(blueprint: str = "ml-model") -> Path:
+    """A blueprint's ``blueprint.yaml`` (its release), relative to the source's root."""
+    return Path("blueprints") / blueprint / "blueprint.yaml"
+
+
+TEMPLATE = template_dir()
+CHANGELOG = changelog_path()
+METADATA = metadata_path()
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -62,8 +74,8 @@ def commit_all(repo: Path, message: str, *, tag: str | None = None) -> None:
 
 
 def set_version(src: Path, version: str, blueprint: str = "ml-model") -> None:
-    """Set a blueprint's release (ml-model's by default) in its ``blueprint.yaml``."""
-    path = src / blueprint_dir(blueprint) / "blueprint.yaml"
+    """Set a blueprint's release in its ``blueprint.yaml``."""
+    path = src / metadata_path(blueprint)
     text, count = re.subn(r"(?m)^version: .*$", f"version: {version}", path.read_text())
     assert count == 1, f"{path} has {count} version lines"
     path.write_text(text)
@@ -77,17 +89,18 @@ def blueprint_source(
     tags: bool = True,
     blueprint: str = "ml-model",
 ) -> Path:
-    """This checkout's blueprints as a new git repository, released as ``tag``.
+    """This checkout's blueprints as a new git repository, ``blueprint`` released as ``tag``.
 
-    ``files`` adds files to the template of ``blueprint`` (path under it to text) before the
-    release, whose version is set in that blueprint's ``blueprint.yaml``. ``tags=False``
-    releases in the tree only, as a clone without tags would see it.
+    ``files`` adds files to that blueprint's template (path under it to text) before the
+    release.
+    ``tags=False`` releases in the tree only (``blueprint.yaml``), as a clone without tags
+    would see it.
     """
     path.mkdir(parents=True)
     shutil.copy(REPO / "copier.yml", path / "copier.yml")
     shutil.copytree(REPO / "blueprints", path / "blueprints")
     for relative, text in (files or {}).items():
-        (path / blueprint_dir(blueprint) / "template" / relative).write_text(text)
+        (path / template_dir(blueprint) / relative).write_text(text)
     set_version(path, tag, blueprint)
     commit_all(path, f"blueprints {tag}", tag=tag if tags else None)
     return path
@@ -133,10 +146,9 @@ def release(
 
     ``edits`` maps a path under the blueprint's template to ``(old, new)`` text.
     """
-    folder = src / blueprint_dir(blueprint)
     for relative, (old, new) in (edits or {}).items():
-        replace_in(folder / "template" / relative, old, new)
-    changelog = folder / "CHANGELOG.md"
+        replace_in(src / template_dir(blueprint) / relative, old, new)
+    changelog = src / changelog_path(blueprint)
     replace_in(changelog, "# Changelog\n", f"# Changelog\n\n## {version} - 2026-12-01\n\n{notes}\n")
     set_version(src, version, blueprint)
     commit_all(src, f"blueprints {version}", tag=version if tags else None)
@@ -147,7 +159,6 @@ def generated_repo(
     dst: Path,
     answers: dict[str, Any],
     vcs_ref: str = "1.0.0",
-    *,
     blueprint: str = "ml-model",
 ) -> Path:
     """Render ``blueprint`` from ``src`` at ``vcs_ref`` into ``dst`` and commit it on ``main``."""
