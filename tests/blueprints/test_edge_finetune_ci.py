@@ -55,7 +55,8 @@ def test_nothing_copies_regional_data_or_names_another_regions_bucket(
         copy = COPY_COMMANDS.search(text)
         assert not copy, f"{path.relative_to(repo)} copies data: {copy.group(0)!r}"
         for _, bucket in BUCKET_URI.findall(text):
-            assert region in bucket, f"{path.relative_to(repo)} names {bucket}, not a {region} bucket"
+            where = path.relative_to(repo)
+            assert region in bucket, f"{where} names {bucket}, not a {region} bucket"
     # The data location itself is the region's bucket, and the Job's config points there.
     location = answers_of(repo)["data_location"]
     assert region in location.split("/")[2]

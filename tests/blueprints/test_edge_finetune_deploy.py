@@ -96,7 +96,7 @@ def test_in_the_regions_namespace_on_gpus_as_a_non_root_user(
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"]["drop"] == ["ALL"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert {"/tmp", "/dev/shm"} <= mounts  # noqa: S108 - an emptyDir, the only writable place
+    assert {"/tmp", "/dev/shm"} <= mounts  # emptyDirs: the only writable places
 
 
 def test_the_service_account_carries_the_workload_identity(
@@ -151,9 +151,10 @@ def test_egress_is_denied_but_for_dns_the_registry_and_the_regional_data_store(
                 namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                 pods = tuple(sorted(peer["podSelector"]["matchLabels"].items()))
                 allowed.add(("pods", namespace, pods, ports))
-    cidr = answers.get("data_store_cidr", {"aws": "10.0.128.0/24", "gcp": "199.36.153.8/30"}[
-        answers["target_cloud"]
-    ])
+    cidr = answers.get(
+        "data_store_cidr",
+        {"aws": "10.0.128.0/24", "gcp": "199.36.153.8/30"}[answers["target_cloud"]],
+    )
     expected = {
         ("pods", "kube-system", (("k8s-app", "kube-dns"),), (("TCP", 53), ("UDP", 53))),
         ("pods", "mlflow", (("app.kubernetes.io/name", "mlflow"),), (("TCP", 5000),)),

@@ -124,7 +124,8 @@ def test_only_the_jobs_workload_identity_reads_the_data(finetune_variant: Varian
     else:
         member = attr(tf.resources["google_service_account_iam_member.job_workload_identity"],
                       "member")  # fmt: skip
-        assert member == f"serviceAccount:${{var.project_id}}.svc.id.goog[${{var.namespace}}/{account}]"
+        pool = "${var.project_id}.svc.id.goog"
+        assert member == f"serviceAccount:{pool}[${{var.namespace}}/{account}]"
         readers = [
             (address, attr(body, "role"), attr(body, "member"))
             for address, body in tf.resources.items()
@@ -176,7 +177,9 @@ def test_checkov_finds_nothing_beyond_the_listed_skips(
             (c["check_id"], c["resource"]) for c in report["results"]["skipped_checks"]
             if c["check_id"] not in listed
         }  # fmt: skip
-        assert report["results"]["passed_checks"], f"checkov checked nothing: {report['check_type']}"
+        assert report["results"]["passed_checks"], (
+            f"checkov checked nothing: {report['check_type']}"
+        )
     assert inline <= PINNED_SUPPRESSIONS, inline
     assert len(set(listed) | {check for check, _ in inline}) <= MAX_SKIPS
     assert sorted({f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed}) == []
