@@ -54,7 +54,8 @@ def test_the_package_is_complete_and_every_python_file_compiles(
     _, _, repo = finetune_variant
     package = repo / "src" / package_of(repo)
     assert sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__") == sorted(MODULES)
-    rows = [json.loads(line) for line in (package / "sample_data/regional_sample.jsonl").open()]
+    sample = (package / "sample_data/regional_sample.jsonl").read_text()
+    rows = [json.loads(line) for line in sample.splitlines()]
     assert len(rows) >= 24
     assert all("text" in r or {"prompt", "completion"} <= set(r) for r in rows)
     for source in sorted(repo.rglob("*.py")):

@@ -10,7 +10,6 @@ from typing import Any
 import yaml
 
 
-
 def default_file() -> Path:
     """params.yaml of the source tree, else of the working directory (the image's /app)."""
     source_tree = Path(__file__).resolve().parents[2] / "params.yaml"
