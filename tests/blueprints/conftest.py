@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support.blueprints import LLM_VARIANTS, VARIANTS, render
+from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, VARIANTS, render
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
@@ -27,3 +27,14 @@ def llm_variant(
     name = request.param
     folder = tmp_path_factory.mktemp(name) / "repo"
     return name, LLM_VARIANTS[name], render(LLM_VARIANTS[name], folder, blueprint="llm-service")
+
+
+@pytest.fixture(scope="session", params=sorted(FINETUNE_VARIANTS))
+def finetune_variant(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, Any], Path]:
+    """(variant name, its answers, the rendered repository) for every edge-finetune variant."""
+    name = request.param
+    answers = FINETUNE_VARIANTS[name]
+    repo = render(answers, tmp_path_factory.mktemp(name) / "repo", blueprint="edge-finetune")
+    return name, answers, repo

@@ -40,7 +40,7 @@ from support.backstage import (
     task_log,
     workspace_listing,
 )
-from support.blueprints import LLM_VARIANTS, VARIANTS
+from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, VARIANTS
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
@@ -83,6 +83,12 @@ SAMPLES: dict[str, Sample] = {
         repo_url="github.com?owner=acme&repo=support-assistant",
         refused_by_blueprint=("model_license", "llama3.1"),
         refused_by_form=("service_slug", "Bad Slug"),
+    ),
+    "edge-finetune": Sample(
+        values={**FINETUNE_VARIANTS["lora-github-aws"], "repo_path": "acme/support-assistant-eu"},
+        repo_url="github.com?owner=acme&repo=support-assistant-eu",
+        refused_by_blueprint=("team", "Support Team"),
+        refused_by_form=("hub_model", "Bad Model"),
     ),
 }
 

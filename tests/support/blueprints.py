@@ -101,6 +101,40 @@ LLM_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The edge-finetune variants every check runs on: LoRA on demand with GitHub and AWS; QLoRA
+#: on a schedule with GitLab and Google Cloud.
+FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
+    "lora-github-aws": {
+        "hub_model": "support-assistant",
+        "target_cloud": "aws",
+        "data_region": "eu-central-1",
+        "method": "lora",
+        "lora_rank": 8,
+        "ci_provider": "github",
+        "classification": "confidential",
+        "allowed_classifications": ["internal", "confidential"],
+        "team": "group:default/support-ml",
+        "catalog_system": "support",
+    },
+    "qlora-gitlab-gcp": {
+        "hub_model": "claims-summariser",
+        "target_cloud": "gcp",
+        "data_region": "europe-west3",
+        "method": "qlora",
+        "job_gpus": 2,
+        "job_gpu_type": "NVIDIA-A100-SXM4-40GB",
+        "schedule": "30 2 * * 1",
+        "ci_provider": "gitlab",
+        "classification": "restricted",
+        "allowed_classifications": ["restricted"],
+        "min_loss_improvement": 0.05,
+        "max_perplexity": 40.0,
+        "repo_path": "acme/claims/claims-summariser-de",
+        "adapter_name": "claims-summariser-de",
+    },
+}
+
+
 def render(
     answers: dict[str, Any],
     dest: Path,
