@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
+from support.open_models import build_lora_adapter, tiny_causal_lm
 from support.requirements import assert_requirements_met
 from support.services import free_port, mlflow_server, start_process, wait_http
 from support.timing import scaled
-from support.tiny_llm import build_lora_adapter, build_tiny_model
 
 pytestmark = pytest.mark.slow
 VARIANT = "kserve-github-aws"
@@ -70,7 +70,7 @@ def served(llm_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> It
     answers = yaml.safe_load((repo / ".copier-answers.yml").read_text())
     (adapter,) = answers["lora_adapters"]
     work = tmp_path_factory.mktemp("tiny-llm")
-    base = build_tiny_model(work / "base")
+    base = tiny_causal_lm(work / "base", heads=2)
     (base / "README.md").write_text(f"---\nlicense: {answers['model_license']}\n---\n")
     adapter_dir = build_lora_adapter(base, work / "adapter")
     package = answers["service_slug"].replace("-", "_")

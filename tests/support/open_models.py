@@ -1,14 +1,17 @@
-"""A tiny open model built offline, registered in MLflow as an imported hub model would be.
+"""A tiny open model and a LoRA adapter for it, built offline, and registered as imported.
 
 The model is a two-layer Llama-style causal LM with random weights and a byte-level BPE
-tokenizer trained on the given texts (no download). It is registered the way Trellis's
-contract describes an imported open model: a Hugging Face ``save_pretrained`` folder logged
-under ``model/`` of a run, the version's source that folder, and the base-model tags.
+tokenizer trained on the given texts (no download). The adapter's LoRA matrices are random
+too (PEFT would start them at zero, which changes nothing), so it answers differently from
+the base model. The model is registered the way Trellis's contract describes an imported open
+model: a Hugging Face ``save_pretrained`` folder logged under ``model/`` of a run, the
+version's source that folder, and the base-model tags.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,18 @@ from trellis.model import ModelTags
 EOS = "<|endoftext|>"
 UPSTREAM = "hf://trellis-tests/tiny-llama"
 UPSTREAM_REVISION = "0123456789abcdef0123456789abcdef01234567"
+#: Texts for the tokenizer when the caller has none of its own.
+CORPUS = (
+    "The capital of France is Paris.",
+    "Regional models are fine-tuned where their data lives.",
+    "Hello, how can I help you today?",
+    "Large language models answer questions one token at a time.",
+) * 20
 
 
-def tiny_causal_lm(folder: Path, texts: Iterable[str], *, seed: int = 0) -> Path:
+def tiny_causal_lm(
+    folder: Path, texts: Iterable[str] = CORPUS, *, seed: int = 0, heads: int = 4
+) -> Path:
     """Save a tiny random Llama-style model and its tokenizer into ``folder``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -42,7 +54,7 @@ def tiny_causal_lm(folder: Path, texts: Iterable[str], *, seed: int = 0) -> Path
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
-        num_attention_heads=4,
+        num_attention_heads=heads,
         num_key_value_heads=2,
         max_position_embeddings=256,
         eos_token_id=tokenizer.eos_token_id,
@@ -50,6 +62,30 @@ def tiny_causal_lm(folder: Path, texts: Iterable[str], *, seed: int = 0) -> Path
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_lora_adapter(base: Path, folder: Path, *, seed: int = 1) -> Path:
+    """Save a PEFT LoRA adapter with random (non-zero) weights for the model at ``base``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=16,
+        target_modules=["q_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
+    with warnings.catch_warnings():
+        # PEFT still reads transformers' deprecated `is_gradient_checkpointing`.
+        warnings.filterwarnings(
+            "ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning
+        )
+        get_peft_model(model, config).save_pretrained(folder)
     return folder
 
 
