@@ -150,6 +150,7 @@ class RestRegistry:
         """Page through models, then versions; any failure fails the whole read."""
         models = list(self._pages(_MODELS_PATH, "registered_models", self._model_page_size))
         versions = list(self._pages(_VERSIONS_PATH, "model_versions", self._version_page_size))
+        _log_read(self._label, models, versions)
         return to_domain(models, versions, registry=self._label)
 
     def run_metric_keys(self, run_id: str) -> list[str]:
@@ -282,6 +283,7 @@ class SqlRegistry:
     def read(self) -> Snapshot:
         """Run the read on a worker thread and give up on it after the timeout."""
         models, versions = self._call(self._pool, self._read)
+        _log_read(self._label, models, versions)
         return to_domain(models, versions, registry=self._label)
 
     def run_metric_keys(self, run_id: str) -> list[str]:
@@ -778,3 +780,8 @@ def _tags(raw: Json) -> dict[str, str]:
 
 def _time(millis: object) -> datetime:
     return datetime.fromtimestamp(int(str(millis or 0)) / 1000, tz=UTC)
+
+
+def _log_read(label: str, models: Sequence[object], versions: Sequence[object]) -> None:
+    """What each read found, for an operator who runs at debug level."""
+    log.debug("registry %s: read %d models, %d versions", label, len(models), len(versions))
