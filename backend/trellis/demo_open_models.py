@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ def _register_base(client: Any, experiment_id: str, folder: Path, generator: Any
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(_CONFIG, indent=2))
     weights = folder / "model.safetensors"
-    _write_safetensors(weights, _gpt2_weights(generator))
+    _save(weights, _gpt2_weights(generator))
     data = weights.read_bytes()
     version_tags = {
         ModelTags.UPSTREAM: _UPSTREAM,
@@ -230,7 +229,7 @@ def _write_adapter(folder: Path, generator: Any) -> None:
     }
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2))
     prefix = "base_model.model.transformer.h.0.attn.c_attn"
-    _write_safetensors(
+    _save(
         folder / "adapter_model.safetensors",
         {
             f"{prefix}.lora_A.weight": generator.normal(0.0, 0.02, (rank, embd)).astype("float32"),
@@ -241,19 +240,8 @@ def _write_adapter(folder: Path, generator: Any) -> None:
     )
 
 
-def _write_safetensors(path: Path, tensors: Mapping[str, Any]) -> None:
-    """The safetensors format: a little-endian u64 header length, a JSON header, the bytes."""
-    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-    chunks, offset = [], 0
-    for name in sorted(tensors):
-        data = tensors[name].astype("<f4").tobytes()
-        header[name] = {
-            "dtype": "F32",
-            "shape": list(tensors[name].shape),
-            "data_offsets": [offset, offset + len(data)],
-        }
-        chunks.append(data)
-        offset += len(data)
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
-    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks))
+def _save(path: Path, tensors: Mapping[str, Any]) -> None:
+    """Write ``tensors`` in the safetensors format, as ``save_pretrained`` does for PyTorch."""
+    from safetensors.numpy import save_file
+
+    save_file(dict(tensors), str(path), metadata={"format": "pt"})

@@ -48,7 +48,8 @@ class Survey:
     instances: tuple[BlueprintInstance, ...]
     facts: Mapping[str, Mapping[str, object]]  # by location
     problems: tuple[tuple[str, str], ...]  # (location, reason)
-    versions: tuple[str, ...] | None  # None: the blueprint source could not be read
+    #: Each blueprint's releases, oldest first; None: the blueprint source could not be read.
+    versions: Mapping[str, tuple[str, ...]] | None
 
 
 class Scaffolder:
@@ -95,16 +96,17 @@ class Scaffolder:
         if self._client is not None:
             self._client.close()
 
-    def versions(self) -> tuple[str, ...] | None:
-        """The source's releases, oldest first; None when the source cannot be read."""
+    def versions(self) -> Mapping[str, tuple[str, ...]] | None:
+        """Each blueprint's releases, oldest first; None when the source cannot be read."""
         with self._lock:
             if "versions" not in self._cache:
                 try:
-                    self._cache["versions"] = tuple(self.source.versions())
+                    found = self.source.versions_by_blueprint()
                 except SourceUnavailable as exc:
                     log.warning("blueprint versions unknown: %s", exc)
                     return None
-            versions: tuple[str, ...] = self._cache["versions"]
+                self._cache["versions"] = {name: tuple(v) for name, v in found.items()}
+            versions: Mapping[str, tuple[str, ...]] = self._cache["versions"]
             return versions
 
     def survey(self) -> Survey:
@@ -117,7 +119,10 @@ class Scaffolder:
                 )
                 self._cache["survey"] = Survey(
                     instances=tuple(instances),
-                    facts={i.location: blueprint_fact(i, versions or ()) for i in instances},
+                    facts={
+                        i.location: blueprint_fact(i, (versions or {}).get(i.blueprint, ()))
+                        for i in instances
+                    },
                     problems=tuple(problems),
                     versions=versions,
                 )

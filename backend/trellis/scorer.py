@@ -400,7 +400,7 @@ class Scorer:
         target: Target,
         failed: Mapping[str, str],
         reads: _Reads,
-        releases: Sequence[str] | None,
+        releases: Mapping[str, Sequence[str]] | None,
         now: datetime,
     ) -> Facts:
         model = target.model
@@ -625,7 +625,9 @@ def _repository_entity(instance: BlueprintInstance) -> tuple[str, Mapping[str, A
 
 
 def _model_blueprint(
-    tags: Mapping[str, str], releases: Sequence[str] | None, unavailable: str | None
+    tags: Mapping[str, str],
+    releases: Mapping[str, Sequence[str]] | None,
+    unavailable: str | None,
 ) -> dict[str, object]:
     """The ``blueprint`` fact of a model, from the blueprint and version its tags record."""
     name, version = tags.get(ModelTags.BLUEPRINT), tags.get(ModelTags.BLUEPRINT_VERSION)
@@ -634,7 +636,7 @@ def _model_blueprint(
     if releases is None:
         return blueprint_facts(None, unavailable or "the blueprint releases could not be read")
     instance = BlueprintInstance(location="", blueprint=name, version=version, source="")
-    return blueprint_facts(blueprint_fact(instance, releases), None)
+    return blueprint_facts(blueprint_fact(instance, releases.get(name, ())), None)
 
 
 def _fact_rows(ref: str, facts: Mapping[str, Mapping[str, object]], now: datetime) -> list[FactRow]:

@@ -425,10 +425,14 @@ def test_repositories_report_their_blueprint_fact(tmp_path, source, fleet):
     }
     assert by_location[fleet["new"]]["versionsBehind"] == 0
     assert [p["location"] for p in body["problems"]] == [fleet["broken"]]
-    ml_model = next(item for item in listing["items"] if item["name"] == "ml-model")
-    # The source's releases, every blueprint's together (edge-finetune's 0.1.0 comes first).
-    assert ml_model["versions"][-2:] == ["1.0.0", "1.1.0"]
+    by_name = {item["name"]: item for item in listing["items"]}
+    ml_model = by_name["ml-model"]
+    # Each blueprint lists its own releases only: the others' 0.1.0 is not one of ml-model's.
+    assert ml_model["versions"] == ["1.0.0", "1.1.0"]
     assert ml_model["latestVersion"] == "1.1.0"
+    for name, item in by_name.items():
+        if name != "ml-model":
+            assert item["versions"] == ["0.1.0"] and item["latestVersion"] == "0.1.0", item
     assert ml_model["usage"] == {"1.1.0": 1, "1.0.0": 2}
     assert ml_model["answersSchema"]["required"] == ["project_name", "owner", "repository"]
     assert "edge_regions" in ml_model["answersSchema"]["properties"]

@@ -13,71 +13,21 @@ environment satisfies every requirement the generated ``pyproject.toml`` declare
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from support.edge_finetune import answers_of, finetune, fingerprint, rows_of, texts_of, write_params
 from support.open_models import register_base_model, tiny_causal_lm
 from support.requirements import assert_requirements_met
 from support.services import mlflow_server
-from support.timing import scaled
 from trellis.model import ModelTags
 
 pytestmark = pytest.mark.slow  # a real MLflow server and two fine-tuning runs
 
 Variant = tuple[str, dict[str, Any], Path]
-TUNING = {"max_steps": 12, "batch_size": 8, "learning_rate": 0.01}
-
-
-def package_of(repo: Path) -> str:
-    return str(answers_of(repo)["adapter_name"]).replace("-", "_")
-
-
-def answers_of(repo: Path) -> dict[str, Any]:
-    return yaml.safe_load((repo / ".copier-answers.yml").read_text())
-
-
-def rows_of(repo: Path) -> list[dict[str, Any]]:
-    sample = repo / "src" / package_of(repo) / "sample_data" / "regional_sample.jsonl"
-    return [json.loads(line) for line in sample.read_text().splitlines() if line.strip()]
-
-
-def fingerprint(rows: list[dict[str, Any]]) -> str:
-    """SHA-256 over the rows, one canonical JSON line each (as the contract defines it)."""
-    lines = (json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for r in rows)
-    return hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
-
-
-def write_params(repo: Path, path: Path, min_loss_improvement: float) -> Path:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["tuning"].update(TUNING)
-    params["gate"]["min_loss_improvement"] = min_loss_improvement
-    path.write_text(yaml.safe_dump(params))
-    return path
-
-
-def finetune(repo: Path, url: str, params: Path) -> subprocess.CompletedProcess[str]:
-    """The generated entry point, run as the Job runs it (``python -m <package>.finetune``)."""
-    sample = repo / "src" / package_of(repo) / "sample_data" / "regional_sample.jsonl"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
-        "PYTHONPATH": str(repo / "src"),
-        "MLFLOW_TRACKING_URI": url,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "HF_HUB_OFFLINE": "1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", f"{package_of(repo)}.finetune", "--data", str(sample),
-         "--params", str(params)],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=scaled(600), check=False,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize("finetune_variant", ["lora-github-aws"], indirect=True)
@@ -89,7 +39,7 @@ def test_the_adapter_is_registered_with_its_lineage_gated_and_without_the_data(
     recorded = answers_of(repo)
     hub, adapter, region = answers["hub_model"], recorded["adapter_name"], answers["data_region"]
     rows = rows_of(repo)
-    texts = [r.get("text") or r["prompt"] + r["completion"] for r in rows]
+    texts = texts_of(rows)
     base = tiny_causal_lm(tmp_path / "hub", texts)
 
     from mlflow import MlflowClient

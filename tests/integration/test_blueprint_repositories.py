@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from support.blueprints import VARIANTS
 from support.gitrepos import blueprint_source, generated_repo, git, release, serve_directory
@@ -43,23 +44,35 @@ def generated(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_versions_are_the_final_releases_oldest_first_locally_and_remotely(source):
-    assert BlueprintSource(str(source)).versions() == ["1.0.0", "1.1.0"]
+    assert BlueprintSource(str(source)).versions("ml-model") == ["1.0.0", "1.1.0"]
     # A URL is read from a scratch clone, as for a hosted repository.
-    assert BlueprintSource(source.as_uri()).versions() == ["1.0.0", "1.1.0"]
+    assert BlueprintSource(source.as_uri()).versions("ml-model") == ["1.0.0", "1.1.0"]
+
+
+def test_each_blueprint_counts_only_its_own_releases(source):
+    """Blueprints of one source release on their own: one's versions never count for another."""
+    by_blueprint = BlueprintSource(str(source)).versions_by_blueprint()
+    assert set(by_blueprint) == {p.parent.name for p in source.glob("blueprints/*/blueprint.yaml")}
+    assert len(by_blueprint) > 1, "the source should hold several blueprints"
+    # ml-model released 1.0.0 and 1.1.0 (and a pre-release); the others only what they hold.
+    assert by_blueprint.pop("ml-model") == ["1.0.0", "1.1.0"]
+    for name, versions in by_blueprint.items():
+        own = yaml.safe_load((source / "blueprints" / name / "blueprint.yaml").read_text())
+        assert versions == [str(own["version"])], name
 
 
 def test_a_source_that_cannot_be_read_is_unavailable_naming_it(tmp_path):
     missing = (tmp_path / "nowhere").as_uri()
     with pytest.raises(SourceUnavailable, match="nowhere") as error:
-        BlueprintSource(missing).versions()
+        BlueprintSource(missing).versions("ml-model")
     assert "git clone" in str(error.value)
     with pytest.raises(ConfigError, match="not a git repository URL"):
-        BlueprintSource(f"--upload-pack=touch {tmp_path}/pwned").versions()
+        BlueprintSource(f"--upload-pack=touch {tmp_path}/pwned").versions("ml-model")
     assert not (tmp_path / "pwned").exists()
     plain = tmp_path / "not-git"
     plain.mkdir()
     with pytest.raises(SourceUnavailable, match="not a git repository"):
-        BlueprintSource(str(plain)).versions()
+        BlueprintSource(str(plain)).versions("ml-model")
 
 
 def test_the_changelog_is_read_at_a_version(source):

@@ -137,9 +137,14 @@ async def list_blueprints(scaffolder: ScaffolderDep) -> BlueprintList:
     def collect() -> BlueprintList:
         survey = scaffolder.survey()
         usage = scaffolder.usage()
-        versions = list(survey.versions) if survey.versions is not None else None
-        return BlueprintList(
-            items=[
+        items = []
+        for blueprint in scaffolder.blueprints():
+            versions = (
+                list(survey.versions.get(blueprint.name, ()))
+                if survey.versions is not None
+                else None
+            )
+            items.append(
                 BlueprintPublic(
                     name=blueprint.name,
                     title=blueprint.title,
@@ -150,9 +155,8 @@ async def list_blueprints(scaffolder: ScaffolderDep) -> BlueprintList:
                     answersSchema=answers_schema(blueprint),
                     usage=usage.get(blueprint.name, {}),
                 )
-                for blueprint in scaffolder.blueprints()
-            ]
-        )
+            )
+        return BlueprintList(items=items)
 
     return await asyncio.to_thread(collect)
 

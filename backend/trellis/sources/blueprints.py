@@ -262,21 +262,22 @@ class BlueprintSource:
         with self._history() as repo:
             return find_releases(repo, blueprint, what=self.source)
 
-    def versions(self, blueprint: str | None = None) -> list[str]:
-        """The final releases (PEP 440, no pre-releases) an update can move to, oldest first.
+    def versions(self, blueprint: str) -> list[str]:
+        """The final releases of ``blueprint`` an update can move to, oldest first."""
+        with self._history() as repo:
+            return _final(find_releases(repo, blueprint, what=self.source))
 
-        Without ``blueprint``: every blueprint's releases together (what a survey counts in).
+    def versions_by_blueprint(self) -> dict[str, list[str]]:
+        """Each blueprint's final releases (PEP 440, no pre-releases), oldest first.
+
+        Each blueprint releases on its own, so one's versions never count for another.
         Pre-releases are left out, as Copier leaves them out when it picks the newest version.
         """
         with self._history() as repo:
-            names = [blueprint] if blueprint else _names_at_head(repo, self.source)
-            found = {
-                release.parsed: release.version
-                for name in names
-                for release in find_releases(repo, name, what=self.source)
-                if not release.parsed.is_prerelease
+            return {
+                name: _final(find_releases(repo, name, what=self.source))
+                for name in _names_at_head(repo, self.source)
             }
-        return [found[version] for version in sorted(found)]
 
     def tag_warnings(self, blueprint: str) -> list[str]:
         """Version tags of the source that disagree with the tree's releases of ``blueprint``."""
@@ -369,6 +370,12 @@ class BlueprintSource:
             raise AnswerError.one(
                 "blueprint", f"unknown blueprint {blueprint!r}; choose from {', '.join(names)}"
             )
+
+
+def _final(releases: list[BlueprintRelease]) -> list[str]:
+    """The versions of the releases that are not pre-releases, oldest first."""
+    found = {r.parsed: r.version for r in releases if not r.parsed.is_prerelease}
+    return [found[version] for version in sorted(found)]
 
 
 def _is_local(source: str) -> bool:
