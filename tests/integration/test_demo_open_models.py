@@ -27,21 +27,24 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert names == [BASE, *(a.name for a in ADAPTERS)]
     # A second call registers nothing twice.
     assert register_open_models(client, experiment) == []
-    return uri, client
+    return client
+
+
+def champion_folder(client, name: str, into: Path) -> Path:
+    """Download the champion version's files, resolved through this client alone."""
+    from mlflow.artifacts import download_artifacts
+
+    version = client.get_model_version_by_alias(name, ModelTags.CHAMPION).version
+    source = client.get_model_version_download_uri(name, version)
+    return Path(download_artifacts(artifact_uri=source, dst_path=str(into)))
 
 
 def test_the_base_model_loads_and_its_checksum_is_the_weights(registry, tmp_path):
-    import mlflow
     from transformers import AutoModelForCausalLM
 
-    uri, client = registry
-    mlflow.set_tracking_uri(uri)
+    client = registry
     version = client.get_model_version_by_alias(BASE, ModelTags.CHAMPION)
-    folder = Path(
-        mlflow.artifacts.download_artifacts(
-            f"models:/{BASE}@champion", dst_path=str(tmp_path / "b")
-        )
-    )
+    folder = champion_folder(client, BASE, tmp_path / "b")
     weights = (folder / "model.safetensors").read_bytes()
     assert version.tags[ModelTags.SHA256] == hashlib.sha256(weights).hexdigest()
     assert version.tags[ModelTags.SIZE_BYTES] == str(len(weights))
@@ -52,29 +55,23 @@ def test_the_base_model_loads_and_its_checksum_is_the_weights(registry, tmp_path
 # PEFT still reads transformers' deprecated `is_gradient_checkpointing`.
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_each_adapter_loads_on_the_base_model_and_changes_its_answers(registry, tmp_path):
-    import mlflow
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    uri, _ = registry
-    mlflow.set_tracking_uri(uri)
-    base_dir = mlflow.artifacts.download_artifacts(
-        f"models:/{BASE}@champion", dst_path=str(tmp_path / "b")
-    )
+    client = registry
+    base_dir = champion_folder(client, BASE, tmp_path / "b")
     tokens = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         plain = AutoModelForCausalLM.from_pretrained(base_dir)(tokens).logits
     for adapter in ADAPTERS:
-        folder = mlflow.artifacts.download_artifacts(
-            f"models:/{adapter.name}@champion", dst_path=str(tmp_path / adapter.name)
-        )
+        folder = champion_folder(client, adapter.name, tmp_path / adapter.name)
         tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), folder)
         with torch.no_grad():
             logits = tuned(tokens).logits
         assert logits.shape == plain.shape
         assert not torch.allclose(logits, plain), f"{adapter.name} changes nothing"
         # Only the adapter is stored: no training row is among its files.
-        stored = b"".join(p.read_bytes() for p in Path(folder).rglob("*") if p.is_file())
+        stored = b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
         for row in adapter.rows:
             assert row.encode() not in stored, (adapter.name, row)
