@@ -68,7 +68,8 @@ def _handle_errors() -> Iterator[None]:
 
 
 def _fail(code: int, message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # No wrapping: a path or URL in the message must stay whole to be copied.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -60,7 +60,9 @@ def test_a_malformed_answers_file_is_one_clear_line_and_exit_1(tmp_path, case, c
 
 @pytest.mark.parametrize("case", ["not YAML", "not UTF-8", "not a mapping"])
 def test_a_malformed_data_file_for_new_is_a_configuration_error(tmp_path, case):
-    data_file = tmp_path / "answers.yml"
+    # A path longer than a terminal line: the error names it whole, not wrapped.
+    data_file = tmp_path / ("a-folder-with-a-long-name-" * 4) / "answers.yml"
+    data_file.parent.mkdir()
     data_file.write_bytes(BAD_ANSWERS[case][0])
 
     result = runner.invoke(
