@@ -26,9 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
+from support.llm_service import dev_server, service_env
 from support.open_models import build_lora_adapter, tiny_causal_lm
 from support.requirements import assert_requirements_met
-from support.services import free_port, mlflow_server, start_process, wait_http
+from support.services import mlflow_server
 from support.timing import scaled
 
 pytestmark = pytest.mark.slow
@@ -75,39 +76,24 @@ def served(llm_variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> It
     adapter_dir = build_lora_adapter(base, work / "adapter")
     package = answers["service_slug"].replace("-", "_")
     with mlflow_server(work / "mlflow.db") as registry:
-        env = {
-            "PYTHONPATH": str(repo / "src"),
-            "MLFLOW_TRACKING_URI": registry.url,
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
+        env = service_env(repo, registry.url)
         published = subprocess.run(
             [sys.executable, "-c", PUBLISH.format(package=package), str(base), str(adapter_dir)],
             cwd=work, env={**os.environ, **env}, capture_output=True, text=True,
             timeout=scaled(120), check=False,
         )  # fmt: skip
         assert published.returncode == 0, published.stdout + published.stderr[-3000:]
-        port = free_port()
-        process = start_process(
-            [sys.executable, "-m", f"{package}.dev_server", "--from-registry",
-             "--host", "127.0.0.1", "--port", str(port)],
-            log=work / "dev-server.log",
-            env=env,
-        )  # fmt: skip
-        try:
-            wait_http(process, f"http://127.0.0.1:{port}/health", timeout=90, what="the dev server")
+        with dev_server(repo, package, registry.url, work / "dev-server.log") as base_url:
             yield {
                 "repo": repo,
                 "env": env,
                 "registry": registry.url,
-                "base_url": f"http://127.0.0.1:{port}/v1",
+                "base_url": base_url,
                 "registered": answers["registered_model"],
                 "model": answers["served_model_name"],
                 "adapter": adapter,
                 "package": package,
             }
-        finally:
-            process.stop()
 
 
 @pytest.mark.parametrize("llm_variant", [VARIANT], indirect=True)

@@ -14,7 +14,6 @@ environment is checked to meet what each ``pyproject.toml`` declares.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +24,10 @@ import yaml
 from support.backstage import validate_entities
 from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, render
 from support.edge_finetune import answers_of, finetune, rows_of, texts_of, write_params
+from support.llm_service import dev_server
 from support.open_models import register_base_model, tiny_causal_lm
 from support.requirements import assert_requirements_met
-from support.services import free_port, mlflow_server, start_process, wait_http
+from support.services import mlflow_server
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.model import ModelTags
@@ -74,33 +74,17 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
         answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
         package = answers["service_slug"].replace("-", "_")
-        env = {
-            "PYTHONPATH": str(service / "src"),
-            "MLFLOW_TRACKING_URI": registry.url,
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        port = free_port()
-        server = start_process(
-            [sys.executable, "-m", f"{package}.dev_server", "--from-registry",
-             "--host", "127.0.0.1", "--port", str(port)],
-            log=work / "dev-server.log",
-            env=env,
-        )  # fmt: skip
-        try:
-            wait_http(server, f"http://127.0.0.1:{port}/health", timeout=90, what="the dev server")
+        with dev_server(service, package, registry.url, work / "dev-server.log") as base_url:
             with httpx.Client(base_url=registry.url, timeout=scaled(30)) as http:
                 snapshot = RestRegistry(http, label=registry.url).read()
             yield {
                 "service": service,
                 "package": package,
-                "base_url": f"http://127.0.0.1:{port}/v1",
+                "base_url": base_url,
                 "served": answers["served_model_name"],
                 "adapter": adapter,
                 "snapshot": snapshot,
             }
-        finally:
-            server.stop()
 
 
 def test_the_region_s_adapter_is_served_beside_the_hub_model(journey, monkeypatch):
