@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from support.blueprints import render
-from support.yaml_leaves import read_both, yaml_files
+from support.yaml_leaves import compare_renders, read_both, yaml_files
 
 pytestmark = pytest.mark.slow  # Copier renders and Node
 
@@ -75,20 +75,10 @@ def test_hostile_answers_stay_strings_in_every_generated_yaml_file(variant, tmp_
     expected = read_both(yaml_files(render(ordinary, tmp_path / "ordinary")))
     actual = read_both(yaml_files(render(hostile, tmp_path / "hostile")))
 
-    assert sorted(actual) == sorted(expected)
     stand_ins = {ordinary[key]: hostile[key] for key in COMPARED}
     stand_ins[_host(ordinary)] = _host(hostile)
-    compared = 0
-    for name, readers in expected.items():
-        for reader, leaves in readers.items():
-            got = actual[name][reader]
-            assert sorted(got, key=repr) == sorted(leaves, key=repr), (name, reader)
-            for path, value in leaves.items():
-                assert type(got[path]) is type(value), (name, reader, path, got[path], value)
-                if value in stand_ins:
-                    assert got[path] == stand_ins[value], (name, reader, path)
-                    compared += 1
-    assert compared > 50  # the answers do stand alone as values in the generated files
+    # The answers do stand alone as values in the generated files.
+    assert compare_renders(expected, actual, stand_ins) > 50
 
     catalog = actual["catalog-info.yaml"]["yaml 1.2"]
     assert catalog[(0, "metadata", "name")] == hostile["project_slug"]

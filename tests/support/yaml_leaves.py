@@ -53,3 +53,24 @@ def read_both(files: dict[str, bytes]) -> dict[str, dict[str, Leaves]]:
         if name not in COPIER_ONLY:
             read[name]["yaml 1.2"] = leaves([d["value"] for d in documents])
     return read
+
+
+def compare_renders(
+    expected: dict[str, dict[str, Leaves]],
+    actual: dict[str, dict[str, Leaves]],
+    stand_ins: dict[Any, Any],
+) -> int:
+    """Assert both renders have the same leaves of the same types, each ordinary answer
+    replaced by its hostile stand-in; return how many stand-ins were compared."""
+    assert sorted(actual) == sorted(expected)
+    compared = 0
+    for name, readers in expected.items():
+        for reader, found in readers.items():
+            got = actual[name][reader]
+            assert sorted(got, key=repr) == sorted(found, key=repr), (name, reader)
+            for path, value in found.items():
+                assert type(got[path]) is type(value), (name, reader, path, got[path], value)
+                if value in stand_ins:
+                    assert got[path] == stand_ins[value], (name, reader, path)
+                    compared += 1
+    return compared
