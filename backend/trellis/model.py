@@ -128,6 +128,12 @@ class RegisteredModel:
         return self.aliases.get(alias)
 
     @property
+    def champion(self) -> ModelVersion | None:
+        """The version the ``champion`` alias points at, or None."""
+        number = self.version_for_alias(ModelTags.CHAMPION)
+        return next((v for v in self.versions if v.version == number), None)
+
+    @property
     def latest_version(self) -> int | None:
         """The highest version number, or None for a model without versions."""
         return self.versions[-1].version if self.versions else None
@@ -148,9 +154,7 @@ class RegisteredModel:
         value = self.tags.get(key, "").strip()
         if value:
             return value
-        champion = self.version_for_alias(ModelTags.CHAMPION)
-        shown = next((v for v in self.versions if v.version == champion), None)
-        shown = shown or (self.versions[-1] if self.versions else None)
+        shown = self.champion or (self.versions[-1] if self.versions else None)
         return shown.tags.get(key, "").strip() if shown is not None else ""
 
 

@@ -222,7 +222,7 @@ def registry_facts(
     tags = model.tags
     owner = tags.get(ModelTags.OWNER, "").strip()
     champion = model.version_for_alias(ModelTags.CHAMPION)
-    version = next((v for v in model.versions if v.version == champion), None)
+    version = model.champion
     facts: Facts = {
         "owner": owner,
         "hasOwner": bool(owner),
@@ -447,8 +447,7 @@ def _adapter_facts(
     data_region = model.lineage_tag(ModelTags.DATA_REGION)
     training_region = model.lineage_tag(ModelTags.TRAINING_REGION)
     lineage = (ModelTags.PARENT_MODEL, ModelTags.PARENT_VERSION, ModelTags.DATASET_FINGERPRINT)
-    champion = model.version_for_alias(ModelTags.CHAMPION)
-    version = next((v for v in model.versions if v.version == champion), None)
+    version = model.champion
     facts: Facts = {
         "dataRegion": data_region,
         "trainingRegion": training_region,
