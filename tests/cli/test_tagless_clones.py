@@ -318,7 +318,9 @@ def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
 ):
     repo = new(tagless, tmp_path / "repo", answers_file, version="1.0.0")
     commit = git(tagless, "rev-list", "-n1", "HEAD~2").strip()  # the 1.0.0 release commit
-    replace_in(repo / ".copier-answers.yml", "_commit: 1.0.0", f"_commit: {commit[:7]}")
+    # Quoted, as Copier writes it: a hash of digits only would otherwise read as a number.
+    recorded = f"_commit: '{commit[:7]}'"
+    replace_in(repo / ".copier-answers.yml", "_commit: 1.0.0", recorded)
     commit_all(repo, "as recorded before releases were read from the tree")
 
     code, status = check(repo)
@@ -326,7 +328,7 @@ def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
     assert code == 2 and status["versionsBehind"] == 2, status
     assert "commit of release 1.0.0" in status["note"]
     # A hash of no release that reads as a PEP 440 version (a beta of 1234) is no version.
-    replace_in(repo / ".copier-answers.yml", f"_commit: {commit[:7]}", "_commit: 1234b56")
+    replace_in(repo / ".copier-answers.yml", recorded, "_commit: 1234b56")
     commit_all(repo, "a commit between releases")
     code, status = check(repo)
     assert code == 1 and status["versionsBehind"] is None, status
