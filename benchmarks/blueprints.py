@@ -4,7 +4,7 @@
   median of ``--repeat`` renders from this repository;
 * ``floor_median_seconds``: Copier rendering a template with the same files and no Jinja at
   all (the rendered output of the first render, as a plain template in its own git repo);
-* ``update_median_seconds``: ``trellis update`` (``trellis.updates.update``: checks, the
+* ``update_median_seconds``: ``trellis update`` (``trellis.services.updates.update``: checks, the
   changelog, ``copier update``, the conflict scan) of the repo ``trellis new`` renders, across
   one version (scratch source tagged 1.0.0 and 1.1.0, a template change and a local edit
   elsewhere), median of ``--repeat`` runs, each on a fresh copy of the generated repo;
@@ -94,7 +94,7 @@ def measure_update(work: Path, repeat: int) -> tuple[list[float], list[float]]:
     """
     from copier import run_copy, run_update
 
-    from trellis.updates import update
+    from trellis.services.updates import update
 
     src = blueprint_source(work / "versioned", "1.0.0")
     generated = work / "generated"

@@ -55,7 +55,7 @@ from support.services import (  # noqa: E402
 from trellis.app import catalog_options  # noqa: E402
 from trellis.catalog import CatalogDocument, build_catalog, render_yaml  # noqa: E402
 from trellis.config import MlflowSettings, Settings  # noqa: E402
-from trellis.service import build_document  # noqa: E402
+from trellis.services.catalog_refresh import build_document  # noqa: E402
 from trellis.sources.mlflow import RestRegistry, to_domain  # noqa: E402
 
 MODELS_PATH = "/api/2.0/mlflow/registered-models/search"

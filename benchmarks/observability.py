@@ -225,7 +225,7 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
     from trellis.app import create_app
     from trellis.config import Settings
     from trellis.observability import EntityServers, Limits, plan_queries
-    from trellis.observer import Observer
+    from trellis.services.observability import Observer
 
     end = float(int(time.time() // 60) * 60)
     history, model, crowd = _page_fleet(regions, many, end)

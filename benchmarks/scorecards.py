@@ -61,7 +61,7 @@ import httpx  # noqa: E402
 from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry, fleet_specs  # noqa: E402
 
-import trellis.scorer as scorer_module  # noqa: E402
+import trellis.services.scoring as scorer_module  # noqa: E402
 from support.observability import deployment  # noqa: E402
 from support.prometheus import Fleet, PrometheusServer, Server, binaries  # noqa: E402
 from support.services import (  # noqa: E402
@@ -95,9 +95,9 @@ from trellis.observability.queries import (  # noqa: E402
     _Servers,
     server_key,
 )
-from trellis.observer import build_prometheus  # noqa: E402
-from trellis.scorer import OneRead, RunReport, Scorer, default_directory  # noqa: E402
-from trellis.service import build_document  # noqa: E402
+from trellis.services.catalog_refresh import build_document  # noqa: E402
+from trellis.services.observability import build_prometheus  # noqa: E402
+from trellis.services.scoring import OneRead, RunReport, Scorer, default_directory  # noqa: E402
 from trellis.sources.fact_store import FactStore  # noqa: E402
 from trellis.sources.mlflow import RestRegistry  # noqa: E402
 from trellis.sources.prometheus import to_samples  # noqa: E402

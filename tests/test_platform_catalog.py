@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from support.backstage import validate_entities
-from trellis.cli import app
+from trellis.cli.app import app
 
 CATALOG = Path(__file__).resolve().parents[1] / "catalog"
 TEMPLATES = CATALOG / "templates"

@@ -32,7 +32,7 @@ from trellis.model import (
     Runtime,
     Snapshot,
 )
-from trellis.scaffolding import Scaffolder
+from trellis.services.scaffolding import Scaffolder
 
 pytestmark = pytest.mark.slow  # starts Node
 

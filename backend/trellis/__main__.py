@@ -1,5 +1,5 @@
 """Allow ``python -m trellis``."""
 
-from trellis.cli import main
+from trellis.cli.app import main
 
 main()

@@ -22,7 +22,6 @@ from trellis.api import blueprints, catalog, health, observability, scorecards, 
 from trellis.api.deps import Detail, FieldProblem, RequestError
 from trellis.catalog import CatalogOptions
 from trellis.config import Settings
-from trellis.drop_guard import DropPolicy
 from trellis.errors import (
     AnswerError,
     Busy,
@@ -35,11 +34,12 @@ from trellis.errors import (
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
-from trellis.observer import Observer, build_prometheus
 from trellis.redact import Redactor, install_log_redaction
-from trellis.scaffolding import Scaffolder
-from trellis.scorer import CatalogView, Scorer, default_directory
-from trellis.service import CatalogService, merge_clusters
+from trellis.services.catalog_refresh import CatalogService, merge_clusters
+from trellis.services.drop_guard import DropPolicy
+from trellis.services.observability import Observer, build_prometheus
+from trellis.services.scaffolding import Scaffolder
+from trellis.services.scoring import CatalogView, Scorer, default_directory
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits

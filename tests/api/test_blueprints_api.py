@@ -31,7 +31,7 @@ from support.gitrepos import (
 )
 from support.timing import scaled
 from trellis.app import create_app
-from trellis.cli import app as cli
+from trellis.cli.app import app as cli
 from trellis.config import Settings
 
 TOKEN = "render-token-" + "x" * 24

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from support.backstage import validate_entities
 from support.requirements import assert_requirements_met
 from support.timing import scaled
-from trellis.cli import app
+from trellis.cli.app import app
 
 Variant = tuple[str, dict[str, Any], Path]
 BIN = Path(sys.executable).parent

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from support.blueprints import FINETUNE_VARIANTS
 from support.gitrepos import blueprint_source, commit_all, generated_repo, git, release, replace_in
-from trellis.cli import app
+from trellis.cli.app import app
 
 pytestmark = pytest.mark.slow  # three Copier renders and git
 

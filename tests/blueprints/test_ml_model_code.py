@@ -27,7 +27,7 @@ from support.timing import scaled
 from support.tools import uv
 from trellis.catalog import CatalogOptions, entity_problems
 from trellis.model import ModelTags
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
 BIN = Path(sys.executable).parent

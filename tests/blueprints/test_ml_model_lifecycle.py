@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from support.backstage import validate_entities
 from support.blueprints import REPO
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from support.gitrepos import commit_all
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

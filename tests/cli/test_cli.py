@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from support.registry import ModelSpec, seed
 from support.services import free_port
 from trellis import __version__
-from trellis.cli import app
+from trellis.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from support.services import free_port
 from support.training import RunSpec, curve, seed_trained
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

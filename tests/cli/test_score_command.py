@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from support.gitrepos import blueprint_source
 from support.services import free_port
 from support.training import RunSpec, curve, seed_trained
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

@@ -29,7 +29,7 @@ from support.gitrepos import (
     replace_in,
     set_version,
 )
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from support.gitrepos import (
     replace_in,
     serve_directory,
 )
-from trellis.cli import app
+from trellis.cli.app import app
 
 runner = CliRunner()
 

@@ -31,7 +31,7 @@ from support.services import mlflow_server
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.model import ModelTags
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
 pytestmark = pytest.mark.slow  # a real MLflow server, a fine-tune and a model server

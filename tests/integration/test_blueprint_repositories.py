@@ -19,9 +19,9 @@ from support.gitrepos import blueprint_source, generated_repo, git, release, ser
 from support.services import free_port
 from support.timing import scaled
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.services.updates import known_instances
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.repositories import read_instance
-from trellis.updates import known_instances
 
 
 @pytest.fixture(scope="module")

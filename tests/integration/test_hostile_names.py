@@ -8,7 +8,7 @@ import yaml
 from support.backstage import validate_entities
 from support.timing import scaled
 from trellis.catalog import CatalogOptions, entity_problems
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
 

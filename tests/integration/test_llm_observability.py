@@ -34,7 +34,7 @@ from support.prometheus import (
 from support.timing import scaled
 from trellis.model import Runtime
 from trellis.observability import EntityServers, Limits, Window, plan_queries, plan_window
-from trellis.observer import Observer
+from trellis.services.observability import Observer
 from trellis.sources.prometheus import PrometheusSource
 
 pytestmark = pytest.mark.slow

@@ -42,6 +42,7 @@ from support.registry import ModelSpec, seed
 from support.services import free_port, mlflow_server
 from support.timing import scaled
 from support.training import RunSpec, Trained, curve, seed_trained
+from trellis.cli.observe_report import BARS, print_page
 from trellis.errors import NotFound, SourceUnavailable
 from trellis.model import RegisteredModel
 from trellis.observability import (
@@ -53,8 +54,7 @@ from trellis.observability import (
     roadie_rules,
 )
 from trellis.observability.promql import quote
-from trellis.observe_report import BARS, print_page
-from trellis.observer import Observer
+from trellis.services.observability import Observer
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 

@@ -27,9 +27,9 @@ from support.gitrepos import blueprint_source
 from trellis.app import create_app
 from trellis.config import Settings
 from trellis.errors import SourceUnavailable
+from trellis.services.updates import known_instances
 from trellis.sources.http_read import ReadLimits, read_bounded
 from trellis.sources.repositories import read_instance
-from trellis.updates import known_instances
 
 ANSWERS = yaml.safe_dump({"blueprint": "ml-model", "_commit": "1.0.0", "_src_path": "gh:a/b"})
 MARKER = "body-marker-7f3a9c1e5b"

@@ -14,7 +14,7 @@ from support.services import mlflow_server
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.scorecards.facts import lineage_facts
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
 pytestmark = pytest.mark.slow

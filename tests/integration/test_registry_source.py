@@ -16,7 +16,7 @@ from support.services import free_port
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.errors import SourceUnavailable
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
 
 

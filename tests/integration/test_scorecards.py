@@ -53,10 +53,10 @@ from trellis.app import catalog_options, create_app
 from trellis.config import Settings
 from trellis.model import Snapshot
 from trellis.observability.queries import server_key
-from trellis.scaffolding import Scaffolder
 from trellis.scorecards import load_scorecards
-from trellis.scorer import OneRead, Scorer, default_directory
-from trellis.service import build_document
+from trellis.services.catalog_refresh import build_document
+from trellis.services.scaffolding import Scaffolder
+from trellis.services.scoring import OneRead, Scorer, default_directory
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from trellis.drop_guard import DropGuard, DropPolicy, Verdict
+from trellis.services.drop_guard import DropGuard, DropPolicy, Verdict
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 POLICY = DropPolicy(max_share=0.5, confirm_seconds=600)

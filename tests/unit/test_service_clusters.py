@@ -10,7 +10,7 @@ from support.domain import model_server as server
 from trellis.catalog import CatalogOptions
 from trellis.errors import SourceUnavailable
 from trellis.model import ClusterRead, Deployment, Snapshot
-from trellis.service import CatalogService, merge_clusters
+from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.sources.snapshot_file import SnapshotFile
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)

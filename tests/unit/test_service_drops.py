@@ -12,9 +12,9 @@ from prometheus_client import generate_latest
 from support.domain import model_server as server
 from support.domain import registered_model
 from trellis.catalog import CatalogOptions
-from trellis.drop_guard import DropPolicy
 from trellis.model import ClusterRead, Deployment, RegisteredModel, Snapshot
-from trellis.service import CatalogService
+from trellis.services.catalog_refresh import CatalogService
+from trellis.services.drop_guard import DropPolicy
 from trellis.sources.snapshot_file import SnapshotFile
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -89,7 +89,7 @@ def test_a_registry_read_with_no_models_is_held_and_nothing_is_published(tmp_pat
 
     registry.models = ()
     clock.advance(60)
-    with caplog.at_level(logging.WARNING, logger="trellis.service"):
+    with caplog.at_level(logging.WARNING, logger="trellis.services.catalog_refresh"):
         assert service.refresh() is None
     assert service.document() is document
     assert (tmp_path / "snapshot.json").read_bytes() == kept_file

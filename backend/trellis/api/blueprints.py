@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from trellis.api.deps import SettingsDep, TokenRequired
 from trellis.blueprints import answers_schema
-from trellis.scaffolding import Scaffolder
+from trellis.services.scaffolding import Scaffolder
 
 __all__ = ["router"]
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from trellis.api.deps import CatalogAccess, ServiceDep, TokenRequired
-from trellis.service import CatalogService
+from trellis.services.catalog_refresh import CatalogService
 
 __all__ = ["files", "problems"]
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from trellis.config import Settings
-from trellis.service import CatalogService
+from trellis.services.catalog_refresh import CatalogService
 
 __all__ = [
     "CatalogAccess",

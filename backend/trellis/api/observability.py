@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from trellis.api.deps import Detail, ServiceDep, TokenRequired
 from trellis.observability import Target, WindowError
-from trellis.observer import Observer, find_target
+from trellis.services.observability import Observer, find_target
 
 __all__ = ["ObservabilityPublic", "entity_targets", "router"]
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from trellis.api.deps import TokenRequired
 from trellis.entity_refs import stringify_ref
-from trellis.scorer import Scorer
+from trellis.services.scoring import Scorer
 
 __all__ = ["ScorerDep", "router"]
 

@@ -23,7 +23,7 @@ from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.scorecards import Check
 from trellis.scorecards.facts import RETRIEVERS
 from trellis.scorecards.techinsights import check_json, check_result, fact_row
-from trellis.scorer import Scorer
+from trellis.services.scoring import Scorer
 
 __all__ = ["router"]
 

@@ -2,7 +2,7 @@
 
 ``queries`` writes the PromQL (per runtime, escaped, batched per signal); ``window`` bounds
 an answer; ``signals``, ``training`` and ``page`` shape what Prometheus and MLflow returned.
-Running the queries is the caller's job (``trellis.observer``).
+Running the queries is the caller's job (``trellis.services.observability``).
 """
 
 from trellis.observability.page import EntityServers, SourceState, Target, build_page, page_servers

@@ -197,7 +197,7 @@ class WorkerPool:
 
 
 def _main_imports() -> list[str]:
-    """The modules the main script takes its names from (``trellis.cli`` for ``trellis``).
+    """The modules the main script takes its names from (``trellis.cli.app`` for ``trellis``).
 
     Python 3.11's fork server never imports the main script (it waits for a ``main_path``
     that is never sent), so each worker runs the script again before its job. With these

@@ -22,10 +22,10 @@ from trellis.blueprints import blueprint_fact, check_answers, usage_by_version
 from trellis.blueprints.template import location_entity, template_entity
 from trellis.errors import SourceUnavailable
 from trellis.model import Blueprint, BlueprintInstance
+from trellis.services.updates import known_instances
 from trellis.sources.blueprints import BlueprintSource, Rendering
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.workers import WorkerPool
-from trellis.updates import known_instances
 from trellis.yaml_text import dump
 
 __all__ = ["TEMPLATES_LOCATION", "Scaffolder", "Survey"]

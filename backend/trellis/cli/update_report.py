@@ -10,7 +10,7 @@ from rich.text import Text
 
 from trellis.blueprints import Release
 from trellis.redact import scrub_url
-from trellis.updates import UpdateResult, UpdateStatus
+from trellis.services.updates import UpdateResult, UpdateStatus
 
 __all__ = ["print_releases", "print_result", "print_status"]
 

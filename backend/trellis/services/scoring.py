@@ -38,7 +38,6 @@ from trellis.model import (
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
 from trellis.observability.queries import server_key
 from trellis.redact import scrub_text
-from trellis.scaffolding import Scaffolder, Survey
 from trellis.scorecards import DefinitionError, Scorecard, Unknown, load_scorecards
 from trellis.scorecards.facts import (
     BLUEPRINT,
@@ -63,6 +62,7 @@ from trellis.scorecards.scoring import (
     run_checks,
     view,
 )
+from trellis.services.scaffolding import Scaffolder, Survey
 from trellis.sources.blueprints import find_checkout
 from trellis.sources.fact_store import FactRow, FactStore, ResultRow
 from trellis.sources.mlflow import RegistrySource

@@ -149,7 +149,7 @@ def catalog(
 ) -> None:
     """Read the registry (and clusters) once and print the catalog entities as YAML."""
     from trellis.app import build_registry, catalog_options, read_once
-    from trellis.service import build_document
+    from trellis.services.catalog_refresh import build_document
 
     with _handle_errors():
         settings = _settings()
@@ -389,8 +389,8 @@ def check_update_command(
     """Say whether a newer blueprint version exists, and what it changes."""
     import json
 
-    from trellis.update_report import print_status
-    from trellis.updates import check_update
+    from trellis.cli.update_report import print_status
+    from trellis.services.updates import check_update
 
     with _one_line_errors():
         status = check_update(repo)
@@ -422,8 +422,8 @@ def update_command(
     ] = None,
 ) -> None:
     """Move a generated repository to a newer blueprint version (copier update)."""
-    from trellis.update_report import print_result
-    from trellis.updates import update
+    from trellis.cli.update_report import print_result
+    from trellis.services.updates import update
 
     with _one_line_errors(), err.status(f"Updating {repo} with copier update ..."):
         result = update(repo, to)
@@ -450,8 +450,8 @@ def observe(
     """Golden signals of an entity's model servers, and its training history."""
     from trellis.app import build_registry, catalog_options, read_once
     from trellis.catalog import build_catalog
-    from trellis.observe_report import print_page
-    from trellis.observer import NOT_CONFIGURED, Observer, find_target
+    from trellis.cli.observe_report import print_page
+    from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
 
     with _handle_errors():
         settings = _settings()
@@ -505,10 +505,10 @@ def score(
         catalog_options,
         read_once,
     )
+    from trellis.cli.score_report import print_entity, print_fleet
     from trellis.entity_refs import parse_ref, stringify_ref
-    from trellis.score_report import print_entity, print_fleet
-    from trellis.scorer import OneRead
-    from trellis.service import build_document
+    from trellis.services.catalog_refresh import build_document
+    from trellis.services.scoring import OneRead
 
     with _handle_errors():
         settings = _settings()

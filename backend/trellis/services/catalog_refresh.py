@@ -6,8 +6,8 @@ deletes entities that disappear from a location. Clusters fail one at a time: a 
 cannot be read keeps the deployments it had, while the others move on.
 
 A read that succeeds but loses everything, or past a set share, is held the same way (see
-``trellis.drop_guard``): the registry's models, or one cluster's servers, stay as served until
-reads confirm the drop over a set period or an operator confirms it.
+``trellis.services.drop_guard``): the registry's models, or one cluster's servers, stay as
+served until reads confirm the drop over a set period or an operator confirms it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
-from trellis.drop_guard import DropGuard, DropPolicy, Hold, Verdict
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
 from trellis.redact import scrub_text
+from trellis.services.drop_guard import DropGuard, DropPolicy, Hold, Verdict
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 

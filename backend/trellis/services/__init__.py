@@ -1,0 +1,5 @@
+"""The use cases: catalog refresh, scoring, observability pages, scaffolding and updates.
+
+Each service receives plain typed objects (sources behind their ports, options, clocks); only
+the composition roots (``trellis.app`` and ``trellis.cli.wiring``) read ``Settings``.
+"""
