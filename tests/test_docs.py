@@ -24,6 +24,9 @@ def test_mkdocs_builds_strictly(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site" / "catalog" / "index.html").exists()
+    # The architecture diagram reaches the page as a Mermaid block, not as a code listing.
+    architecture = (tmp_path / "site" / "architecture" / "index.html").read_text()
+    assert '<pre class="mermaid"><code>flowchart TD' in architecture
 
 
 def _variables(model: type[BaseModel], prefix: str = "TRELLIS_") -> set[str]:
