@@ -49,7 +49,7 @@ from support.services import MlflowServer, mlflow_server, wait_until
 from support.tech_insights import parse_bulk_check_response, parse_check_results, parse_checks
 from support.timing import scaled
 from support.training import Champion, log_champions
-from trellis.app import catalog_options, create_app
+from trellis.app import create_app
 from trellis.config import Settings
 from trellis.model import Snapshot
 from trellis.observability.queries import server_key
@@ -61,6 +61,7 @@ from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
+from trellis.wiring import catalog_options
 
 SERVING, AVAILABILITY = 300, 3_600
 TOKEN = "scorecards-token-" + "s" * 20

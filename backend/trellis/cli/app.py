@@ -90,7 +90,7 @@ def _logging(level: str, settings: Settings) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from trellis.app import redactor
+    from trellis.wiring import redactor
 
     install_log_redaction(redactor(settings))
 
@@ -148,8 +148,8 @@ def catalog(
     ] = None,
 ) -> None:
     """Read the registry (and clusters) once and print the catalog entities as YAML."""
-    from trellis.app import build_registry, catalog_options, read_once
     from trellis.services.catalog_refresh import build_document
+    from trellis.wiring import build_registry, catalog_options, read_once
 
     with _handle_errors():
         settings = _settings()
@@ -228,7 +228,7 @@ def new(
     ] = None,
 ) -> None:
     """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
-    from trellis.app import build_scaffolder
+    from trellis.wiring import build_scaffolder
 
     with _handle_errors():
         settings = _settings()
@@ -259,7 +259,7 @@ app.add_typer(blueprints_app, name="blueprints")
 @blueprints_app.command("list")
 def blueprints_list() -> None:
     """List the blueprints with their titles and questions."""
-    from trellis.app import build_scaffolder
+    from trellis.wiring import build_scaffolder
 
     with _handle_errors():
         for blueprint in build_scaffolder(_settings()).blueprints():
@@ -283,7 +283,7 @@ def blueprints_backstage(
     can follow later blueprint versions with `copier update`. Never edit them by hand: run
     this again after changing a blueprint's copier.yml or blueprint.yaml.
     """
-    from trellis.app import build_scaffolder
+    from trellis.wiring import build_scaffolder
 
     with _handle_errors():
         files = build_scaffolder(_settings()).template_files()
@@ -448,10 +448,10 @@ def observe(
     ] = None,
 ) -> None:
     """Golden signals of an entity's model servers, and its training history."""
-    from trellis.app import build_registry, catalog_options, read_once
     from trellis.catalog import build_catalog
     from trellis.cli.observe_report import print_page
     from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
+    from trellis.wiring import build_registry, catalog_options, read_once
 
     with _handle_errors():
         settings = _settings()
@@ -498,17 +498,17 @@ def score(
     """Scorecards of one entity, or how many entities reached each level."""
     from tempfile import TemporaryDirectory
 
-    from trellis.app import (
+    from trellis.cli.score_report import print_entity, print_fleet
+    from trellis.entity_refs import parse_ref, stringify_ref
+    from trellis.services.catalog_refresh import build_document
+    from trellis.services.scoring import OneRead
+    from trellis.wiring import (
         build_registry,
         build_scaffolder,
         build_scorer,
         catalog_options,
         read_once,
     )
-    from trellis.cli.score_report import print_entity, print_fleet
-    from trellis.entity_refs import parse_ref, stringify_ref
-    from trellis.services.catalog_refresh import build_document
-    from trellis.services.scoring import OneRead
 
     with _handle_errors():
         settings = _settings()
