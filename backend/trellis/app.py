@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from trellis import __version__
 from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
+from trellis.api.deps import AppState, install_state
 from trellis.api.errors import add_error_handlers, document_errors
 from trellis.api.middleware import BodyLimit, RequestMetrics
 from trellis.config import Settings
@@ -17,6 +18,7 @@ from trellis.errors import ConfigError
 from trellis.metrics import Metrics
 from trellis.redact import install_log_redaction
 from trellis.services.observability import Observer
+from trellis.services.scaffolding import Scaffolder
 from trellis.sources.mlflow import RegistrySource
 from trellis.wiring import build_catalog_service, build_scaffolder, build_scorer, redactor
 
@@ -42,6 +44,8 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.
     observer = Observer.from_settings(settings, registry=service.registry, metrics=metrics)
+    scaffolder, scaffolder_error = _scaffolder(settings, metrics)
+    scorer = build_scorer(settings, service, scaffolder)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,8 +59,8 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
             scorer.stop()
             service.stop()
             observer.close()
-            if app.state.scaffolder is not None:
-                app.state.scaffolder.close()
+            if scaffolder is not None:
+                scaffolder.close()
 
     app = FastAPI(
         title="Trellis",
@@ -64,26 +68,24 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.catalog_service = service
-    app.state.metrics = metrics
+    install_state(
+        app,
+        AppState(
+            catalog=service,
+            observer=observer,
+            scorer=scorer,
+            scaffolder=scaffolder,
+            scaffolder_error=scaffolder_error,
+            metrics=metrics,
+            api_tokens=tuple(token.get_secret_value() for token in settings.api_tokens),
+            catalog_requires_token=settings.catalog.requires_token,
+        ),
+    )
     app.include_router(health.router)
     app.include_router(catalog.files)
     app.include_router(catalog.problems)
     app.include_router(blueprints.router)
-    app.state.observer = observer
     app.include_router(observability.router)
-    try:
-        app.state.scaffolder = build_scaffolder(settings)
-        app.state.scaffolder_error = None
-        renders = app.state.scaffolder.renders
-        metrics.renders_running.set_function(lambda: renders.running)
-        metrics.renders_queued.set_function(lambda: renders.waiting)
-    except ConfigError as exc:
-        log.warning("blueprints are not available: %s", exc)
-        app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
-    scorer = build_scorer(settings, service, app.state.scaffolder)
-    app.state.scorer = scorer
     app.include_router(scorecards.router)
     app.include_router(tech_insights.router)
     add_error_handlers(app)
@@ -91,3 +93,16 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _scaffolder(settings: Settings, metrics: Metrics) -> tuple[Scaffolder | None, str | None]:
+    """The scaffolder with its render gauges, or None and why blueprints are off."""
+    try:
+        scaffolder = build_scaffolder(settings)
+    except ConfigError as exc:
+        log.warning("blueprints are not available: %s", exc)
+        return None, str(exc)
+    renders = scaffolder.renders
+    metrics.renders_running.set_function(lambda: renders.running)
+    metrics.renders_queued.set_function(lambda: renders.waiting)
+    return scaffolder, None

@@ -14,10 +14,16 @@ from trellis.api.deps import Detail, FieldProblem, RequestError
 from trellis.errors import (
     AnswerError,
     Busy,
+    Conflict,
+    Disabled,
+    InvalidQuery,
+    InvalidRequest,
     NotFound,
     NotReady,
     SourceUnavailable,
+    TimedOut,
     TrellisError,
+    Unauthorized,
     reported,
 )
 
@@ -40,22 +46,43 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TrellisError)
     async def trellis_error(_: Request, exc: Exception) -> JSONResponse:
+        body: dict[str, object] = {"detail": str(exc)}
         if isinstance(exc, AnswerError):
-            errors = [{"field": field, "message": message} for field, message in exc.reported]
-            return JSONResponse({"detail": str(exc), "errors": errors}, status_code=400)
-        if isinstance(exc, NotFound):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        if isinstance(exc, NotReady):
-            return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-        if isinstance(exc, SourceUnavailable):
-            return JSONResponse({"detail": str(exc)}, status_code=503)
-        if isinstance(exc, Busy):
-            return JSONResponse(
-                {"detail": str(exc)},
-                status_code=429,
-                headers={"Retry-After": str(exc.retry_after)},
-            )
-        return JSONResponse({"detail": str(exc)}, status_code=500)
+            body["errors"] = [
+                {"field": field, "message": message} for field, message in exc.reported
+            ]
+        return JSONResponse(body, status_code=_status(exc), headers=_headers(exc))
+
+
+_STATUSES: tuple[tuple[type[TrellisError], int], ...] = (
+    (AnswerError, 400),
+    (InvalidRequest, 400),
+    (Unauthorized, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidQuery, 422),
+    (Busy, 429),
+    (NotReady, 503),
+    (SourceUnavailable, 503),
+    (Disabled, 503),
+    (TimedOut, 504),
+)
+"""Each error's HTTP status; any other ``TrellisError`` is a 500."""
+
+
+def _status(exc: Exception) -> int:
+    return next((code for kind, code in _STATUSES if isinstance(exc, kind)), 500)
+
+
+def _headers(exc: Exception) -> dict[str, str] | None:
+    """What tells the client how to go on: when to retry, how to authenticate."""
+    if isinstance(exc, NotReady):
+        return {"Retry-After": "5"}
+    if isinstance(exc, Busy):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 _JSON = "application/json"

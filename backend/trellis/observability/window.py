@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from trellis.errors import TrellisError
+from trellis.errors import InvalidQuery
 
 __all__ = [
     "DEFAULT_POINTS",
@@ -38,7 +38,7 @@ _LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class WindowError(TrellisError):
+class WindowError(InvalidQuery):
     """A range or step that cannot be parsed or is over a limit; the message says which."""
 
 
