@@ -378,8 +378,9 @@ def update_command(
     "(component:default/fraud-detector-eu-west-1). Reads the registry, the clusters and "
     "Prometheus once, like `trellis catalog` (no server needed), and prints a line per signal "
     "with a sparkline and the current value.\n\n"
-    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad range), 3 a source could not "
-    "be read (what depends on it is marked unavailable).",
+    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad range), 2 a bad option or a "
+    "setting that cannot work, 3 a source could not be read (what depends on it is marked "
+    "unavailable).",
 )
 def observe(
     entity_ref: Annotated[str, typer.Argument(help="resource:NS/NAME or component:NS/NAME.")],
@@ -408,10 +409,11 @@ def observe(
     help="Scorecards of one entity, or how many entities reached each level.\n\n"
     "Reads the registry, the clusters, Prometheus and the generated repositories once (no "
     "server needed), runs every check of scorecards/*.yaml and prints the same answer as "
-    "GET /api/scorecards[/NS/KIND/NAME]. Without ENTITY_REF it prints the fleet's levels "
-    "by owner.\n\n"
-    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad definition), 3 a source could "
-    "not be read (the checks that depend on it are unknown, not failed).",
+    "GET /api/scorecards/NS/KIND/NAME. Without ENTITY_REF it prints the fleet's levels by "
+    "owner, as GET /api/scorecards does.\n\n"
+    "Exit codes: 0 shown, 1 an error (an unknown entity), 2 a bad option, a malformed "
+    "ENTITY_REF, or a setting or scorecard definition that cannot work, 3 a source could not "
+    "be read (the checks that depend on it are unknown, not failed).",
 )
 def score(
     entity_ref: Annotated[
