@@ -56,7 +56,8 @@ from kubernetes import config as k8s_config  # noqa: E402
 from support.kube_replay import FLEET_REGIONS, KubeReplay, fleet  # noqa: E402
 from support.observability import deployment  # noqa: E402
 from support.prometheus import Fleet, Server, prometheus_with, record_vllm  # noqa: E402
-from trellis.sources.kube_objects import PREDICTOR_LABEL, SERVER_LABEL  # noqa: E402
+from trellis.annotations import REGISTERED_MODEL  # noqa: E402
+from trellis.sources.kube_objects import PREDICTOR_LABEL  # noqa: E402
 from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
 from trellis.sources.prometheus import PrometheusSource  # noqa: E402
 
@@ -92,7 +93,7 @@ def _bare_cluster(kubeconfig: Path, context: str, *, typed: bool) -> int:
                 ),
                 {},
             ),
-            (apps.list_deployment_for_all_namespaces, {"label_selector": SERVER_LABEL}),
+            (apps.list_deployment_for_all_namespaces, {"label_selector": REGISTERED_MODEL}),
             (apps.list_deployment_for_all_namespaces, {"label_selector": PREDICTOR_LABEL}),
             (networking.list_network_policy_for_all_namespaces, {}),
         ]
