@@ -52,11 +52,11 @@ from support.services import (  # noqa: E402
     start_process,
     wait_http,
 )
-from trellis.app import catalog_options  # noqa: E402
 from trellis.catalog import CatalogDocument, build_catalog, render_yaml  # noqa: E402
 from trellis.config import MlflowSettings, Settings  # noqa: E402
 from trellis.services.catalog_refresh import build_document  # noqa: E402
 from trellis.sources.mlflow import RestRegistry, to_domain  # noqa: E402
+from trellis.wiring import catalog_options  # noqa: E402
 
 MODELS_PATH = "/api/2.0/mlflow/registered-models/search"
 VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"

@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ from kubernetes import config as k8s_config  # noqa: E402
 from support.kube_replay import FLEET_REGIONS, KubeReplay, fleet  # noqa: E402
 from support.observability import deployment  # noqa: E402
 from support.prometheus import Fleet, Server, prometheus_with, record_vllm  # noqa: E402
-from trellis.sources.kube_objects import PREDICTOR_LABEL, SERVER_LABEL  # noqa: E402
+from trellis.annotations import REGISTERED_MODEL  # noqa: E402
+from trellis.sources.kube_objects import PREDICTOR_LABEL  # noqa: E402
 from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
 from trellis.sources.prometheus import PrometheusSource  # noqa: E402
 
@@ -91,7 +93,7 @@ def _bare_cluster(kubeconfig: Path, context: str, *, typed: bool) -> int:
                 ),
                 {},
             ),
-            (apps.list_deployment_for_all_namespaces, {"label_selector": SERVER_LABEL}),
+            (apps.list_deployment_for_all_namespaces, {"label_selector": REGISTERED_MODEL}),
             (apps.list_deployment_for_all_namespaces, {"label_selector": PREDICTOR_LABEL}),
             (networking.list_network_policy_for_all_namespaces, {}),
         ]
@@ -221,7 +223,7 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
     """Part 2: one model page, warm, against the raw queries it makes; queries per page."""
     from fastapi.testclient import TestClient
 
-    from trellis.api.observability import entity_targets
+    from trellis.api.deps import entity_targets, install_state, state_of
     from trellis.app import create_app
     from trellis.config import Settings
     from trellis.observability import EntityServers, Limits, plan_queries
@@ -265,11 +267,12 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
                 if statuses != {"ok"} or len(page["servers"]) != regions:
                     raise AssertionError(f"page not whole: {statuses}, {len(page['servers'])}")
                 api_ms, repeat_ms, observer_ms, raw_ms = [], [], [], []
-                kept = app.state.observer
+                kept = state_of(app)
+                fresh = replace(kept, observer=observer)
                 for _ in range(requests):
-                    app.state.observer = observer  # nothing kept: each page asks Prometheus
+                    install_state(app, fresh)  # nothing kept: each page asks Prometheus
                     api_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
-                    app.state.observer = kept  # a repeat view within the step
+                    install_state(app, kept)  # a repeat view within the step
                     repeat_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
                     observer_ms.append(1000 * timed(lambda: observer.page("x", target, window))[0])
                     raw_ms.append(1000 * timed(lambda: _raw(client, queries, window))[0])

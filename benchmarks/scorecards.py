@@ -72,7 +72,6 @@ from support.services import (  # noqa: E402
     start_process,
     wait_http,
 )
-from trellis.app import build_scaffolder, catalog_options  # noqa: E402
 from trellis.config import (  # noqa: E402
     MlflowSettings,
     PrometheusSettings,
@@ -101,6 +100,7 @@ from trellis.services.scoring import OneRead, RunReport, Scorer, default_directo
 from trellis.sources.fact_store import FactStore  # noqa: E402
 from trellis.sources.mlflow import RestRegistry  # noqa: E402
 from trellis.sources.prometheus import to_samples  # noqa: E402
+from trellis.wiring import build_scaffolder, catalog_options  # noqa: E402
 
 #: Bump when the generated fleet's shape changes, so cached Prometheus data is made again.
 PROM_LAYOUT = 1

@@ -8,7 +8,6 @@ no Kubernetes.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -26,7 +25,6 @@ __all__ = [
     "PrometheusSettings",
     "ScorecardSettings",
     "Settings",
-    "get_settings",
 ]
 
 #: MLflow rejects larger pages for registered-model search (FACTS.md: 1,001 is refused).
@@ -410,9 +408,3 @@ class Settings(BaseSettings):
         for url in filter(None, urls):
             secrets += url_secrets(url)
         return secrets
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process's settings, read from the environment on first use."""
-    return Settings()

@@ -3,10 +3,16 @@
 TrellisError
 ├── ConfigError            settings that cannot work (names the key)
 ├── AnswerError            answers a blueprint cannot take (names each question)
+├── InvalidRequest         a request naming what does not exist (unknown check ids)
+├── InvalidQuery           a query value that is malformed or out of range (a window, ids)
+├── Unauthorized           no valid credentials came with the request
 ├── SourceUnavailable      an upstream (MLflow, Prometheus, ...) failed or timed out
 ├── NotFound               a named thing (an entity, an MLflow run) does not exist
 ├── NotReady               no snapshot has been read yet and none was kept on disk
-└── Busy                   too much work is already waiting; try again later
+├── Disabled               a part left off because its configuration cannot work
+├── Conflict               the state does not allow the action (no drop is held)
+├── Busy                   too much work is already waiting; try again later
+└── TimedOut               work stopped at its deadline
 
 Errors cross process boundaries (a render runs in a worker process): each pickles.
 """
@@ -22,10 +28,16 @@ __all__ = [
     "AnswerError",
     "Busy",
     "ConfigError",
+    "Conflict",
+    "Disabled",
+    "InvalidQuery",
+    "InvalidRequest",
     "NotFound",
     "NotReady",
     "SourceUnavailable",
+    "TimedOut",
     "TrellisError",
+    "Unauthorized",
     "reported",
     "shortened",
 ]
@@ -64,6 +76,30 @@ class NotFound(TrellisError):
 
 class NotReady(TrellisError):
     """Nothing to serve yet: the first read has not finished and no snapshot was kept."""
+
+
+class InvalidRequest(TrellisError):
+    """A request that names what does not exist, such as an unknown check id."""
+
+
+class InvalidQuery(TrellisError):
+    """A query value that is malformed or out of range: a window, retriever ids, a ref."""
+
+
+class Unauthorized(TrellisError):
+    """No valid credentials came with the request."""
+
+
+class Disabled(TrellisError):
+    """A part of Trellis is left off, because its configuration cannot work; says why."""
+
+
+class Conflict(TrellisError):
+    """The current state does not allow the action, such as confirming when nothing is held."""
+
+
+class TimedOut(TrellisError):
+    """Work was stopped at its deadline."""
 
 
 MAX_REPORTED = 20

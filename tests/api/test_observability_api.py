@@ -30,7 +30,8 @@ from support.prometheus import Fleet, PrometheusServer, prometheus_with
 from support.services import free_port
 from support.timing import scaled
 from support.training import RunSpec, Trained, curve, seed_trained
-from trellis.api.observability import ObservabilityPublic, entity_targets
+from trellis.api.deps import entity_targets
+from trellis.api.observability import ObservabilityPublic
 from trellis.app import create_app
 from trellis.config import Settings
 from trellis.observability import EntityServers

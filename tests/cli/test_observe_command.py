@@ -7,6 +7,8 @@ Prometheus.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -75,3 +77,29 @@ def test_observe_is_listed_in_the_help():
     assert "observe" in runner.invoke(app, ["--help"]).output
     text = runner.invoke(app, ["observe", "--help"]).output
     assert "--range" in text and "--step" in text and "Exit codes" in text
+
+
+def test_a_setting_that_cannot_work_exits_2_naming_it(monkeypatch):
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", "ftp://registry")
+    result = runner.invoke(app, ["observe", "resource:default/x"])
+    assert result.exit_code == 2, result.output
+    assert "TRELLIS_MLFLOW__TRACKING_URI" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        (0, "shown"),
+        (1, "an unknown entity"),  # test_an_unknown_entity_or_a_bad_window_exits_1_saying_why
+        (1, "a bad range"),  # ibid.
+        (2, "a bad option"),  # Typer's own usage errors
+        (2, "a setting that cannot work"),  # test_a_setting_that_cannot_work_exits_2_naming_it
+        (3, "a source could not be read"),  # test_an_unreachable_registry_exits_3
+    ],
+)
+def test_the_help_names_each_exit_code_with_its_causes(code, cause):
+    result = runner.invoke(app, ["observe", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.replace("│", " ").split())
+    codes = text.partition("Exit codes:")[2]
+    assert re.search(rf"\b{code} [^0-9]*{re.escape(cause)}", codes), codes

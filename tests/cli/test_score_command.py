@@ -7,6 +7,7 @@ with a real Prometheus in ``tests/integration/test_scorecards.py``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,22 @@ def test_bad_definitions_exit_2_naming_the_file(registry, monkeypatch, tmp_path)
     result = runner.invoke(app, ["score"])
     assert result.exit_code == 2, result.output
     assert "oops.yaml" in result.output and "not valid YAML" in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        (0, "shown"),
+        (1, "an unknown entity"),  # test_bad_input_gets_a_clear_error
+        (2, "a bad option"),  # --format xml, ibid.
+        (2, "a malformed ENTITY_REF"),  # resource:/x, ibid.
+        (2, "scorecard definition"),  # test_bad_definitions_exit_2_naming_the_file
+        (3, "a source could not be read"),  # test_a_dead_prometheus_exits_3_...
+    ],
+)
+def test_the_help_names_each_exit_code_with_its_causes(code, cause):
+    result = runner.invoke(app, ["score", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.replace("│", " ").split())
+    codes = text.partition("Exit codes:")[2]
+    assert re.search(rf"\b{code} [^0-9]*{re.escape(cause)}", codes), codes

@@ -49,7 +49,8 @@ from support.services import MlflowServer, mlflow_server, wait_until
 from support.tech_insights import parse_bulk_check_response, parse_check_results, parse_checks
 from support.timing import scaled
 from support.training import Champion, log_champions
-from trellis.app import catalog_options, create_app
+from trellis.api.deps import install_state, state_of
+from trellis.app import create_app
 from trellis.config import Settings
 from trellis.model import Snapshot
 from trellis.observability.queries import server_key
@@ -61,6 +62,7 @@ from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
+from trellis.wiring import catalog_options
 
 SERVING, AVAILABILITY = 300, 3_600
 TOKEN = "scorecards-token-" + "s" * 20
@@ -543,7 +545,7 @@ def test_the_fleet_rollup_counts_levels_by_owner_and_system(scored):
 def api(scored: Scorer, mlflow: MlflowServer, tmp_path_factory) -> TestClient:
     """The real app with its scorer replaced by the one that ran above (no lifespan)."""
     app = create_app(settings_for(tmp_path_factory.mktemp("api-state"), mlflow, None))
-    app.state.scorer = scored
+    install_state(app, replace(state_of(app), scorer=scored))
     return TestClient(app)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trellis.observability import Limits, WindowError, format_duration, parse_duration, plan_window
+from trellis.observability import Limits, WindowError, parse_duration, plan_window
 
 END = datetime(2026, 3, 1, 12, 34, 56, tzinfo=UTC)
 
@@ -24,12 +24,6 @@ def test_durations_read_like_prometheus(text, seconds):
 def test_a_malformed_duration_is_refused_naming_the_parameter(text):
     with pytest.raises(WindowError, match="range"):
         parse_duration(text, what="range")
-
-
-def test_format_duration_is_the_shortest_form():
-    assert [format_duration(s) for s in (30, 60, 3600, 5400, 86_400 * 30)] == [
-        "30s", "1m", "1h", "1h30m", "4w2d",
-    ]  # fmt: skip
 
 
 def test_a_window_is_aligned_to_its_step():

@@ -10,7 +10,6 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trellis.app import redactor
 from trellis.config import Settings
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.redact import (
@@ -23,6 +22,7 @@ from trellis.redact import (
     url_base,
 )
 from trellis.sources.kubernetes import kubeconfig_secrets
+from trellis.wiring import redactor
 
 
 @pytest.mark.parametrize(

@@ -6,26 +6,16 @@ import asyncio
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from trellis.api.deps import SettingsDep, TokenRequired
+from trellis.api.deps import Detail, ScaffolderDep, TokenRequired
 from trellis.blueprints import answers_schema
-from trellis.services.scaffolding import Scaffolder
+from trellis.errors import NotFound
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/blueprints", tags=["blueprints"], dependencies=[TokenRequired])
-
-
-def _scaffolder(request: Request) -> Scaffolder:
-    scaffolder: Scaffolder | None = request.app.state.scaffolder
-    if scaffolder is None:
-        raise HTTPException(status_code=503, detail=request.app.state.scaffolder_error)
-    return scaffolder
-
-
-ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
 
 
 class RenderRequest(BaseModel):
@@ -67,12 +57,6 @@ class AnswerErrorResponse(BaseModel):
 
     detail: str
     errors: list[AnswerProblemPublic]
-
-
-class Detail(BaseModel):
-    """A failure in one sentence."""
-
-    detail: str
 
 
 class BlueprintPublic(BaseModel):
@@ -209,7 +193,6 @@ async def render(
     name: Annotated[str, Path(max_length=100)],
     body: RenderRequest,
     scaffolder: ScaffolderDep,
-    settings: SettingsDep,
 ) -> RenderResponse:
     """Check the answers and render the blueprint with Copier (no tasks, no migrations).
 
@@ -220,14 +203,8 @@ async def render(
     ``.copier-answers.yml`` that points at the canonical blueprint repository and version.
     """
     if name not in await asyncio.to_thread(scaffolder.names):
-        raise HTTPException(status_code=404, detail=f"no blueprint named {name!r}")
-    try:
-        rendering = await scaffolder.render(name, body.values)
-    except TimeoutError:
-        timeout = settings.blueprints.render_timeout_seconds
-        raise HTTPException(
-            status_code=504, detail=f"rendering {name} took longer than {timeout:g} s"
-        ) from None
+        raise NotFound(f"no blueprint named {name!r}")
+    rendering = await scaffolder.render(name, body.values)
     return RenderResponse(
         blueprint=rendering.blueprint,
         version=rendering.version,

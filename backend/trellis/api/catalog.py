@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from trellis.api.deps import CatalogAccess, ServiceDep, TokenRequired
+from trellis.errors import Conflict
 from trellis.services.catalog_refresh import CatalogService
 
 __all__ = ["files", "problems"]
@@ -117,7 +118,7 @@ def confirm_drops(service: ServiceDep) -> DropConfirmation:
     """
     released = service.confirm_drops()
     if not released:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="no drop is held")
+        raise Conflict("no drop is held")
     return DropConfirmation(
         published=[HeldDrop.model_validate(hold.as_dict()) for hold in released]
     )

@@ -1,26 +1,126 @@
-"""Dependencies shared by the routers: the catalog service and bearer-token auth."""
+"""What the routes share: the app's state, bearer-token auth and the error answers' shapes.
+
+The app factory stores one ``AppState`` on the app; routes receive its parts through the
+``Annotated`` aliases here and never read the app's state themselves.
+"""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 
-from trellis.config import Settings
+from trellis.errors import Disabled, Unauthorized
+from trellis.metrics import Metrics
+from trellis.observability import Target
 from trellis.services.catalog_refresh import CatalogService
+from trellis.services.observability import Observer
+from trellis.services.scaffolding import Scaffolder
+from trellis.services.scoring import Scorer
 
 __all__ = [
+    "AppState",
     "CatalogAccess",
     "Detail",
     "FieldProblem",
+    "MetricsDep",
+    "Moment",
+    "ObserverDep",
     "RequestError",
+    "ScaffolderDep",
+    "ScorerDep",
     "ServiceDep",
-    "SettingsDep",
+    "StateDep",
+    "TargetsDep",
     "TokenRequired",
+    "entity_targets",
+    "install_state",
+    "state_of",
 ]
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Everything the routes use, built once by the app factory."""
+
+    catalog: CatalogService
+    observer: Observer
+    scorer: Scorer
+    scaffolder: Scaffolder | None
+    scaffolder_error: str | None
+    """Why blueprints are off, when ``scaffolder`` is None."""
+    metrics: Metrics
+    api_tokens: tuple[str, ...] = field(repr=False)
+    catalog_requires_token: bool
+    """The catalog files ask for a token too (by default they are open)."""
+
+
+def install_state(app: FastAPI, state: AppState) -> None:
+    """Keep ``state`` on the app, where the dependencies below find it."""
+    app.state.trellis = state
+
+
+def state_of(app: FastAPI) -> AppState:
+    """The state the app factory kept on ``app``."""
+    state: AppState = app.state.trellis
+    return state
+
+
+def _state(request: Request) -> AppState:
+    return state_of(request.app)
+
+
+StateDep = Annotated[AppState, Depends(_state)]
+
+
+def _service(state: StateDep) -> CatalogService:
+    return state.catalog
+
+
+def _observer(state: StateDep) -> Observer:
+    return state.observer
+
+
+def _scorer(state: StateDep) -> Scorer:
+    return state.scorer
+
+
+def _metrics(state: StateDep) -> Metrics:
+    return state.metrics
+
+
+def _scaffolder(state: StateDep) -> Scaffolder:
+    if state.scaffolder is None:
+        raise Disabled(state.scaffolder_error or "blueprints are not available")
+    return state.scaffolder
+
+
+ServiceDep = Annotated[CatalogService, Depends(_service)]
+ObserverDep = Annotated[Observer, Depends(_observer)]
+ScorerDep = Annotated[Scorer, Depends(_scorer)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
+
+
+def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
+    """The served catalog's index of entity refs to their model and servers."""
+    return service.document().targets
+
+
+TargetsDep = Annotated[Mapping[str, Target], Depends(entity_targets)]
+
+Moment = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A moment written as Python's ``isoformat`` writes it (``+00:00``, not ``Z``)."""
 
 
 class Detail(BaseModel):
@@ -44,60 +144,36 @@ class RequestError(BaseModel):
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token from TRELLIS_API_TOKENS.")
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _service(request: Request) -> CatalogService:
-    service: CatalogService = request.app.state.catalog_service
-    return service
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-ServiceDep = Annotated[CatalogService, Depends(_service)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-
-
-def _token_matches(presented: str, settings: Settings) -> bool:
+def _token_matches(presented: str, tokens: tuple[str, ...]) -> bool:
     """Constant-time comparison against every configured token (no early exit)."""
     matched = False
-    for token in settings.api_tokens:
-        matched |= hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+    for token in tokens:
+        matched |= hmac.compare_digest(presented.encode(), token.encode())
     return matched
 
 
-def _unauthorized() -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="a valid bearer token is required",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+def _unauthorized() -> Unauthorized:
+    return Unauthorized("a valid bearer token is required")
 
 
-def _require_token(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    if credentials is None or not _token_matches(credentials.credentials, settings):
+def _require_token(state: StateDep, credentials: _Credentials) -> None:
+    if credentials is None or not _token_matches(credentials.credentials, state.api_tokens):
         raise _unauthorized()
 
 
-def _catalog_access(
-    request: Request,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
+def _catalog_access(request: Request, state: StateDep, credentials: _Credentials) -> None:
     """The catalog files are open unless configured otherwise.
 
     Backstage's url reader cannot send headers, so a protected catalog also accepts the token
     as the ``token`` query parameter of the location URL.
     """
-    if not settings.catalog.requires_token:
+    if not state.catalog_requires_token:
         return
     presented = credentials.credentials if credentials else request.query_params.get("token")
-    if not presented or not _token_matches(presented, settings):
+    if not presented or not _token_matches(presented, state.api_tokens):
         raise _unauthorized()
 
 

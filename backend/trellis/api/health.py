@@ -2,48 +2,130 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
-from trellis.api.deps import ServiceDep
+from trellis.api.deps import MetricsDep, ScorerDep, ServiceDep
 
-__all__ = ["router"]
+__all__ = ["Readiness", "router"]
 
 router = APIRouter(tags=["health"])
 
 
+class Liveness(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+class SnapshotState(BaseModel):
+    """The served snapshot: when it was taken and what it holds."""
+
+    taken_at: str
+    age_seconds: float
+    models: int
+    entities: int
+    problems: int
+
+
+class SourceState(BaseModel):
+    """What is known about one source's recent reads."""
+
+    state: Literal["ok", "failing", "unknown"]
+    last_success: str | None
+    last_failure: str | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+class HeldDropState(BaseModel):
+    """A read that lost too much of one source's items, held until confirmed."""
+
+    source: str
+    kept: int
+    read: int
+    since: str
+    last_read: str
+    reads: int
+    confirms_at: str
+
+
+class ScorecardRun(BaseModel):
+    """The last scorecard run: when, how long, and what it found."""
+
+    at: str
+    seconds: float
+    entities: int
+    outcomes: dict[str, int]
+    unavailable: dict[str, str]
+
+
+class ScorecardsState(BaseModel):
+    """The scorecards' state; it does not decide readiness."""
+
+    state: Literal["ok", "unavailable"]
+    reason: str | None
+    definitions: str
+    last_run: ScorecardRun | None
+    last_error: str | None
+
+
+class SetAsideFile(BaseModel):
+    """A file kept by Trellis that could not be used, renamed and kept."""
+
+    file: str
+    set_aside_as: str
+    at: str
+    reason: str
+
+
+class Readiness(BaseModel):
+    """Each source's state, the served snapshot and the scorecards."""
+
+    ready: bool
+    stale: bool
+    snapshot: SnapshotState | None
+    sources: dict[str, SourceState]
+    drops_held: list[HeldDropState]
+    scorecards: ScorecardsState
+    files: list[SetAsideFile]
+
+
 @router.get("/healthz", summary="The process answers")
-def healthz() -> dict[str, str]:
+def healthz() -> Liveness:
     """Always ``ok`` while the process can answer at all."""
-    return {"status": "ok"}
+    return Liveness(status="ok")
 
 
 @router.get(
     "/readyz",
     summary="Each source's state and the served snapshot's age",
-    responses={503: {"description": "Nothing to serve yet."}},
+    responses={503: {"model": Readiness, "description": "Nothing to serve yet."}},
 )
-def readyz(service: ServiceDep, request: Request) -> JSONResponse:
+def readyz(service: ServiceDep, scorer: ScorerDep, response: Response) -> Readiness:
     """200 once there is a catalog to serve (even a stale one, which is said), else 503.
 
     The scorecards' last run is reported too; it does not decide readiness, because kept
     results are served while a run waits for a slow source. ``files`` lists the files kept
     by Trellis that could not be used and were set aside (renamed, never deleted).
     """
-    report: dict[str, Any] = service.health()
-    scorer = request.app.state.scorer
-    report["scorecards"] = scorer.health()
-    report["files"] = [
-        record.as_json() for record in (*service.store.set_aside, *scorer.store.set_aside)
-    ]
-    return JSONResponse(report, status_code=200 if report["ready"] else 503)
+    report = Readiness.model_validate(
+        {
+            **service.health(),
+            "scorecards": scorer.health(),
+            "files": [
+                record.as_json() for record in (*service.store.set_aside, *scorer.store.set_aside)
+            ],
+        }
+    )
+    response.status_code = 200 if report.ready else 503
+    return report
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+def metrics(registry: MetricsDep) -> Response:
     """Request latency, source errors, snapshot age and catalog size."""
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

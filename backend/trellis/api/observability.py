@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from trellis.api.deps import Detail, ServiceDep, TokenRequired
-from trellis.observability import Target, WindowError
-from trellis.services.observability import Observer, find_target
+from trellis.api.deps import Detail, Moment, ObserverDep, TargetsDep, TokenRequired
+from trellis.entity_refs import stringify_ref
+from trellis.services.observability import find_target
 
-__all__ = ["ObservabilityPublic", "entity_targets", "router"]
+__all__ = ["ObservabilityPublic", "router"]
 
 router = APIRouter(
     prefix="/api/observability", tags=["observability"], dependencies=[TokenRequired]
 )
-
-
-def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
-    """The served catalog's index of entity refs to their model and servers."""
-    return service.document().targets
-
-
-def _observer(request: Request) -> Observer:
-    observer: Observer = request.app.state.observer
-    return observer
-
-
-TargetsDep = Annotated[Mapping[str, Target], Depends(entity_targets)]
-ObserverDep = Annotated[Observer, Depends(_observer)]
 
 
 class CurrentPublic(BaseModel):
@@ -92,7 +76,7 @@ class MetricPointPublic(BaseModel):
     """One logged value of a training metric."""
 
     step: int
-    timestamp: datetime
+    timestamp: Moment
     value: float | None
 
 
@@ -110,8 +94,8 @@ class TrainingPublic(BaseModel):
 class WindowPublic(BaseModel):
     """The evaluation times of every series (aligned to the step)."""
 
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     range: str
     step: str
     stepSeconds: int
@@ -151,9 +135,7 @@ class ObservabilityPublic(BaseModel):
 @router.get(
     "/{namespace}/{kind}/{name}",
     summary="Golden signals of an entity's servers and the model's training history",
-    response_model=None,
     responses={
-        200: {"model": ObservabilityPublic},
         404: {"model": Detail, "description": "No such entity."},
         422: {
             "model": Detail,
@@ -178,7 +160,7 @@ def observe(
     end: Annotated[
         datetime | None, Query(description="Last moment (ISO 8601 or Unix seconds); now.")
     ] = None,
-) -> JSONResponse:
+) -> ObservabilityPublic:
     """Golden signals of each of the entity's servers, of the model, and training history.
 
     A ``resource`` has a server per cluster it runs in, a ``component`` is one. Every signal
@@ -186,10 +168,7 @@ def observe(
     of the ``champion`` and ``candidate`` versions. A source that cannot be read marks what
     depends on it ``unavailable`` with the reason, and the answer is still 200.
     """
-    try:
-        window = observer.window(range_, step, end)
-    except WindowError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
-    ref = f"{kind.lower()}:{namespace.lower()}/{name}"
+    window = observer.window(range_, step, end)  # a bad one: WindowError, answered with 422
+    ref = stringify_ref(kind, namespace, name)
     target = find_target(ref, targets)  # an unknown entity: NotFound, answered with 404
-    return JSONResponse(observer.page(ref, target, window))
+    return ObservabilityPublic.model_validate(observer.page(ref, target, window))

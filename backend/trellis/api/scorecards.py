@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 
-from trellis.api.deps import TokenRequired
+from trellis.api.deps import ScorerDep, TokenRequired
 from trellis.entity_refs import stringify_ref
-from trellis.services.scoring import Scorer
 
-__all__ = ["ScorerDep", "router"]
-
-
-def _scorer(request: Request) -> Scorer:
-    scorer: Scorer = request.app.state.scorer
-    return scorer
-
-
-ScorerDep = Annotated[Scorer, Depends(_scorer)]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/scorecards", tags=["scorecards"], dependencies=[TokenRequired])
 

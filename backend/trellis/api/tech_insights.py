@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.api.deps import Detail, TokenRequired
-from trellis.api.scorecards import ScorerDep
+from trellis.api.deps import Detail, ScorerDep, TokenRequired
 from trellis.entity_refs import parse_ref, stringify_ref
+from trellis.errors import InvalidQuery, InvalidRequest
 from trellis.scorecards import Check
 from trellis.scorecards.facts import RETRIEVERS
 from trellis.scorecards.techinsights import check_json, check_result, fact_row
@@ -69,10 +69,7 @@ def _checks(scorer: Scorer, wanted: Sequence[str] | None) -> list[Check]:
     known = {check.id for check in every}
     unknown = [check_id for check_id in wanted if check_id not in known]
     if unknown:
-        raise HTTPException(
-            status_code=400,
-            detail=f"unknown check ids: {', '.join(map(repr, unknown))}",
-        )
+        raise InvalidRequest(f"unknown check ids: {', '.join(map(repr, unknown))}")
     chosen = set(wanted)
     return [check for check in every if check.id in chosen]
 
@@ -121,13 +118,12 @@ def run_bulk_checks(scorer: ScorerDep, body: RunChecksBulk) -> list[dict[str, An
 
 def _retrievers(ids: Sequence[str]) -> list[str]:
     if not ids:
-        raise HTTPException(status_code=422, detail="ids[] is required: the fact retriever ids")
+        raise InvalidQuery("ids[] is required: the fact retriever ids")
     unknown = [i for i in ids if i not in _RETRIEVER_IDS]
     if unknown:
-        raise HTTPException(
-            status_code=422,
-            detail=f"unknown fact retriever ids: {', '.join(map(repr, unknown))}; known: "
-            f"{', '.join(sorted(_RETRIEVER_IDS))}",
+        raise InvalidQuery(
+            f"unknown fact retriever ids: {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(sorted(_RETRIEVER_IDS))}"
         )
     return list(dict.fromkeys(ids))
 
@@ -136,7 +132,7 @@ def _entity(ref: str) -> str:
     try:
         return stringify_ref(*parse_ref(ref))
     except ValueError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+        raise InvalidQuery(str(exc)) from exc
 
 
 _EntityQuery = Annotated[str, Query(max_length=600, description="kind:namespace/name")]
@@ -149,7 +145,7 @@ def _ids(request: Request) -> list[str]:
     """Retriever ids from the query, in any of the array forms clients send."""
     ids = [value for key, value in request.query_params.multi_items() if _IDS_KEY.fullmatch(key)]
     if len(ids) > _MAX_IDS:
-        raise HTTPException(status_code=422, detail=f"at most {_MAX_IDS} ids are taken")
+        raise InvalidQuery(f"at most {_MAX_IDS} ids are taken")
     return ids
 
 
@@ -189,7 +185,7 @@ def facts_range(
     retrievers = _retrievers(ids)
     start, end = _aware(start), _aware(end)
     if end < start:
-        raise HTTPException(status_code=422, detail="endDatetime is before startDatetime")
+        raise InvalidQuery("endDatetime is before startDatetime")
     history = scorer.facts_range(_entity(entity), retrievers, start, end)
     return {
         retriever: [fact_row(retriever, r.entity, r.version, r.timestamp, r.facts) for r in rows]

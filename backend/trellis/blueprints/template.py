@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from trellis import annotations as ann
 from trellis.blueprints.form import question_schema
 from trellis.errors import ConfigError
 from trellis.model import Blueprint, Page, Publish, Question
@@ -28,7 +29,7 @@ def template_entity(blueprint: Blueprint, *, namespace: str = "default") -> dict
         raise ConfigError(f"{blueprint.name}/blueprint.yaml has no `publish` section")
     _check_pages(blueprint)
     return {
-        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "apiVersion": ann.TEMPLATE_API_VERSION,
         "kind": "Template",
         "metadata": {
             "name": blueprint.name,
@@ -36,7 +37,7 @@ def template_entity(blueprint: Blueprint, *, namespace: str = "default") -> dict
             "title": blueprint.title,
             "description": blueprint.description,
             "tags": list(blueprint.tags),
-            "annotations": {"trellis.dev/blueprint": blueprint.name},
+            "annotations": {ann.BLUEPRINT: blueprint.name},
         },
         "spec": {
             "owner": blueprint.owner,
@@ -51,7 +52,7 @@ def template_entity(blueprint: Blueprint, *, namespace: str = "default") -> dict
 def location_entity(names: Sequence[str]) -> dict[str, Any]:
     """A Location listing every template file, so one target brings them all in."""
     return {
-        "apiVersion": "backstage.io/v1alpha1",
+        "apiVersion": ann.API_VERSION,
         "kind": "Location",
         "metadata": {
             "name": "trellis-templates",

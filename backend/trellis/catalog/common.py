@@ -1,13 +1,11 @@
-"""What every entity builder shares: the envelope's apiVersion, problems, and text hygiene."""
+"""What every entity builder shares: the entity type, problems, and text hygiene."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["API_VERSION", "Entity", "Problem", "clean"]
-
-API_VERSION = "backstage.io/v1alpha1"
+__all__ = ["Entity", "Problem", "clean"]
 
 Entity = dict[str, Any]
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-from trellis.catalog import annotations as ann
-from trellis.catalog.common import API_VERSION, Entity, Problem, clean
+from trellis import annotations as ann
+from trellis.catalog.common import Entity, Problem, clean
 from trellis.catalog.lineage import lineage_annotations, link_lineage
 from trellis.catalog.names import entity_names, fold_name, fold_tag, is_valid_name
 from trellis.catalog.servers import (
@@ -29,7 +29,7 @@ from trellis.catalog.servers import (
     server_entities,
 )
 from trellis.catalog.validation import entity_problems
-from trellis.entity_refs import ref_of as entity_ref
+from trellis.entity_refs import ref_of, stringify_ref
 from trellis.model import Deployment, ModelTags, RegisteredModel, Snapshot
 from trellis.redact import scrub_url, url_base
 
@@ -143,7 +143,7 @@ def build_catalog(
     for model, resource in zip(snapshot.models, resources, strict=True):
         if _valid(resource, problems):
             entities.append(resource)
-            ref = entity_ref(resource)
+            ref = ref_of(resource)
             if ref:
                 serving = (*served.get(model.name, ()), *as_adapter.get(model.name, ()))
                 targets[ref] = Target(model, serving)
@@ -151,7 +151,7 @@ def build_catalog(
     for server in servers:
         if _valid_pair(server, problems):
             entities += [server.component, server.api]
-            ref = entity_ref(server.component)
+            ref = ref_of(server.component)
             if ref:
                 served_model = server.model.model if server.model else None
                 targets[ref] = Target(served_model, (server.deployment,))
@@ -196,7 +196,7 @@ def _valid(entity: Entity, problems: list[Problem]) -> bool:
     errors = entity_problems(entity)
     if errors:
         title = str(entity.get("metadata", {}).get("title", ""))
-        problems.append(Problem(title, entity_ref(entity), "error", "; ".join(errors)))
+        problems.append(Problem(title, ref_of(entity), "error", "; ".join(errors)))
     return not errors
 
 
@@ -222,7 +222,7 @@ def _model_entity(model: RegisteredModel, resource: Entity, options: CatalogOpti
     system = spec.get("system")
     return ModelEntity(
         model=model,
-        ref=entity_ref(resource) or f"resource:{options.namespace}/{name}",
+        ref=ref_of(resource) or stringify_ref("resource", options.namespace, name),
         name=name,
         owner=str(spec.get("owner") or options.fallback_owner),
         lifecycle=str(spec.get("lifecycle") or EXPERIMENTAL),
@@ -235,7 +235,7 @@ def model_resource(
 ) -> Entity:
     """The default transformer: one ``Resource`` of type ``ai-model`` for a model."""
     name = naming.models[model.name]
-    ref = f"resource:{options.namespace}/{name}"
+    ref = stringify_ref("resource", options.namespace, name)
     tags = model.tags
     champion = model.version_for_alias(ModelTags.CHAMPION)
     repo = _http_url(tags.get(ModelTags.SOURCE_REPO, ""))
@@ -261,8 +261,8 @@ def model_resource(
     }
     system = tags.get(ModelTags.SYSTEM, "").strip()
     if system:
-        spec["system"] = f"system:{options.namespace}/{naming.systems[clean(system)]}"
-    return {"apiVersion": API_VERSION, "kind": "Resource", "metadata": metadata, "spec": spec}
+        spec["system"] = stringify_ref("system", options.namespace, naming.systems[clean(system)])
+    return {"apiVersion": ann.API_VERSION, "kind": "Resource", "metadata": metadata, "spec": spec}
 
 
 def _annotations(model: RegisteredModel, champion: int | None, repo: str | None) -> dict[str, str]:
@@ -298,14 +298,14 @@ def _systems(resources: list[Entity], naming: Naming, options: CatalogOptions) -
             owners[system][resource["spec"]["owner"]] += 1
     entities = []
     for original, name in sorted(naming.systems.items(), key=lambda item: item[1]):
-        ref = f"system:{options.namespace}/{name}"
+        ref = stringify_ref("system", options.namespace, name)
         counts = owners.get(ref)
         if not counts:
             continue
         owner = min(counts, key=lambda o: (-counts[o], o))
         entities.append(
             {
-                "apiVersion": API_VERSION,
+                "apiVersion": ann.API_VERSION,
                 "kind": "System",
                 "metadata": {
                     "name": name,
@@ -342,7 +342,7 @@ def _owner(
             )
         )
         return options.fallback_owner
-    owner = f"{kind}:{namespace}/{name}"
+    owner = stringify_ref(kind, namespace, name)
     if match and (match["name"] != name or (match["ns"] and match["ns"] != namespace)):
         problems.append(Problem(model.name, ref, "warning", f"owner tag {raw!r} read as {owner}"))
     return owner

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from trellis.catalog import annotations as ann
+from trellis import annotations as ann
 from trellis.catalog.common import Entity, Problem, clean
 from trellis.catalog.validation import entity_problems
 from trellis.entity_refs import ref_of

@@ -20,10 +20,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from trellis.catalog import annotations as ann
+from trellis import annotations as ann
 from trellis.catalog.api_definitions import api_definition
-from trellis.catalog.common import API_VERSION, Entity, Problem, clean
+from trellis.catalog.common import Entity, Problem, clean
 from trellis.catalog.names import entity_names, fold_tag
+from trellis.entity_refs import stringify_ref
 from trellis.model import Deployment, RegisteredModel, Runtime
 from trellis.observability.queries import roadie_rules
 from trellis.redact import scrub_url
@@ -128,8 +129,8 @@ def server_entities(
         title = f"{clean(base)} in {clean(deployment.region)}"
         if with_cluster:
             title += f" ({clean(deployment.cluster)})"
-        component_ref = f"component:{namespace}/{name}"
-        api_ref = f"api:{namespace}/{name}"
+        component_ref = stringify_ref("component", namespace, name)
+        api_ref = stringify_ref("api", namespace, name)
         spec: Entity = {
             "lifecycle": model.lifecycle if model else _EXPERIMENTAL,
             "owner": model.owner if model else fallback_owner,
@@ -146,7 +147,7 @@ def server_entities(
                 problems.append(_unknown_adapter(deployment, adapter, component_ref))
         annotations = _annotations(deployment, model, component_ref, problems, rules)
         component = {
-            "apiVersion": API_VERSION,
+            "apiVersion": ann.API_VERSION,
             "kind": "Component",
             "metadata": {
                 "name": name,
@@ -172,7 +173,7 @@ def server_entities(
             kserve=deployment.kind == "InferenceService",
         )
         api = {
-            "apiVersion": API_VERSION,
+            "apiVersion": ann.API_VERSION,
             "kind": "API",
             "metadata": {
                 "name": name,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from trellis.annotations import API_VERSION
 from trellis.catalog.names import is_valid_name, is_valid_tag
 
 __all__ = ["entity_problems"]
@@ -32,8 +33,8 @@ _REF_LIST_FIELDS = ("dependsOn", "dependencyOf", "providesApis", "consumesApis")
 def entity_problems(entity: Mapping[str, Any]) -> list[str]:
     """Every rule ``entity`` breaks, as readable sentences; empty when it is valid."""
     problems: list[str] = []
-    if entity.get("apiVersion") != "backstage.io/v1alpha1":
-        problems.append(f"apiVersion {entity.get('apiVersion')!r} is not backstage.io/v1alpha1")
+    if entity.get("apiVersion") != API_VERSION:
+        problems.append(f"apiVersion {entity.get('apiVersion')!r} is not {API_VERSION}")
     kind = entity.get("kind")
     if kind not in _REQUIRED_SPEC:
         problems.append(f"kind {kind!r} is not one Trellis emits")

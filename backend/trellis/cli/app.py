@@ -1,13 +1,13 @@
 """The ``trellis`` command: the same operations as the API, from a terminal.
 
-Errors from Trellis become one line on stderr and an exit code, in one place
-(``_handle_errors``): 2 for configuration, 3 for an upstream that could not be read.
+Errors from Trellis become one message on stderr and an exit code, in one place
+(``_errors``): 2 for configuration, 3 for an upstream that could not be read, 1 otherwise.
+What the commands build from the configuration comes from ``cli.wiring``.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,15 +17,13 @@ from typing import Annotated, NoReturn
 
 import typer
 import yaml
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from trellis import __version__
-from trellis.config import Settings
+from trellis.cli import wiring
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
-from trellis.model import Snapshot
-from trellis.redact import install_log_redaction
 from trellis.scorecards import DefinitionError
 from trellis.yaml_text import dump
 
@@ -53,18 +51,32 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+_EXIT_CODES: tuple[tuple[type[TrellisError], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (AnswerError, EXIT_CONFIG),
+    (DefinitionError, EXIT_CONFIG),
+    (SourceUnavailable, EXIT_SOURCE),
+)
+"""Each error's exit code; any other ``TrellisError`` exits 1."""
+
+
 @contextmanager
-def _handle_errors() -> Iterator[None]:
+def _errors(*, updates: bool = False) -> Iterator[None]:
+    """Map the error tree to a message on stderr and an exit code, for every command.
+
+    The update commands (``updates``) exit 1 on every error, as 2 means "an update exists"
+    to ``check-update``, and print the message on one line.
+    """
     try:
         yield
     except ValidationError as exc:
+        if updates:
+            raise
         _fail(EXIT_CONFIG, "invalid configuration:\n" + _settings_errors(exc))
-    except (ConfigError, AnswerError, DefinitionError) as exc:
-        _fail(EXIT_CONFIG, str(exc))
-    except SourceUnavailable as exc:
-        _fail(EXIT_SOURCE, str(exc))
     except TrellisError as exc:
-        _fail(1, str(exc))
+        if updates:
+            _fail(1, " ".join(str(exc).split()))
+        _fail(next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), 1), str(exc))
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -81,18 +93,8 @@ def _settings_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _settings() -> Settings:
-    return Settings()
-
-
-def _logging(level: str, settings: Settings) -> None:
-    """Log to stderr, every line scrubbed of the configured secrets and URL credentials."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    from trellis.app import redactor
-
-    install_log_redaction(redactor(settings))
+def _warn(message: str) -> None:
+    err.print(message, markup=False)
 
 
 def _version(value: bool) -> None:
@@ -117,28 +119,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port [TRELLIS_PORT].")] = None,
 ) -> None:
     """Run the API (one worker: extra workers only add latency on reused connections)."""
-    with _handle_errors():
-        settings = _settings()
-        _serve(settings, host or settings.host, port if port is not None else settings.port)
-
-
-def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    from trellis.app import create_app
-
-    _logging(settings.log_level, settings)
-    # The access log would record query strings, where a catalog token may ride: off.
-    # No logging config of uvicorn's own: its loggers go to the root's scrubbing handlers.
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        workers=1,
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,
-    )
+    with _errors():
+        wiring.serve(host, port)
 
 
 @app.command()
@@ -148,15 +130,8 @@ def catalog(
     ] = None,
 ) -> None:
     """Read the registry (and clusters) once and print the catalog entities as YAML."""
-    from trellis.app import build_registry, catalog_options, read_once
-    from trellis.services.catalog_refresh import build_document
-
-    with _handle_errors():
-        settings = _settings()
-        _logging("warning", settings)
-        snapshot = read_once(settings, build_registry(settings))
-        _warn_failed_clusters(snapshot)
-        document = build_document(snapshot, catalog_options(settings))
+    with _errors():
+        document = wiring.read_catalog(_warn)
         _write(document.yaml, output)
         for problem in document.problems:
             err.print(
@@ -176,11 +151,8 @@ def openapi(
     ] = None,
 ) -> None:
     """Print the API's OpenAPI document as YAML (the platform's own API entity uses it)."""
-    from trellis.app import create_app
-
-    with _handle_errors():
-        document = create_app(Settings(api_tokens=[])).openapi()
-        text = dump(document, width=100)
+    with _errors():
+        text = dump(wiring.openapi_document(), width=100)
         _write(text.encode(), output)
 
 
@@ -194,15 +166,8 @@ def demo(
     ] = True,
 ) -> None:
     """Train a few real scikit-learn models into the embedded registry and serve them."""
-    from trellis.demo import prepare_demo, print_next_steps
-
-    with _handle_errors():
-        settings = _settings()
-        console = Console()
-        settings = prepare_demo(settings, console=console, retrain=retrain)
-        print_next_steps(settings, console=console)
-        if serve_after:
-            _serve(settings, settings.host, settings.port)
+    with _errors():
+        wiring.run_demo(retrain=retrain, serve_after=serve_after)
 
 
 @app.command()
@@ -228,14 +193,12 @@ def new(
     ] = None,
 ) -> None:
     """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
-    from trellis.app import build_scaffolder
-
-    with _handle_errors():
-        settings = _settings()
+    with _errors():
+        settings = wiring.load_settings()
         answers = _answers(data or [], data_file)
         if destination.exists() and any(destination.iterdir()):
             raise ConfigError(f"{destination} exists and is not empty")
-        build_scaffolder(settings).new(
+        wiring.scaffolder(settings).new(
             blueprint, destination, answers, defaults=defaults, vcs_ref=vcs_ref
         )
         files = sum(1 for p in destination.rglob("*") if p.is_file())
@@ -259,10 +222,8 @@ app.add_typer(blueprints_app, name="blueprints")
 @blueprints_app.command("list")
 def blueprints_list() -> None:
     """List the blueprints with their titles and questions."""
-    from trellis.app import build_scaffolder
-
-    with _handle_errors():
-        for blueprint in build_scaffolder(_settings()).blueprints():
+    with _errors():
+        for blueprint in wiring.scaffolder(wiring.load_settings()).blueprints():
             typer.echo(f"{blueprint.name}: {blueprint.title}")
             typer.echo(f"  questions: {', '.join(q.name for q in blueprint.questions)}")
 
@@ -283,10 +244,8 @@ def blueprints_backstage(
     can follow later blueprint versions with `copier update`. Never edit them by hand: run
     this again after changing a blueprint's copier.yml or blueprint.yaml.
     """
-    from trellis.app import build_scaffolder
-
-    with _handle_errors():
-        files = build_scaffolder(_settings()).template_files()
+    with _errors():
+        files = wiring.scaffolder(wiring.load_settings()).template_files()
         stale = [
             name
             for name, content in files.items()
@@ -336,12 +295,6 @@ def _answers(pairs: list[str], data_file: Path | None) -> dict[str, object]:
     return answers
 
 
-def _warn_failed_clusters(snapshot: Snapshot) -> None:
-    for read in snapshot.clusters.values():
-        if not read.ok:
-            err.print(f"warning: cluster {read.cluster}: {read.error}", markup=False)
-
-
 def _write(data: bytes, output: Path | None) -> None:
     if output is None:
         sys.stdout.buffer.write(data)
@@ -351,18 +304,6 @@ def _write(data: bytes, output: Path | None) -> None:
 
 
 # --- blueprint updates: exit 1 on any error (2 means "an update exists" for check-update) ---
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    from rich.text import Text
-
-    try:
-        yield
-    except TrellisError as exc:
-        message = " ".join(str(exc).split())
-        err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-        raise typer.Exit(1) from exc
 
 
 @app.command(
@@ -392,7 +333,7 @@ def check_update_command(
     from trellis.cli.update_report import print_status
     from trellis.services.updates import check_update
 
-    with _one_line_errors():
+    with _errors(updates=True):
         status = check_update(repo)
     if as_json:
         typer.echo(json.dumps(status.as_json(), indent=2))
@@ -425,7 +366,7 @@ def update_command(
     from trellis.cli.update_report import print_result
     from trellis.services.updates import update
 
-    with _one_line_errors(), err.status(f"Updating {repo} with copier update ..."):
+    with _errors(updates=True), err.status(f"Updating {repo} with copier update ..."):
         result = update(repo, to)
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
@@ -437,8 +378,9 @@ def update_command(
     "(component:default/fraud-detector-eu-west-1). Reads the registry, the clusters and "
     "Prometheus once, like `trellis catalog` (no server needed), and prints a line per signal "
     "with a sparkline and the current value.\n\n"
-    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad range), 3 a source could not "
-    "be read (what depends on it is marked unavailable).",
+    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad range), 2 a bad option or a "
+    "setting that cannot work, 3 a source could not be read (what depends on it is marked "
+    "unavailable).",
 )
 def observe(
     entity_ref: Annotated[str, typer.Argument(help="resource:NS/NAME or component:NS/NAME.")],
@@ -448,25 +390,11 @@ def observe(
     ] = None,
 ) -> None:
     """Golden signals of an entity's model servers, and its training history."""
-    from trellis.app import build_registry, catalog_options, read_once
-    from trellis.catalog import build_catalog
     from trellis.cli.observe_report import print_page
-    from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
+    from trellis.services.observability import NOT_CONFIGURED
 
-    with _handle_errors():
-        settings = _settings()
-        _logging("warning", settings)
-        registry = build_registry(settings)
-        observer = Observer.from_settings(settings, registry=registry)
-        try:
-            window = observer.window(range_, step, None)
-            snapshot = read_once(settings, registry)
-            _warn_failed_clusters(snapshot)
-            catalog = build_catalog(snapshot, catalog_options(settings))
-            page = observer.page(entity_ref, find_target(entity_ref, catalog.targets), window)
-        finally:
-            observer.close()
-            registry.close()
+    with _errors():
+        page = wiring.observe_once(entity_ref, range_, step, _warn)
         print_page(Console(), page)
         down = [
             name
@@ -481,10 +409,11 @@ def observe(
     help="Scorecards of one entity, or how many entities reached each level.\n\n"
     "Reads the registry, the clusters, Prometheus and the generated repositories once (no "
     "server needed), runs every check of scorecards/*.yaml and prints the same answer as "
-    "GET /api/scorecards[/NS/KIND/NAME]. Without ENTITY_REF it prints the fleet's levels "
-    "by owner.\n\n"
-    "Exit codes: 0 shown, 1 an error (an unknown entity, a bad definition), 3 a source could "
-    "not be read (the checks that depend on it are unknown, not failed).",
+    "GET /api/scorecards/NS/KIND/NAME. Without ENTITY_REF it prints the fleet's levels by "
+    "owner, as GET /api/scorecards does.\n\n"
+    "Exit codes: 0 shown, 1 an error (an unknown entity), 2 a bad option, a malformed "
+    "ENTITY_REF, or a setting or scorecard definition that cannot work, 3 a source could not "
+    "be read (the checks that depend on it are unknown, not failed).",
 )
 def score(
     entity_ref: Annotated[
@@ -496,69 +425,20 @@ def score(
     ] = OutputFormat.TABLE,
 ) -> None:
     """Scorecards of one entity, or how many entities reached each level."""
-    from tempfile import TemporaryDirectory
-
-    from trellis.app import (
-        build_registry,
-        build_scaffolder,
-        build_scorer,
-        catalog_options,
-        read_once,
-    )
     from trellis.cli.score_report import print_entity, print_fleet
-    from trellis.entity_refs import parse_ref, stringify_ref
-    from trellis.services.catalog_refresh import build_document
-    from trellis.services.scoring import OneRead
 
-    with _handle_errors():
-        settings = _settings()
-        _logging("warning", settings)
-        ref = None
-        if entity_ref is not None:
-            try:
-                ref = stringify_ref(*parse_ref(entity_ref))
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from exc
-        registry = build_registry(settings)
-        try:
-            scaffolder = build_scaffolder(settings)
-        except ConfigError as exc:
-            err.print(f"warning: blueprint facts are unknown: {exc}", markup=False)
-            scaffolder = None
-        # Results go to a scratch store: a one-off run must not overwrite the server's.
-        with TemporaryDirectory(prefix="trellis-score-") as scratch:
-            scratch_settings = settings.model_copy(
-                update={
-                    "scorecards": settings.scorecards.model_copy(
-                        update={"database_url": SecretStr(f"sqlite:///{scratch}/scorecards.db")}
-                    )
-                }
-            )
-            try:
-                snapshot = read_once(settings, registry)
-                _warn_failed_clusters(snapshot)
-                document = build_document(snapshot, catalog_options(settings))
-                scorer = build_scorer(
-                    scratch_settings, OneRead(registry, document, snapshot), scaffolder
-                )
-                try:
-                    run = scorer.run_once()
-                    report = scorer.entity_report(ref) if ref else scorer.fleet_report()
-                finally:
-                    scorer.stop()
-            finally:
-                registry.close()
-                if scaffolder is not None:
-                    scaffolder.close()
+    with _errors():
+        scored = wiring.score_once(entity_ref, _warn)
+        report = scored.report
         if format_ is OutputFormat.JSON:
             typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        elif ref:
+        elif scored.ref:
             print_entity(Console(), report)
         else:
             print_fleet(Console(), report)
-        for source, reason in run.unavailable.items():
-            err.print(f"warning: {source} facts are unknown: {reason}", markup=False)
-        if run.unavailable:
+        for source, reason in scored.unavailable.items():
+            _warn(f"warning: {source} facts are unknown: {reason}")
+        if scored.unavailable:
             raise typer.Exit(EXIT_SOURCE)
 
 

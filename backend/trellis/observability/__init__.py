@@ -21,7 +21,6 @@ from trellis.observability.window import (
     Limits,
     Window,
     WindowError,
-    format_duration,
     parse_duration,
     plan_window,
 )
@@ -40,7 +39,6 @@ __all__ = [
     "Window",
     "WindowError",
     "build_page",
-    "format_duration",
     "page_servers",
     "parse_duration",
     "plan_queries",

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from trellis.durations import format_duration
 from trellis.entity_refs import parse_ref
 from trellis.model import Deployment, RegisteredModel, Series
 from trellis.observability.queries import (
@@ -37,7 +38,7 @@ from trellis.observability.signals import (
     split_rows,
 )
 from trellis.observability.training import TrainingRun
-from trellis.observability.window import Window, format_duration
+from trellis.observability.window import Window
 
 __all__ = [
     "EntityServers",

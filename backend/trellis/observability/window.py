@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from trellis.errors import TrellisError
+from trellis.durations import UNITS, format_duration
+from trellis.errors import InvalidQuery
 
 __all__ = [
     "DEFAULT_POINTS",
@@ -20,12 +21,10 @@ __all__ = [
     "Limits",
     "Window",
     "WindowError",
-    "format_duration",
     "parse_duration",
     "plan_window",
 ]
 
-_UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 _DURATION = re.compile(
     r"^(?:(\d{1,6})w)?(?:(\d{1,6})d)?(?:(\d{1,7})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?$"
 )
@@ -38,7 +37,7 @@ _LATEST_END = datetime(9000, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class WindowError(TrellisError):
+class WindowError(InvalidQuery):
     """A range or step that cannot be parsed or is over a limit; the message says which."""
 
 
@@ -84,20 +83,10 @@ def parse_duration(text: str, *, what: str) -> int:
     match = _DURATION.match(text.strip())
     if not text.strip() or match is None:
         raise WindowError(f"{what} {text[:40]!r} is not a duration like 30s, 15m, 6h or 7d")
-    seconds = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _UNITS, strict=True) if n)
+    seconds = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), UNITS, strict=True) if n)
     if seconds <= 0:
         raise WindowError(f"{what} must be longer than zero")
     return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest Prometheus-style duration for ``seconds`` (``3600`` -> ``1h``)."""
-    parts = []
-    for suffix, unit in _UNITS:
-        if seconds >= unit:
-            count, seconds = divmod(seconds, unit)
-            parts.append(f"{count}{suffix}")
-    return "".join(parts) or "0s"
 
 
 def plan_window(

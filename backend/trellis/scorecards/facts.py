@@ -20,6 +20,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from trellis import annotations as ann
 from trellis.model import ChampionDetails, Deployment, ModelKind, ModelTags, RegisteredModel
 from trellis.scorecards.unknown import Unknown
 
@@ -27,7 +28,6 @@ __all__ = [
     "BLUEPRINT",
     "DATA_REGION_ONLY",
     "DEPLOYMENTS",
-    "ENVIRONMENT_LABEL",
     "LINEAGE",
     "REGISTRY",
     "RETRIEVERS",
@@ -47,8 +47,6 @@ __all__ = [
 TRAINING_REGION = "training"
 #: In an adapter serving policy: served only in the region its training data comes from.
 DATA_REGION_ONLY = "data-region"
-#: Label saying which environment a server belongs to; a server without it is production.
-ENVIRONMENT_LABEL = "trellis.dev/environment"
 _PRODUCTION = "production"
 _SECONDS_PER_DAY = 86_400.0
 
@@ -144,7 +142,7 @@ DEPLOYMENTS = FactRetriever(
     schema=_schema(
         cluster=("string", "Server: the kubeconfig context it was read from."),
         region=("string", "Server: the region it serves."),
-        environment=("string", f"Server: its `{ENVIRONMENT_LABEL}` label, else production."),
+        environment=("string", f"Server: its `{ann.ENVIRONMENT}` label, else production."),
         readyReplicas=("integer", "Server: replicas ready to serve."),
         desiredReplicas=("integer", "Server: replicas asked for."),
         gpuRequests=("integer", "Server: GPUs requested per replica."),
@@ -290,7 +288,7 @@ def server_deployment_facts(server: Deployment, cluster_error: str | None) -> Fa
     return {
         "cluster": server.cluster,
         "region": server.region,
-        "environment": server.labels.get(ENVIRONMENT_LABEL, _PRODUCTION),
+        "environment": server.labels.get(ann.ENVIRONMENT, _PRODUCTION),
         "readyReplicas": server.ready_replicas,
         "desiredReplicas": server.desired_replicas,
         "gpuRequests": server.gpu_requests,

@@ -20,7 +20,7 @@ from cachetools import TTLCache
 
 from trellis.blueprints import blueprint_fact, check_answers, usage_by_version
 from trellis.blueprints.template import location_entity, template_entity
-from trellis.errors import SourceUnavailable
+from trellis.errors import SourceUnavailable, TimedOut
 from trellis.model import Blueprint, BlueprintInstance
 from trellis.services.updates import known_instances
 from trellis.sources.blueprints import BlueprintSource, Rendering
@@ -164,7 +164,7 @@ class Scaffolder:
         """Render in memory with the form's rules: required questions must be answered.
 
         The answers are checked here, so a bad one costs no worker and no place in the queue;
-        Copier then renders in a worker process. ``TimeoutError`` past the deadline, ``Busy``
+        Copier then renders in a worker process. ``TimedOut`` past the deadline, ``Busy``
         when the queue is full.
         """
 
@@ -173,7 +173,11 @@ class Scaffolder:
 
         checked = await asyncio.to_thread(check)
         job = partial(self.source.render_files, blueprint, checked, vcs_ref=self.vcs_ref)
-        return await self.renders.run(job)
+        try:
+            return await self.renders.run(job)
+        except TimeoutError:
+            limit = self.renders.timeout_seconds
+            raise TimedOut(f"rendering {blueprint} took longer than {limit:g} s") from None
 
     def template_files(self, *, namespace: str = "default") -> dict[str, bytes]:
         """Every blueprint's Software Template, plus a Location listing them, by file name."""

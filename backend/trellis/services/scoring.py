@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from trellis import annotations as ann
 from trellis.blueprints import blueprint_fact
 from trellis.catalog import CatalogDocument, Target
 from trellis.config import Settings
+from trellis.durations import format_duration
 from trellis.entity_refs import parse_ref, ref_of, stringify_ref
 from trellis.errors import ConfigError, NotFound, NotReady, SourceUnavailable
 from trellis.model import (
@@ -69,7 +71,6 @@ from trellis.sources.mlflow import RegistrySource
 from trellis.sources.prometheus import PrometheusSource
 
 __all__ = [
-    "BLUEPRINT_ANNOTATION",
     "CatalogView",
     "OneRead",
     "RunReport",
@@ -79,7 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BLUEPRINT_ANNOTATION = "trellis.dev/blueprint"
 _WORKERS = 8
 _RETRY_SECONDS = 15.0
 """How soon a run that could not reach the fact store tries again (at most the interval)."""
@@ -277,7 +277,7 @@ class Scorer:
             if ref not in servers:
                 evaluate(ref)
         self._answers(asked, reads)
-        window = _duration(self.config.serving_window_seconds)
+        window = format_duration(self.config.serving_window_seconds)
         for ref, server in servers.items():
             row = (reads.rows or {}).get(server_key(server))
             facts[ref][SERVING.id] = serving_facts(row, reads.serving_error, window)
@@ -612,12 +612,12 @@ def _repository_entity(instance: BlueprintInstance) -> tuple[str, Mapping[str, A
     """A generated repository's Component as far as Trellis knows it: ref and annotation."""
     kind, namespace, name = parse_ref(instance.entity_ref or Path(instance.location).name)
     entity = {
-        "apiVersion": "backstage.io/v1alpha1",
+        "apiVersion": ann.API_VERSION,
         "kind": kind.capitalize(),
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "annotations": {BLUEPRINT_ANNOTATION: instance.blueprint},
+            "annotations": {ann.BLUEPRINT: instance.blueprint},
         },
         "spec": {},
     }
@@ -660,11 +660,3 @@ def _unknowns(items: Iterable[tuple[str, object]], prefix: str = "") -> Iterable
             yield f"{prefix}{name}", value.reason
         elif isinstance(value, Mapping):
             yield from _unknowns(value.items(), f"{prefix}{name}.")
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 86_400 == 0:
-        return f"{seconds // 86_400}d"
-    if seconds % 3_600 == 0:
-        return f"{seconds // 3_600}h"
-    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from trellis import annotations as ann
 from trellis.model import Condition, Deployment, Runtime
 from trellis.sources.label_selector import selects
 
 __all__ = [
-    "ADAPTERS_KEY",
     "PREDICTOR_LABEL",
-    "SERVER_LABEL",
     "ClusterObjects",
     "model_reference",
     "to_deployments",
@@ -40,13 +39,6 @@ __all__ = [
 
 Obj = Mapping[str, Any]
 
-#: Blueprints put it on every model server; Trellis lists Deployments by it.
-SERVER_LABEL = "trellis.dev/registered-model"
-VERSION_KEY = "trellis.dev/model-version"
-RUNTIME_KEY = "trellis.dev/runtime"
-REGION_KEY = "trellis.dev/region"
-#: Comma-separated registered-model names of the adapters a server loads beside its model.
-ADAPTERS_KEY = "trellis.dev/lora-adapters"
 TOPOLOGY_REGION = "topology.kubernetes.io/region"
 #: KServe labels every predictor pod (and the Deployments it makes) with its service's name.
 PREDICTOR_LABEL = "serving.kserve.io/inferenceservice"
@@ -240,11 +232,11 @@ def model_reference(
 ) -> tuple[str | None, str | None]:
     """(registered model, version or alias) a server loads, from its metadata and URIs."""
     name = next(
-        (v for v in (annotations.get(SERVER_LABEL), labels.get(SERVER_LABEL),
-                     pod_labels.get(SERVER_LABEL)) if v),
+        (v for v in (annotations.get(ann.REGISTERED_MODEL), labels.get(ann.REGISTERED_MODEL),
+                     pod_labels.get(ann.REGISTERED_MODEL)) if v),
         None,
     )  # fmt: skip
-    version = annotations.get(VERSION_KEY) or labels.get(VERSION_KEY) or None
+    version = annotations.get(ann.MODEL_VERSION) or labels.get(ann.MODEL_VERSION) or None
     for uri in uris:
         parsed = _parse_model_uri(uri)
         if parsed is None:
@@ -276,12 +268,12 @@ def _parse_model_uri(uri: str) -> tuple[str, str] | None:
 
 def _adapters(annotations: Mapping[str, str]) -> tuple[str, ...]:
     """The adapter names of ``trellis.dev/lora-adapters``: distinct, sorted, blanks dropped."""
-    names = {name.strip() for name in annotations.get(ADAPTERS_KEY, "").split(",")}
+    names = {name.strip() for name in annotations.get(ann.LORA_ADAPTERS, "").split(",")}
     return tuple(sorted(names - {""}))
 
 
 def _region(labels: Mapping[str, str], default: str) -> str:
-    return labels.get(REGION_KEY) or labels.get(TOPOLOGY_REGION) or default
+    return labels.get(ann.REGION) or labels.get(TOPOLOGY_REGION) or default
 
 
 def _model_spec(predictor: Obj) -> tuple[Obj, str | None]:
@@ -316,7 +308,7 @@ def _isvc_runtime(model: Obj, framework: str | None, containers: Sequence[Obj]) 
 def _deployment_runtime(
     annotations: Mapping[str, str], labels: Mapping[str, str], containers: Sequence[Obj]
 ) -> str:
-    declared = (labels.get(RUNTIME_KEY) or annotations.get(RUNTIME_KEY) or "").lower()
+    declared = (labels.get(ann.RUNTIME) or annotations.get(ann.RUNTIME) or "").lower()
     if declared in _KNOWN_RUNTIMES:
         return declared
     return _image_runtime(containers)
@@ -428,8 +420,8 @@ def _protected(policies: Iterable[Obj], pod_labels: Mapping[str, str]) -> bool:
 def _with_region(selector: Mapping[str, str], pod_labels: Mapping[str, str]) -> dict[str, str]:
     """The selector, narrowed to the server's region when its pods carry the region label."""
     result = dict(selector)
-    if pod_labels.get(REGION_KEY):
-        result.setdefault(REGION_KEY, pod_labels[REGION_KEY])
+    if pod_labels.get(ann.REGION):
+        result.setdefault(ann.REGION, pod_labels[ann.REGION])
     return dict(sorted(result.items()))
 
 

@@ -34,11 +34,11 @@ from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trellis import __version__
+from trellis import annotations as ann
 from trellis.model import ClusterRead, Deployment
 from trellis.sources.bad_files import schema_problems, yaml_problem
 from trellis.sources.kube_objects import (
     PREDICTOR_LABEL,
-    SERVER_LABEL,
     ClusterObjects,
     to_deployments,
 )
@@ -155,7 +155,9 @@ class KubernetesSource:
         objects = ClusterObjects(
             inference_services=_list_all(isvcs, deadline),
             servers=_list_all(
-                apps.list_deployment_for_all_namespaces, deadline, label_selector=SERVER_LABEL
+                apps.list_deployment_for_all_namespaces,
+                deadline,
+                label_selector=ann.REGISTERED_MODEL,
             ),
             predictors=_list_all(
                 apps.list_deployment_for_all_namespaces, deadline, label_selector=PREDICTOR_LABEL

@@ -1,7 +1,14 @@
-"""Annotation keys Trellis writes: existing plugins' keys where one reads them, else ours."""
+"""Backstage entity metadata Trellis writes and reads, named once for every package.
+
+The envelope's ``apiVersion``; annotation keys, existing plugins' keys where one reads them,
+else ours under ``trellis.dev``; and the ``trellis.dev`` labels blueprints put on model
+servers, which share those keys. Sources, views and services all use these, so it sits at the
+package root and imports nothing.
+"""
 
 __all__ = [
     "ADAPTERS",
+    "API_VERSION",
     "BLUEPRINT",
     "BLUEPRINT_VERSION",
     "CHAMPION_VERSION",
@@ -9,6 +16,7 @@ __all__ = [
     "DATASET_FINGERPRINT",
     "DATA_CLASSIFICATION",
     "DESIRED_REPLICAS",
+    "ENVIRONMENT",
     "GITHUB_PROJECT_SLUG",
     "GPU_LIMITS",
     "GPU_PRODUCT",
@@ -35,11 +43,17 @@ __all__ = [
     "SERVED_VERSIONS",
     "SOURCE_LOCATION",
     "TECHDOCS_REF",
+    "TEMPLATE_API_VERSION",
     "TRAINING_REGION",
     "UPSTREAM",
     "UPSTREAM_REVISION",
     "WORKLOAD",
 ]
+
+API_VERSION = "backstage.io/v1alpha1"
+"""The apiVersion of every core entity kind (Resource, Component, API, System, Location)."""
+TEMPLATE_API_VERSION = "scaffolder.backstage.io/v1beta3"
+"""The apiVersion of a Software Template."""
 
 PREFIX = "trellis.dev"
 #: The model's name in MLflow, unchanged (entity names are normalised).
@@ -82,6 +96,8 @@ GPU_REQUESTS = f"{PREFIX}/gpu-requests"
 GPU_LIMITS = f"{PREFIX}/gpu-limits"
 GPU_PRODUCT = f"{PREFIX}/gpu-product"
 NETWORK_POLICY = f"{PREFIX}/network-policy"
+#: A label on a model server naming its environment; a server without it is production.
+ENVIRONMENT = f"{PREFIX}/environment"
 
 # Read by Backstage itself and by existing plugins.
 SOURCE_LOCATION = "backstage.io/source-location"

@@ -1,0 +1,201 @@
+"""What the CLI builds from ``Settings``: logging, the API server and one-off reads.
+
+The commands in ``cli.app`` parse arguments and present answers; what they need from the
+configuration is built here, so they never read ``Settings`` themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from pydantic import SecretStr
+
+from trellis.catalog import CatalogDocument
+from trellis.config import Settings
+from trellis.entity_refs import parse_ref, stringify_ref
+from trellis.errors import ConfigError
+from trellis.model import Snapshot
+from trellis.redact import install_log_redaction
+from trellis.services.catalog_refresh import build_document
+from trellis.services.scaffolding import Scaffolder
+from trellis.services.scoring import OneRead
+from trellis.wiring import (
+    build_registry,
+    build_scaffolder,
+    build_scorer,
+    catalog_options,
+    read_once,
+    redactor,
+)
+
+__all__ = [
+    "Scored",
+    "Warn",
+    "load_settings",
+    "observe_once",
+    "openapi_document",
+    "read_catalog",
+    "run_demo",
+    "scaffolder",
+    "score_once",
+    "serve",
+]
+
+Warn = Callable[[str], None]
+"""Where a command's warnings go (one line each, on stderr)."""
+
+
+def load_settings() -> Settings:
+    """The settings from ``TRELLIS_*`` variables (``ValidationError`` when they cannot work)."""
+    return Settings()
+
+
+def _logging(level: str, settings: Settings) -> None:
+    """Log to stderr, every line scrubbed of the configured secrets and URL credentials."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    install_log_redaction(redactor(settings))
+
+
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Run the API in the foreground, on the configured address unless another is given."""
+    settings = load_settings()
+    _serve(settings, host or settings.host, port if port is not None else settings.port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from trellis.app import create_app
+
+    _logging(settings.log_level, settings)
+    # The access log would record query strings, where a catalog token may ride: off.
+    # No logging config of uvicorn's own: its loggers go to the root's scrubbing handlers.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        workers=1,
+        access_log=False,
+        log_level=settings.log_level,
+        log_config=None,
+    )
+
+
+def run_demo(*, retrain: bool, serve_after: bool) -> None:
+    """Train the demo models into the embedded registry, say what next, and serve."""
+    from rich.console import Console
+
+    from trellis.demo import prepare_demo, print_next_steps
+
+    console = Console()
+    settings = prepare_demo(load_settings(), console=console, retrain=retrain)
+    print_next_steps(settings, console=console)
+    if serve_after:
+        _serve(settings, settings.host, settings.port)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, as an app without tokens states it."""
+    from trellis.app import create_app
+
+    return create_app(Settings(api_tokens=[])).openapi()
+
+
+def scaffolder(settings: Settings) -> Scaffolder:
+    """The scaffolder at the configured blueprint source and version."""
+    return build_scaffolder(settings)
+
+
+def _warn_failed_clusters(snapshot: Snapshot, warn: Warn) -> None:
+    for read in snapshot.clusters.values():
+        if not read.ok:
+            warn(f"warning: cluster {read.cluster}: {read.error}")
+
+
+def read_catalog(warn: Warn) -> CatalogDocument:
+    """One read of the registry and the clusters, as the catalog document."""
+    settings = load_settings()
+    _logging("warning", settings)
+    snapshot = read_once(settings, build_registry(settings))
+    _warn_failed_clusters(snapshot, warn)
+    return build_document(snapshot, catalog_options(settings))
+
+
+def observe_once(entity_ref: str, range_: str, step: str | None, warn: Warn) -> dict[str, Any]:
+    """One entity's observability page, from one read of every source."""
+    from trellis.catalog import build_catalog
+    from trellis.services.observability import Observer, find_target
+
+    settings = load_settings()
+    _logging("warning", settings)
+    registry = build_registry(settings)
+    observer = Observer.from_settings(settings, registry=registry)
+    try:
+        window = observer.window(range_, step, None)
+        snapshot = read_once(settings, registry)
+        _warn_failed_clusters(snapshot, warn)
+        catalog = build_catalog(snapshot, catalog_options(settings))
+        return observer.page(entity_ref, find_target(entity_ref, catalog.targets), window)
+    finally:
+        observer.close()
+        registry.close()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A one-off scorecard run: the answer asked for and the sources that could not be read."""
+
+    ref: str | None
+    """The entity answered for (normalised), or None for the fleet."""
+    report: dict[str, Any]
+    unavailable: dict[str, str]
+
+
+def score_once(entity_ref: str | None, warn: Warn) -> Scored:
+    """Score every entity once and answer for ``entity_ref`` (or the fleet); nothing is kept."""
+    settings = load_settings()
+    _logging("warning", settings)
+    ref = None
+    if entity_ref is not None:
+        try:
+            ref = stringify_ref(*parse_ref(entity_ref))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    registry = build_registry(settings)
+    try:
+        blueprints: Scaffolder | None = build_scaffolder(settings)
+    except ConfigError as exc:
+        warn(f"warning: blueprint facts are unknown: {exc}")
+        blueprints = None
+    # Results go to a scratch store: a one-off run must not overwrite the server's.
+    with TemporaryDirectory(prefix="trellis-score-") as scratch:
+        scratch_settings = settings.model_copy(
+            update={
+                "scorecards": settings.scorecards.model_copy(
+                    update={"database_url": SecretStr(f"sqlite:///{scratch}/scorecards.db")}
+                )
+            }
+        )
+        try:
+            snapshot = read_once(settings, registry)
+            _warn_failed_clusters(snapshot, warn)
+            document = build_document(snapshot, catalog_options(settings))
+            scorer = build_scorer(
+                scratch_settings, OneRead(registry, document, snapshot), blueprints
+            )
+            try:
+                run = scorer.run_once()
+                report = scorer.entity_report(ref) if ref else scorer.fleet_report()
+            finally:
+                scorer.stop()
+        finally:
+            registry.close()
+            if blueprints is not None:
+                blueprints.close()
+    return Scored(ref, report, dict(run.unavailable))

@@ -1,0 +1,201 @@
+"""The composition of Trellis: turns ``Settings`` into adapters and services.
+
+The one place that reads settings for the API and the CLI alike; everything it builds
+receives plain typed objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from trellis import __version__
+from trellis.catalog import CatalogOptions
+from trellis.config import Settings
+from trellis.errors import ConfigError
+from trellis.metrics import Metrics
+from trellis.model import Snapshot
+from trellis.redact import Redactor
+from trellis.services.catalog_refresh import CatalogService, merge_clusters
+from trellis.services.drop_guard import DropPolicy
+from trellis.services.observability import build_prometheus
+from trellis.services.scaffolding import Scaffolder
+from trellis.services.scoring import CatalogView, Scorer, default_directory
+from trellis.sources.blueprints import BlueprintSource, find_checkout
+from trellis.sources.fact_store import FactStore
+from trellis.sources.http_read import ReadLimits
+from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
+from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.snapshot_file import SnapshotFile
+
+__all__ = [
+    "build_blueprints",
+    "build_catalog_service",
+    "build_deployments",
+    "build_registry",
+    "build_scaffolder",
+    "build_scorer",
+    "catalog_options",
+    "read_once",
+    "redactor",
+]
+
+
+def redactor(settings: Settings) -> Redactor:
+    """The scrubber of logs: URL credentials, and every secret the settings point at."""
+    secrets = settings.secret_values()
+    if settings.kubernetes.contexts:
+        secrets += kubeconfig_secrets(settings.kubernetes.kubeconfig)
+    return Redactor(secrets)
+
+
+def build_registry(settings: Settings) -> RegistrySource:
+    """The registry adapter for the configured tracking URI."""
+    mlflow = settings.mlflow
+    uri = settings.tracking_uri
+    if uri.startswith("http"):
+        headers = {"User-Agent": f"trellis/{__version__}"}
+        if mlflow.token:
+            headers["Authorization"] = f"Bearer {mlflow.token.get_secret_value()}"
+        client = httpx.Client(
+            base_url=uri, timeout=mlflow.timeout_seconds, headers=headers, follow_redirects=False
+        )
+        return RestRegistry(
+            client,
+            label=settings.registry_label,
+            model_page_size=mlflow.model_page_size,
+            version_page_size=mlflow.version_page_size,
+        )
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqlRegistry(
+        uri,
+        label=settings.registry_label,
+        timeout_seconds=mlflow.timeout_seconds,
+        model_page_size=mlflow.model_page_size,
+        version_page_size=mlflow.version_page_size,
+        # Only the embedded default may start empty; a configured file must exist.
+        create_missing=mlflow.tracking_uri is None,
+    )
+
+
+def build_blueprints(settings: Settings) -> BlueprintSource:
+    """The blueprint source: configured, or the checkout Trellis runs from."""
+    config = settings.blueprints
+    checkout = find_checkout()
+    source = config.source
+    root: Path | None
+    if source is None:
+        if checkout is None:
+            raise ConfigError(
+                "TRELLIS_BLUEPRINTS__SOURCE is not set and Trellis does not run from a "
+                "checkout with blueprints/; set it to the Trellis git repository"
+            )
+        source, root = str(checkout), checkout
+    else:
+        root = Path(source) if Path(source).is_dir() else checkout
+    return BlueprintSource(
+        source,
+        local_root=root,
+        repository_url=config.repository_url,
+        max_bytes=config.max_render_bytes,
+    )
+
+
+def build_scaffolder(settings: Settings) -> Scaffolder:
+    """Checks and renders blueprints at the configured version; surveys generated repos."""
+    config = settings.blueprints
+    client = None
+    if any(location.startswith(("http://", "https://")) for location in config.repositories):
+        # Redirects are followed by the bounded reader itself, to the same host only.
+        client = httpx.Client(
+            follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
+        )
+    return Scaffolder(
+        build_blueprints(settings),
+        vcs_ref=config.vcs_ref,
+        repositories=config.repositories,
+        client=client,
+        cache_seconds=settings.catalog.refresh_interval_seconds,
+        read_limits=ReadLimits(
+            max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
+        ),
+        render_workers=config.render_workers,
+        render_queue=config.render_queue,
+        render_timeout_seconds=config.render_timeout_seconds,
+    )
+
+
+def catalog_options(settings: Settings) -> CatalogOptions:
+    """The catalog view's options from settings."""
+    return CatalogOptions(
+        namespace=settings.catalog.namespace,
+        fallback_owner=settings.catalog.fallback_owner,
+        emit_systems=settings.catalog.emit_systems,
+        mlflow_ui_url=settings.mlflow_ui_url,
+    )
+
+
+def build_deployments(settings: Settings) -> KubernetesSource | None:
+    """The clusters' model servers, when kubeconfig contexts are configured."""
+    config = settings.kubernetes
+    if not config.contexts:
+        return None
+    return KubernetesSource(
+        config.contexts,
+        kubeconfig=config.kubeconfig,
+        timeout_seconds=config.timeout_seconds,
+        region_of=config.regions,
+    )
+
+
+def read_once(settings: Settings, registry: RegistrySource) -> Snapshot:
+    """One read of the registry and every cluster, for commands that run without a server.
+
+    A cluster that fails has no servers in the result (nothing was kept to fall back on);
+    its ``ClusterRead`` in ``snapshot.clusters`` says why.
+    """
+    snapshot = registry.read()
+    clusters = build_deployments(settings)
+    if clusters is None:
+        return snapshot
+    try:
+        deployments, reads = merge_clusters(None, clusters.read())
+    finally:
+        clusters.close()
+    return replace(snapshot, deployments=deployments, clusters=reads)
+
+
+def build_catalog_service(
+    settings: Settings, *, registry: RegistrySource | None = None, metrics: Metrics | None = None
+) -> CatalogService:
+    """The catalog service with its registry, its clusters and its snapshot file."""
+    return CatalogService(
+        registry=registry or build_registry(settings),
+        store=SnapshotFile(settings.state_dir / "snapshot.json"),
+        options=catalog_options(settings),
+        interval_seconds=settings.catalog.refresh_interval_seconds,
+        metrics=metrics or Metrics(),
+        deployments=build_deployments(settings),
+        drop_policy=DropPolicy(
+            max_share=settings.catalog.drop_max_share,
+            confirm_seconds=settings.catalog.drop_confirm_seconds,
+        ),
+    )
+
+
+def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
+    """Scorecards over the catalog's models and servers, kept in the fact store."""
+    return Scorer(
+        catalog=catalog,
+        store=FactStore(
+            settings.scorecard_database_url, history_days=settings.scorecards.history_days
+        ),
+        directory=settings.scorecards.directory or default_directory(),
+        settings=settings,
+        prometheus=build_prometheus(
+            settings, timeout_seconds=settings.scorecards.query_timeout_seconds
+        ),
+        scaffolder=scaffolder,
+    )
