@@ -72,7 +72,7 @@ from support.services import (  # noqa: E402
     start_process,
     wait_http,
 )
-from trellis.app import build_scaffolder, catalog_options  # noqa: E402
+from trellis.app import build_prometheus, build_scaffolder, catalog_options  # noqa: E402
 from trellis.config import (  # noqa: E402
     MlflowSettings,
     PrometheusSettings,
@@ -96,7 +96,6 @@ from trellis.observability.queries import (  # noqa: E402
     server_key,
 )
 from trellis.services.catalog_refresh import build_document  # noqa: E402
-from trellis.services.observability import build_prometheus  # noqa: E402
 from trellis.services.scoring import OneRead, RunReport, Scorer, default_directory  # noqa: E402
 from trellis.sources.fact_store import FactStore  # noqa: E402
 from trellis.sources.mlflow import RestRegistry  # noqa: E402

@@ -34,10 +34,11 @@ from trellis.errors import (
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
-from trellis.redact import Redactor, install_log_redaction
+from trellis.observability import Limits
+from trellis.redact import Redactor, install_log_redaction, url_base
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
-from trellis.services.observability import Observer, build_prometheus
+from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring import CatalogView, Scorer, default_directory
 from trellis.sources.blueprints import BlueprintSource, find_checkout
@@ -45,12 +46,15 @@ from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.prometheus import PrometheusSource
 from trellis.sources.snapshot_file import SnapshotFile
 
 __all__ = [
     "build_blueprints",
     "build_catalog_service",
     "build_deployments",
+    "build_observer",
+    "build_prometheus",
     "build_registry",
     "build_scaffolder",
     "build_scorer",
@@ -214,6 +218,41 @@ def build_catalog_service(
     )
 
 
+def build_prometheus(
+    settings: Settings, *, timeout_seconds: float | None = None
+) -> PrometheusSource | None:
+    """The configured Prometheus, or None when ``TRELLIS_PROMETHEUS__URL`` is not set.
+
+    ``timeout_seconds`` replaces the configured timeout, for background work that may wait.
+    """
+    config = settings.prometheus
+    if not config.url:
+        return None
+    headers = {"User-Agent": f"trellis/{__version__}"}
+    if config.token:
+        headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
+    client = httpx.Client(
+        base_url=config.url,
+        timeout=timeout_seconds or config.timeout_seconds,
+        headers=headers,
+        follow_redirects=False,
+    )
+    return PrometheusSource(client, label=url_base(config.url))
+
+
+def build_observer(
+    settings: Settings, *, registry: RegistrySource | None, metrics: Metrics | None = None
+) -> Observer:
+    """The observability pages, reading training history from ``registry``."""
+    config = settings.prometheus
+    return Observer(
+        prometheus=build_prometheus(settings),
+        registry=registry,
+        limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
+        metrics=metrics,
+    )
+
+
 def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
     """Scorecards over the catalog's models and servers, kept in the fact store."""
     return Scorer(
@@ -237,7 +276,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.
-    observer = Observer.from_settings(settings, registry=service.registry, metrics=metrics)
+    observer = build_observer(settings, registry=service.registry, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

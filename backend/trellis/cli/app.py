@@ -448,16 +448,16 @@ def observe(
     ] = None,
 ) -> None:
     """Golden signals of an entity's model servers, and its training history."""
-    from trellis.app import build_registry, catalog_options, read_once
+    from trellis.app import build_observer, build_registry, catalog_options, read_once
     from trellis.catalog import build_catalog
     from trellis.cli.observe_report import print_page
-    from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
+    from trellis.services.observability import NOT_CONFIGURED, find_target
 
     with _handle_errors():
         settings = _settings()
         _logging("warning", settings)
         registry = build_registry(settings)
-        observer = Observer.from_settings(settings, registry=registry)
+        observer = build_observer(settings, registry=registry)
         try:
             window = observer.window(range_, step, None)
             snapshot = read_once(settings, registry)
