@@ -36,11 +36,15 @@ from trellis.metrics import Metrics
 from trellis.model import Snapshot
 from trellis.observability import Limits
 from trellis.redact import Redactor, install_log_redaction, url_base
+from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
 from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring import CatalogView, Scorer, default_directory
+from trellis.services.scoring.definitions import default_directory
+from trellis.services.scoring.options import ScoringOptions
+from trellis.services.scoring.pipeline import CatalogView
+from trellis.services.scoring.scorer import Scorer
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
@@ -62,6 +66,7 @@ __all__ = [
     "create_app",
     "read_once",
     "redactor",
+    "scoring_options",
 ]
 
 log = logging.getLogger("trellis")
@@ -253,6 +258,21 @@ def build_observer(
     )
 
 
+def scoring_options(settings: Settings) -> ScoringOptions:
+    """The scorer's options from settings."""
+    config = settings.scorecards
+    return ScoringOptions(
+        interval_seconds=config.interval_seconds,
+        availability_window_seconds=config.availability_window_seconds,
+        policy=FactPolicy(
+            residency=config.residency,
+            adapter_serving=config.adapter_serving,
+            licenses=config.licenses,
+            serving_window_seconds=config.serving_window_seconds,
+        ),
+    )
+
+
 def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
     """Scorecards over the catalog's models and servers, kept in the fact store."""
     return Scorer(
@@ -261,7 +281,7 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
             settings.scorecard_database_url, history_days=settings.scorecards.history_days
         ),
         directory=settings.scorecards.directory or default_directory(),
-        settings=settings,
+        options=scoring_options(settings),
         prometheus=build_prometheus(
             settings, timeout_seconds=settings.scorecards.query_timeout_seconds
         ),
@@ -318,7 +338,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
         log.warning("blueprints are not available: %s", exc)
         app.state.scaffolder, app.state.scaffolder_error = None, str(exc)
     scorer = build_scorer(settings, service, app.state.scaffolder)
-    app.state.scorer = scorer
+    app.state.scores = scorer.queries
     app.include_router(scorecards.router)
     app.include_router(tech_insights.router)
     _add_error_handlers(app)

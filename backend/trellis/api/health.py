@@ -34,10 +34,10 @@ def readyz(service: ServiceDep, request: Request) -> JSONResponse:
     by Trellis that could not be used and were set aside (renamed, never deleted).
     """
     report: dict[str, Any] = service.health()
-    scorer = request.app.state.scorer
-    report["scorecards"] = scorer.health()
+    scores = request.app.state.scores
+    report["scorecards"] = scores.health()
     report["files"] = [
-        record.as_json() for record in (*service.store.set_aside, *scorer.store.set_aside)
+        record.as_json() for record in (*service.store.set_aside, *scores.store.set_aside)
     ]
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 

@@ -8,25 +8,25 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from trellis.api.deps import TokenRequired
 from trellis.entity_refs import stringify_ref
-from trellis.services.scoring import Scorer
+from trellis.services.scoring.queries import ScoreQueries
 
-__all__ = ["ScorerDep", "router"]
-
-
-def _scorer(request: Request) -> Scorer:
-    scorer: Scorer = request.app.state.scorer
-    return scorer
+__all__ = ["ScoresDep", "router"]
 
 
-ScorerDep = Annotated[Scorer, Depends(_scorer)]
+def _scores(request: Request) -> ScoreQueries:
+    scores: ScoreQueries = request.app.state.scores
+    return scores
+
+
+ScoresDep = Annotated[ScoreQueries, Depends(_scores)]
 
 router = APIRouter(prefix="/api/scorecards", tags=["scorecards"], dependencies=[TokenRequired])
 
 
 @router.get("", summary="How many entities reached each level, by owner and by system")
-def fleet(scorer: ScorerDep) -> dict[str, Any]:
+def fleet(scores: ScoresDep) -> dict[str, Any]:
     """Per scorecard: entities at each level (``none`` when no level was reached)."""
-    return scorer.fleet_report()
+    return scores.fleet_report()
 
 
 @router.get(
@@ -35,10 +35,10 @@ def fleet(scorer: ScorerDep) -> dict[str, Any]:
     responses={404: {"description": "No scorecard applies to the entity."}},
 )
 def one_entity(
-    scorer: ScorerDep,
+    scores: ScoresDep,
     namespace: Annotated[str, Path(max_length=253)],
     kind: Annotated[str, Path(max_length=63)],
     name: Annotated[str, Path(max_length=253)],
 ) -> dict[str, Any]:
     """Each check's outcome with the facts it read and, when not passed, why."""
-    return scorer.entity_report(stringify_ref(kind, namespace, name))
+    return scores.entity_report(stringify_ref(kind, namespace, name))

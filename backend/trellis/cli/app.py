@@ -508,7 +508,7 @@ def score(
     from trellis.cli.score_report import print_entity, print_fleet
     from trellis.entity_refs import parse_ref, stringify_ref
     from trellis.services.catalog_refresh import build_document
-    from trellis.services.scoring import OneRead
+    from trellis.services.scoring.pipeline import OneRead
 
     with _handle_errors():
         settings = _settings()
@@ -543,7 +543,9 @@ def score(
                 )
                 try:
                     run = scorer.run_once()
-                    report = scorer.entity_report(ref) if ref else scorer.fleet_report()
+                    report = (
+                        scorer.queries.entity_report(ref) if ref else scorer.queries.fleet_report()
+                    )
                 finally:
                     scorer.stop()
             finally:
