@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-from trellis.model import BlueprintInstance, ChampionDetails, Deployment, ModelTags, RegisteredModel
+from trellis.model import BlueprintInstance, ChampionDetails, Deployment, ModelTags
+from trellis.observability import Target
 from trellis.observability.queries import server_key
 from trellis.scorecards.facts import (
     BLUEPRINT,
@@ -36,7 +37,6 @@ __all__ = [
     "FactPolicy",
     "Reads",
     "Repository",
-    "ScoredTarget",
     "ServingRows",
     "assemble",
     "server_serving_facts",
@@ -50,20 +50,6 @@ ServingRows = Mapping[tuple[str, str, str], Mapping[str, float]]
 """The fleet's Prometheus answers: each server's (by ``server_key``) value of each fact."""
 BlueprintCurrency = Callable[[BlueprintInstance, Sequence[str]], Mapping[str, object]]
 """The ``blueprint`` fact object of an instance given its blueprint's releases."""
-
-
-class ScoredTarget(Protocol):
-    """What a catalog entity stands for: its model (a Resource's) and its servers."""
-
-    @property
-    def model(self) -> RegisteredModel | None:
-        """The registered model, None for a server of no registered model."""
-        ...
-
-    @property
-    def deployments(self) -> tuple[Deployment, ...]:
-        """The model's servers, or a server Component's one server."""
-        ...
 
 
 class Repository(NamedTuple):
@@ -106,7 +92,7 @@ class Assembly:
 
 def assemble(
     *,
-    targets: Mapping[str, ScoredTarget],
+    targets: Mapping[str, Target],
     entities: Mapping[str, Entity],
     repositories: Iterable[Repository],
     failed_clusters: Mapping[str, str],
@@ -162,7 +148,7 @@ def unknowns(items: Iterable[tuple[str, object]], prefix: str = "") -> Iterable[
 
 
 def _model_facts(
-    target: ScoredTarget,
+    target: Target,
     failed: Mapping[str, str],
     reads: Reads,
     policy: FactPolicy,

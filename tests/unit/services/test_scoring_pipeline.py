@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -161,7 +162,7 @@ class ClosedStore(FactStore):
 class BrokenStore(FactStore):
     """A fact store whose writes fail, as a full disk or a lost database would."""
 
-    def write(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def write(self, *args: object, **kwargs: object) -> NoReturn:
         raise SourceUnavailable("fact store", "disk I/O error")
 
 
