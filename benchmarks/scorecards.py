@@ -61,7 +61,7 @@ import httpx  # noqa: E402
 from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry, fleet_specs  # noqa: E402
 
-import trellis.services.scoring as scorer_module  # noqa: E402
+import trellis.services.scoring.pipeline as pipeline_module  # noqa: E402
 from support.observability import deployment  # noqa: E402
 from support.prometheus import Fleet, PrometheusServer, Server, binaries  # noqa: E402
 from support.services import (  # noqa: E402
@@ -95,12 +95,19 @@ from trellis.observability.queries import (  # noqa: E402
     server_key,
 )
 from trellis.services.catalog_refresh import build_document  # noqa: E402
-from trellis.services.observability import build_prometheus  # noqa: E402
-from trellis.services.scoring import OneRead, RunReport, Scorer, default_directory  # noqa: E402
+from trellis.services.scoring.definitions import default_directory  # noqa: E402
+from trellis.services.scoring.pipeline import OneRead  # noqa: E402
+from trellis.services.scoring.scorer import Scorer  # noqa: E402
+from trellis.services.scoring.state import RunReport  # noqa: E402
 from trellis.sources.fact_store import FactStore  # noqa: E402
 from trellis.sources.mlflow import RestRegistry  # noqa: E402
 from trellis.sources.prometheus import to_samples  # noqa: E402
-from trellis.wiring import build_scaffolder, catalog_options  # noqa: E402
+from trellis.wiring import (  # noqa: E402
+    build_prometheus,
+    build_scaffolder,
+    catalog_options,
+    scoring_options,
+)
 
 #: Bump when the generated fleet's shape changes, so cached Prometheus data is made again.
 PROM_LAYOUT = 1
@@ -420,19 +427,22 @@ class Spans:
 
 
 def instrument(scorer: Scorer, spans: Spans) -> None:
-    """Time the scorer's steps (instance attributes and the module's functions it calls)."""
-    scorer.reload = spans.wrap("definitions", scorer.reload)  # type: ignore[method-assign]
-    scorer._read_sources = spans.wrap("read_sources", scorer._read_sources)  # type: ignore[method-assign]
-    scorer._ask_prometheus = spans.wrap("prometheus", scorer._ask_prometheus)  # type: ignore[method-assign]
-    scorer._facts = spans.wrap("facts", scorer._facts)  # type: ignore[method-assign]
-    scorer.store.write = spans.wrap("store_write", scorer.store.write)  # type: ignore[method-assign]
-    scorer.store.forget = spans.wrap("store_forget", scorer.store.forget)  # type: ignore[method-assign]
-    registry = scorer.catalog.registry
+    """Time the pipeline's steps (instance attributes and the module's functions it calls)."""
+    pipeline = scorer.pipeline
+    definitions = pipeline.definitions
+    definitions.reload = spans.wrap("definitions", definitions.reload)  # type: ignore[method-assign]
+    pipeline._read_sources = spans.wrap("read_sources", pipeline._read_sources)  # type: ignore[method-assign]
+    pipeline._ask_prometheus = spans.wrap("prometheus", pipeline._ask_prometheus)  # type: ignore[method-assign]
+    store = scorer.queries.store
+    store.write = spans.wrap("store_write", store.write)  # type: ignore[method-assign]
+    store.forget = spans.wrap("store_forget", store.forget)  # type: ignore[method-assign]
+    registry = pipeline.catalog.registry
     registry.version_details = spans.wrap("champion_details", registry.version_details)  # type: ignore[method-assign]
-    if scorer.scaffolder is not None:
-        scorer.scaffolder.survey = spans.wrap("blueprint_survey", scorer.scaffolder.survey)  # type: ignore[method-assign]
-    scorer_module.run_checks = spans.wrap("checks", scorer_module.run_checks)
-    scorer_module.fleet_rollup = spans.wrap("rollup", scorer_module.fleet_rollup)
+    if pipeline.scaffolder is not None:
+        pipeline.scaffolder.survey = spans.wrap("blueprint_survey", pipeline.scaffolder.survey)  # type: ignore[method-assign]
+    pipeline_module.assemble = spans.wrap("facts", pipeline_module.assemble)
+    pipeline_module.run_checks = spans.wrap("checks", pipeline_module.run_checks)
+    pipeline_module.fleet_rollup = spans.wrap("rollup", pipeline_module.fleet_rollup)
 
 
 def breakdown(total: float, spans: Mapping[str, float]) -> dict[str, float]:
@@ -473,7 +483,7 @@ def build_bench_scorer(
             settings.scorecard_database_url, history_days=settings.scorecards.history_days
         ),
         directory=settings.scorecards.directory or default_directory(),
-        settings=settings,
+        options=scoring_options(settings),
         prometheus=build_prometheus(settings),
         scaffolder=build_scaffolder(settings),
         clock=clock,

@@ -17,10 +17,15 @@ from trellis.config import Settings
 from trellis.errors import ConfigError
 from trellis.metrics import Metrics
 from trellis.redact import install_log_redaction
-from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
 from trellis.sources.mlflow import RegistrySource
-from trellis.wiring import build_catalog_service, build_scaffolder, build_scorer, redactor
+from trellis.wiring import (
+    build_catalog_service,
+    build_observer,
+    build_scaffolder,
+    build_scorer,
+    redactor,
+)
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -43,7 +48,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     metrics = Metrics()
     service = build_catalog_service(settings, registry=registry, metrics=metrics)
     # Training history is read through the catalog's registry: one client for both.
-    observer = Observer.from_settings(settings, registry=service.registry, metrics=metrics)
+    observer = build_observer(settings, registry=service.registry, metrics=metrics)
     scaffolder, scaffolder_error = _scaffolder(settings, metrics)
     scorer = build_scorer(settings, service, scaffolder)
 
@@ -73,7 +78,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
         AppState(
             catalog=service,
             observer=observer,
-            scorer=scorer,
+            scores=scorer.queries,
             scaffolder=scaffolder,
             scaffolder_error=scaffolder_error,
             metrics=metrics,

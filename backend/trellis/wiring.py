@@ -17,29 +17,38 @@ from trellis.config import Settings
 from trellis.errors import ConfigError
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
-from trellis.redact import Redactor
+from trellis.observability import Limits
+from trellis.redact import Redactor, url_base
+from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
-from trellis.services.observability import build_prometheus
+from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring import CatalogView, Scorer, default_directory
+from trellis.services.scoring.definitions import default_directory
+from trellis.services.scoring.options import ScoringOptions
+from trellis.services.scoring.pipeline import CatalogView
+from trellis.services.scoring.scorer import Scorer
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.prometheus import PrometheusSource
 from trellis.sources.snapshot_file import SnapshotFile
 
 __all__ = [
     "build_blueprints",
     "build_catalog_service",
     "build_deployments",
+    "build_observer",
+    "build_prometheus",
     "build_registry",
     "build_scaffolder",
     "build_scorer",
     "catalog_options",
     "read_once",
     "redactor",
+    "scoring_options",
 ]
 
 
@@ -185,6 +194,56 @@ def build_catalog_service(
     )
 
 
+def build_prometheus(
+    settings: Settings, *, timeout_seconds: float | None = None
+) -> PrometheusSource | None:
+    """The configured Prometheus, or None when ``TRELLIS_PROMETHEUS__URL`` is not set.
+
+    ``timeout_seconds`` replaces the configured timeout, for background work that may wait.
+    """
+    config = settings.prometheus
+    if not config.url:
+        return None
+    headers = {"User-Agent": f"trellis/{__version__}"}
+    if config.token:
+        headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
+    client = httpx.Client(
+        base_url=config.url,
+        timeout=timeout_seconds or config.timeout_seconds,
+        headers=headers,
+        follow_redirects=False,
+    )
+    return PrometheusSource(client, label=url_base(config.url))
+
+
+def build_observer(
+    settings: Settings, *, registry: RegistrySource | None, metrics: Metrics | None = None
+) -> Observer:
+    """The observability pages, reading training history from ``registry``."""
+    config = settings.prometheus
+    return Observer(
+        prometheus=build_prometheus(settings),
+        registry=registry,
+        limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
+        metrics=metrics,
+    )
+
+
+def scoring_options(settings: Settings) -> ScoringOptions:
+    """The scorer's options from settings."""
+    config = settings.scorecards
+    return ScoringOptions(
+        interval_seconds=config.interval_seconds,
+        availability_window_seconds=config.availability_window_seconds,
+        policy=FactPolicy(
+            residency=config.residency,
+            adapter_serving=config.adapter_serving,
+            licenses=config.licenses,
+            serving_window_seconds=config.serving_window_seconds,
+        ),
+    )
+
+
 def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
     """Scorecards over the catalog's models and servers, kept in the fact store."""
     return Scorer(
@@ -193,7 +252,7 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
             settings.scorecard_database_url, history_days=settings.scorecards.history_days
         ),
         directory=settings.scorecards.directory or default_directory(),
-        settings=settings,
+        options=scoring_options(settings),
         prometheus=build_prometheus(
             settings, timeout_seconds=settings.scorecards.query_timeout_seconds
         ),

@@ -26,7 +26,7 @@ from support.services import free_port
 from support.timing import scaled
 from trellis.app import create_app
 from trellis.config import Settings
-from trellis.services.scoring import default_directory
+from trellis.services.scoring.definitions import default_directory
 
 TOKEN = "bad-files-token-" + "b" * 20
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -57,12 +57,14 @@ from trellis.observability.queries import server_key
 from trellis.scorecards import load_scorecards
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring import OneRead, Scorer, default_directory
+from trellis.services.scoring.definitions import default_directory
+from trellis.services.scoring.pipeline import OneRead
+from trellis.services.scoring.scorer import Scorer
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
-from trellis.wiring import catalog_options
+from trellis.wiring import catalog_options, scoring_options
 
 SERVING, AVAILABILITY = 300, 3_600
 TOKEN = "scorecards-token-" + "s" * 20
@@ -415,7 +417,7 @@ def scorer_for(
         catalog=one_read(settings, registry, servers),
         store=FactStore(settings.scorecard_database_url),
         directory=directory or default_directory(),
-        settings=settings,
+        options=scoring_options(settings),
         prometheus=prometheus,
         scaffolder=scaffolder,
         clock=lambda: datetime.fromtimestamp(at, UTC),
@@ -425,7 +427,7 @@ def scorer_for(
 def finish(scorer: Scorer) -> None:
     """Stop the scorer, and close the registry the test lent it (the catalog's, in the app)."""
     scorer.stop()
-    scorer.registry.close()
+    scorer.pipeline.catalog.registry.close()
 
 
 @pytest.fixture(scope="module")
@@ -447,7 +449,7 @@ def scored(
 
 
 def server_refs(scorer: Scorer) -> dict[tuple[str, str, str], str]:
-    targets = scorer.catalog.document().targets
+    targets = scorer.pipeline.catalog.document().targets
     return {
         server_key(target.deployments[0]): ref
         for ref, target in targets.items()
@@ -456,7 +458,7 @@ def server_refs(scorer: Scorer) -> dict[tuple[str, str, str], str]:
 
 
 def outcomes_of(scorer: Scorer, ref: str) -> dict[str, str]:
-    kept, _ = scorer.kept([ref])
+    kept, _ = scorer.queries.kept([ref])
     return {check: outcome.outcome.value for check, outcome in kept[ref].items()}
 
 
@@ -476,7 +478,7 @@ def test_each_server_gets_the_outcome_its_samples_and_manifest_give(scored, flee
 
 def test_the_fleet_covers_every_shipped_check_and_every_outcome(scored, fleet):
     seen: dict[str, set[str]] = {}
-    for ref in scored.entities():
+    for ref in scored.queries.entities():
         for check, outcome in outcomes_of(scored, ref).items():
             seen.setdefault(check, set()).add(outcome)
     shipped = {c.id for s in load_scorecards(default_directory()) for c in s.checks}
@@ -491,7 +493,7 @@ def test_the_fleet_covers_every_shipped_check_and_every_outcome(scored, fleet):
 def test_a_generated_repository_is_scored_on_its_blueprint(scored):
     (ref,) = [
         ref
-        for ref, entity in scored.entities().items()
+        for ref, entity in scored.queries.entities().items()
         if entity["kind"] == "Component"
         and "trellis.dev/blueprint" in entity["metadata"].get("annotations", {})
     ]
@@ -499,14 +501,14 @@ def test_a_generated_repository_is_scored_on_its_blueprint(scored):
         "blueprint-at-most-one-behind": FAILED,  # on 1.0.0, two releases behind 1.2.0
         "blueprint-up-to-date": FAILED,
     }
-    report = scored.entity_report(ref)
+    report = scored.queries.entity_report(ref)
     (scorecard,) = report["scorecards"]
     facts = scorecard["checks"][0]["facts"]["blueprint"]
     assert facts["versionsBehind"] == 2 and facts["latestVersion"] == "1.2.0"
 
 
 def test_the_entity_report_explains_each_outcome(scored):
-    report = scored.entity_report("resource:default/support-llm")
+    report = scored.queries.entity_report("resource:default/support-llm")
     by_name = {s["name"]: s for s in report["scorecards"]}
     assert set(by_name) == {"ml-model", "governance"}
     readiness = {c["id"]: c for c in by_name["ml-model"]["checks"]}
@@ -515,13 +517,13 @@ def test_the_entity_report_explains_each_outcome(scored):
     ]
     assert readiness["model-has-champion"]["reasons"] == ["hasChampion is false; wanted equal true"]
     assert by_name["ml-model"]["level"] is None  # no description: not even bronze
-    fraud = scored.entity_report("resource:default/fraud-detector")
+    fraud = scored.queries.entity_report("resource:default/fraud-detector")
     levels = {s["name"]: s["level"] for s in fraud["scorecards"]}
     assert levels == {"ml-model": "gold", "governance": "bronze"}
 
 
 def test_the_fleet_rollup_counts_levels_by_owner_and_system(scored):
-    report = scored.fleet_report()
+    report = scored.queries.fleet_report()
     readiness = next(s for s in report["scorecards"] if s["name"] == "ml-model")
     assert readiness["entities"] == len(MODELS) + 2  # and the open model and its adapter
     # support-llm, the open model and the adapter have no description, image-classifier no
@@ -545,7 +547,7 @@ def test_the_fleet_rollup_counts_levels_by_owner_and_system(scored):
 def api(scored: Scorer, mlflow: MlflowServer, tmp_path_factory) -> TestClient:
     """The real app with its scorer replaced by the one that ran above (no lifespan)."""
     app = create_app(settings_for(tmp_path_factory.mktemp("api-state"), mlflow, None))
-    install_state(app, replace(state_of(app), scorer=scored))
+    install_state(app, replace(state_of(app), scores=scored.queries))
     return TestClient(app)
 
 
@@ -655,14 +657,14 @@ def test_prometheus_stopped_mid_run_makes_serving_checks_unknown_then_they_come_
     with prometheus_with(fleet.samples, tmp_path / "prom") as prom:
         settings = settings_for(tmp_path / "state", mlflow, prom.url, interval_seconds=5)
         scorer = scorer_for(settings, mlflow, [FRAUD_EU], blueprints=None, at=time.time())
-        scorer.clock = lambda: datetime.now(UTC)
+        scorer.pipeline.clock = lambda: datetime.now(UTC)
         scorer.start()
         try:
             ref = server_refs(scorer)[FRAUD_EU.key]
             model = "resource:default/fraud-detector"
 
             def runs_after(moment: datetime) -> bool:
-                last = scorer.health()["last_run"]
+                last = scorer.queries.health()["last_run"]
                 return last is not None and datetime.fromisoformat(last["at"]) > moment
 
             wait_until(
@@ -687,10 +689,10 @@ def test_prometheus_stopped_mid_run_makes_serving_checks_unknown_then_they_come_
             assert FAILED not in {during[c] for c in serving}
             assert during["server-non-root"] == before["server-non-root"]  # still evaluated
             assert outcomes_of(scorer, model) == registry_before
-            health = scorer.health()
+            health = scorer.queries.health()
             assert "prometheus-serving" in health["last_run"]["unavailable"]
             assert health["last_error"] is None  # nothing crashed
-            kept, _ = scorer.kept([ref])
+            kept, _ = scorer.queries.kept([ref])
             assert "Prometheus could not be read" in kept[ref]["server-latency-p95"].reasons[0]
 
             prom.start()
@@ -707,15 +709,15 @@ def test_a_restart_serves_what_was_kept_before_its_first_run(
     settings = settings_for(tmp_path / "state", mlflow, prom.url)
     first = scorer_for(settings, mlflow, [FRAUD_EU], blueprints=None, at=fleet.end)
     first.run_once()
-    kept = first.entity_report("resource:default/fraud-detector")
+    kept = first.queries.entity_report("resource:default/fraud-detector")
     finish(first)
 
     again = scorer_for(settings, mlflow, [FRAUD_EU], blueprints=None, at=fleet.end)
     try:
-        again.reload()
-        report = again.entity_report("resource:default/fraud-detector")
+        again.pipeline.definitions.reload()
+        report = again.queries.entity_report("resource:default/fraud-detector")
         assert report["scorecards"] == kept["scorecards"]
-        assert again.fleet_report()["scorecards"] != []
+        assert again.queries.fleet_report()["scorecards"] != []
     finally:
         finish(again)
 
@@ -729,12 +731,12 @@ def test_a_bad_definition_keeps_the_last_valid_set_and_says_which_file(
     scorer = scorer_for(settings, mlflow, [], blueprints=None, at=fleet.end, directory=directory)
     try:
         scorer.run_once()
-        good = {s.name for s in scorer.scorecards()}
+        good = {s.name for s in scorer.queries.scorecards()}
         broken = directory / "ml-model.yaml"
         broken.write_text(broken.read_text().replace("operator: equal", "operator: equals", 1))
         report = scorer.run_once()
-        assert {s.name for s in scorer.scorecards()} == good
-        problem = scorer.health()["definitions"]
+        assert {s.name for s in scorer.queries.scorecards()} == good
+        problem = scorer.queries.health()["definitions"]
         assert "ml-model.yaml" in problem and "model-has-owner" in problem
         assert "operator" in problem
         assert report.outcomes[PASSED] > 0  # the run went on with the last valid set

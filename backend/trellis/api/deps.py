@@ -22,7 +22,7 @@ from trellis.observability import Target
 from trellis.services.catalog_refresh import CatalogService
 from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring import Scorer
+from trellis.services.scoring.queries import ScoreQueries
 
 __all__ = [
     "AppState",
@@ -34,7 +34,7 @@ __all__ = [
     "ObserverDep",
     "RequestError",
     "ScaffolderDep",
-    "ScorerDep",
+    "ScoresDep",
     "ServiceDep",
     "StateDep",
     "TargetsDep",
@@ -51,7 +51,8 @@ class AppState:
 
     catalog: CatalogService
     observer: Observer
-    scorer: Scorer
+    scores: ScoreQueries
+    """The scorer's query side: what the scorecard and Tech Insights routes answer from."""
     scaffolder: Scaffolder | None
     scaffolder_error: str | None
     """Why blueprints are off, when ``scaffolder`` is None."""
@@ -87,8 +88,8 @@ def _observer(state: StateDep) -> Observer:
     return state.observer
 
 
-def _scorer(state: StateDep) -> Scorer:
-    return state.scorer
+def _scores(state: StateDep) -> ScoreQueries:
+    return state.scores
 
 
 def _metrics(state: StateDep) -> Metrics:
@@ -103,7 +104,7 @@ def _scaffolder(state: StateDep) -> Scaffolder:
 
 ServiceDep = Annotated[CatalogService, Depends(_service)]
 ObserverDep = Annotated[Observer, Depends(_observer)]
-ScorerDep = Annotated[Scorer, Depends(_scorer)]
+ScoresDep = Annotated[ScoreQueries, Depends(_scores)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
 

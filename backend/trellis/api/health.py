@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from trellis.api.deps import MetricsDep, ScorerDep, ServiceDep
+from trellis.api.deps import MetricsDep, ScoresDep, ServiceDep
 
 __all__ = ["Readiness", "router"]
 
@@ -105,7 +105,7 @@ def healthz() -> Liveness:
     summary="Each source's state and the served snapshot's age",
     responses={503: {"model": Readiness, "description": "Nothing to serve yet."}},
 )
-def readyz(service: ServiceDep, scorer: ScorerDep, response: Response) -> Readiness:
+def readyz(service: ServiceDep, scores: ScoresDep, response: Response) -> Readiness:
     """200 once there is a catalog to serve (even a stale one, which is said), else 503.
 
     The scorecards' last run is reported too; it does not decide readiness, because kept
@@ -115,9 +115,9 @@ def readyz(service: ServiceDep, scorer: ScorerDep, response: Response) -> Readin
     report = Readiness.model_validate(
         {
             **service.health(),
-            "scorecards": scorer.health(),
+            "scorecards": scores.health(),
             "files": [
-                record.as_json() for record in (*service.store.set_aside, *scorer.store.set_aside)
+                record.as_json() for record in (*service.store.set_aside, *scores.store.set_aside)
             ],
         }
     )

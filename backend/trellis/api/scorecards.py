@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from trellis.api.deps import ScorerDep, TokenRequired
+from trellis.api.deps import ScoresDep, TokenRequired
 from trellis.entity_refs import stringify_ref
 
 __all__ = ["router"]
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/api/scorecards", tags=["scorecards"], dependencies=[
 
 
 @router.get("", summary="How many entities reached each level, by owner and by system")
-def fleet(scorer: ScorerDep) -> dict[str, Any]:
+def fleet(scores: ScoresDep) -> dict[str, Any]:
     """Per scorecard: entities at each level (``none`` when no level was reached)."""
-    return scorer.fleet_report()
+    return scores.fleet_report()
 
 
 @router.get(
@@ -26,10 +26,10 @@ def fleet(scorer: ScorerDep) -> dict[str, Any]:
     responses={404: {"description": "No scorecard applies to the entity."}},
 )
 def one_entity(
-    scorer: ScorerDep,
+    scores: ScoresDep,
     namespace: Annotated[str, Path(max_length=253)],
     kind: Annotated[str, Path(max_length=63)],
     name: Annotated[str, Path(max_length=253)],
 ) -> dict[str, Any]:
     """Each check's outcome with the facts it read and, when not passed, why."""
-    return scorer.entity_report(stringify_ref(kind, namespace, name))
+    return scores.entity_report(stringify_ref(kind, namespace, name))

@@ -17,13 +17,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.api.deps import Detail, ScorerDep, TokenRequired
+from trellis.api.deps import Detail, ScoresDep, TokenRequired
 from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.errors import InvalidQuery, InvalidRequest
 from trellis.scorecards import Check
 from trellis.scorecards.facts import RETRIEVERS
 from trellis.scorecards.techinsights import check_json, check_result, fact_row
-from trellis.services.scoring import Scorer
+from trellis.services.scoring.queries import ScoreQueries
 
 __all__ = ["router"]
 
@@ -61,9 +61,9 @@ class RunChecksBulk(RunChecks):
     entities: list[EntityName] = Field(max_length=_MAX_ENTITIES)
 
 
-def _checks(scorer: Scorer, wanted: Sequence[str] | None) -> list[Check]:
+def _checks(scores: ScoreQueries, wanted: Sequence[str] | None) -> list[Check]:
     """The checks asked for, in definition order; an unknown id is a 400 naming it."""
-    every = [check for scorecard in scorer.scorecards() for check in scorecard.checks]
+    every = [check for scorecard in scores.scorecards() for check in scorecard.checks]
     if wanted is None:
         return every
     known = {check.id for check in every}
@@ -74,8 +74,10 @@ def _checks(scorer: Scorer, wanted: Sequence[str] | None) -> list[Check]:
     return [check for check in every if check.id in chosen]
 
 
-def _results(scorer: Scorer, refs: Sequence[str], checks: Sequence[Check]) -> dict[str, list[Any]]:
-    kept, _ = scorer.kept(refs)
+def _results(
+    scores: ScoreQueries, refs: Sequence[str], checks: Sequence[Check]
+) -> dict[str, list[Any]]:
+    kept, _ = scores.kept(refs)
     answers: dict[str, list[Any]] = {}
     for ref in refs:
         outcomes = kept.get(ref, {})
@@ -85,9 +87,9 @@ def _results(scorer: Scorer, refs: Sequence[str], checks: Sequence[Check]) -> di
 
 
 @router.get("/checks", summary="Every check, as Tech Insights lists them")
-def list_checks(scorer: ScorerDep) -> list[dict[str, object]]:
+def list_checks(scores: ScoresDep) -> list[dict[str, object]]:
     """Each check's id, type, name, description, factIds, rule, links and level."""
-    return [check_json(check) for check in _checks(scorer, None)]
+    return [check_json(check) for check in _checks(scores, None)]
 
 
 @router.post(
@@ -95,24 +97,24 @@ def list_checks(scorer: ScorerDep) -> list[dict[str, object]]:
     summary="One entity's check results (CheckResult[])",
 )
 def run_entity_checks(
-    scorer: ScorerDep,
+    scores: ScoresDep,
     namespace: Annotated[str, Path(max_length=253)],
     kind: Annotated[str, Path(max_length=63)],
     name: Annotated[str, Path(max_length=253)],
     body: Annotated[RunChecks | None, Body()] = None,
 ) -> list[Any]:
     """The latest result of each check for the entity; unknown ones are left out."""
-    checks = _checks(scorer, body.checks if body else None)
+    checks = _checks(scores, body.checks if body else None)
     ref = stringify_ref(kind, namespace, name)
-    return _results(scorer, [ref], checks)[ref]
+    return _results(scores, [ref], checks)[ref]
 
 
 @router.post("/checks/run", summary="Several entities' check results")
-def run_bulk_checks(scorer: ScorerDep, body: RunChecksBulk) -> list[dict[str, Any]]:
+def run_bulk_checks(scores: ScoresDep, body: RunChecksBulk) -> list[dict[str, Any]]:
     """``[{entity, results}]`` in the order the entities were given."""
-    checks = _checks(scorer, body.checks)
+    checks = _checks(scores, body.checks)
     refs = [stringify_ref(e.kind, e.namespace, e.name) for e in body.entities]
-    answers = _results(scorer, refs, checks)
+    answers = _results(scores, refs, checks)
     return [{"entity": ref, "results": answers[ref]} for ref in refs]
 
 
@@ -157,10 +159,10 @@ _IdsQuery = Annotated[list[str], Depends(_ids)]
     summary="The latest facts of an entity, by retriever",
     responses={422: {"model": Detail, "description": "Bad retriever ids or entity ref."}},
 )
-def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery) -> dict[str, Any]:
+def latest_facts(scores: ScoresDep, entity: _EntityQuery, ids: _IdsQuery) -> dict[str, Any]:
     """``{retrieverId: {id, entity, timestamp, version, facts}}``; 422 without ``ids[]``."""
     retrievers = _retrievers(ids)
-    rows = scorer.latest_facts(_entity(entity), retrievers)
+    rows = scores.latest_facts(_entity(entity), retrievers)
     return {
         retriever: fact_row(retriever, row.entity, row.version, row.timestamp, row.facts)
         for retriever, row in rows.items()
@@ -175,7 +177,7 @@ def latest_facts(scorer: ScorerDep, entity: _EntityQuery, ids: _IdsQuery) -> dic
     },
 )
 def facts_range(
-    scorer: ScorerDep,
+    scores: ScoresDep,
     entity: _EntityQuery,
     start: Annotated[datetime, Query(alias="startDatetime")],
     end: Annotated[datetime, Query(alias="endDatetime")],
@@ -186,7 +188,7 @@ def facts_range(
     start, end = _aware(start), _aware(end)
     if end < start:
         raise InvalidQuery("endDatetime is before startDatetime")
-    history = scorer.facts_range(_entity(entity), retrievers, start, end)
+    history = scores.facts_range(_entity(entity), retrievers, start, end)
     return {
         retriever: [fact_row(retriever, r.entity, r.version, r.timestamp, r.facts) for r in rows]
         for retriever, rows in history.items()

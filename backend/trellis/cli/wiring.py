@@ -22,8 +22,9 @@ from trellis.model import Snapshot
 from trellis.redact import install_log_redaction
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring import OneRead
+from trellis.services.scoring.pipeline import OneRead
 from trellis.wiring import (
+    build_observer,
     build_registry,
     build_scaffolder,
     build_scorer,
@@ -130,12 +131,12 @@ def read_catalog(warn: Warn) -> CatalogDocument:
 def observe_once(entity_ref: str, range_: str, step: str | None, warn: Warn) -> dict[str, Any]:
     """One entity's observability page, from one read of every source."""
     from trellis.catalog import build_catalog
-    from trellis.services.observability import Observer, find_target
+    from trellis.services.observability import find_target
 
     settings = load_settings()
     _logging("warning", settings)
     registry = build_registry(settings)
-    observer = Observer.from_settings(settings, registry=registry)
+    observer = build_observer(settings, registry=registry)
     try:
         window = observer.window(range_, step, None)
         snapshot = read_once(settings, registry)
@@ -191,7 +192,7 @@ def score_once(entity_ref: str | None, warn: Warn) -> Scored:
             )
             try:
                 run = scorer.run_once()
-                report = scorer.entity_report(ref) if ref else scorer.fleet_report()
+                report = scorer.queries.entity_report(ref) if ref else scorer.queries.fleet_report()
             finally:
                 scorer.stop()
         finally:

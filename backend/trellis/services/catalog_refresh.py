@@ -26,6 +26,7 @@ from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
 from trellis.redact import scrub_text
 from trellis.services.drop_guard import DropGuard, DropPolicy, Hold, Verdict
+from trellis.services.runner import Runner
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.snapshot_file import SnapshotFile
 
@@ -143,8 +144,7 @@ class CatalogService:
     _drop_sources: set[str] = field(default_factory=set, init=False)
     #: One refresh or confirmation at a time.
     _refreshing: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
+    _runner: Runner = field(init=False)
 
     def __post_init__(self) -> None:
         self._health = SourceHealth(self.registry.name)
@@ -152,6 +152,13 @@ class CatalogService:
         # The registry's hold gauge exists from the start (0), so alerts see it before a hold.
         self._drop_sources.add(self.registry.name)
         self._report_holds()
+        self._runner = Runner(
+            self._refresh_in_background,
+            interval_seconds=self.interval_seconds,
+            name="trellis-catalog",
+            what="catalog refresh",
+            log=log,
+        )
 
     def load_kept(self) -> bool:
         """Serve the snapshot kept on disk until the first live read succeeds."""
@@ -405,26 +412,17 @@ class CatalogService:
     def start(self) -> None:
         """Load what was kept, then refresh in a background thread until ``stop``."""
         self.load_kept()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="trellis-catalog", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
         """Ask the refresh thread to end and wait briefly for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._runner.stop()
         self.registry.close()
         if self.deployments is not None:
             self.deployments.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.refresh()
-            except Exception:  # a bug must not end the loop that keeps the catalog fresh
-                log.exception("catalog refresh crashed")
-            self._stop.wait(self.interval_seconds)
+    def _refresh_in_background(self) -> None:
+        self.refresh()
 
 
 def _succeeded(health: SourceHealth, at: datetime) -> None:

@@ -16,11 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from cachetools import TTLCache
 
-from trellis import __version__
-from trellis.config import Settings
 from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.errors import NotFound, SourceUnavailable
 from trellis.metrics import Metrics
@@ -40,14 +37,12 @@ from trellis.observability import (
     training_runs,
 )
 from trellis.observability.training import MAX_TRAINING_METRICS
-from trellis.redact import url_base
 from trellis.sources.mlflow import RegistrySource
 from trellis.sources.prometheus import PrometheusSource
 
 __all__ = [
     "NOT_CONFIGURED",
     "Observer",
-    "build_prometheus",
     "find_target",
 ]
 
@@ -61,28 +56,6 @@ PAGE_TTL_SECONDS = 15.0
 """How long a complete page is served again: half the blueprints' 30 s scrape interval."""
 
 PAGES_KEPT = 256
-
-
-def build_prometheus(
-    settings: Settings, *, timeout_seconds: float | None = None
-) -> PrometheusSource | None:
-    """The configured Prometheus, or None when ``TRELLIS_PROMETHEUS__URL`` is not set.
-
-    ``timeout_seconds`` replaces the configured timeout, for background work that may wait.
-    """
-    config = settings.prometheus
-    if not config.url:
-        return None
-    headers = {"User-Agent": f"trellis/{__version__}"}
-    if config.token:
-        headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
-    client = httpx.Client(
-        base_url=config.url,
-        timeout=timeout_seconds or config.timeout_seconds,
-        headers=headers,
-        follow_redirects=False,
-    )
-    return PrometheusSource(client, label=url_base(config.url))
 
 
 class Observer:
@@ -105,19 +78,6 @@ class Observer:
             TTLCache(maxsize=PAGES_KEPT, ttl=page_ttl_seconds) if page_ttl_seconds > 0 else None
         )
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, registry: RegistrySource | None, metrics: Metrics | None = None
-    ) -> Observer:
-        """The observer for ``settings``, reading training history from ``registry``."""
-        config = settings.prometheus
-        return cls(
-            prometheus=build_prometheus(settings),
-            registry=registry,
-            limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
-            metrics=metrics,
-        )
 
     def window(self, range_text: str, step_text: str | None, end: datetime | None) -> Window:
         """The window asked for, or ``WindowError`` naming each limit it breaks."""

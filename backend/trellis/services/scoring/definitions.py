@@ -1,0 +1,71 @@
+"""The scorecard definitions a scorer runs: read again each run, the last valid set kept."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from trellis.errors import NotReady
+from trellis.scorecards import DefinitionError, Scorecard, load_scorecards
+from trellis.sources.blueprints import find_checkout
+
+__all__ = ["Definitions", "default_directory"]
+
+log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
+
+_NO_DIRECTORY = (
+    "TRELLIS_SCORECARDS__DIRECTORY is not set and Trellis does not run from a checkout with "
+    "scorecards/"
+)
+
+
+def default_directory() -> Path | None:
+    """``scorecards/`` of the checkout Trellis runs from, when there is one."""
+    checkout = find_checkout()
+    return checkout / "scorecards" if checkout is not None else None
+
+
+class Definitions:
+    """The definitions in ``directory``; an edit that breaks them keeps the last valid set."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._scorecards: tuple[Scorecard, ...] | None = None
+        #: Why the last read failed; None when it succeeded.
+        self.error: str | None = None
+
+    @property
+    def ever_valid(self) -> bool:
+        """Whether a valid set was ever read."""
+        return self._scorecards is not None
+
+    def reload(self) -> tuple[Scorecard, ...]:
+        """Read the definitions again; on any problem keep the last valid set and say why.
+
+        Raises:
+            DefinitionError: naming every problem, when no valid set was ever read.
+            NotReady: when there is no directory to read.
+        """
+        if self.directory is None:
+            self.error = _NO_DIRECTORY
+        else:
+            try:
+                self._scorecards = load_scorecards(self.directory)
+                self.error = None
+            except DefinitionError as exc:
+                self.error = str(exc)
+                if self._scorecards is None:
+                    raise
+                log.error("scorecard definitions kept as they were: %s", exc)
+        return self.scorecards()
+
+    def scorecards(self) -> tuple[Scorecard, ...]:
+        """The last valid definitions.
+
+        Raises:
+            NotReady: when none were read.
+        """
+        if self._scorecards is None:
+            why = self.error or "they have not been read yet"
+            raise NotReady(f"no valid scorecard definitions: {why}")
+        return self._scorecards

@@ -1,0 +1,300 @@
+"""One scoring run: read the sources at once, assemble the facts, run every check, keep all.
+
+Prometheus is asked first; the entities that need none of its facts (models, repositories)
+are evaluated while its fleet queries run, the servers after.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from trellis.blueprints import blueprint_fact
+from trellis.catalog import CatalogDocument
+from trellis.catalog.repositories import repository_entity
+from trellis.entity_refs import ref_of
+from trellis.errors import ConfigError, SourceUnavailable
+from trellis.model import ModelTags, Sample, Snapshot
+from trellis.observability.fleet import fleet_rows, plan_fleet_queries
+from trellis.scorecards.assembly import (
+    Reads,
+    Repository,
+    ServingRows,
+    assemble,
+    server_serving_facts,
+    unknowns,
+)
+from trellis.scorecards.facts import BLUEPRINT, REGISTRY, RETRIEVERS, SERVING
+from trellis.scorecards.scoring import CheckOutcome, Outcome, fleet_rollup, json_value, run_checks
+from trellis.services.scaffolding import Scaffolder, Survey
+from trellis.services.scoring.definitions import Definitions
+from trellis.services.scoring.options import ScoringOptions
+from trellis.services.scoring.state import RunReport, RunState
+from trellis.services.scoring.store_guard import StoreGuard
+from trellis.sources.fact_store import FactRow, ResultRow
+from trellis.sources.mlflow import RegistrySource
+from trellis.sources.prometheus import PrometheusSource
+
+__all__ = ["CatalogView", "OneRead", "Pipeline", "by_ref", "fact_rows"]
+
+log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
+
+_WORKERS = 8
+_PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
+_NO_BLUEPRINTS = "no blueprint source is configured"
+_VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
+
+
+class CatalogView(Protocol):
+    """What scoring needs of the catalog: the served document, its snapshot, its registry.
+
+    ``CatalogService`` is one; ``trellis score`` passes a one-off read.
+    """
+
+    @property
+    def registry(self) -> RegistrySource:
+        """The registry the catalog reads."""
+        ...
+
+    def document(self) -> CatalogDocument:
+        """The served catalog, or ``NotReady``."""
+        ...
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot behind it, or ``NotReady``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OneRead:
+    """A catalog read once, for commands that score without a running server."""
+
+    registry: RegistrySource
+    read_document: CatalogDocument
+    read_snapshot: Snapshot
+
+    def document(self) -> CatalogDocument:
+        """The document built from the one read."""
+        return self.read_document
+
+    def snapshot(self) -> Snapshot:
+        """The one read."""
+        return self.read_snapshot
+
+
+class _Serving:
+    """The fleet's Prometheus answers once they came, or why they did not."""
+
+    def __init__(self) -> None:
+        self.rows: ServingRows | None = None
+        self.error: str | None = None
+
+
+class Pipeline:
+    """Runs every check for every entity once per call, keeping facts and results."""
+
+    def __init__(
+        self,
+        *,
+        catalog: CatalogView,
+        store: StoreGuard,
+        definitions: Definitions,
+        options: ScoringOptions,
+        state: RunState,
+        prometheus: PrometheusSource | None,
+        scaffolder: Scaffolder | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.definitions = definitions
+        self.options = options
+        self.state = state
+        self.prometheus = prometheus
+        self.scaffolder = scaffolder
+        self.clock = clock
+        self.pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
+
+    def run_once(self) -> RunReport:
+        """Read every source once, evaluate every check for every entity, keep the results."""
+        started = time.perf_counter()
+        self.state.last_error = None
+        scorecards = self.definitions.reload()
+        self.store.open()  # before any source is read: no reading for results that cannot be kept
+        document = self.catalog.document()
+        snapshot = self.catalog.snapshot()
+        now = self.clock()
+        asked = self._ask_prometheus()
+        reads, survey, unavailable = self._read_sources(snapshot)
+        assembly = assemble(
+            targets=document.targets,
+            entities=by_ref(document),
+            repositories=_repositories(survey),
+            failed_clusters={
+                c: r.error or "unknown error" for c, r in snapshot.clusters.items() if not r.ok
+            },
+            reads=reads,
+            policy=self.options.policy,
+            currency=blueprint_fact,
+            now=now,
+        )
+        entities, facts = assembly.entities, assembly.facts
+        written_facts: list[FactRow] = []
+        result_rows: list[ResultRow] = []
+        counts = dict.fromkeys((o.value for o in Outcome), 0)
+        by_entity: dict[str, dict[str, CheckOutcome]] = {}
+
+        def evaluate(ref: str) -> None:
+            by_retriever = facts.get(ref, {})
+            written_facts.extend(fact_rows(ref, by_retriever, now))
+            for outcome in run_checks(scorecards, entities[ref], by_retriever):
+                by_entity.setdefault(ref, {})[outcome.check_id] = outcome
+                counts[outcome.outcome.value] += 1
+                result_rows.append(
+                    ResultRow(
+                        entity=ref,
+                        check_id=outcome.check_id,
+                        timestamp=now,
+                        outcome=outcome.outcome.value,
+                        reasons=outcome.reasons,
+                        facts=outcome.facts,
+                    )
+                )
+
+        for ref in entities:
+            if ref not in assembly.servers:
+                evaluate(ref)
+        serving = self._answers(asked, unavailable)
+        window = self.options.policy.serving_window_seconds
+        for ref, server in assembly.servers.items():
+            facts[ref][SERVING.id] = server_serving_facts(
+                server, serving.rows, serving.error, window
+            )
+            evaluate(ref)
+        # The write prunes old history too.
+        stats = self.store.use(lambda store: store.write(written_facts, result_rows, at=now))
+        self.store.use(lambda store: store.forget(entities.keys()))
+        self.store.reached()
+        report = RunReport(
+            at=now,
+            seconds=time.perf_counter() - started,
+            entities=len(entities),
+            outcomes=counts,
+            unavailable=dict(unavailable),
+            facts_written=stats.facts_written,
+        )
+        self.state.publish(entities, fleet_rollup(scorecards, entities, by_entity), report)
+        log.info(
+            "scorecards: %d entities in %.2f s (%s)%s",
+            report.entities,
+            report.seconds,
+            ", ".join(f"{n} {k}" for k, n in counts.items()),
+            "".join(f"; {source} unavailable: {why}" for source, why in unavailable.items()),
+        )
+        return report
+
+    def close(self) -> None:
+        """Release the pool and Prometheus's connections."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.prometheus is not None:
+            self.prometheus.close()
+
+    def _read_sources(self, snapshot: Snapshot) -> tuple[Reads, Survey | None, dict[str, str]]:
+        """The registry's and the blueprints' reads at once, and why each that failed did."""
+        unavailable: dict[str, str] = {}
+        champions = [
+            version
+            for model in snapshot.models
+            if (number := model.version_for_alias(ModelTags.CHAMPION)) is not None
+            for version in model.versions
+            if version.version == number
+        ]
+        asked = self.pool.submit(self.catalog.registry.version_details, champions)
+        surveyed = self.pool.submit(self.scaffolder.survey) if self.scaffolder else None
+        details, details_error = None, None
+        try:
+            details = asked.result()
+        except SourceUnavailable as exc:
+            details_error = f"champion details could not be read: {exc}"
+            unavailable[REGISTRY.id] = details_error
+        survey, survey_error = None, None
+        if surveyed is None:
+            survey_error = _NO_BLUEPRINTS
+        else:
+            try:
+                survey = surveyed.result()
+            except (SourceUnavailable, ConfigError) as exc:
+                survey_error = f"the blueprint source could not be read: {exc}"
+                unavailable[BLUEPRINT.id] = survey_error
+        reads = Reads(
+            details=details,
+            details_error=details_error,
+            releases=survey.versions if survey else None,
+            blueprint_error=survey_error,
+        )
+        return reads, survey, unavailable
+
+    def _ask_prometheus(self) -> dict[str, Future[list[Sample]]] | None:
+        """Every fleet query, sent; None when no Prometheus is configured."""
+        prometheus = self.prometheus
+        if prometheus is None:
+            return None
+        queries = plan_fleet_queries(
+            self.options.policy.serving_window_seconds, self.options.availability_window_seconds
+        )
+        at = self.clock()
+        return {q.fact: self.pool.submit(prometheus.query, q.promql, at) for q in queries}
+
+    def _answers(
+        self, asked: Mapping[str, Future[list[Sample]]] | None, unavailable: dict[str, str]
+    ) -> _Serving:
+        """Wait for the fleet queries: their rows, or why Prometheus could not answer."""
+        serving = _Serving()
+        if asked is None:
+            serving.error = _PROMETHEUS_NOT_SET
+            return serving
+        answers: dict[str, Sequence[Sample]] = {}
+        for fact, future in asked.items():
+            try:
+                answers[fact] = future.result()
+            except SourceUnavailable as exc:
+                serving.error = f"Prometheus could not be read: {exc}"
+                unavailable[SERVING.id] = serving.error
+                return serving
+        serving.rows = fleet_rows(answers)
+        return serving
+
+
+def by_ref(document: CatalogDocument) -> dict[str, Mapping[str, Any]]:
+    """The document's entities by ref."""
+    return {ref: e for e in document.entities if (ref := ref_of(e)) is not None}
+
+
+def fact_rows(ref: str, facts: Mapping[str, Mapping[str, object]], now: datetime) -> list[FactRow]:
+    """The rows that keep ``ref``'s facts, one per retriever, unknowns with their reasons."""
+    return [
+        FactRow(
+            entity=ref,
+            retriever=retriever,
+            version=_VERSIONS[retriever],
+            timestamp=now,
+            facts={name: json_value(value) for name, value in values.items()},
+            unknown=dict(unknowns(values.items())),
+        )
+        for retriever, values in facts.items()
+    ]
+
+
+def _repositories(survey: Survey | None) -> list[Repository]:
+    """The surveyed repositories' entities and ``blueprint`` facts."""
+    if survey is None:
+        return []
+    return [
+        Repository(*repository_entity(instance), survey.facts.get(instance.location))
+        for instance in survey.instances
+    ]

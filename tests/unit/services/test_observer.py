@@ -1,0 +1,154 @@
+"""Observability pages read through fakes: caching, a source down, window limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support.domain import T0, model_server, registered_model
+from support.fakes import FakePrometheus, FakeRegistry, labels
+from trellis.errors import NotFound
+from trellis.model import Deployment, MetricPoint, RegisteredModel, Series
+from trellis.observability import Limits, WindowError
+from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
+
+END = datetime(2026, 3, 1, 12, tzinfo=UTC)
+REF = "resource:default/fraud"
+SERVER = model_server("eu", "fraud-eu")
+LOSS = [MetricPoint(step, T0 + timedelta(minutes=step), 1.0 / (step + 1)) for step in range(3)]
+
+
+def fraud() -> RegisteredModel:
+    """``fraud`` with its champion (version 1) trained in run ``r1``."""
+    model = registered_model("fraud", aliases={"champion": 1}, versions=1)
+    return replace(model, versions=(replace(model.versions[0], run_id="r1"),))
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the catalog says ``REF`` stands for."""
+
+    model: RegisteredModel | None
+    deployments: tuple[Deployment, ...] = (SERVER,)
+
+
+def served(value: float) -> Series:
+    return Series(labels("ml", "fraud-eu", "eu"), ((END.timestamp(), value),))
+
+
+def observer(
+    prometheus: FakePrometheus | None, registry: FakeRegistry | None, **kwargs: object
+) -> Observer:
+    return Observer(prometheus=prometheus, registry=registry, limits=Limits(), **kwargs)
+
+
+@pytest.fixture
+def prometheus() -> FakePrometheus:
+    return FakePrometheus(series={"": [served(2.0)]})
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry(models=(fraud(),), runs={"r1": {"loss": LOSS}})
+
+
+def test_a_page_shows_the_servers_signals_and_the_training_history(prometheus, registry):
+    reader = observer(prometheus, registry)
+    page = reader.page(REF, Target(fraud()), reader.window("1h", None, END))
+    assert page["sources"]["prometheus"]["status"] == "ok"
+    assert page["sources"]["mlflow"]["status"] == "ok"
+    assert [server["name"] for server in page["servers"]] == ["fraud-eu"]
+    (champion,) = page["training"]
+    assert champion["runId"] == "r1"
+    assert [p["value"] for p in champion["metrics"]["loss"]] == [1.0, 0.5, 1.0 / 3]
+
+
+def test_a_complete_page_is_served_again_without_asking(prometheus, registry):
+    reader = observer(prometheus, registry)
+    window = reader.window("1h", None, END)
+    first = reader.page(REF, Target(fraud()), window)
+    asked = len(prometheus.queries)
+    again = reader.page(REF, Target(fraud()), window)
+    assert asked > 0
+    assert len(prometheus.queries) == asked
+    assert again == first
+
+
+def test_without_a_cache_every_view_asks_again(prometheus, registry):
+    reader = observer(prometheus, registry, page_ttl_seconds=0)
+    window = reader.window("1h", None, END)
+    reader.page(REF, Target(fraud()), window)
+    asked = len(prometheus.queries)
+    reader.page(REF, Target(fraud()), window)
+    assert len(prometheus.queries) == 2 * asked
+
+
+def test_prometheus_down_degrades_only_its_part_and_is_not_kept(registry):
+    down = FakePrometheus(failing={"": "connection refused"})
+    reader = observer(down, registry)
+    window = reader.window("1h", None, END)
+    page = reader.page(REF, Target(fraud()), window)
+    assert page["sources"]["prometheus"]["status"] == "unavailable"
+    assert page["sources"]["prometheus"]["reason"] == "connection refused"
+    assert page["sources"]["mlflow"]["status"] == "ok"
+    assert page["training"][0]["metrics"]["loss"] != []
+    asked = len(down.queries)
+    reader.page(REF, Target(fraud()), window)
+    assert len(down.queries) == 2 * asked  # a degraded page is read again, not served again
+
+
+def test_mlflow_down_leaves_the_golden_signals(prometheus, registry):
+    registry.failing = "timed out"
+    reader = observer(prometheus, registry)
+    page = reader.page(REF, Target(fraud()), reader.window("1h", None, END))
+    assert page["sources"]["prometheus"]["status"] == "ok"
+    assert page["sources"]["mlflow"] == {
+        **page["sources"]["mlflow"],
+        "status": "unavailable",
+        "reason": "timed out",
+    }
+    assert page["training"][0]["status"] == "unavailable"
+
+
+def test_a_run_that_does_not_exist_is_missing_not_an_outage(prometheus):
+    reader = observer(prometheus, FakeRegistry(models=(fraud(),)))
+    page = reader.page(REF, Target(fraud()), reader.window("1h", None, END))
+    assert page["training"][0]["status"] == "missing"
+    assert page["sources"]["mlflow"]["status"] == "ok"
+
+
+def test_no_prometheus_is_said_on_the_page(registry):
+    reader = observer(None, registry)
+    page = reader.page(REF, Target(fraud()), reader.window("1h", None, END))
+    assert page["sources"]["prometheus"]["status"] == "unavailable"
+    assert page["sources"]["prometheus"]["reason"] == NOT_CONFIGURED
+
+
+def test_a_window_past_the_limits_is_refused_naming_them():
+    reader = Observer(prometheus=None, registry=None, limits=Limits(max_points=100))
+    with pytest.raises(WindowError) as raised:
+        reader.window("60d", "1s", END)
+    assert "30" in str(raised.value)
+    assert "100" in str(raised.value)
+
+
+def test_a_window_without_a_zone_is_utc():
+    reader = Observer(prometheus=None, registry=None, limits=Limits())
+    window = reader.window("1h", None, END.replace(tzinfo=None))
+    assert window.end <= END
+    assert window.end.tzinfo is not None
+
+
+def test_close_closes_prometheus_but_not_the_catalogs_registry(prometheus, registry):
+    observer(prometheus, registry).close()
+    assert prometheus.closed
+    assert not registry.closed
+
+
+def test_targets_are_found_whatever_the_case_of_kind_and_namespace():
+    target = Target(fraud())
+    assert find_target("Resource:Default/fraud", {REF: target}) is target
+    with pytest.raises(NotFound):
+        find_target("resource:default/other", {REF: target})
