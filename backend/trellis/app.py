@@ -34,6 +34,7 @@ from trellis.errors import (
 )
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
+from trellis.ports import RegistrySource
 from trellis.redact import Redactor, install_log_redaction
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
@@ -44,7 +45,7 @@ from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
-from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.snapshot_file import SnapshotFile
 
 __all__ = [

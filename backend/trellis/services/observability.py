@@ -40,8 +40,8 @@ from trellis.observability import (
     training_runs,
 )
 from trellis.observability.training import MAX_TRAINING_METRICS
+from trellis.ports import PromQLSource, RegistrySource
 from trellis.redact import url_base
-from trellis.sources.mlflow import RegistrySource
 from trellis.sources.prometheus import PrometheusSource
 
 __all__ = [
@@ -91,7 +91,7 @@ class Observer:
     def __init__(
         self,
         *,
-        prometheus: PrometheusSource | None,
+        prometheus: PromQLSource | None,
         registry: RegistrySource | None,
         limits: Limits,
         metrics: Metrics | None = None,

@@ -37,6 +37,7 @@ from trellis.model import (
 )
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
 from trellis.observability.queries import server_key
+from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow, ScorecardStore
 from trellis.redact import scrub_text
 from trellis.scorecards import DefinitionError, Scorecard, Unknown, load_scorecards
 from trellis.scorecards.facts import (
@@ -64,9 +65,6 @@ from trellis.scorecards.scoring import (
 )
 from trellis.services.scaffolding import Scaffolder, Survey
 from trellis.sources.blueprints import find_checkout
-from trellis.sources.fact_store import FactRow, FactStore, ResultRow
-from trellis.sources.mlflow import RegistrySource
-from trellis.sources.prometheus import PrometheusSource
 
 __all__ = [
     "BLUEPRINT_ANNOTATION",
@@ -167,10 +165,10 @@ class Scorer:
         self,
         *,
         catalog: CatalogView,
-        store: FactStore,
+        store: ScorecardStore,
         directory: Path | None,
         settings: Settings,
-        prometheus: PrometheusSource | None,
+        prometheus: PromQLSource | None,
         scaffolder: Scaffolder | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
