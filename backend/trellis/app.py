@@ -16,9 +16,9 @@ from trellis.api.middleware import BodyLimit, RequestMetrics
 from trellis.config import Settings
 from trellis.errors import ConfigError
 from trellis.metrics import Metrics
+from trellis.ports import RegistrySource
 from trellis.redact import install_log_redaction
 from trellis.services.scaffolding import Scaffolder
-from trellis.sources.mlflow import RegistrySource
 from trellis.wiring import (
     build_catalog_service,
     build_observer,

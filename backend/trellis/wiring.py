@@ -18,6 +18,7 @@ from trellis.errors import ConfigError
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
 from trellis.observability import Limits
+from trellis.ports import RegistrySource
 from trellis.redact import Redactor, url_base
 from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
@@ -32,7 +33,7 @@ from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
-from trellis.sources.mlflow import RegistrySource, RestRegistry, SqlRegistry
+from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 from trellis.sources.snapshot_file import SnapshotFile
 

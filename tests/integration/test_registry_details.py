@@ -24,7 +24,8 @@ from support.services import MlflowServer, free_port, mlflow_server
 from support.timing import scaled
 from trellis.errors import SourceUnavailable
 from trellis.model import ModelVersion
-from trellis.sources.mlflow import RUN_BATCH, RegistrySource, RestRegistry, SqlRegistry
+from trellis.ports import RegistrySource
+from trellis.sources.mlflow import RUN_BATCH, RestRegistry, SqlRegistry
 
 RUNS_SEARCH = "/api/2.0/mlflow/runs/search"
 EXPERIMENTS_SEARCH = "/api/2.0/mlflow/experiments/search"
@@ -296,7 +297,7 @@ def test_an_unreadable_mlmodel_is_a_problem_of_that_version_and_read_again_later
     adapter, seeded: Seeded, server: MlflowServer, monkeypatch: pytest.MonkeyPatch
 ):
     retry = 1.0
-    monkeypatch.setattr("trellis.sources.mlflow.MLMODEL_RETRY_SECONDS", retry)
+    monkeypatch.setattr("trellis.sources.mlflow.details.MLMODEL_RETRY_SECONDS", retry)
     requests: list[str] = []
     hidden = seeded.broken.with_name("MLmodel.hidden")
     with adapter(requests) as registry:

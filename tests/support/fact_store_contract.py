@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from trellis.sources.fact_store import FactRow, FactStore, ResultRow, WriteStats
+from trellis.ports import FactRow, ResultRow, WriteStats
+from trellis.sources.fact_store import FactStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

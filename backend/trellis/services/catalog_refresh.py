@@ -15,24 +15,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
+from trellis.ports import ClusterResults, DeploymentSource, RegistrySource, SnapshotStore
 from trellis.redact import scrub_text
 from trellis.services.drop_guard import DropGuard, DropPolicy, Hold, Verdict
 from trellis.services.runner import Runner
-from trellis.sources.mlflow import RegistrySource
-from trellis.sources.snapshot_file import SnapshotFile
 
 __all__ = [
     "CatalogService",
-    "DeploymentSource",
     "SourceHealth",
     "build_document",
     "merge_clusters",
@@ -67,21 +64,6 @@ class SourceHealth:
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
         }
-
-
-class DeploymentSource(Protocol):
-    """Model servers by cluster; one cluster's failure is reported in its ``ClusterRead``."""
-
-    def read(self) -> Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]:
-        """Read every cluster (never raises for one cluster)."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-ClusterResults = Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]
 
 
 def merge_clusters(
@@ -125,7 +107,7 @@ class CatalogService:
     """Owns the current ``CatalogDocument`` and the thread that refreshes it."""
 
     registry: RegistrySource
-    store: SnapshotFile
+    store: SnapshotStore
     options: CatalogOptions
     interval_seconds: float
     metrics: Metrics = field(default_factory=Metrics)

@@ -37,8 +37,7 @@ from trellis.observability import (
     training_runs,
 )
 from trellis.observability.training import MAX_TRAINING_METRICS
-from trellis.sources.mlflow import RegistrySource
-from trellis.sources.prometheus import PrometheusSource
+from trellis.ports import PromQLSource, RegistrySource
 
 __all__ = [
     "NOT_CONFIGURED",
@@ -64,7 +63,7 @@ class Observer:
     def __init__(
         self,
         *,
-        prometheus: PrometheusSource | None,
+        prometheus: PromQLSource | None,
         registry: RegistrySource | None,
         limits: Limits,
         metrics: Metrics | None = None,

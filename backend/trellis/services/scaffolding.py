@@ -22,8 +22,8 @@ from trellis.blueprints import blueprint_fact, check_answers, usage_by_version
 from trellis.blueprints.template import location_entity, template_entity
 from trellis.errors import SourceUnavailable, TimedOut
 from trellis.model import Blueprint, BlueprintInstance
+from trellis.ports import Rendering, TemplateSource
 from trellis.services.updates import known_instances
-from trellis.sources.blueprints import BlueprintSource, Rendering
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.workers import WorkerPool
 from trellis.yaml_text import dump
@@ -63,7 +63,7 @@ class Scaffolder:
 
     def __init__(
         self,
-        source: BlueprintSource,
+        source: TemplateSource,
         *,
         vcs_ref: str | None = None,
         repositories: Sequence[str] = (),

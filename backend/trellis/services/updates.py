@@ -25,6 +25,7 @@ from trellis.blueprints import (
 from trellis.blueprints.changelog import base_version, parse_version
 from trellis.errors import ConfigError, SourceUnavailable, TrellisError
 from trellis.model import BlueprintInstance
+from trellis.ports import TemplateSource
 from trellis.redact import scrub_url
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.git import git
@@ -49,7 +50,7 @@ __all__ = [
 _HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
 
 #: Builds the blueprint source a repository records (tests and the API may substitute one).
-SourceFactory = Callable[[str], BlueprintSource]
+SourceFactory = Callable[[str], TemplateSource]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ class UpdateResult:
         return self.from_version != self.to_version
 
 
-def _source(source: str) -> BlueprintSource:
+def _source(source: str) -> TemplateSource:
     return BlueprintSource(source)
 
 
@@ -220,7 +221,7 @@ def known_instances(
     return instances, problems
 
 
-def _versions(source: BlueprintSource, instance: BlueprintInstance) -> list[str]:
+def _versions(source: TemplateSource, instance: BlueprintInstance) -> list[str]:
     """The source's releases of the repository's blueprint; none at all is an error.
 
     Without a release nothing can be compared or updated to, and saying "up to date" would
@@ -236,7 +237,7 @@ def _versions(source: BlueprintSource, instance: BlueprintInstance) -> list[str]
     return versions
 
 
-def _as_release(source: BlueprintSource, instance: BlueprintInstance) -> str:
+def _as_release(source: TemplateSource, instance: BlueprintInstance) -> str:
     """The recorded version, or the release whose commit an older render recorded instead.
 
     Repositories rendered from a clone without tags by earlier Trellis versions record a

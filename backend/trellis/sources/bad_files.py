@@ -10,39 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-__all__ = ["MAX_PROBLEMS", "SetAside", "schema_problems", "set_aside", "yaml_problem"]
+from trellis.ports import SetAside
+
+__all__ = ["MAX_PROBLEMS", "schema_problems", "set_aside", "yaml_problem"]
 
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 5
 """Schema errors quoted in a log line or an answer; the rest are counted."""
 _STAMP = "%Y%m%dT%H%M%SZ"
-
-
-@dataclass(frozen=True, slots=True)
-class SetAside:
-    """A file that was set aside: where it was, the name it is kept under, when and why."""
-
-    path: Path
-    kept_as: Path
-    at: datetime
-    reason: str
-
-    def as_json(self) -> dict[str, str]:
-        """JSON-ready view, for ``/readyz``."""
-        return {
-            "file": str(self.path),
-            "set_aside_as": str(self.kept_as),
-            "at": self.at.isoformat(),
-            "reason": self.reason,
-        }
 
 
 def schema_problems(exc: ValidationError, limit: int = MAX_PROBLEMS) -> list[str]:

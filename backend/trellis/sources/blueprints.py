@@ -16,7 +16,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import yaml
 
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable
 from trellis.model import Blueprint, Page, Publish, Question
+from trellis.ports import RenderedFile, Rendering
 from trellis.redact import scrub_url
 from trellis.sources.git import git, git_url
 from trellis.sources.releases import (
@@ -40,8 +40,6 @@ from trellis.yaml_text import dump
 __all__ = [
     "BlueprintRelease",
     "BlueprintSource",
-    "RenderedFile",
-    "Rendering",
     "find_checkout",
 ]
 
@@ -52,24 +50,6 @@ _BLUEPRINT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _GUARD = re.compile(r"""^blueprint\s*==\s*['"][^'"]+['"]$""")
 _TRUTHY = re.compile(r"^(?P<not>not\s+)?(?P<name>[a-z_][a-z0-9_]*)$")
 _EQUALS = re.compile(r"""^(?P<name>[a-z_][a-z0-9_]*)\s*==\s*(['"])(?P<value>[^'"]*)\2$""")
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedFile:
-    """One file of a rendered repository."""
-
-    path: str
-    content: bytes
-    executable: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Rendering:
-    """A whole rendered repository, held in memory: its files and the version rendered."""
-
-    blueprint: str
-    version: str
-    files: tuple[RenderedFile, ...]
 
 
 def find_checkout() -> Path | None:

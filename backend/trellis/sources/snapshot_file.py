@@ -22,7 +22,8 @@ from trellis.model import (
     RegisteredModel,
     Snapshot,
 )
-from trellis.sources.bad_files import SetAside, schema_problems, set_aside
+from trellis.ports import SetAside
+from trellis.sources.bad_files import schema_problems, set_aside
 
 __all__ = ["SnapshotFile"]
 

@@ -21,6 +21,7 @@ from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import ModelTags, Sample, Snapshot
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
+from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow
 from trellis.scorecards.assembly import (
     Reads,
     Repository,
@@ -36,9 +37,6 @@ from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
-from trellis.sources.fact_store import FactRow, ResultRow
-from trellis.sources.mlflow import RegistrySource
-from trellis.sources.prometheus import PrometheusSource
 
 __all__ = ["CatalogView", "OneRead", "Pipeline", "by_ref", "fact_rows"]
 
@@ -106,7 +104,7 @@ class Pipeline:
         definitions: Definitions,
         options: ScoringOptions,
         state: RunState,
-        prometheus: PrometheusSource | None,
+        prometheus: PromQLSource | None,
         scaffolder: Scaffolder | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from trellis.errors import NotFound
+from trellis.ports import FactRow, ScorecardStore
 from trellis.scorecards import Scorecard
 from trellis.scorecards.scoring import CheckOutcome, Outcome, applicable, fleet_rollup, view
 from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.state import RunState
 from trellis.services.scoring.store_guard import StoreGuard
-from trellis.sources.fact_store import FactRow, FactStore
 
 __all__ = ["ScoreQueries"]
 
@@ -26,7 +26,7 @@ class ScoreQueries:
         self.state = state
 
     @property
-    def store(self) -> FactStore:
+    def store(self) -> ScorecardStore:
         """The fact store answers come from."""
         return self.guard.store
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from trellis.errors import NotReady, SourceUnavailable
+from trellis.ports import PromQLSource, ScorecardStore
 from trellis.redact import scrub_text
 from trellis.scorecards import DefinitionError
 from trellis.services.runner import Runner
@@ -18,8 +19,6 @@ from trellis.services.scoring.pipeline import CatalogView, Pipeline, by_ref
 from trellis.services.scoring.queries import ScoreQueries
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
-from trellis.sources.fact_store import FactStore
-from trellis.sources.prometheus import PrometheusSource
 
 __all__ = ["Scorer"]
 
@@ -38,10 +37,10 @@ class Scorer:
         self,
         *,
         catalog: CatalogView,
-        store: FactStore,
+        store: ScorecardStore,
         directory: Path | None,
         options: ScoringOptions,
-        prometheus: PrometheusSource | None,
+        prometheus: PromQLSource | None,
         scaffolder: Scaffolder | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

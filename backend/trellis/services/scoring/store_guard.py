@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from trellis.errors import SourceUnavailable
-from trellis.sources.fact_store import FactStore
+from trellis.ports import ScorecardStore
 
 __all__ = ["SCORECARDS", "StoreGuard"]
 
@@ -17,7 +17,7 @@ _T = TypeVar("_T")
 class StoreGuard:
     """Every use of the fact store, remembering why it failed until a run reaches it again."""
 
-    def __init__(self, store: FactStore) -> None:
+    def __init__(self, store: ScorecardStore) -> None:
         self.store = store
         #: Why the fact store could not be used last time it was tried; None once it was.
         self.error: str | None = None
@@ -29,7 +29,7 @@ class StoreGuard:
         except SourceUnavailable as exc:
             raise self._failed(exc) from exc
 
-    def use(self, call: Callable[[FactStore], _T]) -> _T:
+    def use(self, call: Callable[[ScorecardStore], _T]) -> _T:
         """``call`` on the store; when it fails, the scorecards are unavailable, saying why.
 
         A store never reached since the last failure is not tried again per request: the

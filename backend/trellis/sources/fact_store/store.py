@@ -1,177 +1,67 @@
-"""The scorecard store: fact history and each check's latest result, in SQLite or PostgreSQL.
+"""``FactStore``: fact history and latest results, written in bulk and queried by entity.
 
-Facts are computed for the whole fleet on an interval, and they rarely change: keeping every
-reading of 10,000 entities x 3 retrievers every 5 minutes would be millions of rows a day.
-So the history keeps *changes*, and the moment of the latest reading is kept beside it:
-
-``trellis_facts``
-    One row per (entity, retriever) each time its ``version``, ``facts`` or ``unknown``
-    differ from its latest row. A row's ``timestamp`` is the moment that value was *first
-    seen*. :meth:`~FactStore.facts_range` returns these change rows.
-``trellis_fact_checks``
-    Per (entity, retriever), ``checked_at``: the last moment an unchanged value was read
-    again (a new value's own row already carries its reading time). ``latest_facts``
-    stamps each latest row with the later of the two, so the latest facts carry the time of
-    the latest reading, not of the first reading that still holds.
-``trellis_check_results``
-    Each check's latest outcome per entity, replaced in place (never by an older one). Fact
-    history outlives it: ``forget`` drops the results of entities gone from the catalog.
-
-Unchanged facts cost no query: the store keeps a digest of each (entity, retriever)'s latest
-row in memory (of its canonical JSON, as stored), loaded from the database on the first write,
-plus a cheap fingerprint of the Python values last seen, so an unchanged reading is not even
-encoded. Writers take the database's write lock first (SQLite ``BEGIN IMMEDIATE``, a
-PostgreSQL advisory lock), then read the fact rows inserted since their last write (by id,
-one indexed query): replicas sharing one PostgreSQL database each see the others' changes.
-A result whose outcome, reasons and facts are those this store last wrote is not written
-again, so its timestamp says since when it holds; changed results are upserted in bulk.
-
-Every write is one transaction; history older than ``history_days`` is pruned by the writes
-themselves (at most once an hour), but never an (entity, retriever)'s latest row, which may
-be a value first seen long ago that still holds. SQLite runs in WAL mode, so the API reads
-while a background thread writes. Failures of the database are ``SourceUnavailable`` naming it
-(without its password); a URL that cannot work is a ``ConfigError``. The database is reached
-on first use, not when the store is made, so one that is down never stops a start.
+How the tables are used, and why, is told in :mod:`trellis.sources.fact_store`.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import json
-import pickle
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    and_,
-    create_engine,
-    delete,
-    event,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-)
+from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
-from trellis.errors import ConfigError, SourceUnavailable
-from trellis.sources.bad_files import SetAside, set_aside
-from trellis.sources.fact_tables import (
+from trellis.errors import SourceUnavailable
+from trellis.ports import FactRow, ResultRow, SetAside, WriteStats
+from trellis.sources.bad_files import set_aside
+from trellis.sources.fact_store.changes import (
+    Batch,
+    Latest,
+    Stamps,
+    canonical_json,
+    cycles_paused,
+    digest_of,
+    fact_texts,
+    fingerprint,
+    stamp_of,
+    what,
+)
+from trellis.sources.fact_store.engine import (
+    SQLITE_FILES,
+    WRITE_OPTION,
+    damaged,
+    driver_time,
+    failure_reason,
+    make_engine,
+    parse_url,
+    sqlite_file,
+    sqlite_header,
+)
+from trellis.sources.fact_store.tables import (
     CHECK_COLUMNS,
     CHECKS,
     FACT_COLUMNS,
     FACTS,
     RESULT_COLUMNS,
     RESULTS,
-    UtcDateTime,
     as_utc,
     create_schema,
 )
 
-__all__ = ["SETTING", "FactRow", "FactStore", "ResultRow", "WriteStats"]
-
-SETTING = "TRELLIS_SCORECARDS__DATABASE_URL"
-"""The setting a wrong database URL is reported against."""
+__all__ = ["OUTCOMES", "PRUNE_EVERY", "FactStore"]
 
 OUTCOMES = frozenset({"passed", "failed", "unknown"})
-BUSY_TIMEOUT_MS = 15_000
-"""How long an SQLite statement waits for another writer's lock before failing."""
-CACHE_KIB = 32_768
-"""SQLite page cache per connection (a ceiling, filled on demand): a fleet's bulk upsert fits."""
-CONNECT_TIMEOUT_S = 10
-STATEMENT_TIMEOUT_MS = 120_000
-"""PostgreSQL gives up on a statement after this long (a bulk write takes about a second)."""
 PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
-_WRITE_OPTION = "trellis_write"  # execution option: begin with the write lock
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
-#: Files SQLite keeps beside a database; a set-aside database takes them along.
-_SQLITE_FILES = ("-wal", "-shm", "-journal")
-_SQLITE_HEADER = b"SQLite format 3\x00"
-_EXAMPLE_URLS = "sqlite:///path/to/scorecards.db or postgresql+psycopg://user:password@host/db"
-
-
-@dataclass(frozen=True, slots=True)
-class FactRow:
-    """The facts one retriever gave for one entity at one moment.
-
-    ``unknown`` maps a fact name (or a JSON path such as ``blueprint.versionsBehind``) to why
-    it could not be read: a fact that could not be read is unknown, not false, and the
-    reason is kept so a scorecard can show it.
-    """
-
-    entity: str
-    retriever: str
-    version: str
-    timestamp: datetime
-    facts: Mapping[str, object]
-    unknown: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRow:
-    """One check's latest outcome for one entity, with the fact values the check read.
-
-    ``reasons`` say why the outcome is unknown or which conditions failed, so a scorecard
-    can explain it without evaluating the check again.
-    """
-
-    entity: str
-    check_id: str
-    timestamp: datetime
-    outcome: str
-    reasons: tuple[str, ...]
-    facts: Mapping[str, object]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteStats:
-    """What one write stored: for the logs and the metrics of a scoring run."""
-
-    facts_written: int
-    facts_unchanged: int
-    results_written: int
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-# One encoder, built once: canonical text (sorted keys) so equal values digest equally.
-_ENCODER = json.JSONEncoder(
-    sort_keys=True,
-    ensure_ascii=False,
-    allow_nan=False,
-    separators=(",", ":"),
-    default=_json_default,
-)
-
-
-def _encode(value: object) -> str:
-    try:
-        return _ENCODER.encode(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"facts must be JSON values (no NaN or infinity): {exc}") from exc
-
-
-def _digest(*parts: str) -> bytes:
-    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).digest()
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -196,101 +86,6 @@ def _fact_row(row: Any, timestamp: datetime) -> FactRow:
     )
 
 
-def _quick(*values: object) -> bytes | None:
-    """A fast fingerprint of Python values, to skip encoding rows that did not change.
-
-    Equal fingerprints mean equal values (pickle writes the whole value); unequal ones prove
-    nothing (key order, shared objects), so a miss falls back to the canonical JSON digest.
-    Pickling takes a third of the time of JSON encoding: a fleet's run is 150,000 rows.
-    """
-    try:
-        return hashlib.blake2b(pickle.dumps(values, protocol=5), digest_size=16).digest()
-    except Exception:  # anything pickle cannot take is compared by its JSON
-        return None
-
-
-def _what(row: FactRow | ResultRow) -> str:
-    """The row a refused value belongs to (built on failure only: a run has 150,000 rows)."""
-    if isinstance(row, FactRow):
-        return f"facts of {row.entity!r} from {row.retriever!r}"
-    return f"result of {row.check_id!r} for {row.entity!r}"
-
-
-def _fact_texts(row: FactRow) -> tuple[str, str]:
-    """The row's facts and unknowns as canonical JSON; a value JSON cannot hold is refused."""
-    try:
-        return _encode(row.facts), (_encode(row.unknown) if row.unknown else "{}")
-    except ValueError as exc:
-        raise ValueError(f"{_what(row)}: {exc}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _Latest:
-    """What is known of an (entity, retriever)'s latest stored row, without its facts.
-
-    ``digest`` is of its canonical JSON (as stored); ``quick`` of the Python values last
-    written or confirmed by this process (None when only read from the database).
-    """
-
-    timestamp: datetime
-    digest: bytes
-    checked_at: datetime
-    quick: bytes | None
-
-
-class _Stamps:
-    """Each distinct timestamp checked and converted once: a run's rows share a few."""
-
-    def __init__(self, to_db: Callable[[datetime], object]) -> None:
-        self._to_db = to_db
-        self._seen: dict[datetime, tuple[datetime, object, str]] = {}
-
-    def __call__(self, value: datetime) -> tuple[datetime, object, str]:
-        """``value`` in UTC, as the driver takes it, and as ISO text (for digests)."""
-        found = self._seen.get(value)
-        if found is None:
-            utc = as_utc(value)
-            found = self._seen[value] = (utc, self._to_db(utc), utc.isoformat())
-        return found
-
-
-@contextmanager
-def _cycles_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one bulk write.
-
-    A fleet's run allocates half a million containers that live until the write ends (row
-    parameters, keys, digests); meanwhile the collector would traverse the whole heap several
-    times, a third of the write's time. Nothing here creates reference cycles, and
-    reference counting still frees everything. Only re-enabled if it was enabled.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _stamp(stamps: _Stamps, row: FactRow | ResultRow) -> tuple[datetime, object, str]:
-    try:
-        return stamps(row.timestamp)
-    except ValueError as exc:
-        raise ValueError(f"{_what(row)}: {exc}") from exc
-
-
-@dataclass(slots=True)
-class _Batch:
-    """One write's rows for the driver, and what the digests become once it commits."""
-
-    fact_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in FACT_COLUMNS order
-    check_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in CHECK_COLUMNS order
-    result_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in RESULT_COLUMNS order
-    facts_seen: dict[tuple[str, str], _Latest] = field(default_factory=dict)
-    results_seen: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    unchanged: int = 0
-
-
 class FactStore:
     """Fact history and latest check results in one SQL database (SQLite or PostgreSQL).
 
@@ -302,19 +97,19 @@ class FactStore:
         if history_days < 1:
             raise ValueError(f"history_days must be at least 1, not {history_days}")
         self.history = timedelta(days=history_days)
-        parsed = _parse(url)
+        parsed = parse_url(url)
         self.name = f"fact store {parsed.render_as_string(hide_password=True)}"
-        self._engine = _engine(parsed)
-        self._file = _sqlite_file(parsed)
+        self._engine = make_engine(parsed)
+        self._file = sqlite_file(parsed)
         self._sqlite = self._engine.dialect.name == "sqlite"
-        self._to_db = _driver_time(self._engine.dialect)
+        self._to_db = driver_time(self._engine.dialect)
         self._sql = {
             "facts": self._compile(insert(FACTS), FACT_COLUMNS),
             "checks": self._compile(self._upsert_checked_at(), CHECK_COLUMNS),
             "results": self._compile(self._upsert_results(), RESULT_COLUMNS),
         }
         self._lock = threading.Lock()
-        self._facts_seen: dict[tuple[str, str], _Latest] = {}
+        self._facts_seen: dict[tuple[str, str], Latest] = {}
         self._results_seen: dict[tuple[str, str], bytes] = {}
         #: Entities with stored results, read once by ``forget`` and kept up to date after.
         self._result_entities: set[str] | None = None
@@ -348,13 +143,13 @@ class FactStore:
         with self._open_lock:
             if self._opened:
                 return
-            if self._file is not None and not _sqlite_header(self._file):
+            if self._file is not None and not sqlite_header(self._file):
                 # Before SQLite opens it: it would drop the -wal file it cannot match.
                 self._set_aside(self._file, "file is not a database")
             try:
                 self._create()
             except SourceUnavailable as exc:
-                if self._file is None or not _damaged(exc.__cause__):
+                if self._file is None or not damaged(exc.__cause__):
                     raise
                 self._engine.dispose()  # no pooled connection may keep the old file
                 self._set_aside(self._file, exc.reason)
@@ -364,7 +159,7 @@ class FactStore:
     def _set_aside(self, path: Path, problem: str) -> None:
         try:
             self.set_aside.append(
-                set_aside(path, f"{self.name}: {problem}", companions=_SQLITE_FILES)
+                set_aside(path, f"{self.name}: {problem}", companions=SQLITE_FILES)
             )
         except OSError as error:
             raise SourceUnavailable(
@@ -394,10 +189,10 @@ class FactStore:
         so a refused value (NaN, a naive timestamp) leaves the store as it was.
         """
         at = as_utc(at, "at")
-        stamps = _Stamps(self._to_db)
-        with self._lock, self._guard(), _cycles_paused(), self._writing() as conn:
+        stamps = Stamps(self._to_db)
+        with self._lock, self._guard(), cycles_paused(), self._writing() as conn:
             self._catch_up(conn)
-            batch = _Batch()
+            batch = Batch()
             self._add_facts(batch, facts, stamps)
             self._add_results(batch, results, stamps)
             last_id = self._last_id
@@ -426,23 +221,23 @@ class FactStore:
             results_written=len(batch.result_rows),
         )
 
-    def _add_facts(self, batch: _Batch, facts: Sequence[FactRow], stamps: _Stamps) -> None:
+    def _add_facts(self, batch: Batch, facts: Sequence[FactRow], stamps: Stamps) -> None:
         """Changed facts become rows; unchanged ones with a newer reading, ``checked_at``."""
         checks: dict[tuple[str, str], tuple[Any, ...]] = {}
         for row in facts:
             key = (row.entity, row.retriever)
             known = batch.facts_seen.get(key) or self._facts_seen.get(key)
-            utc, stored, _ = _stamp(stamps, row)
-            quick = _quick(row.version, row.facts, row.unknown)
+            utc, stored, _ = stamp_of(stamps, row)
+            quick = fingerprint(row.version, row.facts, row.unknown)
             if known is not None and quick is not None and quick == known.quick:
                 digest = known.digest  # the same values as last time: nothing to encode
             else:  # (the texts are used below only when this digest is new)
-                facts_text, unknown_text = _fact_texts(row)
-                digest = _digest(row.version, facts_text, unknown_text)
+                facts_text, unknown_text = fact_texts(row)
+                digest = digest_of(row.version, facts_text, unknown_text)
             if known is not None and digest == known.digest:
                 batch.unchanged += 1
                 checked_at = max(utc, known.checked_at)
-                batch.facts_seen[key] = _Latest(known.timestamp, digest, checked_at, quick)
+                batch.facts_seen[key] = Latest(known.timestamp, digest, checked_at, quick)
                 if utc > known.checked_at:
                     checks[key] = (row.entity, row.retriever, stored)
                 continue
@@ -452,10 +247,10 @@ class FactStore:
             # A new value's own timestamp is its latest reading: it needs no check row.
             if known is None or utc >= known.timestamp:
                 checked_at = max(utc, known.checked_at) if known else utc
-                batch.facts_seen[key] = _Latest(utc, digest, checked_at, quick)
+                batch.facts_seen[key] = Latest(utc, digest, checked_at, quick)
         batch.check_rows = list(checks.values())
 
-    def _add_results(self, batch: _Batch, results: Sequence[ResultRow], stamps: _Stamps) -> None:
+    def _add_results(self, batch: Batch, results: Sequence[ResultRow], stamps: Stamps) -> None:
         """Results unlike the ones this store last wrote become rows (the newest per key).
 
         A result whose outcome, reasons and facts are those this store last wrote for its key
@@ -466,20 +261,20 @@ class FactStore:
         for row in results:
             if row.outcome not in OUTCOMES:
                 raise ValueError(
-                    f"{_what(row)}: outcome {row.outcome!r} is not one of {sorted(OUTCOMES)}"
+                    f"{what(row)}: outcome {row.outcome!r} is not one of {sorted(OUTCOMES)}"
                 )
             key = (row.entity, row.check_id)
             earlier = newest.get(key)
-            if earlier is None or _stamp(stamps, row)[0] >= _stamp(stamps, earlier)[0]:
+            if earlier is None or stamp_of(stamps, row)[0] >= stamp_of(stamps, earlier)[0]:
                 newest[key] = row
         for key, row in newest.items():
-            _, stored, _ = _stamp(stamps, row)
+            _, stored, _ = stamp_of(stamps, row)
             try:
-                reasons = _encode(list(row.reasons)) if row.reasons else "[]"
-                facts = _encode(row.facts)
+                reasons = canonical_json(list(row.reasons)) if row.reasons else "[]"
+                facts = canonical_json(row.facts)
             except ValueError as exc:
-                raise ValueError(f"{_what(row)}: {exc}") from exc
-            digest = _digest(row.outcome, reasons, facts)
+                raise ValueError(f"{what(row)}: {exc}") from exc
+            digest = digest_of(row.outcome, reasons, facts)
             if self._results_seen.get(key) == digest:
                 continue
             batch.results_seen[key] = digest
@@ -492,13 +287,13 @@ class FactStore:
         if self._last_id is None:
             last_id = conn.execute(select(func.max(FACTS.c.id))).scalar()
             for row in conn.execute(self._latest_query()):
-                digest = _digest(row.version, row.facts, row.unknown)
+                digest = digest_of(row.version, row.facts, row.unknown)
                 self._remember(row.entity, row.retriever, row.timestamp, digest, row.checked_at)
             self._last_id = int(last_id or 0)
             return
         newer = conn.execute(select(FACTS).where(FACTS.c.id > self._last_id).order_by(FACTS.c.id))
         for row in newer:
-            digest = _digest(row.version, row.facts, row.unknown)
+            digest = digest_of(row.version, row.facts, row.unknown)
             self._remember(row.entity, row.retriever, row.timestamp, digest, None)
             self._last_id = max(self._last_id, int(row.id))
 
@@ -514,7 +309,7 @@ class FactStore:
         known = self._facts_seen.get(key)
         checked = max(timestamp, checked_at or timestamp, known.checked_at if known else timestamp)
         if known is None or timestamp >= known.timestamp:
-            self._facts_seen[key] = _Latest(timestamp, digest, checked, None)
+            self._facts_seen[key] = Latest(timestamp, digest, checked, None)
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -525,7 +320,7 @@ class FactStore:
         every row the others inserted before it.
         """
         with self._engine.connect() as conn:
-            conn.execution_options(**{_WRITE_OPTION: True})
+            conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 if not self._sqlite:
                     conn.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
@@ -536,7 +331,7 @@ class FactStore:
 
         Bulk writes skip SQLAlchemy's per-row parameter processing (most of a bulk write's
         time): the only column type with a processor is the timestamp, which
-        :class:`_Stamps` converts once per distinct value with the same processor.
+        :class:`Stamps` converts once per distinct value with the same processor.
         """
         compiled = stmt.compile(dialect=self._engine.dialect, column_keys=list(columns))
         if self._engine.dialect.positional and list(compiled.positiontup or ()) != list(columns):
@@ -742,120 +537,4 @@ class FactStore:
         try:
             yield
         except SQLAlchemyError as exc:
-            raise SourceUnavailable(self.name, _reason(exc)) from exc
-
-
-# --- opening the database -------------------------------------------------------------------
-
-
-def _parse(url: str) -> URL:
-    """The URL, with plain ``postgresql://`` meaning psycopg 3 (the driver Trellis ships)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"{SETTING} is not a database URL; expected {_EXAMPLE_URLS}") from exc
-    backend = parsed.get_backend_name()
-    if backend not in {"sqlite", "postgresql"}:
-        raise ConfigError(
-            f"{SETTING}: {backend!r} databases are not supported; expected {_EXAMPLE_URLS}"
-        )
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def _engine(url: URL) -> Engine:
-    """One engine for the store's life: pooled, thread-safe, with timeouts."""
-    options: dict[str, Any] = {}
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        connect_args["check_same_thread"] = False
-        if _sqlite_file(url) is None:
-            options["poolclass"] = StaticPool  # one shared connection, or each has its own DB
-    else:
-        options["pool_pre_ping"] = True  # a restarted server costs no failed write
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-        if "options" not in url.query:
-            connect_args["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-    try:
-        engine = create_engine(url, connect_args=connect_args, **options)
-    except (ImportError, NoSuchModuleError, ArgumentError) as exc:
-        raise ConfigError(
-            f"{SETTING}: driver {url.drivername!r} cannot be used ({exc}); expected {_EXAMPLE_URLS}"
-        ) from exc
-    if engine.dialect.is_async:
-        raise ConfigError(f"{SETTING}: driver {url.drivername!r} is asynchronous; use a plain one")
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def _sqlite_file(url: URL) -> Path | None:
-    """The SQLite database file, or None (another database, memory, a ``file:`` URI)."""
-    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
-        return None
-    database = url.database or ""
-    return None if database in {"", ":memory:"} else Path(database)
-
-
-def _sqlite_header(path: Path) -> bool:
-    """Whether the file can be an SQLite database: missing, empty, or with SQLite's header."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(len(_SQLITE_HEADER))
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return True  # nothing to set aside; SQLite says what is wrong
-    except OSError:
-        return True
-    return head in {b"", _SQLITE_HEADER}
-
-
-def _damaged(exc: BaseException | None) -> bool:
-    """Whether SQLite said the file is not a database, or a damaged one."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(cause, "sqlite_errorname", None) in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never wait for the writer), and wait for a lock rather than fail.
-
-    The driver's own transaction handling is turned off (it would begin only before the
-    first write, after the reads a write depends on); :func:`_sqlite_begin` begins instead.
-    """
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
-        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    finally:
-        cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """``BEGIN IMMEDIATE`` for writes: the lock is taken before reading what to write.
-
-    A deferred transaction that reads and then writes fails at once (busy_timeout cannot
-    help) when another writer committed in between; taking the lock first makes it wait.
-    """
-    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _driver_time(dialect: Dialect) -> Callable[[datetime], object]:
-    """How a UTC datetime is handed to this dialect's driver (SQLite: text)."""
-    processor = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
-    if processor is None:
-        return lambda value: value
-    return processor
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    """The driver's message, one line, without SQL or parameters (which hold fact values)."""
-    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-    text = str(cause).strip()
-    if isinstance(cause, SQLAlchemyError):
-        text = text.split("(Background on this error", 1)[0].strip()
-    return text.splitlines()[0] if text else type(cause).__name__
+            raise SourceUnavailable(self.name, failure_reason(exc)) from exc

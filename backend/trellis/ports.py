@@ -1,0 +1,335 @@
+"""The ports: what the use cases need of each outside system, declared as Protocols.
+
+``trellis.services`` and ``trellis.api`` type against these, never against an adapter:
+the adapters in ``trellis.sources`` satisfy them, the composition root picks which, and
+unit tests pass fakes. Each method says what it raises: a source that cannot be read is
+``SourceUnavailable``, whatever library failed underneath.
+
+The value types that cross a port and belong to no part of the domain (a fact store's rows,
+a rendered repository, a file set aside) are declared here too, beside the Protocol whose
+methods take or return them: they exist only to cross that port, so the port is the one
+place to read to know an adapter's whole contract, and ``trellis.model`` stays the domain of
+models and blueprints. This module imports only the domain and the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from trellis.model import (
+    Blueprint,
+    ChampionDetails,
+    ClusterRead,
+    Deployment,
+    MetricPoint,
+    ModelVersion,
+    Sample,
+    Series,
+    Snapshot,
+)
+
+__all__ = [
+    "ClusterResults",
+    "DeploymentSource",
+    "FactRow",
+    "PromQLSource",
+    "RecordedRelease",
+    "RegistrySource",
+    "RenderedFile",
+    "Rendering",
+    "ResultRow",
+    "ScorecardStore",
+    "SetAside",
+    "SnapshotStore",
+    "TemplateSource",
+    "WriteStats",
+]
+
+ClusterResults = Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]
+"""One read of every cluster: each cluster's read, and the model servers found in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A file that was set aside: where it was, the name it is kept under, when and why."""
+
+    path: Path
+    kept_as: Path
+    at: datetime
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        """JSON-ready view, for ``/readyz``."""
+        return {
+            "file": str(self.path),
+            "set_aside_as": str(self.kept_as),
+            "at": self.at.isoformat(),
+            "reason": self.reason,
+        }
+
+
+class RegistrySource(Protocol):
+    """Port: one complete, consistent read of a model registry, and runs' training history.
+
+    Every method raises ``SourceUnavailable`` when the registry cannot be read; the run
+    methods raise ``NotFound`` for a run that does not exist (deleted, or another store's).
+    """
+
+    name: str
+
+    def read(self) -> Snapshot:
+        """Read every registered model and version."""
+        ...
+
+    def run_metric_keys(self, run_id: str) -> list[str]:
+        """The names of the metrics a run logged, sorted."""
+        ...
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every value a run logged for one metric, by step then time."""
+        ...
+
+    def version_details(
+        self, versions: Sequence[ModelVersion]
+    ) -> dict[tuple[str, int], ChampionDetails]:
+        """Signature, dataset lineage and metrics of each version, read in batches and kept.
+
+        Keyed by ``(model name, version)``. What could not be read for one version is None
+        in its details with the reason in ``problems``, and is read again next time.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+class DeploymentSource(Protocol):
+    """Port: model servers by cluster; one cluster's failure is reported in its ``ClusterRead``."""
+
+    def read(self) -> ClusterResults:
+        """Read every cluster (never raises for one cluster)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class PromQLSource(Protocol):
+    """Port: PromQL against one Prometheus; every failure is ``SourceUnavailable``."""
+
+    def query(self, promql: str, at: datetime) -> list[Sample]:
+        """The instant vector ``promql`` evaluates to at ``at``."""
+        ...
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_seconds: float
+    ) -> list[Series]:
+        """The series ``promql`` evaluates to at every step from ``start`` to ``end``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FactRow:
+    """The facts one retriever gave for one entity at one moment.
+
+    ``unknown`` maps a fact name (or a JSON path such as ``blueprint.versionsBehind``) to why
+    it could not be read: a fact that could not be read is unknown, not false, and the
+    reason is kept so a scorecard can show it.
+    """
+
+    entity: str
+    retriever: str
+    version: str
+    timestamp: datetime
+    facts: Mapping[str, object]
+    unknown: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One check's latest outcome for one entity, with the fact values the check read.
+
+    ``reasons`` say why the outcome is unknown or which conditions failed, so a scorecard
+    can explain it without evaluating the check again.
+    """
+
+    entity: str
+    check_id: str
+    timestamp: datetime
+    outcome: str
+    reasons: tuple[str, ...]
+    facts: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    """What one write stored: for the logs and the metrics of a scoring run."""
+
+    facts_written: int
+    facts_unchanged: int
+    results_written: int
+
+
+class ScorecardStore(Protocol):
+    """Port: fact history and each check's latest result.
+
+    Every method but ``close`` reaches the store first if it was not yet, and raises
+    ``SourceUnavailable`` naming the store when it cannot.
+    """
+
+    name: str
+    set_aside: list[SetAside]
+    """Damaged files renamed when the store was opened, for ``/readyz``."""
+
+    @property
+    def opened(self) -> bool:
+        """Whether the store was reached and is ready."""
+        ...
+
+    def open(self) -> None:
+        """Reach the store and make it ready, once."""
+        ...
+
+    def write(
+        self, facts: Sequence[FactRow], results: Sequence[ResultRow], *, at: datetime
+    ) -> WriteStats:
+        """Store one scoring run's facts (changes only) and results, in one transaction."""
+        ...
+
+    def forget(self, entities_kept: Collection[str]) -> int:
+        """Drop the latest results of entities no longer in the catalog; returns rows deleted."""
+        ...
+
+    def latest_facts(self, entity: str, retrievers: Sequence[str]) -> dict[str, FactRow]:
+        """Each retriever's latest facts for ``entity``, stamped with the latest reading."""
+        ...
+
+    def facts_range(
+        self, entity: str, retrievers: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[FactRow]]:
+        """The changes of ``entity``'s facts with ``start <= timestamp <= end``, oldest first."""
+        ...
+
+    def latest_results(self, entities: Sequence[str] | None = None) -> dict[str, list[ResultRow]]:
+        """Latest results by entity (each list sorted by check id); None means every entity."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    """One file of a rendered repository."""
+
+    path: str
+    content: bytes
+    executable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """A whole rendered repository, held in memory: its files and the version rendered."""
+
+    blueprint: str
+    version: str
+    files: tuple[RenderedFile, ...]
+
+
+class RecordedRelease(Protocol):
+    """One release of a blueprint recorded in its source: its version and its commit."""
+
+    @property
+    def version(self) -> str:
+        """The PEP 440 version."""
+        ...
+
+    @property
+    def commit(self) -> str:
+        """The commit that made the release."""
+        ...
+
+
+class TemplateSource(Protocol):
+    """Port: the blueprints of one Copier source, their releases, and rendering them.
+
+    Methods raise ``SourceUnavailable`` when the source cannot be read, ``ConfigError`` for
+    a name that cannot be a blueprint and ``AnswerError`` for an unknown one or bad answers.
+    """
+
+    def names(self) -> list[str]:
+        """Every blueprint that has a template folder."""
+        ...
+
+    def blueprint(self, name: str) -> Blueprint:
+        """A blueprint's questions and presentation."""
+        ...
+
+    def render(
+        self,
+        blueprint: str,
+        destination: Path,
+        answers: Mapping[str, Any],
+        *,
+        defaults: bool,
+        vcs_ref: str | None = None,
+    ) -> Path:
+        """Render ``blueprint`` into ``destination`` (no tasks, no migrations)."""
+        ...
+
+    def render_files(
+        self, blueprint: str, answers: Mapping[str, Any], *, vcs_ref: str | None = None
+    ) -> Rendering:
+        """Render in a scratch folder and return the files."""
+        ...
+
+    def releases(self, blueprint: str) -> Sequence[RecordedRelease]:
+        """The releases of ``blueprint``, oldest first."""
+        ...
+
+    def versions(self, blueprint: str) -> list[str]:
+        """The final releases of ``blueprint`` an update can move to, oldest first."""
+        ...
+
+    def versions_by_blueprint(self) -> dict[str, list[str]]:
+        """Each blueprint's final releases, oldest first."""
+        ...
+
+    def tag_warnings(self, blueprint: str) -> list[str]:
+        """Version tags of the source that disagree with its releases of ``blueprint``."""
+        ...
+
+    def changelog(self, blueprint: str, *, ref: str | None = None) -> str:
+        """A blueprint's changelog at ``ref`` (default: HEAD); empty when it has none."""
+        ...
+
+    def updating(self, blueprint: str) -> AbstractContextManager[dict[str, str]]:
+        """The git environment in which ``copier update`` finds every release as a tag."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    """Port: the last good snapshot, kept across restarts."""
+
+    set_aside: list[SetAside]
+    """Unreadable files renamed when loading, for ``/readyz``."""
+
+    def load(self) -> Snapshot | None:
+        """The kept snapshot; None when there is none or it cannot be read."""
+        ...
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` in place of the one kept."""
+        ...
