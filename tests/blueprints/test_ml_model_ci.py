@@ -196,6 +196,7 @@ def test_ci_files_pass_yamllint(variant: Variant) -> None:
     yamllint(repo / ".github" if answers["ci"] == "github" else repo / ".gitlab-ci.yml")
 
 
+@pytest.mark.tools
 def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
     variant: Variant, tmp_path: Path
 ) -> None:
@@ -256,6 +257,7 @@ def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
     assert (repo / "Dockerfile").is_file(), "the pipeline builds the training image from it"
 
 
+@pytest.mark.tools
 def test_deploy_jobs_skip_the_training_job(variant: Variant) -> None:
     """Deploy jobs apply ``-l app.kubernetes.io/component!=training``: that must leave the hub
     overlay's serving objects and drop its training Job."""
@@ -273,6 +275,7 @@ def test_deploy_jobs_skip_the_training_job(variant: Variant) -> None:
 # --- GitHub Actions ---------------------------------------------------------------------------
 
 
+@pytest.mark.tools
 @on_github
 def test_workflows_pass_actionlint(github: Any) -> None:
     _, repo, workflows = github
@@ -289,6 +292,7 @@ def test_workflows_pass_actionlint(github: Any) -> None:
     assert f"Checking {len(workflows)} workflow file(s)" in result.stdout, result.stdout
 
 
+@pytest.mark.tools
 @on_github
 def test_workflows_pass_checkov(github: Any) -> None:
     _, repo, workflows = github
@@ -532,6 +536,7 @@ def test_gitlab_jobs_use_id_tokens_for_the_cloud(gitlab: Any) -> None:
         assert all("$CI_DEFAULT_BRANCH" in rule.get("if", "") for rule in rules), name
 
 
+@pytest.mark.tools
 @on_gitlab
 def test_gitlab_ci_passes_checkov(gitlab: Any) -> None:
     _, repo, _ = gitlab

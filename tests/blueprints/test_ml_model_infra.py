@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 import yaml
 
 from support.terraform import Terraform, attr, blocks
@@ -141,6 +142,7 @@ def test_variables_are_described_validated_and_default_to_the_answers(variant):
     assert "var.hub_region" in regions and "var.edge_regions" in regions, regions
 
 
+@pytest.mark.tools
 def test_checkov_finds_nothing_beyond_the_listed_skips(variant):
     _, _, repo = variant
     result = subprocess.run(

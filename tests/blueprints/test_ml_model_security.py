@@ -11,10 +11,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from support.manifests import render_overlays
 from support.tools import checkov
+
+pytestmark = pytest.mark.tools
 
 MAX_SKIPS = 5
 

@@ -62,6 +62,8 @@ from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
 
+pytestmark = [pytest.mark.mlflow, pytest.mark.prometheus]
+
 SERVING, AVAILABILITY = 300, 3_600
 TOKEN = "scorecards-token-" + "s" * 20
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
