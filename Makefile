@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-busy lint typecheck unit bench docs clean
+.PHONY: help demo test test-busy lint typecheck unit contract bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,8 +56,12 @@ lint: $(VENV)/.test ## ruff, formatting, import contracts
 typecheck: $(VENV)/.test ## mypy --strict over the package
 	$(BIN)/mypy
 
-unit: $(VENV)/.test ## Fast tests only (no services)
+unit: $(VENV)/.test ## tests/unit: Python only, no process or network, under a minute
 	$(BIN)/pytest tests/unit
+
+# What a test starts is its marker (pyproject.toml); these are the contracts with real services.
+contract: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js ## Only the tests that start a real service (by marker)
+	$(BIN)/pytest -m "mlflow or prometheus or backstage or postgres or kube_replay"
 
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest

@@ -1,14 +1,15 @@
-"""Shared fixtures: real registries (SQLite store and a real MLflow server) seeded once."""
+"""Shared fixtures (real registries seeded once) and the check that markers say what starts."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
+from support import markers
 from support.registry import ModelSpec, hostile_specs, seed
 from support.services import MlflowServer, mlflow_server
 
@@ -18,6 +19,27 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # would fail correct code.
 settings.register_profile("trellis", deadline=None)
 settings.load_profile("trellis")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    with markers.running(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object],
+) -> Generator[None, object, object]:
+    with markers.fixture_setup(fixturedef.argname, fixturedef.baseid):
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    problem = markers.unmarked_services(item)
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")

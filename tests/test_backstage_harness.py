@@ -14,7 +14,7 @@ import pytest
 from support.backstage import BackstageBackend, ensure_harness, validate_entities
 from support.timing import scaled
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.backstage
 
 MODEL: dict[str, Any] = {
     "apiVersion": "backstage.io/v1alpha1",

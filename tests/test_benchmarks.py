@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from support.timing import scaled
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +29,8 @@ def run_benchmark(script: str, *args: str) -> dict[str, Any]:
     return report
 
 
+# The benchmarks start their services in a child process, out of the markers' check: marked by hand.
+@pytest.mark.mlflow
 def test_the_catalog_benchmark_runs_end_to_end(tmp_path):
     report = run_benchmark(
         "catalog.py", "--models", "60", "--subset", "10", "--repeat", "1", "--gets", "5",
@@ -51,6 +55,8 @@ def test_the_blueprint_benchmark_runs_end_to_end():
     assert set(report["met"]) == set(report["goal"]) == {"new_over_floor"}
 
 
+@pytest.mark.kube_replay
+@pytest.mark.prometheus
 def test_the_observability_benchmark_runs_end_to_end():
     report = run_benchmark(
         "observability.py", "--servers", "40", "--regions", "2", "--repeat", "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ def _with_text_substituted(entity: dict) -> dict:
     return entity
 
 
+@pytest.mark.backstage
 def test_every_platform_entity_passes_backstage_validation():
     entities = [
         _with_text_substituted(doc)

@@ -34,7 +34,7 @@ from trellis.model import (
 )
 from trellis.services.scaffolding import Scaffolder
 
-pytestmark = pytest.mark.slow  # starts Node
+pytestmark = pytest.mark.backstage
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -277,7 +277,6 @@ def watching(scratch: Path) -> Iterator[Watch]:
         sampler.join()
 
 
-@pytest.mark.slow
 def test_a_render_past_its_deadline_is_stopped_and_leaves_nothing_behind(
     tmp_path, slow_source, scratch
 ):
@@ -301,7 +300,6 @@ def test_a_render_past_its_deadline_is_stopped_and_leaves_nothing_behind(
     assert list(scratch.glob("trellis-render-*")) == []
 
 
-@pytest.mark.slow
 def test_a_render_past_its_deadline_never_runs_beside_the_next(tmp_path, slow_source, scratch):
     config = settings(
         tmp_path, slow_source, render_timeout_seconds=scaled(2), render_workers=1, render_queue=2
@@ -323,7 +321,6 @@ def gauge(client: TestClient, name: str) -> float:
     return float(match[1])
 
 
-@pytest.mark.slow
 def test_a_full_render_queue_answers_429_with_retry_after(tmp_path, slow_source, scratch):
     config = settings(
         tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
@@ -346,7 +343,6 @@ def test_a_full_render_queue_answers_429_with_retry_after(tmp_path, slow_source,
         assert "TRELLIS_BLUEPRINTS__RENDER_QUEUE" in response.json()["detail"]
 
 
-@pytest.mark.slow
 def test_running_and_queued_renders_are_in_metrics(tmp_path, slow_source, scratch):
     config = settings(
         tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1

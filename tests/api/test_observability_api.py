@@ -127,16 +127,19 @@ def assert_matches(got: dict, want: list[list[float]]) -> None:
     assert [p[1] for p in got["series"]] == pytest.approx([p[1] for p in want], rel=1e-9)
 
 
+@pytest.mark.prometheus
 def test_the_route_needs_a_token(http):
     assert http.get(f"{ROUTE}/default/resource/fraud-detector").status_code == 401
 
 
+@pytest.mark.prometheus
 def test_an_unknown_entity_is_404(http):
     response = http.get(f"{ROUTE}/default/resource/nope", headers=AUTH)
     assert response.status_code == 404
     assert "resource:default/nope" in response.json()["detail"]
 
 
+@pytest.mark.prometheus
 def test_a_model_page_has_each_region_the_model_and_its_training(http, fleet, registry):
     _, trained = registry
     response = http.get(
@@ -166,6 +169,7 @@ def test_a_model_page_has_each_region_the_model_and_its_training(http, fleet, re
     assert [p["value"] for p in champion["auc"]] == pytest.approx(trained.logged["champion"]["auc"])
 
 
+@pytest.mark.prometheus
 def test_a_triton_server_and_a_vllm_model(http, fleet):
     triton = http.get(
         f"{ROUTE}/default/component/image-classifier-eu-west-1",
@@ -196,6 +200,7 @@ def test_a_triton_server_and_a_vllm_model(http, fleet):
         assert [p[1] for p in got["series"]] == pytest.approx([p[1] for p in want], rel=1e-9)
 
 
+@pytest.mark.prometheus
 def test_over_the_limits_is_422_before_prometheus_is_asked(http, prom):
     before = prom.query_count()
     year = http.get(
@@ -218,6 +223,7 @@ def test_over_the_limits_is_422_before_prometheus_is_asked(http, prom):
     assert prom.query_count() == before + 7  # the count does move when Prometheus is asked
 
 
+@pytest.mark.prometheus
 def test_without_an_end_the_window_ends_now_and_the_data_is_fresh(http):
     page = http.get(f"{ROUTE}/default/resource/fraud-detector", headers=AUTH).json()
     end = datetime.fromisoformat(page["window"]["end"]).timestamp()
@@ -226,12 +232,14 @@ def test_without_an_end_the_window_ends_now_and_the_data_is_fresh(http):
     assert statuses == {"ok"}
 
 
+@pytest.mark.prometheus
 def test_an_entity_without_servers_still_shows_its_training(http):
     page = http.get(f"{ROUTE}/default/resource/no-servers", headers=AUTH).json()
     assert page["servers"] == [] and page["model"] == {"servers": 0, "signals": []}
     assert [run["alias"] for run in page["training"]] == ["champion", "candidate"]
 
 
+@pytest.mark.prometheus
 def test_the_catalog_index_is_used_when_nothing_overrides_it(tmp_path, registry, prom):
     uri, _ = registry
     with TestClient(create_app(settings(tmp_path, uri, prom.url))) as client:
@@ -266,6 +274,7 @@ def test_a_missing_or_down_prometheus_leaves_a_200_with_the_reason(tmp_path, reg
     assert page["training"][0]["metrics"]["loss"]
 
 
+@pytest.mark.prometheus
 def test_the_route_is_documented(http):
     spec = http.get("/openapi.json").json()
     operation = spec["paths"]["/api/observability/{namespace}/{kind}/{name}"]["get"]

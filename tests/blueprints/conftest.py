@@ -1,4 +1,4 @@
-"""Render each blueprint once per variant, from this repository's HEAD, with Copier."""
+"""Each blueprint rendered once per variant from this repository's HEAD, and scanned once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, VARIANTS, render
+from support.checkov_scan import Findings, scan_repository
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
@@ -38,3 +39,12 @@ def finetune_variant(
     answers = FINETUNE_VARIANTS[name]
     repo = render(answers, tmp_path_factory.mktemp(name) / "repo", blueprint="edge-finetune")
     return name, answers, repo
+
+
+@pytest.fixture(scope="session")
+def checkov_findings(
+    variant: tuple[str, dict[str, Any], Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Findings]:
+    """checkov's findings per framework over an ml-model variant: one run for every reader."""
+    name, _, repo = variant
+    return scan_repository(repo, tmp_path_factory.mktemp(f"checkov-{name}"))

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from support.blueprints import REPO
@@ -69,6 +70,7 @@ def test_the_update_script_is_shipped_as_it_is(finetune_variant: Variant) -> Non
     assert (repo / "scripts/blueprint-update.sh").read_bytes() == script.read_bytes()
 
 
+@pytest.mark.tools
 def test_github_workflows_pass_actionlint_and_gate_the_job_on_main(
     finetune_variant: Variant,
 ) -> None:

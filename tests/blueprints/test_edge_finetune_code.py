@@ -117,6 +117,7 @@ def test_the_techdocs_site_builds_strictly(finetune_variant: Variant, tmp_path: 
     assert answers["data_region"] in governance
 
 
+@pytest.mark.backstage
 def test_catalog_info_is_valid_and_names_the_adapter_and_its_hub_model(
     finetune_variant: Variant,
 ) -> None:
@@ -139,7 +140,6 @@ def test_catalog_info_is_valid_and_names_the_adapter_and_its_hub_model(
     assert f"{host}/project-slug" in annotations
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("finetune_variant", ["lora-github-aws"], indirect=True)
 def test_the_generated_tests_pass_on_a_tiny_model(finetune_variant: Variant) -> None:
     _, _, repo = finetune_variant

@@ -15,6 +15,8 @@ import pytest
 
 from support.manifests import Manifest, render_overlay, validate_builtin, workloads
 
+pytestmark = pytest.mark.tools
+
 Variant = tuple[str, dict[str, Any], Path]
 REGISTRY = "http://mlflow.mlflow.svc.cluster.local:5000"
 #: Where GKE's metadata server hands out Workload Identity tokens.

@@ -140,7 +140,7 @@ def test_only_the_jobs_workload_identity_reads_the_data(finetune_variant: Varian
     assert namespace == tf.default("namespace")
 
 
-@pytest.mark.slow
+@pytest.mark.tools
 def test_checkov_finds_nothing_beyond_the_listed_skips(
     finetune_variant: Variant, tmp_path: Path
 ) -> None:

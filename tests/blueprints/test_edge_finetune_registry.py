@@ -25,7 +25,7 @@ from support.requirements import assert_requirements_met
 from support.services import mlflow_server
 from trellis.model import ModelTags
 
-pytestmark = pytest.mark.slow  # a real MLflow server and two fine-tuning runs
+pytestmark = pytest.mark.mlflow
 
 Variant = tuple[str, dict[str, Any], Path]
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from support.blueprints import FINETUNE_VARIANTS
 from support.gitrepos import blueprint_source, commit_all, generated_repo, git, release, replace_in
 from trellis.cli.app import app
-
-pytestmark = pytest.mark.slow  # three Copier renders and git
 
 JOB = 'deploy/{{ "job.yaml" if schedule == "on-demand" else "cronjob.yaml" }}.jinja'
 #: The owners' edits, each well away from the lines the releases change.

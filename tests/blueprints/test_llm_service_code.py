@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from support.requirements import assert_requirements_met
@@ -102,6 +103,7 @@ def test_the_techdocs_site_builds_strictly(llm_variant: Variant, tmp_path: Path)
     ).is_file()
 
 
+@pytest.mark.tools
 def test_ci_files_pass_yamllint_and_actionlint(llm_variant: Variant):
     _, answers, repo = llm_variant
     if answers["ci_system"] == "github":

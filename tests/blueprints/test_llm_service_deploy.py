@@ -26,6 +26,8 @@ from support.manifests import (
 )
 from trellis.observability import queries
 
+pytestmark = pytest.mark.tools
+
 Variant = tuple[str, dict[str, Any], Path]
 Overlays = dict[str, list[Manifest]]
 

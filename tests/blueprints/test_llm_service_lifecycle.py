@@ -14,6 +14,7 @@ runner = CliRunner()
 REVISION = LLM_VARIANTS["kserve-github-aws"]["hf_revision"]
 
 
+@pytest.mark.backstage
 def test_catalog_info_is_valid_and_points_at_the_model_and_its_adapters(llm_variant):
     _, _, repo = llm_variant
     answers = yaml.safe_load((repo / ".copier-answers.yml").read_text())

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import hcl2
+import pytest
 import yaml
 
 from support.manifests import render_overlays
@@ -43,6 +44,7 @@ def test_every_terraform_file_parses(llm_variant):
         hcl2.loads(path.read_text())
 
 
+@pytest.mark.tools
 def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, tmp_path):
     _, _, repo = llm_variant
     listed = skips(repo)

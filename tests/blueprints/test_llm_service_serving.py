@@ -32,7 +32,8 @@ from support.requirements import assert_requirements_met
 from support.services import mlflow_server
 from support.timing import scaled
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.mlflow
+
 VARIANT = "kserve-github-aws"
 Variant = tuple[str, dict[str, Any], Path]
 

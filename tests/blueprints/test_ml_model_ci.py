@@ -7,7 +7,6 @@ approval-gated environment per region, signing in to the cloud with OIDC tokens 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -18,10 +17,11 @@ import pytest
 import yaml
 
 from support.blueprints import VARIANTS
+from support.checkov_scan import Findings
 from support.gitlab import gitlab_job, gitlab_jobs
 from support.manifests import render_overlay
 from support.timing import scaled
-from support.tools import actionlint, checkov, tool
+from support.tools import actionlint, tool
 
 Variant = tuple[str, dict[str, Any], Path]
 Workflow = dict[str, Any]
@@ -107,26 +107,6 @@ def script_of(job: dict[str, Any]) -> str:
     return "\n".join([*job.get("before_script", []), *job.get("script", [])])
 
 
-def checkov_results(target: Path, framework: str) -> tuple[list[dict], list[dict]]:
-    """(passed, failed) checks of one framework; run outside the repo so no config is read."""
-    result = subprocess.run(
-        [checkov(), "-d", str(target), "--framework", framework, "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(300),
-        check=False,
-        cwd=target.parent,
-    )
-    assert result.stdout.strip(), result.stderr[-2000:]
-    reports = json.loads(result.stdout)
-    passed: list[dict] = []
-    failed: list[dict] = []
-    for report in reports if isinstance(reports, list) else [reports]:
-        passed += report.get("results", {}).get("passed_checks", [])
-        failed += report.get("results", {}).get("failed_checks", [])
-    return passed, failed
-
-
 def listed_skips(repo: Path) -> set[str]:
     """The check ids the generated ``.checkov.yaml`` skips (none when it does not exist)."""
     config = repo / ".checkov.yaml"
@@ -196,6 +176,7 @@ def test_ci_files_pass_yamllint(variant: Variant) -> None:
     yamllint(repo / ".github" if answers["ci"] == "github" else repo / ".gitlab-ci.yml")
 
 
+@pytest.mark.tools
 def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
     variant: Variant, tmp_path: Path
 ) -> None:
@@ -256,6 +237,7 @@ def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
     assert (repo / "Dockerfile").is_file(), "the pipeline builds the training image from it"
 
 
+@pytest.mark.tools
 def test_deploy_jobs_skip_the_training_job(variant: Variant) -> None:
     """Deploy jobs apply ``-l app.kubernetes.io/component!=training``: that must leave the hub
     overlay's serving objects and drop its training Job."""
@@ -273,6 +255,7 @@ def test_deploy_jobs_skip_the_training_job(variant: Variant) -> None:
 # --- GitHub Actions ---------------------------------------------------------------------------
 
 
+@pytest.mark.tools
 @on_github
 def test_workflows_pass_actionlint(github: Any) -> None:
     _, repo, workflows = github
@@ -289,11 +272,12 @@ def test_workflows_pass_actionlint(github: Any) -> None:
     assert f"Checking {len(workflows)} workflow file(s)" in result.stdout, result.stdout
 
 
+@pytest.mark.tools
 @on_github
-def test_workflows_pass_checkov(github: Any) -> None:
+def test_workflows_pass_checkov(github: Any, checkov_findings: dict[str, Findings]) -> None:
     _, repo, workflows = github
-    passed, failed = checkov_results(repo / ".github", "github_actions")
-    scanned = {Path(check["file_path"]).name for check in passed + failed}
+    failed = checkov_findings["github_actions"].failed
+    scanned = checkov_findings["github_actions"].scanned
     # checkov silently ignores a workflow its schema rejects: each one must have been checked.
     assert scanned == set(workflows), f"checkov did not scan {set(workflows) - scanned}"
     allowed = listed_skips(repo)
@@ -532,10 +516,12 @@ def test_gitlab_jobs_use_id_tokens_for_the_cloud(gitlab: Any) -> None:
         assert all("$CI_DEFAULT_BRANCH" in rule.get("if", "") for rule in rules), name
 
 
+@pytest.mark.tools
 @on_gitlab
-def test_gitlab_ci_passes_checkov(gitlab: Any) -> None:
+def test_gitlab_ci_passes_checkov(gitlab: Any, checkov_findings: dict[str, Findings]) -> None:
     _, repo, _ = gitlab
-    passed, failed = checkov_results(repo, "gitlab_ci")
-    assert passed, "checkov scanned no GitLab CI job"
+    assert "gitlab_ci" in checkov_findings, "checkov scanned no GitLab CI file"
+    findings = checkov_findings["gitlab_ci"]
+    assert findings.passed, "checkov scanned no GitLab CI job"
     allowed = listed_skips(repo)
-    assert sorted({c["check_id"] for c in failed} - allowed) == []
+    assert sorted({c["check_id"] for c in findings.failed} - allowed) == []

@@ -174,7 +174,9 @@ def fresh_env(**extra: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.slow
+@pytest.mark.backstage
+@pytest.mark.mlflow
+@pytest.mark.tools
 def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_catalog(
     tmp_path,
 ):

@@ -20,6 +20,8 @@ from support.manifests import (
     workloads,
 )
 
+pytestmark = pytest.mark.tools
+
 Variant = tuple[str, dict[str, Any], Path]
 Overlays = dict[str, list[Manifest]]
 

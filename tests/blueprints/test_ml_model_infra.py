@@ -12,17 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 import yaml
 
 from support.terraform import Terraform, attr, blocks
-from support.timing import scaled
-from support.tools import checkov
 
 PROVIDER = {"aws": "aws", "gcp": "google", "azure": "azurerm"}
 GPU_POOL = {
@@ -141,46 +139,25 @@ def test_variables_are_described_validated_and_default_to_the_answers(variant):
     assert "var.hub_region" in regions and "var.edge_regions" in regions, regions
 
 
-def test_checkov_finds_nothing_beyond_the_listed_skips(variant):
+@pytest.mark.tools
+def test_checkov_finds_nothing_beyond_the_listed_skips(variant, checkov_findings):
     _, _, repo = variant
-    result = subprocess.run(
-        [
-            checkov(),
-            "-d",
-            str(repo / "infra"),
-            "--framework",
-            "terraform",
-            "--skip-download",
-            "--compact",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=repo / "infra",
-        timeout=scaled(300),
-    )
-    assert result.stdout.strip(), result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    report = report[0] if isinstance(report, list) else report
-    assert report["summary"]["parsing_errors"] == 0, report["summary"]
-    assert report["summary"]["passed"] >= 20, report["summary"]
-    results = report["results"]
+    findings = checkov_findings["terraform"]
+    assert findings.parsing_errors == 0, findings.parsing_errors
+    assert len(findings.passed) >= 20, len(findings.passed)
 
     allowed = listed_skips(repo)
     failed = sorted(
         {
             (check["check_id"], check["resource"], check["check_name"])
-            for check in results.get("failed_checks", [])
+            for check in findings.failed
             if check["check_id"] not in allowed
         }
     )
     assert not failed, "checkov failures:\n" + "\n".join(map(str, failed))
 
     suppressed = {
-        (check["check_id"], check["resource"]): check["check_result"]
-        for check in results.get("skipped_checks", [])
+        (check["check_id"], check["resource"]): check["check_result"] for check in findings.skipped
     }
     unexpected = sorted(set(suppressed) - PINNED_SUPPRESSIONS)
     assert not unexpected, f"checks suppressed in the Terraform without being agreed: {unexpected}"

@@ -13,6 +13,7 @@ from trellis.cli.app import app
 runner = CliRunner()
 
 
+@pytest.mark.backstage
 def test_catalog_info_is_valid_and_points_at_the_model(variant):
     _, answers, repo = variant
     entity = yaml.safe_load((repo / "catalog-info.yaml").read_text())

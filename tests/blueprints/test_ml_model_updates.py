@@ -87,6 +87,7 @@ def test_the_workflow_runs_weekly_and_by_hand_with_write_access_on_its_job_only(
     assert "TRELLIS_BLUEPRINTS_TOKEN" in text.split("name:")[0], "document the token up top"
 
 
+@pytest.mark.tools
 def test_the_script_passes_shellcheck_and_is_executable(variant):
     _, _, repo = variant
     rendered = repo / "scripts/blueprint-update.sh"

@@ -16,7 +16,7 @@ import pytest
 from support.blueprints import render
 from support.yaml_leaves import compare_renders, read_both, yaml_files
 
-pytestmark = pytest.mark.slow  # Copier renders and Node
+pytestmark = pytest.mark.backstage
 
 ORDINARY: dict[str, Any] = {
     "project_name": "Fraud Detector",

@@ -15,12 +15,15 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from support.backstage import BackstageBackend
 from support.registry import ModelSpec, client
 from support.services import MlflowServer, TrellisServer, free_port, wait_until
 from support.timing import scaled
+
+pytestmark = [pytest.mark.backstage, pytest.mark.mlflow]
 
 PROCESSING_SECONDS = 5
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from support.registry import seed_lineage
 from support.services import TrellisServer, free_port
 from support.timing import scaled
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.backstage, pytest.mark.kube_replay]
 
 BASE = "Qwen2 0.5B · Instruct (hub) ✨"
 ADAPTERS = {f"{BASE} eu-west-1": "eu-west-1", "qwen2-us-east-1": "us-east-1"}

@@ -23,7 +23,7 @@ from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port, wait_until
 from support.timing import scaled
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.backstage, pytest.mark.kube_replay]
 
 MODELS = [
     ModelSpec("fraud-detector", {"owner": "risk-ml", "system": "payments"}, versions=3, champion=2),

@@ -45,8 +45,6 @@ from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO / "catalog" / "templates"
 TOKEN = "scaffolder-token-" + "s" * 24
@@ -314,12 +312,14 @@ def completion_error(events: list[dict[str, Any]]) -> dict[str, Any]:
     return error
 
 
+@pytest.mark.backstage
 def test_every_template_is_ingested_without_errors(stack: Stack) -> None:
     names = {e["metadata"]["name"] for e in stack.backstage.entities("kind=template")}
     assert set(TEMPLATES) <= names
     assert stack.backstage.catalog_errors() == []
 
 
+@pytest.mark.backstage
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_a_dry_run_of_the_template_writes_what_trellis_new_writes(stack: Stack, name: str) -> None:
     template = template_entity(stack.backstage, name)
@@ -336,6 +336,7 @@ def test_a_dry_run_of_the_template_writes_what_trellis_new_writes(stack: Stack, 
     assert f'"repoUrl": "{sample(name).repo_url}"' in logged
 
 
+@pytest.mark.backstage
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_a_task_writes_exactly_the_trellis_new_files(stack: Stack, name: str) -> None:
     task, events = stack.backstage.run_task(
@@ -367,6 +368,7 @@ def test_a_task_writes_exactly_the_trellis_new_files(stack: Stack, name: str) ->
     assert TOKEN not in stack.backstage.log_path.read_text(errors="replace")
 
 
+@pytest.mark.backstage
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_each_missing_required_answer_is_refused_by_name(stack: Stack, name: str) -> None:
     template = template_entity(stack.backstage, name)
@@ -382,6 +384,7 @@ def test_each_missing_required_answer_is_refused_by_name(stack: Stack, name: str
         assert f'instance requires property "{field}"' in stacks
 
 
+@pytest.mark.backstage
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_an_answer_the_blueprint_refuses_fails_naming_the_field(stack: Stack, name: str) -> None:
     field, value = sample(name).refused_by_blueprint
@@ -400,6 +403,7 @@ def test_an_answer_the_blueprint_refuses_fails_naming_the_field(stack: Stack, na
     assert step_status(events, WORKSPACE_STEP) == "skipped"
 
 
+@pytest.mark.backstage
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_an_answer_the_form_refuses_never_reaches_trellis(stack: Stack, name: str) -> None:
     field, value = sample(name).refused_by_form
@@ -457,6 +461,7 @@ def misbehaving_trellis(port: int, body: bytearray) -> Iterator[None]:
         server.server_close()
 
 
+@pytest.mark.backstage
 def test_a_stopped_trellis_fails_the_task_before_any_file_is_written(stack: Stack) -> None:
     name = sorted(TEMPLATES)[0]
     trellis = stack.trellis
@@ -480,6 +485,7 @@ def test_a_stopped_trellis_fails_the_task_before_any_file_is_written(stack: Stac
     assert dry_run.json()["error"]["message"] == message
 
 
+@pytest.mark.backstage
 def test_a_token_trellis_does_not_accept_fails_with_its_reason(stack: Stack) -> None:
     name = sorted(TEMPLATES)[0]
     trellis = stack.trellis
@@ -525,6 +531,7 @@ def bad_renderings(outside: Path) -> dict[str, tuple[list[dict[str, Any]], str]]
     }
 
 
+@pytest.mark.backstage
 def test_a_bad_rendering_is_refused_before_anything_is_written(
     stack: Stack, subtests: pytest.Subtests
 ) -> None:
@@ -573,6 +580,7 @@ const { loadConfigSchema } = require('@backstage/config-loader');
 """
 
 
+@pytest.mark.backstage
 def test_the_config_schema_keeps_the_token_secret() -> None:
     config = documented_config("127.0.0.1:8080")
     probe = subprocess.run(
@@ -599,6 +607,7 @@ def test_the_config_schema_keeps_the_token_secret() -> None:
     }
 
 
+@pytest.mark.backstage
 def test_without_a_base_url_the_backend_does_not_start(tmp_path: Path) -> None:
     with (
         pytest.raises(AssertionError) as failed,

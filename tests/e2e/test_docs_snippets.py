@@ -13,6 +13,8 @@ from support.backstage import BackstageBackend
 from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port
 
+pytestmark = pytest.mark.backstage
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "docs-token-" + "z" * 24
 MODELS = [

@@ -34,8 +34,6 @@ from trellis.model import ModelTags
 from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
-pytestmark = pytest.mark.slow  # a real MLflow server, a fine-tune and a model server
-
 HUB = "support-assistant"
 REGION = "eu-central-1"
 
@@ -87,6 +85,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             }
 
 
+@pytest.mark.mlflow
 def test_the_region_s_adapter_is_served_beside_the_hub_model(journey, monkeypatch):
     monkeypatch.syspath_prepend(str(journey["service"] / "src"))
     client_module = __import__(f"{journey['package']}.client", fromlist=["Client"])
@@ -98,6 +97,8 @@ def test_the_region_s_adapter_is_served_beside_the_hub_model(journey, monkeypatc
     assert regional.model == journey["adapter"] and regional.text.strip()
 
 
+@pytest.mark.backstage
+@pytest.mark.mlflow
 def test_trellis_shows_the_lineage_the_generated_jobs_wrote(journey):
     document = build_document(journey["snapshot"], CatalogOptions())
     entities = list(yaml.safe_load_all(document.yaml))

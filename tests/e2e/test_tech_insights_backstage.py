@@ -37,7 +37,7 @@ from support.tech_insights import (
 from support.timing import scaled
 from support.training import RunSpec, seed_trained
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.backstage
 
 REPO = Path(__file__).resolve().parents[2]
 TRELLIS_TOKEN = "tech-insights-token-" + "t" * 24

@@ -153,7 +153,7 @@ SCORECARD_ROUTES = [
 ]  # fmt: skip
 
 
-@pytest.mark.slow
+@pytest.mark.postgres
 def test_an_unreachable_scorecard_database_leaves_the_catalog_serving(
     tmp_path, registry_uri, postgres_on
 ):

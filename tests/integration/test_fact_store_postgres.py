@@ -16,6 +16,8 @@ from support.services import free_port
 from trellis.errors import SourceUnavailable
 from trellis.sources.fact_store import FactStore
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:

@@ -38,6 +38,8 @@ from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_quer
 from trellis.observability.queries import ServerKey, server_key
 from trellis.sources.prometheus import PrometheusSource
 
+pytestmark = pytest.mark.prometheus
+
 SERVING, AVAILABILITY = 300, 3_600
 Answers = dict[str, list[Sample]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import yaml
 
 from support.backstage import validate_entities
@@ -26,6 +27,8 @@ def test_mlflow_itself_refuses_slashes_and_colons(hostile_registry):
             raise AssertionError(f"MLflow accepted {name!r}")
 
 
+@pytest.mark.backstage
+@pytest.mark.mlflow
 def test_every_hostile_model_yields_exactly_one_valid_entity(hostile_server, hostile_registry):
     _, specs = hostile_registry
     assert len(specs) >= 300

@@ -71,6 +71,7 @@ def test_the_recorded_objects_are_valid_api_objects():
         assert all(o["metadata"]["uid"] and o["metadata"]["resourceVersion"] for o in typed)
 
 
+@pytest.mark.kube_replay
 def test_two_clusters_are_read_and_every_field_is_mapped(replay, tmp_path):
     results = read(replay, tmp_path)
     assert set(results) == {"hub", "edge"}
@@ -144,6 +145,7 @@ def test_two_clusters_are_read_and_every_field_is_mapped(replay, tmp_path):
     assert all(r.ok and r.error is None for r, _ in results.values())
 
 
+@pytest.mark.kube_replay
 def test_the_client_lists_once_per_kind_with_selectors_and_the_token(replay, tmp_path):
     read(replay, tmp_path)
     for cluster in ("hub", "edge"):
@@ -163,6 +165,7 @@ def test_the_client_lists_once_per_kind_with_selectors_and_the_token(replay, tmp
         assert {r.query["limit"][0] for r in requests} == {str(source_module.PAGE_SIZE)}
 
 
+@pytest.mark.kube_replay
 def test_big_lists_are_read_page_by_page(replay, tmp_path, monkeypatch):
     whole = read(replay, tmp_path)
     replay.requests.clear()
@@ -173,6 +176,7 @@ def test_big_lists_are_read_page_by_page(replay, tmp_path, monkeypatch):
     assert continued and all(r.query["limit"] == ["2"] for r in replay.requests_to("hub"))
 
 
+@pytest.mark.kube_replay
 def test_a_slow_cluster_and_a_failing_cluster_fail_alone_within_the_timeout(tmp_path):
     clusters = {name: load_cluster(FIXTURES / src) for name, src in
                 (("hub", "hub"), ("edge", "edge"), ("broken", "edge"))}  # fmt: skip
@@ -198,6 +202,7 @@ def test_a_slow_cluster_and_a_failing_cluster_fail_alone_within_the_timeout(tmp_
         assert len(servers(again, "edge")) == 3
 
 
+@pytest.mark.kube_replay
 def test_bad_credentials_unknown_contexts_and_closed_ports_are_reported(replay, tmp_path):
     config = replay.kubeconfig()
     config["users"][1]["user"]["token"] = "a-revoked-token"
@@ -223,6 +228,7 @@ def test_bad_credentials_unknown_contexts_and_closed_ports_are_reported(replay, 
         assert "a-revoked-token" not in (outcome.error or "")
 
 
+@pytest.mark.kube_replay
 def test_no_contexts_read_nothing():
     assert KubernetesSource([], kubeconfig=None, timeout_seconds=1).read() == {}
 
@@ -248,6 +254,8 @@ def hostile_cluster():
     return {"inferenceservices": [isvc], "deployments": [vllm], "networkpolicies": []}  # fmt: skip
 
 
+@pytest.mark.backstage
+@pytest.mark.kube_replay
 def test_hostile_values_pass_through_verbatim_and_become_valid_entities(tmp_path):
     with KubeReplay({"edge": hostile_cluster()}) as replay:
         results = read(replay, tmp_path, ("edge",))
@@ -278,6 +286,7 @@ def test_hostile_values_pass_through_verbatim_and_become_valid_entities(tmp_path
     assert [r for r in results if not r["ok"]] == []
 
 
+@pytest.mark.kube_replay
 def test_the_documented_cluster_role_allows_exactly_the_calls_the_source_makes(replay, tmp_path):
     block = re.search(r"```yaml\n(apiVersion: rbac.*?)```", DOCS.read_text(), re.S)
     assert block, "docs/deployments.md has no ClusterRole"

@@ -37,8 +37,6 @@ from trellis.observability import EntityServers, Limits, Window, plan_queries, p
 from trellis.services.observability import Observer
 from trellis.sources.prometheus import PrometheusSource
 
-pytestmark = pytest.mark.slow
-
 RAW_ONLY = Server(Runtime.VLLM, "llm", "raw-llm", EU, ("raw-0", "raw-1"), seed=51)
 RECORDED_ONLY = Server(Runtime.VLLM, "llm", "recorded-llm", EU, ("rec-0", "rec-1"), seed=52)
 BOTH = Server(Runtime.VLLM, "llm", "both-llm", US, ("both-0",), seed=53)
@@ -109,6 +107,7 @@ def test_the_fleet_is_what_each_case_needs(llm_fleet):
     assert recorded <= names(BOTH) and "vllm:time_to_first_token_seconds_bucket" in names(BOTH)
 
 
+@pytest.mark.prometheus
 @pytest.mark.parametrize("step", ["60s", "10m"], ids=["5m-rates", "10m-rates"])
 @pytest.mark.parametrize("server", [RAW_ONLY, RECORDED_ONLY, BOTH], ids=lambda s: s.name)
 def test_each_llm_signal_is_what_the_samples_say_raw_or_recorded(server, step, llm_fleet, observer):
@@ -128,6 +127,7 @@ def test_each_llm_signal_is_what_the_samples_say_raw_or_recorded(server, step, l
         assert signals["request_rate"]["status"] == "missing"
 
 
+@pytest.mark.prometheus
 def test_a_server_with_both_reads_the_recorded_series_and_counts_once(llm_fleet, observer):
     window = window_of(llm_fleet, "60s")
     signals = signals_of(page_of(observer, window, [BOTH]), BOTH)
@@ -140,6 +140,7 @@ def test_a_server_with_both_reads_the_recorded_series_and_counts_once(llm_fleet,
         assert got != pytest.approx([2 * value for _, value in raw], rel=1e-9), signal
 
 
+@pytest.mark.prometheus
 def test_the_model_pools_raw_and_recorded_servers_each_once(llm_fleet, observer):
     window = window_of(llm_fleet, "60s")
     servers = [RAW_ONLY, RECORDED_ONLY, BOTH]

@@ -65,7 +65,7 @@ def wait_fresh(http: TestClient) -> None:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.mlflow
 def test_a_server_restarted_on_an_empty_database_is_held_until_confirmed(tmp_path):
     port = free_port()
     server = MlflowServer(db=tmp_path / "old" / "mlflow.db", port=port)

@@ -17,7 +17,7 @@ from trellis.scorecards.facts import lineage_facts
 from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.backstage, pytest.mark.mlflow]
 
 #: A base model name MLflow accepts but Backstage does not: spaces, case, symbols, non-ASCII.
 HOSTILE = "Qwen2 0.5B · Instruct (hub) ✨"

@@ -66,6 +66,8 @@ from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
 from trellis.wiring import catalog_options, scoring_options
 
+pytestmark = [pytest.mark.mlflow, pytest.mark.prometheus]
+
 SERVING, AVAILABILITY = 300, 3_600
 TOKEN = "scorecards-token-" + "s" * 20
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -33,7 +33,7 @@ from support.timing import scaled
 from trellis.app import create_app
 from trellis.config import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.mlflow, pytest.mark.postgres, pytest.mark.prometheus]
 
 MODEL = "fraud-detector"
 ENTITY = ("default", "resource", MODEL)

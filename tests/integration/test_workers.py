@@ -16,8 +16,6 @@ from support.timing import scaled
 from trellis.errors import AnswerError, Busy, SourceUnavailable
 from trellis.sources.workers import WorkerPool
 
-pytestmark = pytest.mark.slow
-
 
 def test_errors_cross_a_process_boundary_intact():
     for error in (

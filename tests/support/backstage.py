@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import yaml
 
+from support.markers import starting
 from support.timing import scaled
 
 HARNESS_DIR: Path = Path(__file__).resolve().parent.parent / "backstage"
@@ -140,6 +141,7 @@ def _ensure_module_built() -> None:
 
 def _node() -> str:
     """Return the path of the ``node`` executable, after checking the harness."""
+    starting("backstage")
     ensure_harness()
     node = shutil.which("node")
     if node is None:

@@ -1,11 +1,19 @@
-"""Domain objects for pure tests: registered models with ready versions, model servers."""
+"""Domain objects for pure tests: registered models, model servers, blueprints."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from trellis.model import Deployment, ModelVersion, RegisteredModel
+from trellis.model import (
+    Blueprint,
+    Deployment,
+    ModelVersion,
+    Page,
+    Publish,
+    Question,
+    RegisteredModel,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -114,3 +122,37 @@ def regional_adapter(
         updated_at=T0,
         versions=(ModelVersion(name, 1, "READY", "s3://b/adapter", None, "", version, T0, T0),),
     )
+
+
+def template_blueprint(**overrides: object) -> Blueprint:
+    """A blueprint with a question of each type, two pages and a publish step."""
+    questions = (
+        Question("name", "str", "Human name", "Demo"),
+        Question("slug", "str", "Short name", "{{ name | lower }}"),
+        Question("team", "str", "Owning group", "group:default/ml"),
+        Question("flavour", "str", "Flavour", "a", choices={"a": "Apple", "b": "Banana"}),
+        Question("gpu", "bool", "Use GPUs", "{{ flavour == 'b' }}"),
+        Question("gpus", "int", "How many", 1, condition=("gpu", True)),
+        Question("regions", "yaml", "Regions", ["eu"]),
+        Question("api_key", "str", "Key for the registry", None, secret=True),
+        Question("host", "str", "Where to publish", "github", choices={"github": "GitHub"}),
+        Question("repo", "str", "owner/name", None),
+    )
+    fields: dict[str, object] = {
+        "name": "demo",
+        "title": "Demo",
+        "description": "A demo blueprint.",
+        "owner": "group:default/platform",
+        "type": "service",
+        "tags": ("ml",),
+        "questions": questions,
+        "pages": (
+            Page("About", ("name", "slug", "team", "repo")),
+            Page("Shape", ("flavour", "gpu", "gpus", "regions", "api_key", "host")),
+        ),
+        "required": ("name", "repo"),
+        "form": {"team": {"ui:field": "OwnerPicker"}, "slug": {"pattern": "^[a-z]+$"}},
+        "publish": Publish(repository="repo", selector="host", hosts={"github": "github.com"}),
+    }
+    fields.update(overrides)
+    return Blueprint(**fields)  # type: ignore[arg-type]

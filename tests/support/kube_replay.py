@@ -36,6 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from support.markers import starting
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
 """Recorded objects: ``<cluster>/<resource>.json``."""
 
@@ -207,6 +209,7 @@ class KubeReplay:
     # -- lifecycle
 
     def start(self) -> KubeReplay:
+        starting("kube_replay")
         replay = self
 
         class Handler(_Handler):

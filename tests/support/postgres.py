@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from support.markers import starting
 from support.services import Process, free_port, start_process, wait_until
 from support.timing import scaled
 
@@ -73,6 +74,7 @@ class PostgresServer:
         return f"{driver}://{OS_USER}@127.0.0.1:{self.port}/{database}"
 
     def start(self, *, timeout: float = 60) -> PostgresServer:
+        starting("postgres")
         bin_dir = binaries()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # the server's files belong to the user it runs as

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.markers import starting
 from support.services import Process, free_port, start_process, wait_http
 from support.timing import scaled
 from support.tools import tool
@@ -37,6 +38,7 @@ Points = list[tuple[float, float]]
 
 def binaries() -> tuple[str, str]:
     """``prometheus`` and ``promtool``; a test fails (never skips) when they are missing."""
+    starting("prometheus")
     hint = f"install Prometheus 2.x: `{INSTALL}` (Debian's package)"
     return tool("prometheus", install=hint), tool("promtool", install=hint)
 

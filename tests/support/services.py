@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from support.markers import starting
 from support.timing import scaled
 
 BASE_ENV = {
@@ -122,6 +123,7 @@ class MlflowServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 120) -> MlflowServer:
+        starting("mlflow")
         artifacts = self.db.parent / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
         self.process = start_process(

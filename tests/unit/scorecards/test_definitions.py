@@ -17,7 +17,7 @@ from trellis.scorecards import (
 )
 from trellis.scorecards.facts import RETRIEVERS
 
-SHIPPED = Path(__file__).resolve().parents[2] / "scorecards"
+SHIPPED = Path(__file__).resolve().parents[3] / "scorecards"
 
 
 @pytest.fixture(scope="module")

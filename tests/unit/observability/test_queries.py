@@ -209,7 +209,7 @@ def test_every_metric_name_the_queries_use_is_documented():
 
     from trellis.observability import queries
 
-    page = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    page = (Path(__file__).resolve().parents[3] / "docs" / "observability.md").read_text()
     names = []
     for constant, value in vars(queries).items():
         if constant.startswith(("MLSERVER_", "TRITON_", "VLLM_", "DCGM_")):

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from trellis.blueprints import Release, parse_changelog, releases_between
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 CHANGELOG = """\
 # Changelog
