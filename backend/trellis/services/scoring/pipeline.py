@@ -85,12 +85,12 @@ class OneRead:
         return self.read_snapshot
 
 
+@dataclass(slots=True)
 class _Serving:
     """The fleet's Prometheus answers once they came, or why they did not."""
 
-    def __init__(self) -> None:
-        self.rows: ServingRows | None = None
-        self.error: str | None = None
+    rows: ServingRows | None = None
+    error: str | None = None
 
 
 class Pipeline:
@@ -116,7 +116,7 @@ class Pipeline:
         self.prometheus = prometheus
         self.scaffolder = scaffolder
         self.clock = clock
-        self.pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
+        self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
 
     def run_once(self) -> RunReport:
         """Read every source once, evaluate every check for every entity, keep the results."""
@@ -198,7 +198,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Release the pool and Prometheus's connections."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self.prometheus is not None:
             self.prometheus.close()
 
@@ -212,8 +212,8 @@ class Pipeline:
             for version in model.versions
             if version.version == number
         ]
-        asked = self.pool.submit(self.catalog.registry.version_details, champions)
-        surveyed = self.pool.submit(self.scaffolder.survey) if self.scaffolder else None
+        asked = self._pool.submit(self.catalog.registry.version_details, champions)
+        surveyed = self._pool.submit(self.scaffolder.survey) if self.scaffolder else None
         details, details_error = None, None
         try:
             details = asked.result()
@@ -246,7 +246,7 @@ class Pipeline:
             self.options.policy.serving_window_seconds, self.options.availability_window_seconds
         )
         at = self.clock()
-        return {q.fact: self.pool.submit(prometheus.query, q.promql, at) for q in queries}
+        return {q.fact: self._pool.submit(prometheus.query, q.promql, at) for q in queries}
 
     def _answers(
         self, asked: Mapping[str, Future[list[Sample]]] | None, unavailable: dict[str, str]
