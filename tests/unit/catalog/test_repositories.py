@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from trellis.catalog.repositories import BLUEPRINT_ANNOTATION, repository_entity
+from trellis import annotations as ann
+from trellis.catalog.repositories import repository_entity
 from trellis.model import BlueprintInstance
 
 
@@ -14,7 +15,7 @@ def test_the_recorded_ref_names_the_entity():
     ref, entity = repository_entity(instance("https://git.example/team/app", "Component:Team/App"))
     assert ref == "component:team/App"  # kind and namespace compare in lower case, names as is
     assert entity["kind"] == "Component"
-    assert entity["metadata"]["annotations"] == {BLUEPRINT_ANNOTATION: "ml-model"}
+    assert entity["metadata"]["annotations"] == {ann.BLUEPRINT: "ml-model"}
 
 
 def test_without_a_recorded_ref_the_folder_names_a_component_in_default():
