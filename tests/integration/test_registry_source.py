@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -88,29 +86,3 @@ def test_a_server_that_never_answers_times_out():
             pytest.raises(SourceUnavailable, match="timed out"),
         ):
             registry.read()
-
-
-class _Garbage(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"<html>proxy error</html>" if "registered" in self.path else b"[]"
-        self.send_response(200 if "registered" in self.path else 502)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def test_a_proxy_error_page_is_unavailable():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with (
-            rest(f"http://127.0.0.1:{server.server_port}") as registry,
-            pytest.raises(SourceUnavailable, match="not JSON"),
-        ):
-            registry.read()
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -1,6 +1,6 @@
 """The MLflow model registry, read whole in a handful of paged requests.
 
-Two adapters satisfy one port (``trellis.ports.RegistrySource``) and share one mapper:
+Two adapters satisfy one port (``trellis.ports.RegistrySource``) and share the rest:
 
 * ``rest``: ``RestRegistry`` talks to a tracking server's REST API with an injected
   ``httpx.Client`` (every request has the client's timeout);
