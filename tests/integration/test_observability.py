@@ -56,6 +56,8 @@ from trellis.services.observability import Observer
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 
+pytestmark = pytest.mark.prometheus
+
 # `fleet` and `prom` (one Prometheus for the session) are in conftest.py.
 
 
@@ -242,6 +244,7 @@ def registered(db: Path, name: str) -> RegisteredModel:
         registry.close()
 
 
+@pytest.mark.mlflow
 def test_rest_and_the_store_read_the_same_history_in_pages(trained):
     db, seeded = trained
     with (

@@ -27,6 +27,8 @@ from trellis.model import ModelVersion
 from trellis.ports import RegistrySource
 from trellis.sources.mlflow import RUN_BATCH, RestRegistry, SqlRegistry
 
+pytestmark = pytest.mark.mlflow
+
 RUNS_SEARCH = "/api/2.0/mlflow/runs/search"
 EXPERIMENTS_SEARCH = "/api/2.0/mlflow/experiments/search"
 ARTIFACT = "/model-versions/get-artifact"

@@ -32,6 +32,7 @@ def rest(
         yield RestRegistry(client, label=url, model_page_size=page, version_page_size=version_page)
 
 
+@pytest.mark.mlflow
 def test_the_server_is_read_in_pages_never_per_model(hostile_server, hostile_registry):
     _, specs = hostile_registry
     requests: list[str] = []
@@ -58,6 +59,7 @@ def test_the_server_is_read_in_pages_never_per_model(hostile_server, hostile_reg
         assert all(v.tags["git_commit"] for v in found.versions)
 
 
+@pytest.mark.mlflow
 def test_rest_and_sqlite_give_the_same_catalog_bytes(hostile_server, hostile_registry):
     db, _ = hostile_registry
     options = CatalogOptions(mlflow_ui_url="http://mlflow.example")
