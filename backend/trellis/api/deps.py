@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from trellis.errors import Disabled, Unauthorized
 from trellis.metrics import Metrics
@@ -25,6 +25,7 @@ from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.queries import ScoreQueries
 
 __all__ = [
+    "Answer",
     "AppState",
     "CatalogAccess",
     "Detail",
@@ -122,6 +123,16 @@ Moment = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 """A moment written as Python's ``isoformat`` writes it (``+00:00``, not ``Z``)."""
+
+
+class Answer(BaseModel):
+    """The shape of an answer built from a dict, with no key left unnamed.
+
+    A key the model does not name fails the answer rather than vanishing from it, so the
+    model and the dict it checks cannot drift apart.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Detail(BaseModel):

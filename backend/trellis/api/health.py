@@ -6,22 +6,21 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
 
-from trellis.api.deps import MetricsDep, ScoresDep, ServiceDep
+from trellis.api.deps import Answer, MetricsDep, ScoresDep, ServiceDep
 
 __all__ = ["Readiness", "router"]
 
 router = APIRouter(tags=["health"])
 
 
-class Liveness(BaseModel):
+class Liveness(Answer):
     """The process answers."""
 
     status: Literal["ok"]
 
 
-class SnapshotState(BaseModel):
+class SnapshotState(Answer):
     """The served snapshot: when it was taken and what it holds."""
 
     taken_at: str
@@ -31,7 +30,7 @@ class SnapshotState(BaseModel):
     problems: int
 
 
-class SourceState(BaseModel):
+class SourceState(Answer):
     """What is known about one source's recent reads."""
 
     state: Literal["ok", "failing", "unknown"]
@@ -41,7 +40,7 @@ class SourceState(BaseModel):
     consecutive_failures: int
 
 
-class HeldDropState(BaseModel):
+class HeldDropState(Answer):
     """A read that lost too much of one source's items, held until confirmed."""
 
     source: str
@@ -53,7 +52,7 @@ class HeldDropState(BaseModel):
     confirms_at: str
 
 
-class ScorecardRun(BaseModel):
+class ScorecardRun(Answer):
     """The last scorecard run: when, how long, and what it found."""
 
     at: str
@@ -63,7 +62,7 @@ class ScorecardRun(BaseModel):
     unavailable: dict[str, str]
 
 
-class ScorecardsState(BaseModel):
+class ScorecardsState(Answer):
     """The scorecards' state; it does not decide readiness."""
 
     state: Literal["ok", "unavailable"]
@@ -73,7 +72,7 @@ class ScorecardsState(BaseModel):
     last_error: str | None
 
 
-class SetAsideFile(BaseModel):
+class SetAsideFile(Answer):
     """A file kept by Trellis that could not be used, renamed and kept."""
 
     file: str
@@ -82,7 +81,7 @@ class SetAsideFile(BaseModel):
     reason: str
 
 
-class Readiness(BaseModel):
+class Readiness(Answer):
     """Each source's state, the served snapshot and the scorecards."""
 
     ready: bool

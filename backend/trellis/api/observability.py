@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from trellis.api.deps import Detail, Moment, ObserverDep, TargetsDep, TokenRequired
+from trellis.api.deps import Answer, Detail, Moment, ObserverDep, TargetsDep, TokenRequired
 from trellis.entity_refs import stringify_ref
 from trellis.services.observability import find_target
 
@@ -19,14 +19,14 @@ router = APIRouter(
 )
 
 
-class CurrentPublic(BaseModel):
+class CurrentPublic(Answer):
     """The newest point of a series: the value now, or when it went stale."""
 
     at: float = Field(description="Unix seconds.")
     value: float | None
 
 
-class SignalPublic(BaseModel):
+class SignalPublic(Answer):
     """One signal of one server, or of the model over all of its servers."""
 
     id: str = Field(
@@ -44,7 +44,7 @@ class SignalPublic(BaseModel):
     )
 
 
-class ServerPublic(BaseModel):
+class ServerPublic(Answer):
     """One model server (a deployment in one cluster) and its signals."""
 
     cluster: str
@@ -65,14 +65,14 @@ class ServerPublic(BaseModel):
     signals: list[SignalPublic]
 
 
-class ModelSignalsPublic(BaseModel):
+class ModelSignalsPublic(Answer):
     """The model's signals pooled over all of its servers."""
 
     servers: int
     signals: list[SignalPublic]
 
 
-class MetricPointPublic(BaseModel):
+class MetricPointPublic(Answer):
     """One logged value of a training metric."""
 
     step: int
@@ -80,7 +80,7 @@ class MetricPointPublic(BaseModel):
     value: float | None
 
 
-class TrainingPublic(BaseModel):
+class TrainingPublic(Answer):
     """The run behind an aliased version and its metric histories."""
 
     alias: str
@@ -91,7 +91,7 @@ class TrainingPublic(BaseModel):
     metrics: dict[str, list[MetricPointPublic]]
 
 
-class WindowPublic(BaseModel):
+class WindowPublic(Answer):
     """The evaluation times of every series (aligned to the step)."""
 
     start: Moment
@@ -103,7 +103,7 @@ class WindowPublic(BaseModel):
     points: int
 
 
-class EntityPublic(BaseModel):
+class EntityPublic(Answer):
     """The entity asked about."""
 
     ref: str
@@ -113,7 +113,7 @@ class EntityPublic(BaseModel):
     model: str | None = Field(description="The registered model's MLflow name.")
 
 
-class SourceStatePublic(BaseModel):
+class SourceStatePublic(Answer):
     """How a source fared for this answer."""
 
     status: Literal["ok", "unavailable"]
@@ -121,7 +121,7 @@ class SourceStatePublic(BaseModel):
     requests: int
 
 
-class ObservabilityPublic(BaseModel):
+class ObservabilityPublic(Answer):
     """An entity's servers with their golden signals, the model's, and training history."""
 
     entity: EntityPublic
