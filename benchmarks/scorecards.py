@@ -95,7 +95,6 @@ from trellis.observability.queries import (  # noqa: E402
     server_key,
 )
 from trellis.services.catalog_refresh import build_document  # noqa: E402
-from trellis.services.scoring.definitions import default_directory  # noqa: E402
 from trellis.services.scoring.pipeline import OneRead  # noqa: E402
 from trellis.services.scoring.scorer import Scorer  # noqa: E402
 from trellis.services.scoring.state import RunReport  # noqa: E402
@@ -106,6 +105,7 @@ from trellis.wiring import (  # noqa: E402
     build_prometheus,
     build_scaffolder,
     catalog_options,
+    default_scorecards,
     scoring_options,
 )
 
@@ -482,7 +482,7 @@ def build_bench_scorer(
         store=FactStore(
             settings.scorecard_database_url, history_days=settings.scorecards.history_days
         ),
-        directory=settings.scorecards.directory or default_directory(),
+        directory=settings.scorecards.directory or default_scorecards(),
         options=scoring_options(settings),
         prometheus=build_prometheus(settings),
         scaffolder=build_scaffolder(settings),

@@ -25,7 +25,6 @@ from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
 from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring.definitions import default_directory
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
 from trellis.services.scoring.scorer import Scorer
@@ -47,6 +46,7 @@ __all__ = [
     "build_scaffolder",
     "build_scorer",
     "catalog_options",
+    "default_scorecards",
     "read_once",
     "redactor",
     "scoring_options",
@@ -88,6 +88,12 @@ def build_registry(settings: Settings) -> RegistrySource:
         # Only the embedded default may start empty; a configured file must exist.
         create_missing=mlflow.tracking_uri is None,
     )
+
+
+def default_scorecards() -> Path | None:
+    """``scorecards/`` of the checkout Trellis runs from, when there is one."""
+    checkout = find_checkout()
+    return checkout / "scorecards" if checkout is not None else None
 
 
 def build_blueprints(settings: Settings) -> BlueprintSource:
@@ -252,7 +258,7 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
         store=FactStore(
             settings.scorecard_database_url, history_days=settings.scorecards.history_days
         ),
-        directory=settings.scorecards.directory or default_directory(),
+        directory=settings.scorecards.directory or default_scorecards(),
         options=scoring_options(settings),
         prometheus=build_prometheus(
             settings, timeout_seconds=settings.scorecards.query_timeout_seconds

@@ -26,7 +26,7 @@ from support.services import free_port
 from support.timing import scaled
 from trellis.app import create_app
 from trellis.config import Settings
-from trellis.services.scoring.definitions import default_directory
+from trellis.wiring import default_scorecards
 
 TOKEN = "bad-files-token-" + "b" * 20
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -240,7 +240,7 @@ def test_bad_scorecard_definitions_at_first_start_are_reported(
     tmp_path, registry_uri, case, caplog
 ):
     directory = tmp_path / "scorecards"
-    shutil.copytree(default_directory() or "scorecards", directory)
+    shutil.copytree(default_scorecards() or "scorecards", directory)
     (directory / "zz-bad.yaml").write_bytes(BAD_DEFINITIONS[case])
     app = create_app(settings(tmp_path, registry_uri, scorecards={"directory": str(directory)}))
     with TestClient(app) as http:

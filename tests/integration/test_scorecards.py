@@ -57,14 +57,13 @@ from trellis.observability.queries import server_key
 from trellis.scorecards import load_scorecards
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring.definitions import default_directory
 from trellis.services.scoring.pipeline import OneRead
 from trellis.services.scoring.scorer import Scorer
 from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
-from trellis.wiring import catalog_options, scoring_options
+from trellis.wiring import catalog_options, default_scorecards, scoring_options
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.prometheus]
 
@@ -418,7 +417,7 @@ def scorer_for(
     return Scorer(
         catalog=one_read(settings, registry, servers),
         store=FactStore(settings.scorecard_database_url),
-        directory=directory or default_directory(),
+        directory=directory or default_scorecards(),
         options=scoring_options(settings),
         prometheus=prometheus,
         scaffolder=scaffolder,
@@ -483,7 +482,7 @@ def test_the_fleet_covers_every_shipped_check_and_every_outcome(scored, fleet):
     for ref in scored.queries.entities():
         for check, outcome in outcomes_of(scored, ref).items():
             seen.setdefault(check, set()).add(outcome)
-    shipped = {c.id for s in load_scorecards(default_directory()) for c in s.checks}
+    shipped = {c.id for s in load_scorecards(default_scorecards()) for c in s.checks}
     assert set(seen) == shipped
     assert set().union(*seen.values()) == {PASSED, FAILED, UNKNOWN}
     # A serving check is unknown only for servers Prometheus has no samples of.
@@ -728,7 +727,7 @@ def test_a_bad_definition_keeps_the_last_valid_set_and_says_which_file(
     tmp_path: Path, mlflow: MlflowServer, fleet: Fleet
 ):
     directory = tmp_path / "scorecards"
-    shutil.copytree(default_directory(), directory)
+    shutil.copytree(default_scorecards(), directory)
     settings = settings_for(tmp_path / "state", mlflow, None)
     scorer = scorer_for(settings, mlflow, [], blueprints=None, at=fleet.end, directory=directory)
     try:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from trellis.errors import NotReady
 from trellis.scorecards import DefinitionError, Scorecard, load_scorecards
-from trellis.sources.blueprints import find_checkout
 
-__all__ = ["Definitions", "default_directory"]
+__all__ = ["Definitions"]
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
@@ -17,12 +16,6 @@ _NO_DIRECTORY = (
     "TRELLIS_SCORECARDS__DIRECTORY is not set and Trellis does not run from a checkout with "
     "scorecards/"
 )
-
-
-def default_directory() -> Path | None:
-    """``scorecards/`` of the checkout Trellis runs from, when there is one."""
-    checkout = find_checkout()
-    return checkout / "scorecards" if checkout is not None else None
 
 
 class Definitions:
