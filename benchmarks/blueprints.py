@@ -94,7 +94,7 @@ def measure_update(work: Path, repeat: int) -> tuple[list[float], list[float]]:
     """
     from copier import run_copy, run_update
 
-    from trellis.services.updates import update
+    from trellis.cli.wiring import update
 
     src = blueprint_source(work / "versioned", "1.0.0")
     generated = work / "generated"

@@ -33,6 +33,8 @@ from trellis.model import (
     Snapshot,
 )
 from trellis.services.scaffolding import Scaffolder
+from trellis.sources.repositories import Repositories
+from trellis.wiring import render_pool
 
 pytestmark = pytest.mark.backstage
 
@@ -183,7 +185,12 @@ def _blueprint(texts: list[str]) -> Blueprint:
 @given(st.lists(NAMES, min_size=1, max_size=8))
 def test_software_templates_read_back_in_backstage_as_written(texts):
     blueprint = _blueprint(texts)
-    files = Scaffolder(_Blueprints(blueprint)).template_files()  # type: ignore[arg-type]
+    scaffolder = Scaffolder(
+        _Blueprints(blueprint),  # type: ignore[arg-type]
+        renders=render_pool(),
+        reader=Repositories(),
+    )
+    files = scaffolder.template_files()
     parsed = parse_yaml(list(files.values()))
     template = files["hostile.yaml"]
     expected = json.loads(json.dumps(template_entity(blueprint)))

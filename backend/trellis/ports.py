@@ -14,15 +14,16 @@ models and blueprints. This module imports only the domain and the standard libr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from trellis.model import (
     Blueprint,
+    BlueprintInstance,
     ChampionDetails,
     ClusterRead,
     Deployment,
@@ -37,9 +38,11 @@ __all__ = [
     "ClusterResults",
     "DeploymentSource",
     "FactRow",
+    "GeneratedRepositories",
     "PromQLSource",
     "RecordedRelease",
     "RegistrySource",
+    "RenderPool",
     "RenderedFile",
     "Rendering",
     "ResultRow",
@@ -49,6 +52,8 @@ __all__ = [
     "TemplateSource",
     "WriteStats",
 ]
+
+_T = TypeVar("_T")
 
 ClusterResults = Mapping[str, tuple[ClusterRead, tuple[Deployment, ...]]]
 """One read of every cluster: each cluster's read, and the model servers found in it."""
@@ -332,4 +337,63 @@ class SnapshotStore(Protocol):
 
     def save(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` in place of the one kept."""
+        ...
+
+
+class GeneratedRepositories(Protocol):
+    """Port: the repositories generated from blueprints, read and updated where they live.
+
+    A location is a local checkout or the http(s) base URL of a repository's raw files;
+    updates need a checkout. Reads raise ``ConfigError`` for a repository that was not
+    generated from a blueprint and ``SourceUnavailable`` for one that cannot be read.
+    """
+
+    def read_instance(self, location: str, *, entity: bool = True) -> BlueprintInstance:
+        """The blueprint, version and source the repository records (and its entity ref)."""
+        ...
+
+    def read_answers(self, repo: Path) -> dict[str, Any]:
+        """The answers file of a checkout, as a mapping."""
+        ...
+
+    def is_checkout(self, repo: Path) -> bool:
+        """Whether ``repo`` is inside a git working tree."""
+        ...
+
+    def is_dirty(self, repo: Path) -> bool:
+        """Whether the checkout has uncommitted changes or untracked files."""
+        ...
+
+    def conflicted_files(self, repo: Path) -> list[str]:
+        """Files an earlier update left unmerged or holding conflict markers."""
+        ...
+
+    def run_update(
+        self, repo: Path, *, to: str | None = None, git_env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """``copier update`` of a clean checkout to ``to``; the files left in conflict."""
+        ...
+
+    def close(self) -> None:
+        """Release the HTTP connections to the repositories' hosts."""
+        ...
+
+
+class RenderPool(Protocol):
+    """Port: renders run apart from the server, a bounded number at once, each with a deadline.
+
+    ``run`` raises ``TimeoutError`` past ``timeout_seconds`` and ``Busy`` when the queue is
+    full; ``running`` and ``waiting`` feed the render gauges.
+    """
+
+    timeout_seconds: float
+    running: int
+    waiting: int
+
+    async def run(self, job: Callable[..., _T], *args: Any) -> _T:
+        """``job(*args)`` in a worker; its result, or its exception raised here."""
+        ...
+
+    def close(self) -> None:
+        """Stop every worker still running."""
         ...

@@ -34,7 +34,9 @@ from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
+from trellis.sources.repositories import Repositories
 from trellis.sources.snapshot_file import SnapshotFile
+from trellis.sources.workers import WorkerPool
 
 __all__ = [
     "build_blueprints",
@@ -49,6 +51,7 @@ __all__ = [
     "default_scorecards",
     "read_once",
     "redactor",
+    "render_pool",
     "scoring_options",
 ]
 
@@ -128,18 +131,32 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         client = httpx.Client(
             follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
         )
+    limits = ReadLimits(
+        max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
+    )
     return Scaffolder(
         build_blueprints(settings),
         vcs_ref=config.vcs_ref,
-        repositories=config.repositories,
-        client=client,
-        cache_seconds=settings.catalog.refresh_interval_seconds,
-        read_limits=ReadLimits(
-            max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
+        renders=render_pool(
+            workers=config.render_workers,
+            queue=config.render_queue,
+            timeout_seconds=config.render_timeout_seconds,
         ),
-        render_workers=config.render_workers,
-        render_queue=config.render_queue,
-        render_timeout_seconds=config.render_timeout_seconds,
+        reader=Repositories(client, limits),
+        repositories=config.repositories,
+        cache_seconds=settings.catalog.refresh_interval_seconds,
+    )
+
+
+def render_pool(*, workers: int = 2, queue: int = 8, timeout_seconds: float = 60.0) -> WorkerPool:
+    """Worker processes for renders; their fork server imports Copier and the source once."""
+    return WorkerPool(
+        workers=workers,
+        queue=queue,
+        timeout_seconds=timeout_seconds,
+        preload=("copier", "trellis.sources.blueprints"),
+        what="render",
+        queue_setting="TRELLIS_BLUEPRINTS__RENDER_QUEUE",
     )
 
 

@@ -21,7 +21,7 @@ from support.timing import scaled
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.services.updates import known_instances
 from trellis.sources.blueprints import BlueprintSource
-from trellis.sources.repositories import read_instance
+from trellis.sources.repositories import Repositories, read_instance
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_an_unreachable_server_is_unavailable_not_a_crash():
 
 
 def test_known_instances_reports_each_unreadable_repository_as_a_problem(generated, tmp_path):
-    instances, problems = known_instances([str(generated), str(tmp_path / "gone")])
+    instances, problems = known_instances([str(generated), str(tmp_path / "gone")], Repositories())
     assert [i.entity_ref for i in instances] == ["component:default/fraud-detector"]
     assert [location for location, _ in problems] == [str(tmp_path / "gone")]
     assert "no such directory" in problems[0][1]

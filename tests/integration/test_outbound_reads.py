@@ -29,7 +29,7 @@ from trellis.config import Settings
 from trellis.errors import SourceUnavailable
 from trellis.services.updates import known_instances
 from trellis.sources.http_read import ReadLimits, read_bounded
-from trellis.sources.repositories import read_instance
+from trellis.sources.repositories import Repositories, read_instance
 
 ANSWERS = yaml.safe_dump({"blueprint": "ml-model", "_commit": "1.0.0", "_src_path": "gh:a/b"})
 MARKER = "body-marker-7f3a9c1e5b"
@@ -135,7 +135,7 @@ def test_a_300_mb_answer_is_cut_at_the_cap_in_bounded_memory():
     gc.collect()
     before = process.memory_info().rss
     with server(huge) as (url, _):
-        instances, problems = known_instances([f"{url}/acme/big/main"])
+        instances, problems = known_instances([f"{url}/acme/big/main"], Repositories())
     assert instances == []
     [(_, reason)] = problems
     assert "larger than 1048576 bytes" in reason
@@ -156,7 +156,7 @@ def test_a_server_dripping_bytes_is_cut_at_the_deadline():
 def test_an_error_names_status_and_url_never_the_body_nor_credentials():
     with server(secret_error) as (url, _):
         location = f"{url}/acme/repo/main?private_token=tok-{MARKER}"
-        instances, problems = known_instances([location])
+        instances, problems = known_instances([location], Repositories())
     assert instances == []
     [(where, reason)] = problems
     assert MARKER not in where and MARKER not in reason

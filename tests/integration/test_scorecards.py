@@ -63,7 +63,8 @@ from trellis.sources.blueprints import BlueprintSource
 from trellis.sources.fact_store import FactStore
 from trellis.sources.mlflow import RestRegistry
 from trellis.sources.prometheus import PrometheusSource
-from trellis.wiring import catalog_options, default_scorecards, scoring_options
+from trellis.sources.repositories import Repositories
+from trellis.wiring import catalog_options, default_scorecards, render_pool, scoring_options
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.prometheus]
 
@@ -411,7 +412,12 @@ def scorer_for(
     scaffolder = None
     if blueprints is not None:
         source, repo = blueprints
-        scaffolder = Scaffolder(BlueprintSource(str(source)), repositories=[str(repo)])
+        scaffolder = Scaffolder(
+            BlueprintSource(str(source)),
+            renders=render_pool(),
+            reader=Repositories(),
+            repositories=[str(repo)],
+        )
     url = settings.prometheus.url
     prometheus = PrometheusSource(httpx.Client(base_url=url, timeout=scaled(5))) if url else None
     return Scorer(

@@ -331,10 +331,9 @@ def check_update_command(
     import json
 
     from trellis.cli.update_report import print_status
-    from trellis.services.updates import check_update
 
     with _errors(updates=True):
-        status = check_update(repo)
+        status = wiring.check_update(repo)
     if as_json:
         typer.echo(json.dumps(status.as_json(), indent=2))
     else:
@@ -364,10 +363,9 @@ def update_command(
 ) -> None:
     """Move a generated repository to a newer blueprint version (copier update)."""
     from trellis.cli.update_report import print_result
-    from trellis.services.updates import update
 
     with _errors(updates=True), err.status(f"Updating {repo} with copier update ..."):
-        result = update(repo, to)
+        result = wiring.update(repo, to)
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
@@ -23,6 +24,9 @@ from trellis.redact import install_log_redaction
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.pipeline import OneRead
+from trellis.services.updates import UpdateResult, UpdateStatus
+from trellis.sources.blueprints import BlueprintSource
+from trellis.sources.repositories import Repositories
 from trellis.wiring import (
     build_observer,
     build_registry,
@@ -36,6 +40,7 @@ from trellis.wiring import (
 __all__ = [
     "Scored",
     "Warn",
+    "check_update",
     "load_settings",
     "observe_once",
     "openapi_document",
@@ -44,6 +49,7 @@ __all__ = [
     "scaffolder",
     "score_once",
     "serve",
+    "update",
 ]
 
 Warn = Callable[[str], None]
@@ -200,3 +206,17 @@ def score_once(entity_ref: str | None, warn: Warn) -> Scored:
             if blueprints is not None:
                 blueprints.close()
     return Scored(ref, report, dict(run.unavailable))
+
+
+def check_update(location: str) -> UpdateStatus:
+    """Where a generated repository stands, against the source it records (no settings)."""
+    from trellis.services.updates import check_update
+
+    return check_update(location, repositories=Repositories(), source_factory=BlueprintSource)
+
+
+def update(repo: Path, to: str | None = None) -> UpdateResult:
+    """``copier update`` of a checkout from the source it records (no settings)."""
+    from trellis.services.updates import update
+
+    return update(repo, to, repositories=Repositories(), source_factory=BlueprintSource)

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from packaging.version import Version
 
 from trellis.blueprints import (
@@ -23,20 +22,10 @@ from trellis.blueprints import (
     versions_behind,
 )
 from trellis.blueprints.changelog import base_version, parse_version
-from trellis.errors import ConfigError, SourceUnavailable, TrellisError
+from trellis.errors import ConfigError, TrellisError
 from trellis.model import BlueprintInstance
-from trellis.ports import TemplateSource
+from trellis.ports import GeneratedRepositories, TemplateSource
 from trellis.redact import scrub_url
-from trellis.sources.blueprints import BlueprintSource
-from trellis.sources.git import git
-from trellis.sources.http_read import ReadLimits
-from trellis.sources.repositories import (
-    conflicted_files,
-    is_dirty,
-    read_answers,
-    read_instance,
-    run_update,
-)
 
 __all__ = [
     "SourceFactory",
@@ -112,16 +101,14 @@ class UpdateResult:
         return self.from_version != self.to_version
 
 
-def _source(source: str) -> TemplateSource:
-    return BlueprintSource(source)
-
-
-def check_update(location: str | Path, *, source_factory: SourceFactory = _source) -> UpdateStatus:
+def check_update(
+    location: str | Path, *, repositories: GeneratedRepositories, source_factory: SourceFactory
+) -> UpdateStatus:
     """Compare a repository's blueprint version with its source's releases.
 
     ``location`` is a local checkout or the http(s) base URL of its raw files.
     """
-    instance = read_instance(str(location), entity=False)
+    instance = repositories.read_instance(str(location), entity=False)
     source = source_factory(_recorded_source(instance))
     versions = _versions(source, instance)
     current = _as_release(source, instance)
@@ -159,7 +146,11 @@ def check_update(location: str | Path, *, source_factory: SourceFactory = _sourc
 
 
 def update(
-    repo: Path, to: str | None = None, *, source_factory: SourceFactory = _source
+    repo: Path,
+    to: str | None = None,
+    *,
+    repositories: GeneratedRepositories,
+    source_factory: SourceFactory,
 ) -> UpdateResult:
     """``copier update`` a clean checkout to ``to`` (default: the newest release).
 
@@ -168,8 +159,8 @@ def update(
     """
     if not repo.is_dir():
         raise ConfigError(f"{repo}: no such directory")
-    _require_clean_git(repo)
-    instance = read_instance(str(repo), entity=False)
+    _require_clean_git(repo, repositories)
+    instance = repositories.read_instance(str(repo), entity=False)
     source = source_factory(_recorded_source(instance))
     versions = _versions(source, instance)
     target = to or versions[-1]
@@ -189,8 +180,8 @@ def update(
         )
     changelog = parse_changelog(source.changelog(instance.blueprint, ref=target))
     with source.updating(instance.blueprint) as git_env:
-        conflicts = run_update(repo, to=target, git_env=git_env)
-    recorded = str(read_answers(repo).get("_commit", target))
+        conflicts = repositories.run_update(repo, to=target, git_env=git_env)
+    recorded = str(repositories.read_answers(repo).get("_commit", target))
     return UpdateResult(
         location=str(repo),
         blueprint=instance.blueprint,
@@ -202,9 +193,7 @@ def update(
 
 
 def known_instances(
-    locations: Iterable[str],
-    client: httpx.Client | None = None,
-    limits: ReadLimits | None = None,
+    locations: Iterable[str], repositories: GeneratedRepositories
 ) -> tuple[list[BlueprintInstance], list[tuple[str, str]]]:
     """Read every configured repository; one that cannot be read is a problem, not a failure.
 
@@ -215,7 +204,7 @@ def known_instances(
     problems: list[tuple[str, str]] = []
     for location in locations:
         try:
-            instances.append(read_instance(location, client=client, limits=limits))
+            instances.append(repositories.read_instance(location))
         except TrellisError as exc:
             problems.append((scrub_url(location), str(exc)))
     return instances, problems
@@ -266,20 +255,18 @@ def _recorded_source(instance: BlueprintInstance) -> str:
     return instance.source
 
 
-def _require_clean_git(repo: Path) -> None:
-    try:
-        git("rev-parse", "--show-toplevel", cwd=repo)
-    except SourceUnavailable as exc:
+def _require_clean_git(repo: Path, repositories: GeneratedRepositories) -> None:
+    if not repositories.is_checkout(repo):
         raise ConfigError(
             f"{repo} is not a git repository; copier update needs one "
             "(git init, then commit the generated files)"
-        ) from exc
-    if conflicts := conflicted_files(repo):
+        )
+    if conflicts := repositories.conflicted_files(repo):
         raise ConfigError(
             f"{repo} still has conflicts from an update ({', '.join(conflicts)}); "
             "resolve them, `git add` and commit first"
         )
-    if is_dirty(repo):
+    if repositories.is_dirty(repo):
         raise ConfigError(
             f"{repo} has uncommitted changes; commit or stash them first "
             "(copier update merges into a clean tree)"

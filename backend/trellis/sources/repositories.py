@@ -30,6 +30,7 @@ __all__ = [
     "ANSWERS_FILE",
     "CATALOG_FILE",
     "CONFLICT_MARKER",
+    "Repositories",
     "conflicted_files",
     "is_dirty",
     "read_answers",
@@ -133,6 +134,52 @@ def run_update(
     except (OSError, RuntimeError) as exc:  # git failures surface as process errors
         raise SourceUnavailable(str(repo), f"copier update failed: {exc}") from exc
     return conflicted_files(repo)
+
+
+class Repositories:
+    """The ``GeneratedRepositories`` port: these functions, with one HTTP client and limits.
+
+    The client (None: one per read) and the limits apply to repositories read over HTTP.
+    """
+
+    def __init__(self, client: httpx.Client | None = None, limits: ReadLimits | None = None):
+        self._client = client
+        self._limits = limits
+
+    def read_instance(self, location: str, *, entity: bool = True) -> BlueprintInstance:
+        """See ``read_instance``."""
+        return read_instance(location, client=self._client, entity=entity, limits=self._limits)
+
+    def read_answers(self, repo: Path) -> dict[str, Any]:
+        """See ``read_answers``."""
+        return read_answers(repo)
+
+    def is_checkout(self, repo: Path) -> bool:
+        """Whether ``repo`` is inside a git working tree."""
+        try:
+            git("rev-parse", "--show-toplevel", cwd=repo)
+        except SourceUnavailable:
+            return False
+        return True
+
+    def is_dirty(self, repo: Path) -> bool:
+        """See ``is_dirty``."""
+        return is_dirty(repo)
+
+    def conflicted_files(self, repo: Path) -> list[str]:
+        """See ``conflicted_files``."""
+        return conflicted_files(repo)
+
+    def run_update(
+        self, repo: Path, *, to: str | None = None, git_env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """See ``run_update``."""
+        return run_update(repo, to=to, git_env=git_env)
+
+    def close(self) -> None:
+        """Close the HTTP client's connections, when there is one."""
+        if self._client is not None:
+            self._client.close()
 
 
 @dataclass(frozen=True, slots=True)
