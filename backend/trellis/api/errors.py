@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from trellis.api.deps import Detail, FieldProblem, RequestError
 from trellis.errors import (
@@ -43,6 +44,20 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "invalid request: " + _summary(errors), "errors": errors}, status_code=400
         )
+
+    @app.exception_handler(HTTPException)
+    async def refused(_: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's and FastAPI's own refusals (no route, a body that cannot be parsed).
+
+        A 400 takes the shape of every other 400, so it matches what each route documents.
+        """
+        body: dict[str, object] = {"detail": str(exc.detail)}
+        if exc.status_code == 400:
+            body = {
+                "detail": f"invalid request: body: {exc.detail}",
+                "errors": [{"field": "body", "message": str(exc.detail)}],
+            }
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(TrellisError)
     async def trellis_error(_: Request, exc: Exception) -> JSONResponse:

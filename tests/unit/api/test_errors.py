@@ -76,3 +76,29 @@ def test_bad_answers_are_named_one_by_one():
 def test_the_client_is_told_how_to_go_on(error, status, header, value):
     code, _, headers = answer(error)
     assert (code, headers[header]) == (status, value)
+
+
+def test_a_body_that_cannot_be_parsed_is_a_400_in_the_shape_every_route_documents():
+    app = FastAPI()
+    add_error_handlers(app)
+
+    @app.post("/")
+    def take(values: dict[str, int]) -> dict[str, int]:
+        return values
+
+    client = TestClient(app)
+    # Not UTF-8: FastAPI refuses it with its own HTTPException, not a validation error.
+    response = client.post(
+        "/", content=b"\x05\xef\xbfmh\xff", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "invalid request: body: There was an error parsing the body",
+        "errors": [{"field": "body", "message": "There was an error parsing the body"}],
+    }
+    # Starlette's other refusals keep their status, body and headers.
+    missing = client.get("/nowhere")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+    wrong = client.put("/")
+    assert (wrong.status_code, wrong.json()) == (405, {"detail": "Method Not Allowed"})
+    assert wrong.headers["allow"] == "POST"
