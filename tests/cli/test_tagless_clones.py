@@ -376,3 +376,27 @@ def test_a_version_set_while_merging_is_a_release(origin, tmp_path):
 
     assert [r.version for r in releases] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
     assert releases[-1].commit == merge
+
+
+def test_release_history_costs_one_git_process_per_release_commit(origin, monkeypatch):
+    """Reading the releases runs git a bounded number of times, whatever the diffs hold.
+
+    ``git log`` with ``--diff-merges`` prints patches unless told not to; every word of them
+    was once taken for a commit and cost a ``git show`` (seconds per blueprint listing).
+    """
+    from trellis.sources import releases
+
+    calls: list[tuple[str, ...]] = []
+    real_git = releases.git
+
+    def counting_git(*args: str, **kwargs: Any) -> str:
+        calls.append(args)
+        return real_git(*args, **kwargs)
+
+    monkeypatch.setattr(releases, "git", counting_git)
+    found = releases.find_releases(origin, "ml-model", what=str(origin))
+
+    assert [r.version for r in found] == ["1.0.0", "1.1.0", "1.2.0"]
+    shows = [args for args in calls if args[0] == "show"]
+    assert [args[1].split(":")[0] for args in shows] == [r.commit for r in found], calls
+    assert len(calls) == 2 + len(found), calls  # shallow check, log, one show per release

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_OBJECT_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+"""A commit's full name (SHA-1 or SHA-256), as ``git log --format=%H`` prints it."""
 
 VERSION_KEY = "version"
 """The key of ``blueprint.yaml`` that holds the blueprint's current release."""
@@ -88,10 +92,14 @@ def find_releases(repo: Path, blueprint: str, *, what: str) -> list[BlueprintRel
     cut = shallow_boundary(repo, what)
     path = metadata_path(blueprint)
     commits = git(
-        "log", "--reverse", "--topo-order", "--diff-merges=first-parent", "--format=%H",
+        "log", "--reverse", "--topo-order", "--diff-merges=first-parent", "--no-patch",
+        "--format=%H",
         "-G", rf"^{VERSION_KEY}\s*:",
         "HEAD", "--", path, cwd=repo, what=what,
     ).split()  # fmt: skip
+    # Only object names: a user's git config may add lines (log.showSignature), and each
+    # line would otherwise cost a `git show`.
+    commits = [line for line in commits if _OBJECT_NAME.fullmatch(line)]
     first: dict[Version, BlueprintRelease] = {}
     for commit in commits:
         version = _version_at(repo, commit, path, what)
