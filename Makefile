@@ -61,10 +61,13 @@ unit: $(VENV)/.test ## tests/unit: Python only, no process or network, under a m
 
 # What a test starts is its marker (pyproject.toml); these are the contracts with real services.
 contract: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js ## Only the tests that start a real service (by marker)
-	$(BIN)/pytest -m "mlflow or prometheus or backstage or postgres or kube_replay"
+	$(BIN)/pytest $(XDIST) -m "mlflow or prometheus or backstage or postgres or kube_replay"
+
+# One worker per core, each taking whole test files: a module's services start once, on one worker.
+XDIST := -n auto --dist loadfile
 
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js lint typecheck ## Install what the tests need and run them all
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 test-busy: ## The whole suite twice in a row beside two CPU hogs (deadlines must hold)
 	scripts/busy-machine --hogs 2 --runs 2 -- $(MAKE) test
