@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 
 from support import markers
-from support.registry import ModelSpec, hostile_specs, seed
+from support.registry import ModelSpec, hostile_specs, keep_template_in, seed
 from support.services import MlflowServer, mlflow_server
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -42,12 +45,39 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         pytest.fail(problem, pytrace=False)
 
 
+def run_wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every pytest-xdist worker of this run shares: read-only inputs made once."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registry_template(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """New SQLite registries are copies of one migrated once per run (made on first use)."""
+    keep_template_in(run_wide(tmp_path_factory))
+
+
 @pytest.fixture(scope="session")
 def hostile_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ModelSpec]]:
-    """An SQLite registry seeded with 300+ hostile model names and tags."""
-    db = tmp_path_factory.mktemp("hostile") / "mlflow.db"
-    specs = seed(f"sqlite:///{db}", hostile_specs(330), skip_refused=True)
+    """An SQLite registry seeded with 300+ hostile model names and tags.
+
+    Seeding takes seconds of CPU, so it is done once per run for every worker; each worker
+    gets its own copy, which its tests may write to.
+    """
+    seeded = run_wide(tmp_path_factory) / "hostile.db"
+    accepted = run_wide(tmp_path_factory) / "hostile-accepted.json"
+    with FileLock(f"{seeded}.lock"):
+        if not accepted.exists():
+            partial = seeded.with_name("hostile-partial.db")
+            partial.unlink(missing_ok=True)
+            specs = seed(f"sqlite:///{partial}", hostile_specs(330), skip_refused=True)
+            partial.rename(seeded)
+            accepted.write_text(json.dumps([spec.name for spec in specs]))
+    names = set(json.loads(accepted.read_text()))
+    specs = [spec for spec in hostile_specs(330) if spec.name in names]
     assert len(specs) >= 300, f"only {len(specs)} hostile names were accepted by MLflow"
+    db = tmp_path_factory.mktemp("hostile") / "mlflow.db"
+    shutil.copyfile(seeded, db)
     return db, specs
 
 

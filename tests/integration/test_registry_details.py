@@ -25,14 +25,17 @@ from support.timing import scaled
 from trellis.errors import SourceUnavailable
 from trellis.model import ModelVersion
 from trellis.ports import RegistrySource
-from trellis.sources.mlflow import RUN_BATCH, RestRegistry, SqlRegistry
+from trellis.sources.mlflow import RestRegistry, SqlRegistry
 
 pytestmark = pytest.mark.mlflow
 
 RUNS_SEARCH = "/api/2.0/mlflow/runs/search"
 EXPERIMENTS_SEARCH = "/api/2.0/mlflow/experiments/search"
 ARTIFACT = "/model-versions/get-artifact"
-BULK = 150  # with the named models, more runs than one search batch holds
+#: Runs are searched in batches of this many (the adapters' default is larger): a small
+#: batch shows the batching with few runs to seed.
+BATCH = 10
+BULK = 20  # with the named models, runs for three search batches
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ def server(seeded: Seeded) -> Iterator[MlflowServer]:
 def rest(url: str, requests: list[str] | None = None) -> Iterator[RestRegistry]:
     hooks = {"request": [lambda r: requests.append(r.url.path)]} if requests is not None else {}
     with httpx.Client(base_url=url, timeout=scaled(30), event_hooks=hooks) as http:
-        registry = RestRegistry(http, label=url)
+        registry = RestRegistry(http, label=url, run_batch_size=BATCH)
         try:
             yield registry
         finally:
@@ -209,7 +212,7 @@ def rest(url: str, requests: list[str] | None = None) -> Iterator[RestRegistry]:
 
 @contextmanager
 def sql(uri: str) -> Iterator[SqlRegistry]:
-    registry = SqlRegistry(uri, label="sqlite", timeout_seconds=scaled(60))
+    registry = SqlRegistry(uri, label="sqlite", timeout_seconds=scaled(60), run_batch_size=BATCH)
     try:
         yield registry
     finally:
@@ -280,8 +283,8 @@ def test_runs_are_searched_in_batches_and_kept_details_cost_no_request(
         requests.clear()
         registry.version_details(versions)
 
-        assert len(seeded.runs) > RUN_BATCH
-        assert requests.count(RUNS_SEARCH) == math.ceil(len(seeded.runs) / RUN_BATCH)
+        assert len(seeded.runs) > 2 * BATCH
+        assert requests.count(RUNS_SEARCH) == math.ceil(len(seeded.runs) / BATCH)
         assert requests.count(EXPERIMENTS_SEARCH) == 1
         assert requests.count(ARTIFACT) == len(versions)
         assert len(requests) == requests.count(RUNS_SEARCH) + 1 + len(versions)

@@ -73,8 +73,9 @@ def test_a_server_restarted_on_an_empty_database_is_held_until_confirmed(tmp_pat
     server.start(timeout=scaled(60))
     try:
         seed(server.url, SPECS)
-        # One app waits out a short confirmation period; the other is confirmed by an operator.
-        waiting = create_app(settings(tmp_path / "waiting", server.url, scaled(6)))
+        # One app waits out a short confirmation period (held for one read at least, then
+        # confirmed by the next); the other is confirmed by an operator.
+        waiting = create_app(settings(tmp_path / "waiting", server.url, 1))
         confirmed = create_app(settings(tmp_path / "operator", server.url, 3_600))
         with TestClient(waiting) as wait_http, TestClient(confirmed) as op_http:
             wait_fresh(wait_http)

@@ -1,23 +1,26 @@
-"""Lineage read from a real MLflow server: open model to regional adapters, hostile names too."""
+"""Lineage read from a real MLflow registry: open model to regional adapters, hostile names too.
+
+The registry is written by MLflow's own client and read through its SQLite store: that a
+server's REST answers give the same catalog bytes is proven once, over 300+ hostile models,
+in ``test_registry_source.py``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from support.backstage import validate_entities
 from support.registry import seed_lineage
-from support.services import mlflow_server
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
 from trellis.scorecards.facts import lineage_facts
 from trellis.services.catalog_refresh import build_document
-from trellis.sources.mlflow import RestRegistry
+from trellis.sources.mlflow import SqlRegistry
 
-pytestmark = [pytest.mark.backstage, pytest.mark.mlflow]
+pytestmark = pytest.mark.backstage
 
 #: A base model name MLflow accepts but Backstage does not: spaces, case, symbols, non-ASCII.
 HOSTILE = "Qwen2 0.5B · Instruct (hub) ✨"
@@ -27,12 +30,14 @@ ADAPTERS = {f"{HOSTILE} eu-west-1": "eu-west-1", "qwen2-ap-south-1": "ap-south-1
 def test_adapters_read_from_the_registry_depend_on_their_hostile_named_base(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "mlflow.db"
-    with mlflow_server(db) as server:
-        seed_lineage(server.url, HOSTILE, ADAPTERS)
-        seed_lineage(server.url, HOSTILE.lower(), {})  # folds to the same entity name
-        with httpx.Client(base_url=server.url, timeout=scaled(30)) as client:
-            snapshot = RestRegistry(client, label="x").read()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    seed_lineage(uri, HOSTILE, ADAPTERS)
+    seed_lineage(uri, HOSTILE.lower(), {})  # folds to the same entity name
+    registry = SqlRegistry(uri, label="x", timeout_seconds=scaled(30))
+    try:
+        snapshot = registry.read()
+    finally:
+        registry.close()
     document = build_document(snapshot, CatalogOptions())
     entities = list(yaml.safe_load_all(document.yaml))
     resources = {

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+#: Where the migrated empty registry new SQLite registries are copied from (see
+#: :func:`keep_template_in`); None: MLflow migrates each new file itself.
+_template_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -18,9 +28,51 @@ class ModelSpec:
     description: str = ""
 
 
+def keep_template_in(directory: Path) -> None:
+    """Copy new SQLite registries from one migrated empty registry kept in ``directory``.
+
+    MLflow makes a new database by running every one of its schema migrations, seconds of CPU
+    each time; a copy of one migrated file is the same database. ``directory`` may be shared
+    by concurrent test processes: the template is made once, under a file lock.
+    """
+    global _template_dir
+    _template_dir = directory
+
+
+def new_sqlite_registry(db: Path) -> None:
+    """Make ``db`` an empty registry, as MLflow would, unless it exists or no template is kept.
+
+    The template has no Default experiment: MLflow adds it when it first opens the copy, with
+    the artifact root of whoever opens it (a client, or a server's ``--default-artifact-root``).
+    """
+    if _template_dir is None or db.exists():
+        return
+    import mlflow
+
+    template = _template_dir / f"mlflow-{mlflow.__version__}-empty.db"
+    with FileLock(f"{template}.lock"):
+        if not template.exists():
+            _migrate(template)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, db)
+
+
+def _migrate(template: Path) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    partial = template.with_name(template.name + ".partial")
+    partial.unlink(missing_ok=True)
+    SqlAlchemyStore(f"sqlite:///{partial}", str(template.parent / "unused")).engine.dispose()
+    with closing(sqlite3.connect(partial)) as conn, conn:
+        conn.execute("DELETE FROM experiments WHERE experiment_id = 0")
+    partial.rename(template)
+
+
 def client(uri: str):
     from mlflow import MlflowClient
 
+    if uri.startswith("sqlite:///"):
+        new_sqlite_registry(Path(uri.removeprefix("sqlite:///")))
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from support.markers import starting
+from support.registry import new_sqlite_registry
 from support.timing import scaled
 
 BASE_ENV = {
@@ -126,6 +127,7 @@ class MlflowServer:
         starting("mlflow")
         artifacts = self.db.parent / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
+        new_sqlite_registry(self.db)
         self.process = start_process(
             [
                 mlflow_executable(),
