@@ -158,7 +158,7 @@ def test_the_techdocs_site_builds_strictly(variant, tmp_path):
 #: Settings of this environment that a user's fresh install does not have. Without
 #: PYTHONDONTWRITEBYTECODE the first process writes the bytecode of what it imports (pip writes
 #: it at install; uv does not), so the later ones do not compile MLflow, pandas and scikit-learn
-#: again (some 7 s of CPU per process).
+#: again (some 7 s of CPU per process), nor MLflow's migrations for each new SQLite registry.
 NOT_A_USERS = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
 
 
