@@ -1,28 +1,23 @@
-"""checkov over everything an llm-service repository deploys, in one run per variant.
+"""checkov over everything an llm-service repository deploys, in one run for every variant.
 
 The rendered Kubernetes objects (every overlay through ``kubectl kustomize``), the Terraform,
 the workflows (or the GitLab pipeline) and the Dockerfile are scanned together; the only
 failures allowed are the checks the generated ``.checkov.yaml`` lists, each with a one-line
-reason, at most five (inline suppressions in the Terraform count too).
+reason, at most five (inline suppressions in the Terraform count too). The scan reads no
+configuration, so the listed checks are set aside here as ``--config-file`` would skip them.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import hcl2
 import pytest
 import yaml
 
-from support.manifests import render_overlays
-from support.timing import scaled
-from support.tools import checkov
+from support.checkov_scan import Scans
 
 MAX_SKIPS = 5
-FRAMEWORKS = ["kubernetes", "terraform", "dockerfile", "github_actions", "gitlab_ci"]
 
 
 def skips(repo: Path) -> dict[str, str]:
@@ -45,41 +40,23 @@ def test_every_terraform_file_parses(llm_variant):
 
 
 @pytest.mark.tools
-def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, tmp_path):
-    _, _, repo = llm_variant
+def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, checkov_scans: Scans):
+    name, _, repo = llm_variant
     listed = skips(repo)
     assert len(listed) <= MAX_SKIPS, listed
     assert all(listed.values()), f"every skip needs a reason: {listed}"
 
-    scanned = tmp_path / "scan"
-    (scanned / "manifests").mkdir(parents=True)
-    for overlay, objects in render_overlays(repo).items():
-        (scanned / "manifests" / f"{overlay}.yaml").write_text(yaml.safe_dump_all(objects))
-    shutil.copytree(repo / "infra", scanned / "infra")
-    shutil.copy(repo / "Dockerfile", scanned / "Dockerfile")
-    if (repo / ".github").exists():
-        shutil.copytree(repo / ".github", scanned / ".github")
-    else:
-        shutil.copy(repo / ".gitlab-ci.yml", scanned / ".gitlab-ci.yml")
-    result = subprocess.run(
-        [checkov(), "-d", str(scanned), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json",
-         "--config-file", str(repo / ".checkov.yaml")],
-        capture_output=True, text=True, timeout=scaled(300), check=False,
-    )  # fmt: skip
-    assert result.stdout.strip(), result.stderr[-2000:]
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    by_type = {r["check_type"]: r for r in reports}
+    findings = checkov_scans.of("llm-service", name)
     expected = {"kubernetes", "terraform", "dockerfile"} | (
         {"github_actions"} if (repo / ".github").exists() else {"gitlab_ci"}
     )
-    assert expected <= set(by_type), sorted(by_type)
+    assert expected <= set(findings), sorted(findings)
     failed, inline = [], set()
-    for report in reports:
-        assert report["summary"]["parsing_errors"] == 0, report["check_type"]
-        assert report["summary"]["passed"] > 0, report["check_type"]
-        failed += report["results"]["failed_checks"]
-        inline |= {c["check_id"] for c in report["results"]["skipped_checks"]} - set(listed)
+    for framework, found in findings.items():
+        assert found.parsing_errors == 0, framework
+        assert [c for c in found.passed if c["check_id"] not in listed], framework
+        failed += [c for c in found.failed if c["check_id"] not in listed]
+        inline |= {c["check_id"] for c in found.skipped} - set(listed)
     assert len(set(listed) | inline) <= MAX_SKIPS, sorted(set(listed) | inline)
     summary = sorted({f"{f['check_id']} {f['check_name']} ({f['file_path']})" for f in failed})
     assert summary == []

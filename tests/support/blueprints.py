@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,6 +133,43 @@ FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
         "adapter_name": "claims-summariser-de",
     },
 }
+
+
+#: Blueprint → its variants' answers, by variant name.
+BLUEPRINTS: dict[str, dict[str, dict[str, Any]]] = {
+    "ml-model": VARIANTS,
+    "llm-service": LLM_VARIANTS,
+    "edge-finetune": FINETUNE_VARIANTS,
+}
+
+#: (variant name, its answers, the rendered repository).
+Variant = tuple[str, dict[str, Any], Path]
+
+
+class Folders(Protocol):
+    """Where to put a new folder (pytest's ``tmp_path_factory``)."""
+
+    def mktemp(self, basename: str) -> Path: ...
+
+
+class Renders:
+    """Every variant rendered at most once, when something first needs it."""
+
+    def __init__(self, folders: Folders) -> None:
+        self._folders = folders
+        self._repos: dict[tuple[str, str], Path] = {}
+
+    def get(self, blueprint: str, name: str) -> Variant:
+        """The variant ``name`` of ``blueprint``, rendered."""
+        answers = BLUEPRINTS[blueprint][name]
+        if (blueprint, name) not in self._repos:
+            folder = self._folders.mktemp(name) / "repo"
+            self._repos[blueprint, name] = render(answers, folder, blueprint=blueprint)
+        return name, answers, self._repos[blueprint, name]
+
+    def all(self, blueprint: str) -> dict[str, Path]:
+        """Variant name → rendered repository, for every variant of ``blueprint``."""
+        return {name: self.get(blueprint, name)[2] for name in sorted(BLUEPRINTS[blueprint])}
 
 
 def render(

@@ -1,8 +1,9 @@
-"""One checkov run over everything a generated repository deploys, read per framework.
+"""One checkov run over everything several generated repositories deploy, read per repository.
 
-checkov takes about ten seconds to start, and the security, Terraform and CI tests of a
-repository all read its findings, so one run per repository serves them all. The run reads no
-configuration: each test applies the skips the repository lists itself.
+checkov takes about ten seconds to start, and the security, Terraform and CI tests of every
+variant of a blueprint read its findings, so one run over all of them serves them all: each
+repository is staged in a folder of its own and the findings are split back by file path. The
+run reads no configuration: each test applies the skips the repository lists itself.
 """
 
 from __future__ import annotations
@@ -10,19 +11,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from support.manifests import render_overlays
+from support.blueprints import Folders, Renders
+from support.manifests import OVERLAYS, render_overlay, render_overlays
 from support.timing import scaled
 from support.tools import checkov
 
-__all__ = ["FRAMEWORKS", "Findings", "scan_repository"]
+__all__ = ["FRAMEWORKS", "Findings", "Scans", "scan_repositories"]
 
 FRAMEWORKS = ("kubernetes", "terraform", "dockerfile", "github_actions", "gitlab_ci")
+OUTCOMES = ("passed", "failed", "skipped")
 
 Check = dict[str, Any]
 
@@ -42,12 +46,19 @@ class Findings:
         return {Path(c["file_path"]).name for c in self.passed + self.failed + self.skipped}
 
 
+def _manifests(repo: Path) -> dict[str, list[dict[str, Any]]]:
+    """File stem → the objects to scan: one per regional overlay, or the one ``deploy`` folder."""
+    if (repo / OVERLAYS).is_dir():
+        return render_overlays(repo)
+    return {"deploy": render_overlay(repo / "deploy")}
+
+
 def _stage(repo: Path, scan: Path) -> None:
-    """Copy what ``repo`` deploys under ``scan``: rendered overlays, Terraform, image, CI."""
+    """Copy what ``repo`` deploys under ``scan``: rendered manifests, Terraform, image, CI."""
     (scan / "manifests").mkdir(parents=True)
-    for overlay, objects in render_overlays(repo).items():
-        (scan / "manifests" / f"{overlay}.yaml").write_text(yaml.safe_dump_all(objects))
-    shutil.copytree(repo / "infra", scan / "infra")
+    for name, objects in _manifests(repo).items():
+        (scan / "manifests" / f"{name}.yaml").write_text(yaml.safe_dump_all(objects))
+    shutil.copytree(repo / "infra", scan / "infra")  # checkov follows no symlinks
     shutil.copy(repo / "Dockerfile", scan / "Dockerfile")
     if (repo / ".github").exists():
         shutil.copytree(repo / ".github", scan / ".github")
@@ -55,27 +66,70 @@ def _stage(repo: Path, scan: Path) -> None:
         shutil.copy(repo / ".gitlab-ci.yml", scan / ".gitlab-ci.yml")
 
 
-def scan_repository(repo: Path, scratch: Path) -> dict[str, Findings]:
-    """Framework (checkov's check type) → its findings over ``repo``, staged under ``scratch``."""
+def _owner(path: str) -> tuple[str, str]:
+    """(repository name, path inside its staged folder) of a path checkov reports."""
+    name, _, rest = path.strip("/").partition("/")
+    return name, f"/{rest}"
+
+
+def scan_repositories(repos: Mapping[str, Path], scratch: Path) -> dict[str, dict[str, Findings]]:
+    """Name → framework (checkov's check type) → its findings over that repository.
+
+    Each repository is staged under ``scratch/scan/<name>``; a framework appears for a
+    repository when checkov checked or failed to parse at least one of its files. File paths
+    are those inside the repository's staged folder, as a scan of it alone reports them.
+    """
     scan = scratch / "scan"
-    _stage(repo, scan)
+    for name, repo in repos.items():
+        _stage(repo, scan / name)
     result = subprocess.run(
         [checkov(), "-d", str(scan), "--framework", *FRAMEWORKS, "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
         check=False,
-        cwd=scratch,  # outside the repository: no .checkov.yaml is read
+        cwd=scratch,  # outside any repository: no .checkov.yaml is read
         timeout=scaled(300),
     )
     assert result.stdout.strip(), result.stderr[-2000:]
     reports = json.loads(result.stdout)
-    return {
-        report["check_type"]: Findings(
-            passed=report["results"]["passed_checks"],
-            failed=report["results"]["failed_checks"],
-            skipped=report["results"]["skipped_checks"],
-            parsing_errors=report["summary"]["parsing_errors"],
-        )
-        for report in (reports if isinstance(reports, list) else [reports])
-        if "check_type" in report  # a framework with nothing to scan has a bare summary
-    }
+    split: dict[str, dict[str, Findings]] = {name: {} for name in repos}
+    for report in reports if isinstance(reports, list) else [reports]:
+        if "check_type" not in report:  # a framework with nothing to scan has a bare summary
+            continue
+        checks: dict[str, dict[str, list[Check]]] = {}
+        for outcome in OUTCOMES:
+            for check in report["results"][f"{outcome}_checks"]:
+                name, inside = _owner(check["file_path"])
+                checks.setdefault(name, {o: [] for o in OUTCOMES})[outcome].append(
+                    {**check, "file_path": inside}
+                )
+        unparsed: dict[str, int] = {}
+        for path in report["results"]["parsing_errors"]:
+            name, _ = _owner(str(Path(path).resolve().relative_to(scan.resolve())))
+            unparsed[name] = unparsed.get(name, 0) + 1
+        assert sum(unparsed.values()) == report["summary"]["parsing_errors"], report["summary"]
+        for name in checks.keys() | unparsed.keys():
+            found = checks.get(name, {o: [] for o in OUTCOMES})
+            split[name][report["check_type"]] = Findings(
+                passed=found["passed"],
+                failed=found["failed"],
+                skipped=found["skipped"],
+                parsing_errors=unparsed.get(name, 0),
+            )
+    return split
+
+
+class Scans:
+    """Findings per variant: one run over all the variants of a blueprint, when first read."""
+
+    def __init__(self, renders: Renders, folders: Folders) -> None:
+        self._renders = renders
+        self._folders = folders
+        self._scans: dict[str, dict[str, dict[str, Findings]]] = {}
+
+    def of(self, blueprint: str, name: str) -> dict[str, Findings]:
+        """Framework → findings over the variant ``name`` of ``blueprint``."""
+        if blueprint not in self._scans:
+            repos = self._renders.all(blueprint)
+            self._scans[blueprint] = scan_repositories(repos, self._folders.mktemp("checkov"))
+        return self._scans[blueprint][name]
