@@ -18,15 +18,18 @@ when its config has a ``trellis`` block, and can then run real scaffolder tasks 
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -181,7 +184,74 @@ def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 PARSE_TIMEOUT = 20.0
-"""Seconds ``parse-yaml.js`` may run on an idle machine (stretched by :func:`scaled`)."""
+"""Seconds ``parse-yaml.js`` may take for one batch on an idle machine (stretched by
+:func:`scaled`), its start-up included."""
+
+
+class _YamlReader:
+    """A ``parse-yaml.js`` process that answers one batch of files per line, kept running.
+
+    Node's start-up costs more CPU than parsing a batch, and property tests parse a batch per
+    example, so one process serves every call of a test process (:func:`parse_yaml`).
+    """
+
+    def __init__(self, node: str) -> None:
+        self._errors = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [node, "parse-yaml.js"],
+            cwd=HARNESS_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            bufsize=0,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def ask(self, encoded: list[str]) -> Any:
+        """Send one batch of base64-encoded files; return the decoded answer line."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(encoded).encode("ascii") + b"\n")
+        except BrokenPipeError:
+            raise self._failure() from None
+        timeout = scaled(PARSE_TIMEOUT)
+        deadline = time.monotonic() + timeout
+        answer = bytearray()
+        while not answer.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise AssertionError(f"parse-yaml.js gave no answer within {timeout:.0f} s")
+            if select.select([stdout], [], [], remaining)[0]:
+                chunk = os.read(stdout.fileno(), 1 << 16)
+                if not chunk:
+                    raise self._failure()
+                answer += chunk
+        return json.loads(answer)
+
+    def _failure(self) -> AssertionError:
+        self.close()
+        self._errors.seek(0)
+        stderr = self._errors.read().decode("utf-8", errors="replace").strip()
+        return AssertionError(f"parse-yaml.js exited with {self._process.returncode}:\n{stderr}")
+
+    def close(self) -> None:
+        """End the process (closing its stdin ends it) and wait for it."""
+        if self._process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=scaled(10))
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+_yaml_reader: _YamlReader | None = None
 
 
 def parse_yaml(files: Sequence[bytes | str]) -> list[list[dict[str, Any]]]:
@@ -189,29 +259,24 @@ def parse_yaml(files: Sequence[bytes | str]) -> list[list[dict[str, Any]]]:
 
     Returns, per file, its documents as ``{"value": <JSON form>, "errors": [str, ...]}``;
     a document with errors is one Backstage would refuse (its ``value`` is ``None``). All
-    files go through one Node process. Needs only Node.js and the harness's ``yaml`` package,
-    not a built scaffolder module.
+    calls of a test process go through one Node process, started by the first. Needs only
+    Node.js and the harness's ``yaml`` package, not a built scaffolder module.
     """
-    node = shutil.which("node")
-    if node is None:
-        raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
-    if not (NODE_MODULES / "yaml" / "package.json").is_file():
-        raise AssertionError(f"The `yaml` package is missing from {NODE_MODULES}. {_INSTALL_HINT}")
+    global _yaml_reader
+    if _yaml_reader is None or not _yaml_reader.alive:
+        node = shutil.which("node")
+        if node is None:
+            raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
+        if not (NODE_MODULES / "yaml" / "package.json").is_file():
+            raise AssertionError(
+                f"The `yaml` package is missing from {NODE_MODULES}. {_INSTALL_HINT}"
+            )
+        _yaml_reader = _YamlReader(node)
+        atexit.register(_yaml_reader.close)
     encoded = [
         base64.b64encode(f.encode("utf-8") if isinstance(f, str) else f).decode() for f in files
     ]
-    proc = subprocess.run(
-        [node, "parse-yaml.js"],
-        cwd=HARNESS_DIR,
-        input=json.dumps(encoded),
-        capture_output=True,
-        text=True,
-        timeout=scaled(PARSE_TIMEOUT),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"parse-yaml.js exited with {proc.returncode}:\n{proc.stderr.strip()}")
-    results: list[list[dict[str, Any]]] = json.loads(proc.stdout)
+    results: list[list[dict[str, Any]]] = _yaml_reader.ask(encoded)
     if len(results) != len(files):
         raise AssertionError(f"parse-yaml.js answered {len(results)} of {len(files)} files")
     return results
