@@ -39,7 +39,9 @@ def snippet(name: str, address: str) -> dict[str, Any]:
     text = (REPO / "docs" / "backstage.md").read_text()
     match = re.search(rf"<!-- snippet: {name} -->\n```yaml\n(.*?)```", text, re.S)
     assert match, f"docs/backstage.md has no snippet {name!r}"
-    config: dict[str, Any] = yaml.safe_load(match.group(1).replace("trellis.internal:8080", address))
+    config: dict[str, Any] = yaml.safe_load(
+        match.group(1).replace("trellis.internal:8080", address)
+    )
     return config
 
 
@@ -80,7 +82,9 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
             env = {"TRELLIS_MLFLOW__TRACKING_URI": uri, "TRELLIS_API_TOKENS": TOKEN}
             if variant == "token":
                 env["TRELLIS_CATALOG__REQUIRES_TOKEN"] = "true"
-            trellis = TrellisServer(state_dir=tmp_path / variant / "state", env=env, port=free_port())
+            trellis = TrellisServer(
+                state_dir=tmp_path / variant / "state", env=env, port=free_port()
+            )
             trellis.state_dir.mkdir()
             servers[variant] = trellis.start()
             unauthenticated = httpx.get(f"{trellis.url}/catalog/entities.yaml")
@@ -106,9 +110,7 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
                     )
                 return found
 
-            expected = {
-                f"url:{servers[v].url}": {m.name for m in models(v)} for v in VARIANTS
-            }
+            expected = {f"url:{servers[v].url}": {m.name for m in models(v)} for v in VARIANTS}
             backstage.wait_for(
                 lambda: titles_by_location() == expected,
                 60,

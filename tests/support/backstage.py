@@ -29,7 +29,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -196,13 +195,12 @@ class _YamlReader:
     """
 
     def __init__(self, node: str) -> None:
-        self._errors = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [node, "parse-yaml.js"],
             cwd=HARNESS_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self._errors,
+            stderr=subprocess.PIPE,
             bufsize=0,
         )
 
@@ -235,8 +233,8 @@ class _YamlReader:
 
     def _failure(self) -> AssertionError:
         self.close()
-        self._errors.seek(0)
-        stderr = self._errors.read().decode("utf-8", errors="replace").strip()
+        assert self._process.stderr is not None
+        stderr = self._process.stderr.read().decode("utf-8", errors="replace").strip()
         return AssertionError(f"parse-yaml.js exited with {self._process.returncode}:\n{stderr}")
 
     def close(self) -> None:
