@@ -5,14 +5,15 @@ Two entry points, both backed by the Node project in ``tests/backstage``:
 * :func:`validate_entities` validates catalog entities with ``@backstage/catalog-model`` the
   way the catalog does (default entity policies plus the kind validators), without a backend.
 * :class:`BackstageBackend` starts a real Backstage backend (catalog, scaffolder entity model,
-  scaffolder, proxy) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
+  proxy) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
   show up in the catalog API; the backend records the catalog's processing errors in a JSON
   Lines file, read with :meth:`BackstageBackend.catalog_errors`.
 
 The Node dependencies are installed by ``make test`` or ``npm ci --prefix tests/backstage``;
 the Trellis scaffolder module (``backend/plugin-scaffolder-backend-module-trellis``) is
-compiled with ``npm run build-module --prefix tests/backstage``. The backend loads that module
-when its config has a ``trellis`` block, and can then run real scaffolder tasks and dry-runs
+compiled with ``npm run build-module --prefix tests/backstage``. The backend loads the
+scaffolder with that module only when its config has a ``trellis`` block (the scaffolder is
+a second of CPU at every start), and can then run real scaffolder tasks and dry-runs
 (:meth:`BackstageBackend.dry_run`, :meth:`BackstageBackend.run_task`).
 """
 
@@ -451,7 +452,7 @@ class BackstageBackend:
         env["NODE_PATH"] = os.pathsep.join(
             p for p in (str(NODE_MODULES), os.environ.get("NODE_PATH", "")) if p
         )
-        # The module needs the `trellis` config block, so it is loaded only with one.
+        # The module needs the `trellis` config block, so the scaffolder comes only with one.
         env.pop("TRELLIS_SCAFFOLDER_MODULE", None)
         if "trellis" in config:
             env["TRELLIS_SCAFFOLDER_MODULE"] = "1"
