@@ -4,14 +4,15 @@
  * Usage: node backend.js --config app-config.yaml [--config more.yaml]
  *
  * Plugins: catalog (with the scaffolder entity model, so Template entities
- * are accepted), scaffolder and proxy (`proxy.endpoints` in the config; without
- * any it serves nothing). A small catalog module subscribes to the
+ * are accepted) and proxy (`proxy.endpoints` in the config; without any it
+ * serves nothing). A small catalog module subscribes to the
  * `experimental.catalog.errors` events topic and appends every event payload
  * as one JSON line to the file named by TRELLIS_CATALOG_ERRORS_FILE, because
  * entities that fail validation are otherwise only visible in the logs.
  *
- * With TRELLIS_SCAFFOLDER_MODULE=1 it also adds what an adopter's scaffolder
- * has for the Trellis Software Templates: the Trellis scaffolder module
+ * With TRELLIS_SCAFFOLDER_MODULE=1 it also adds the scaffolder and what an
+ * adopter's scaffolder has for the Trellis Software Templates (without them a
+ * start costs less CPU): the Trellis scaffolder module
  * (backend/plugin-scaffolder-backend-module-trellis, compiled to dist/ by
  * `npm run build-module`; it needs a `trellis:` config block) and the GitHub
  * module (publish:github). The Trellis module's @backstage/* imports resolve
@@ -156,11 +157,11 @@ async function main() {
   backend.add(
     require('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
   );
-  backend.add(require('@backstage/plugin-scaffolder-backend'));
   backend.add(require('@backstage/plugin-proxy-backend'));
   backend.add(discoveryProbePlugin);
   backend.add(catalogErrorsLogModule);
   if (process.env.TRELLIS_SCAFFOLDER_MODULE === '1') {
+    backend.add(require('@backstage/plugin-scaffolder-backend'));
     backend.add(require('@backstage/plugin-scaffolder-backend-module-github'));
     backend.add(require(TRELLIS_MODULE_DIR));
   }

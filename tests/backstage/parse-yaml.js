@@ -2,19 +2,21 @@
  * Reads YAML the way Backstage's catalog reads a location file, without a
  * running backend.
  *
- * Reads a JSON array of base64-encoded files on stdin and prints a JSON array
- * on stdout with one entry per file, in order: the file's documents, each
+ * Reads requests from stdin, one per line: a JSON array of base64-encoded
+ * files. Answers each with one line on stdout, a JSON array with one entry per
+ * file, in order: the file's documents, each
  *
  *   {"value": <the document as JSON>, "errors": ["..."]}
  *
  * Each file is decoded as UTF-8 and parsed with the `yaml` package exactly as
  * `parseEntityYaml` in @backstage/plugin-catalog-node does: YAML 1.2, core
  * schema, `parseAllDocuments(text, {merge: false})`, then `toJSON()`. A
- * document with errors is one Backstage would refuse. Many files go through
- * one process, so a caller pays Node's start-up once per batch.
+ * document with errors is one Backstage would refuse. The process serves
+ * requests until stdin closes, so a caller pays Node's start-up once.
  */
 'use strict';
 
+const readline = require('node:readline');
 const YAML = require('yaml');
 
 function parse(text) {
@@ -26,21 +28,21 @@ function parse(text) {
     }));
 }
 
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
+function answer(line) {
+  const input = JSON.parse(line);
+  if (!Array.isArray(input) || !input.every(item => typeof item === 'string')) {
+    throw new TypeError('Expected a JSON array of base64 strings');
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return input.map(item => parse(Buffer.from(item, 'base64').toString('utf8')));
 }
 
 async function main() {
-  const input = JSON.parse(await readStdin());
-  if (!Array.isArray(input) || !input.every(item => typeof item === 'string')) {
-    throw new TypeError('Expected a JSON array of base64 strings on stdin');
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim()) {
+      process.stdout.write(`${JSON.stringify(answer(line))}\n`);
+    }
   }
-  const results = input.map(item => parse(Buffer.from(item, 'base64').toString('utf8')));
-  process.stdout.write(`${JSON.stringify(results)}\n`);
 }
 
 main().catch(error => {

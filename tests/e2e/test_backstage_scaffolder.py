@@ -461,49 +461,6 @@ def misbehaving_trellis(port: int, body: bytearray) -> Iterator[None]:
         server.server_close()
 
 
-@pytest.mark.backstage
-def test_a_stopped_trellis_fails_the_task_before_any_file_is_written(stack: Stack) -> None:
-    name = sorted(TEMPLATES)[0]
-    trellis = stack.trellis
-    with trellis_stopped(trellis):
-        task, events = stack.backstage.run_task(
-            f"template:default/{name}{CHECK_SUFFIX}", sample(name).values
-        )
-        dry_run = stack.backstage.dry_run(
-            template_entity(stack.backstage, name), sample(name).values
-        )
-    message = (
-        f"Trellis at {trellis.url} is unreachable: connect ECONNREFUSED 127.0.0.1:{trellis.port}"
-    )
-    assert task["status"] == "failed"
-    assert completion_error(events) == {"name": "ServiceUnavailableError", "message": message}
-    assert step_status(events, "render") == "failed"
-    # Nothing after the render step ran: no publish, no workspace listing.
-    assert step_status(events, WORKSPACE_STEP) == "skipped"
-    assert not [m for m in task_log(events) if m.startswith("Workspace:")]
-    assert dry_run.status_code == 503
-    assert dry_run.json()["error"]["message"] == message
-
-
-@pytest.mark.backstage
-def test_a_token_trellis_does_not_accept_fails_with_its_reason(stack: Stack) -> None:
-    name = sorted(TEMPLATES)[0]
-    trellis = stack.trellis
-    with trellis_stopped(trellis):
-        trellis.env = {**trellis.env, "TRELLIS_API_TOKENS": "another-token-" + "t" * 24}
-        trellis.start()
-        task, events = stack.backstage.run_task(
-            f"template:default/{name}{CHECK_SUFFIX}", sample(name).values
-        )
-    assert task["status"] == "failed"
-    assert completion_error(events) == {
-        "name": "Error",
-        "message": f"Trellis could not render {blueprint_of(TEMPLATES[name])}: "
-        "HTTP 401: a valid bearer token is required",
-    }
-    assert step_status(events, WORKSPACE_STEP) == "skipped"
-
-
 def _file(path: str, content: str = "x") -> dict[str, Any]:
     encoded = base64.b64encode(content.encode()).decode()
     return {"path": path, "base64Content": encoded, "executable": False}
@@ -531,17 +488,34 @@ def bad_renderings(outside: Path) -> dict[str, tuple[list[dict[str, Any]], str]]
     }
 
 
-@pytest.mark.backstage
-def test_a_bad_rendering_is_refused_before_anything_is_written(
-    stack: Stack, subtests: pytest.Subtests
-) -> None:
-    name = sorted(TEMPLATES)[0]
+def fails_while_stopped(stack: Stack, name: str) -> None:
+    """With Trellis stopped, the task and the dry-run fail at the render step."""
+    trellis = stack.trellis
+    task, events = stack.backstage.run_task(
+        f"template:default/{name}{CHECK_SUFFIX}", sample(name).values
+    )
+    dry_run = stack.backstage.dry_run(template_entity(stack.backstage, name), sample(name).values)
+    message = (
+        f"Trellis at {trellis.url} is unreachable: connect ECONNREFUSED 127.0.0.1:{trellis.port}"
+    )
+    assert task["status"] == "failed"
+    assert completion_error(events) == {"name": "ServiceUnavailableError", "message": message}
+    assert step_status(events, "render") == "failed"
+    # Nothing after the render step ran: no publish, no workspace listing.
+    assert step_status(events, WORKSPACE_STEP) == "skipped"
+    assert not [m for m in task_log(events) if m.startswith("Workspace:")]
+    assert dry_run.status_code == 503
+    assert dry_run.json()["error"]["message"] == message
+
+
+def refuses_bad_renderings(stack: Stack, name: str, subtests: pytest.Subtests) -> None:
+    """A stand-in on Trellis's port answers each bad rendering; every task fails naming it."""
     prefix = f"Trellis returned an invalid rendering of {blueprint_of(TEMPLATES[name])}: "
     outside = stack.working_directory.parent / "escaped-absolute"
     body = bytearray()
-    with trellis_stopped(stack.trellis), misbehaving_trellis(stack.trellis.port, body):
+    with misbehaving_trellis(stack.trellis.port, body):
         for case, (files, reason) in bad_renderings(outside).items():
-            with subtests.test(case):
+            with subtests.test(f"bad rendering: {case}"):
                 body[:] = json.dumps({"blueprint": name, "version": "1", "files": files}).encode()
                 task, events = stack.backstage.run_task(
                     f"template:default/{name}{CHECK_SUFFIX}", sample(name).values
@@ -552,6 +526,41 @@ def test_a_bad_rendering_is_refused_before_anything_is_written(
                 assert step_status(events, WORKSPACE_STEP) == "skipped"
     # Workspaces live in the scaffolder's working directory; nothing got out of one.
     assert sorted(p.name for p in stack.working_directory.parent.rglob("*escaped*")) == []
+
+
+def fails_with_the_token_reason(stack: Stack, name: str) -> None:
+    """Trellis, started with other tokens, refuses the configured one; the task says why."""
+    trellis = stack.trellis
+    trellis.env = {**trellis.env, "TRELLIS_API_TOKENS": "another-token-" + "t" * 24}
+    trellis.start()
+    task, events = stack.backstage.run_task(
+        f"template:default/{name}{CHECK_SUFFIX}", sample(name).values
+    )
+    assert task["status"] == "failed"
+    assert completion_error(events) == {
+        "name": "Error",
+        "message": f"Trellis could not render {blueprint_of(TEMPLATES[name])}: "
+        "HTTP 401: a valid bearer token is required",
+    }
+    assert step_status(events, WORKSPACE_STEP) == "skipped"
+
+
+@pytest.mark.backstage
+def test_a_trellis_that_fails_fails_the_task_before_any_file_is_written(
+    stack: Stack, subtests: pytest.Subtests
+) -> None:
+    """Trellis stopped, a stand-in giving bad renderings, then Trellis refusing the token.
+
+    The cases run in that order during one stop of the shared Trellis: each restart of it
+    costs seconds of CPU.
+    """
+    name = sorted(TEMPLATES)[0]
+    with trellis_stopped(stack.trellis):
+        with subtests.test("stopped"):
+            fails_while_stopped(stack, name)
+        refuses_bad_renderings(stack, name, subtests)
+        with subtests.test("token"):
+            fails_with_the_token_reason(stack, name)
 
 
 def test_the_documented_install_line_names_this_package() -> None:

@@ -5,24 +5,27 @@ Two entry points, both backed by the Node project in ``tests/backstage``:
 * :func:`validate_entities` validates catalog entities with ``@backstage/catalog-model`` the
   way the catalog does (default entity policies plus the kind validators), without a backend.
 * :class:`BackstageBackend` starts a real Backstage backend (catalog, scaffolder entity model,
-  scaffolder, proxy) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
+  proxy) on ``127.0.0.1`` and talks to its HTTP API. Entities that fail validation never
   show up in the catalog API; the backend records the catalog's processing errors in a JSON
   Lines file, read with :meth:`BackstageBackend.catalog_errors`.
 
 The Node dependencies are installed by ``make test`` or ``npm ci --prefix tests/backstage``;
 the Trellis scaffolder module (``backend/plugin-scaffolder-backend-module-trellis``) is
-compiled with ``npm run build-module --prefix tests/backstage``. The backend loads that module
-when its config has a ``trellis`` block, and can then run real scaffolder tasks and dry-runs
+compiled with ``npm run build-module --prefix tests/backstage``. The backend loads the
+scaffolder with that module only when its config has a ``trellis`` block (the scaffolder is
+a second of CPU at every start), and can then run real scaffolder tasks and dry-runs
 (:meth:`BackstageBackend.dry_run`, :meth:`BackstageBackend.run_task`).
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -181,7 +184,73 @@ def validate_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 PARSE_TIMEOUT = 20.0
-"""Seconds ``parse-yaml.js`` may run on an idle machine (stretched by :func:`scaled`)."""
+"""Seconds ``parse-yaml.js`` may take for one batch on an idle machine (stretched by
+:func:`scaled`), its start-up included."""
+
+
+class _YamlReader:
+    """A ``parse-yaml.js`` process that answers one batch of files per line, kept running.
+
+    Node's start-up costs more CPU than parsing a batch, and property tests parse a batch per
+    example, so one process serves every call of a test process (:func:`parse_yaml`).
+    """
+
+    def __init__(self, node: str) -> None:
+        self._process = subprocess.Popen(
+            [node, "parse-yaml.js"],
+            cwd=HARNESS_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def ask(self, encoded: list[str]) -> Any:
+        """Send one batch of base64-encoded files; return the decoded answer line."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(encoded).encode("ascii") + b"\n")
+        except BrokenPipeError:
+            raise self._failure() from None
+        timeout = scaled(PARSE_TIMEOUT)
+        deadline = time.monotonic() + timeout
+        answer = bytearray()
+        while not answer.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise AssertionError(f"parse-yaml.js gave no answer within {timeout:.0f} s")
+            if select.select([stdout], [], [], remaining)[0]:
+                chunk = os.read(stdout.fileno(), 1 << 16)
+                if not chunk:
+                    raise self._failure()
+                answer += chunk
+        return json.loads(answer)
+
+    def _failure(self) -> AssertionError:
+        self.close()
+        assert self._process.stderr is not None
+        stderr = self._process.stderr.read().decode("utf-8", errors="replace").strip()
+        return AssertionError(f"parse-yaml.js exited with {self._process.returncode}:\n{stderr}")
+
+    def close(self) -> None:
+        """End the process (closing its stdin ends it) and wait for it."""
+        if self._process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=scaled(10))
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+_yaml_reader: _YamlReader | None = None
 
 
 def parse_yaml(files: Sequence[bytes | str]) -> list[list[dict[str, Any]]]:
@@ -189,29 +258,24 @@ def parse_yaml(files: Sequence[bytes | str]) -> list[list[dict[str, Any]]]:
 
     Returns, per file, its documents as ``{"value": <JSON form>, "errors": [str, ...]}``;
     a document with errors is one Backstage would refuse (its ``value`` is ``None``). All
-    files go through one Node process. Needs only Node.js and the harness's ``yaml`` package,
-    not a built scaffolder module.
+    calls of a test process go through one Node process, started by the first. Needs only
+    Node.js and the harness's ``yaml`` package, not a built scaffolder module.
     """
-    node = shutil.which("node")
-    if node is None:
-        raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
-    if not (NODE_MODULES / "yaml" / "package.json").is_file():
-        raise AssertionError(f"The `yaml` package is missing from {NODE_MODULES}. {_INSTALL_HINT}")
+    global _yaml_reader
+    if _yaml_reader is None or not _yaml_reader.alive:
+        node = shutil.which("node")
+        if node is None:
+            raise AssertionError(f"`node` is not on PATH. {_INSTALL_HINT}")
+        if not (NODE_MODULES / "yaml" / "package.json").is_file():
+            raise AssertionError(
+                f"The `yaml` package is missing from {NODE_MODULES}. {_INSTALL_HINT}"
+            )
+        _yaml_reader = _YamlReader(node)
+        atexit.register(_yaml_reader.close)
     encoded = [
         base64.b64encode(f.encode("utf-8") if isinstance(f, str) else f).decode() for f in files
     ]
-    proc = subprocess.run(
-        [node, "parse-yaml.js"],
-        cwd=HARNESS_DIR,
-        input=json.dumps(encoded),
-        capture_output=True,
-        text=True,
-        timeout=scaled(PARSE_TIMEOUT),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"parse-yaml.js exited with {proc.returncode}:\n{proc.stderr.strip()}")
-    results: list[list[dict[str, Any]]] = json.loads(proc.stdout)
+    results: list[list[dict[str, Any]]] = _yaml_reader.ask(encoded)
     if len(results) != len(files):
         raise AssertionError(f"parse-yaml.js answered {len(results)} of {len(files)} files")
     return results
@@ -388,7 +452,7 @@ class BackstageBackend:
         env["NODE_PATH"] = os.pathsep.join(
             p for p in (str(NODE_MODULES), os.environ.get("NODE_PATH", "")) if p
         )
-        # The module needs the `trellis` config block, so it is loaded only with one.
+        # The module needs the `trellis` config block, so the scaffolder comes only with one.
         env.pop("TRELLIS_SCAFFOLDER_MODULE", None)
         if "trellis" in config:
             env["TRELLIS_SCAFFOLDER_MODULE"] = "1"
