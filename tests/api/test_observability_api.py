@@ -98,10 +98,13 @@ def fleet_targets(uri: str) -> dict[str, EntityServers]:
     }
 
 
-@pytest.fixture
-def http(tmp_path, registry, prom) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def http(
+    tmp_path_factory: pytest.TempPathFactory, registry: tuple[str, Trained], prom: PrometheusServer
+) -> Iterator[TestClient]:
+    """One app for the module's read-only requests: each app start refreshes and scores."""
     uri, _ = registry
-    app = create_app(settings(tmp_path, uri, prom.url))
+    app = create_app(settings(tmp_path_factory.mktemp("api-state"), uri, prom.url))
     app.dependency_overrides[entity_targets] = lambda: fleet_targets(uri)
     with TestClient(app) as client:
         yield client
