@@ -70,8 +70,14 @@ def files_of(response) -> dict[str, bytes]:
     return {f["path"]: base64.b64decode(f["base64Content"]) for f in response.json()["files"]}
 
 
-def test_render_returns_the_files_trellis_new_writes(http, source, tmp_path, monkeypatch):
-    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+@pytest.fixture(scope="module")
+def rendered(http: TestClient) -> Response:
+    """The answer to one render of ``VALUES``, which the cases about a good render read."""
+    return http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+
+
+def test_render_returns_the_files_trellis_new_writes(rendered, source, tmp_path, monkeypatch):
+    response = rendered
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["blueprint"] == "ml-model" and body["version"]
@@ -97,8 +103,8 @@ def test_render_returns_the_files_trellis_new_writes(http, source, tmp_path, mon
     assert executables == {path for path in on_disk if os.access(tmp_path / "repo" / path, os.X_OK)}
 
 
-def test_the_answers_file_points_at_the_canonical_repository(http):
-    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+def test_the_answers_file_points_at_the_canonical_repository(rendered):
+    response = rendered
     answers = yaml.safe_load(files_of(response)[".copier-answers.yml"])
     assert answers["_src_path"] == CANONICAL
     assert answers["_commit"] == response.json()["version"] == "1.0.0"
