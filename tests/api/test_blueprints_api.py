@@ -19,6 +19,7 @@ import psutil
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from httpx import Response
 from typer.testing import CliRunner
 
 from support.blueprints import VARIANTS, render
@@ -69,8 +70,14 @@ def files_of(response) -> dict[str, bytes]:
     return {f["path"]: base64.b64decode(f["base64Content"]) for f in response.json()["files"]}
 
 
-def test_render_returns_the_files_trellis_new_writes(http, source, tmp_path, monkeypatch):
-    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+@pytest.fixture(scope="module")
+def rendered(http: TestClient) -> Response:
+    """The answer to one render of ``VALUES``, which the cases about a good render read."""
+    return http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+
+
+def test_render_returns_the_files_trellis_new_writes(rendered, source, tmp_path, monkeypatch):
+    response = rendered
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["blueprint"] == "ml-model" and body["version"]
@@ -96,8 +103,8 @@ def test_render_returns_the_files_trellis_new_writes(http, source, tmp_path, mon
     assert executables == {path for path in on_disk if os.access(tmp_path / "repo" / path, os.X_OK)}
 
 
-def test_the_answers_file_points_at_the_canonical_repository(http):
-    response = http.post("/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH)
+def test_the_answers_file_points_at_the_canonical_repository(rendered):
+    response = rendered
     answers = yaml.safe_load(files_of(response)[".copier-answers.yml"])
     assert answers["_src_path"] == CANONICAL
     assert answers["_commit"] == response.json()["version"] == "1.0.0"
@@ -221,16 +228,6 @@ def slow_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return slow_blueprint_source(tmp_path_factory.mktemp("slow") / "blueprints")
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temp folder of the test's own, where every render's scratch files go."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    multiprocessing.util.get_temp_dir()  # multiprocessing's own, for the whole session
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def render_workers() -> list[psutil.Process]:
     """This test's live render worker processes: the children of its fork server.
 
@@ -277,43 +274,6 @@ def watching(scratch: Path) -> Iterator[Watch]:
         sampler.join()
 
 
-def test_a_render_past_its_deadline_is_stopped_and_leaves_nothing_behind(
-    tmp_path, slow_source, scratch
-):
-    config = settings(tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1)
-    with TestClient(create_app(config)) as client, watching(scratch) as watch:
-        response = client.post(
-            "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
-        )
-        assert response.status_code == 504, response.text
-        assert "longer than" in response.json()["detail"]
-        # Stopped, not abandoned: no scratch folder left, no worker process alive.
-        assert list(scratch.glob("trellis-render-*")) == []
-        assert watch.seen, "no render worker process was seen"
-        assert [pid for pid, worker in watch.seen.items() if worker.is_running()] == []
-        # The slot came back: the next render runs, and renders the same files as before.
-        following = client.post(
-            "/api/blueprints/ml-model/render", json={"values": VALUES}, headers=AUTH
-        )
-        assert following.status_code == 200, following.text
-        assert files_of(following)["slow.txt"] == b""
-    assert list(scratch.glob("trellis-render-*")) == []
-
-
-def test_a_render_past_its_deadline_never_runs_beside_the_next(tmp_path, slow_source, scratch):
-    config = settings(
-        tmp_path, slow_source, render_timeout_seconds=scaled(2), render_workers=1, render_queue=2
-    )
-    with TestClient(create_app(config)) as client, watching(scratch) as watch:
-        for _ in range(2):
-            response = client.post(
-                "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
-            )
-            assert response.status_code == 504, response.text
-    assert watch.folders == 1, f"{watch.folders} renders ran at once; the limit is 1"
-    assert watch.workers == 1, f"{watch.workers} render workers lived at once; the limit is 1"
-
-
 def gauge(client: TestClient, name: str) -> float:
     text = client.get("/metrics").text
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
@@ -321,49 +281,109 @@ def gauge(client: TestClient, name: str) -> float:
     return float(match[1])
 
 
-def test_a_full_render_queue_answers_429_with_retry_after(tmp_path, slow_source, scratch):
+@dataclass
+class Overload:
+    """What one render pool (one worker, one place in the queue) did under slow renders."""
+
+    #: Two slow renders asked at once: one ran, one waited, both past the deadline.
+    together: list[Response]
+    #: Renders asked while one ran and one waited.
+    refused: list[Response]
+    #: (running, queued) gauge pairs seen while the two were in the pool, and after.
+    gauges: set[tuple[float, float]]
+    after: tuple[float, float]
+    #: A slow render asked right after the previous one was answered.
+    next_slow: Response
+    watch: Watch
+    alive: list[int]
+    left_behind: list[Path]
+    #: A fast render once the slow ones were stopped.
+    following: Response
+
+
+@pytest.fixture(scope="module")
+def overload(tmp_path_factory: pytest.TempPathFactory, slow_source: Path) -> Overload:
+    """Slow renders against a pool of one worker and a queue of one, run once for the module.
+
+    Each slow render burns a core until it is stopped, so the cases share these few; the
+    deadline is one a loaded machine still renders a fast blueprint within (the last request).
+    """
+    root = tmp_path_factory.mktemp("overload")
+    scratch = root / "tmp"  # where every render's scratch files go
+    scratch.mkdir()
+    multiprocessing.util.get_temp_dir()  # multiprocessing's own, for the whole session
     config = settings(
-        tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
+        root, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
     )
-    with TestClient(create_app(config)) as client, ThreadPoolExecutor(6) as callers:
 
-        def post(_: int):
-            return client.post(
-                "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
+    def post(values: dict[str, object]) -> Response:
+        return client.post("/api/blueprints/ml-model/render", json={"values": values}, headers=AUTH)
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        TestClient(create_app(config)) as client,
+        ThreadPoolExecutor(2) as callers,
+    ):
+        patch.setattr(tempfile, "tempdir", str(scratch))
+        with watching(scratch) as watch:
+            calls = [callers.submit(post, SLOW) for _ in range(2)]
+            gauges: set[tuple[float, float]] = set()
+            refused: list[Response] = []
+            while not all(call.done() for call in calls):
+                pair = (
+                    gauge(client, "trellis_renders_running"),
+                    gauge(client, "trellis_renders_queued"),
+                )
+                gauges.add(pair)
+                if pair == (1, 1) and not refused:
+                    refused = [post(SLOW) for _ in range(4)]
+                time.sleep(0.05)
+            together = [call.result() for call in calls]
+            after = (
+                gauge(client, "trellis_renders_running"),
+                gauge(client, "trellis_renders_queued"),
             )
+            next_slow = post(SLOW)
+            left_behind = list(scratch.glob("trellis-render-*"))
+        alive = [pid for pid, worker in watch.seen.items() if worker.is_running()]
+        following = post(VALUES)
+    return Overload(
+        together, refused, gauges, after, next_slow, watch, alive, left_behind, following
+    )
 
-        responses = list(callers.map(post, range(6)))
-    refused = [r for r in responses if r.status_code == 429]
-    taken = [r for r in responses if r.status_code != 429]
+
+def test_a_render_past_its_deadline_is_stopped_and_leaves_nothing_behind(overload):
+    for response in [*overload.together, overload.next_slow]:
+        assert response.status_code == 504, response.text
+        assert "longer than" in response.json()["detail"]
+    # Stopped, not abandoned: no scratch folder left, no worker process alive.
+    assert overload.left_behind == []
+    assert overload.watch.seen, "no render worker process was seen"
+    assert overload.alive == []
+    # The slot came back: the next render runs, and renders the same files as before.
+    assert overload.following.status_code == 200, overload.following.text
+    assert files_of(overload.following)["slow.txt"] == b""
+
+
+def test_a_render_past_its_deadline_never_runs_beside_the_next(overload):
+    assert overload.next_slow.status_code == 504, overload.next_slow.text
+    assert overload.watch.folders == 1, f"{overload.watch.folders} renders ran at once; limit 1"
+    assert overload.watch.workers == 1, f"{overload.watch.workers} workers at once; limit 1"
+
+
+def test_a_full_render_queue_answers_429_with_retry_after(overload):
     # One running and one waiting at most; every other request is refused at once.
-    assert 1 <= len(taken) <= 2 and len(refused) == 6 - len(taken)
-    assert {r.status_code for r in taken} <= {200, 504}
-    for response in refused:
+    assert len(overload.refused) == 4, overload.gauges
+    for response in overload.refused:
+        assert response.status_code == 429, response.text
         assert int(response.headers["Retry-After"]) >= 1
         assert "TRELLIS_BLUEPRINTS__RENDER_QUEUE" in response.json()["detail"]
 
 
-def test_running_and_queued_renders_are_in_metrics(tmp_path, slow_source, scratch):
-    config = settings(
-        tmp_path, slow_source, render_timeout_seconds=scaled(3), render_workers=1, render_queue=1
-    )
-    with TestClient(create_app(config)) as client, ThreadPoolExecutor(2) as callers:
-        calls = [
-            callers.submit(
-                client.post, "/api/blueprints/ml-model/render", json={"values": SLOW}, headers=AUTH
-            )
-            for _ in range(2)
-        ]
-        seen = set()
-        while not all(call.done() for call in calls):
-            running = gauge(client, "trellis_renders_running")
-            seen.add((running, gauge(client, "trellis_renders_queued")))
-            time.sleep(0.05)
-        assert [call.result().status_code for call in calls] == [504, 504]
-        assert (1, 1) in seen, seen
-        assert (
-            gauge(client, "trellis_renders_running") == gauge(client, "trellis_renders_queued") == 0
-        )
+def test_running_and_queued_renders_are_in_metrics(overload):
+    assert [call.status_code for call in overload.together] == [504, 504]
+    assert (1, 1) in overload.gauges, overload.gauges
+    assert overload.after == (0, 0)
 
 
 def test_a_render_over_the_size_bound_fails_with_the_setting_named(tmp_path, source):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,32 +54,44 @@ def wait_ready(http: TestClient, *, stale: bool | None = None) -> dict:
     raise AssertionError(f"not ready: {report}")
 
 
-def test_entities_yaml_has_an_etag_and_answers_304(tmp_path, registry_uri):
-    with TestClient(create_app(settings(tmp_path, registry_uri))) as http:
-        wait_ready(http)
-        first = http.get("/catalog/entities.yaml")
-        assert first.status_code == 200
-        assert first.headers["content-type"].startswith("application/yaml")
-        docs = list(yaml.safe_load_all(first.content))
-        assert {d["metadata"]["title"] for d in docs if d["kind"] == "Resource"} == {
-            "fraud-detector",
-            "Churn Model",
-        }
-        etag = first.headers["etag"]
-        assert etag.startswith('"') and not etag.startswith("W/")
-        again = http.get("/catalog/entities.yaml", headers={"If-None-Match": etag})
-        assert again.status_code == 304 and again.content == b""
-        other = http.get("/catalog/entities.yaml", headers={"If-None-Match": '"nope"'})
-        assert other.status_code == 200
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory, registry_uri: str) -> Iterator[TestClient]:
+    """One ready app for the cases that only read: each app start reads and scores the catalog.
 
-        as_json = http.get("/catalog/entities")
-        assert as_json.json()["items"] == docs
-        assert (
-            http.get(
-                "/catalog/entities", headers={"If-None-Match": as_json.headers["etag"]}
-            ).status_code
-            == 304
-        )
+    It never refreshes again, so what it serves cannot change under a case.
+    """
+    state = tmp_path_factory.mktemp("api-state")
+    with TestClient(
+        create_app(settings(state, registry_uri, refresh_interval_seconds=3600))
+    ) as client:
+        wait_ready(client)
+        yield client
+
+
+def test_entities_yaml_has_an_etag_and_answers_304(http):
+    first = http.get("/catalog/entities.yaml")
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("application/yaml")
+    docs = list(yaml.safe_load_all(first.content))
+    assert {d["metadata"]["title"] for d in docs if d["kind"] == "Resource"} == {
+        "fraud-detector",
+        "Churn Model",
+    }
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = http.get("/catalog/entities.yaml", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = http.get("/catalog/entities.yaml", headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200
+
+    as_json = http.get("/catalog/entities")
+    assert as_json.json()["items"] == docs
+    assert (
+        http.get(
+            "/catalog/entities", headers={"If-None-Match": as_json.headers["etag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_a_new_model_appears_after_the_next_refresh(tmp_path):
@@ -102,21 +115,19 @@ def test_a_new_model_appears_after_the_next_refresh(tmp_path):
         assert http.get("/catalog/entities.yaml").headers["etag"] != etag
 
 
-def test_api_routes_need_the_token(tmp_path, registry_uri):
-    with TestClient(create_app(settings(tmp_path, registry_uri))) as http:
-        wait_ready(http)
-        assert http.get("/api/catalog/problems").status_code == 401
-        wrong = http.get("/api/catalog/problems", headers={"Authorization": "Bearer wrong"})
-        assert wrong.status_code == 401
-        assert wrong.headers["www-authenticate"] == "Bearer"
-        assert http.get("/api/catalog/problems", params={"token": TOKEN}).status_code == 401
-        problems = http.get("/api/catalog/problems", headers=AUTH).json()["items"]
-        assert {"model": "Churn Model", "severity": "warning"}.items() <= next(
-            p for p in problems if "🔥" in p["message"]
-        ).items()
-        # Open routes stay open.
-        for path in ("/healthz", "/readyz", "/metrics", "/catalog/entities.yaml"):
-            assert http.get(path).status_code == 200, path
+def test_api_routes_need_the_token(http):
+    assert http.get("/api/catalog/problems").status_code == 401
+    wrong = http.get("/api/catalog/problems", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert http.get("/api/catalog/problems", params={"token": TOKEN}).status_code == 401
+    problems = http.get("/api/catalog/problems", headers=AUTH).json()["items"]
+    assert {"model": "Churn Model", "severity": "warning"}.items() <= next(
+        p for p in problems if "🔥" in p["message"]
+    ).items()
+    # Open routes stay open.
+    for path in ("/healthz", "/readyz", "/metrics", "/catalog/entities.yaml"):
+        assert http.get(path).status_code == 200, path
 
 
 def test_a_protected_catalog_accepts_the_token_as_header_or_query(tmp_path, registry_uri):
@@ -158,18 +169,16 @@ def test_the_kept_snapshot_is_served_when_the_registry_is_down(tmp_path, registr
         assert int(served.headers["x-trellis-snapshot-age"]) >= 0
 
 
-def test_metrics_describe_requests_sources_and_the_catalog(tmp_path, registry_uri):
-    with TestClient(create_app(settings(tmp_path, registry_uri))) as http:
-        wait_ready(http)
-        http.get("/catalog/entities.yaml")
-        text = http.get("/metrics").text
-        assert (
-            'trellis_http_request_duration_seconds_count{method="GET",route="/catalog/entities.yaml",status="200"}'
-            in text
-        )
-        assert "trellis_catalog_entities 3.0" in text  # two models and one system
-        assert "trellis_snapshot_age_seconds" in text
-        assert "trellis_source_errors_total" in text
+def test_metrics_describe_requests_sources_and_the_catalog(http):
+    http.get("/catalog/entities.yaml")
+    text = http.get("/metrics").text
+    assert (
+        'trellis_http_request_duration_seconds_count{method="GET",route="/catalog/entities.yaml",status="200"}'
+        in text
+    )
+    assert "trellis_catalog_entities 3.0" in text  # two models and one system
+    assert "trellis_snapshot_age_seconds" in text
+    assert "trellis_source_errors_total" in text
 
 
 def test_a_corrupted_state_file_does_not_stop_the_service(tmp_path, registry_uri):

@@ -17,13 +17,23 @@ REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded registry for the module: the catalog only reads it."""
+    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
+    seed(
+        f"sqlite:///{path}",
+        [ModelSpec("Fraud Detector", {"owner": "risk", "system": "payments"}, 2, 2)],
+    )
+    return path
+
+
 @pytest.fixture
-def registry(tmp_path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    seed(uri, [ModelSpec("Fraud Detector", {"owner": "risk", "system": "payments"}, 2, 2)])
-    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", uri)
+def registry(seeded, tmp_path, monkeypatch) -> Path:
+    """The seeded registry's file, set as the tracking URI with a state folder of the test's."""
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", f"sqlite:///{seeded}")
     monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path / "state"))
-    return uri
+    return seeded
 
 
 def test_help_explains_every_command():
@@ -96,7 +106,7 @@ def test_an_unknown_blueprint_version_exits_3_naming_it(tmp_path):
 
 
 def test_a_mistyped_sqlite_path_exits_3_naming_it(registry, monkeypatch, tmp_path):
-    mistyped = tmp_path / "mlfow.db"
+    mistyped = registry.parent / "mlfow.db"  # beside the real one
     monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", f"sqlite:///{mistyped}")
     result = runner.invoke(app, ["catalog"])
     assert result.exit_code == 3, result.output

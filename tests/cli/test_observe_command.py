@@ -19,15 +19,21 @@ from trellis.cli.app import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One embedded registry for the module: observing only reads it."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('observe-registry') / 'mlflow.db'}"
     runs = {1: RunSpec({"loss": curve(30, 2.0, 0.3), "accuracy": curve(30, 0.5, 0.9)})}
     seed_trained(uri, "Fraud Detector", runs, {"champion": 1})
-    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def registry(seeded, tmp_path, monkeypatch) -> str:
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", seeded)
     monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("TRELLIS_PROMETHEUS__URL", raising=False)
-    return uri
+    return seeded
 
 
 def test_observe_shows_the_training_history_without_prometheus(registry):

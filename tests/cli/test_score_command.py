@@ -26,11 +26,17 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return blueprint_source(tmp_path_factory.mktemp("score-source") / "trellis")
 
 
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Path) -> Path:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One embedded registry for the module: scoring only reads it."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('score-registry') / 'mlflow.db'}"
     seed_trained(uri, "Fraud Detector", {1: RunSpec({"accuracy": curve(5, 0.5, 0.9)})}, {})
-    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: str, source: Path) -> Path:
+    monkeypatch.setenv("TRELLIS_MLFLOW__TRACKING_URI", seeded)
     monkeypatch.setenv("TRELLIS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("TRELLIS_BLUEPRINTS__SOURCE", str(source))
     monkeypatch.delenv("TRELLIS_PROMETHEUS__URL", raising=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,23 @@ def answers_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def at_first_release(
+    tagged: Path, tagless: Path, answers_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A repository rendered at 1.0.0 from each clone, committed; tests read or copy them."""
+    root = tmp_path_factory.mktemp("at-first-release")
+    return {
+        name: new(source, root / name, answers_file, version="1.0.0")
+        for name, source in (("tagless", tagless), ("tagged", tagged))
+    }
+
+
+def copy(repo: Path, tmp_path: Path) -> Path:
+    """A copy of a generated repository (with its git history) for one test to change."""
+    return Path(shutil.copytree(repo, tmp_path / repo.name, symlinks=True))
+
+
 def new(
     source: Path,
     destination: Path,
@@ -140,7 +158,7 @@ def comparable(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_new_from_a_clone_without_tags_records_the_release_not_a_commit(
-    tagged, tagless, answers_file, tmp_path
+    tagged, tagless, answers_file, at_first_release, tmp_path
 ):
     from_tagless = new(tagless, tmp_path / "a", answers_file)
     from_tagged = new(tagged, tmp_path / "b", answers_file)
@@ -149,7 +167,7 @@ def test_new_from_a_clone_without_tags_records_the_release_not_a_commit(
     assert answers(from_tagless)["_src_path"] == str(tagless)
     assert catalog_version(from_tagless) == "1.2.0"
     assert files(from_tagless) == files(from_tagged)
-    older = new(tagless, tmp_path / "c", answers_file, version="1.0.0")
+    older = at_first_release["tagless"]
     assert answers(older)["_commit"] == "1.0.0"
     assert "maxReplicas: 2" in (older / "deploy/base/inferenceservice.yaml").read_text()
 
@@ -157,11 +175,9 @@ def test_new_from_a_clone_without_tags_records_the_release_not_a_commit(
 # --- trellis check-update ---------------------------------------------------------------------
 
 
-def test_check_update_from_a_clone_without_tags_matches_the_tagged_clone(
-    tagged, tagless, answers_file, tmp_path
-):
-    from_tagless = new(tagless, tmp_path / "a", answers_file, version="1.0.0")
-    from_tagged = new(tagged, tmp_path / "b", answers_file, version="1.0.0")
+def test_check_update_from_a_clone_without_tags_matches_the_tagged_clone(at_first_release):
+    from_tagless, from_tagged = at_first_release["tagless"], at_first_release["tagged"]
+    assert files(from_tagless) == files(from_tagged)
 
     code, status = check(from_tagless)
     tagged_code, tagged_status = check(from_tagged)
@@ -180,16 +196,20 @@ def test_check_update_from_a_clone_without_tags_matches_the_tagged_clone(
 
 
 def test_update_from_a_clone_without_tags_keeps_edits_and_matches_the_tagged_clone(
-    tagged, tagless, answers_file, tmp_path
+    tagless, at_first_release, tmp_path
 ):
+    """Also the way from a tagged clone to a tagless one: the repository rendered from the
+    tagless clone is, byte for byte, the one the tagged clone renders there (see the check
+    above), so updating it from the tagless clone is that move."""
     repos = {}
-    for name, source in (("tagless", tagless), ("tagged", tagged)):
-        repo = new(source, tmp_path / name, answers_file, version="1.0.0")
+    for name, rendered in at_first_release.items():
+        repo = copy(rendered, tmp_path)
         replace_in(repo / "deploy/base/inferenceservice.yaml", *OWN_EDIT)
         commit_all(repo, "Larger scratch volume")
         result = update(repo)
         assert result.exit_code == 0, result.output
         assert "1.0.0 → 1.2.0" in result.stdout and "merged cleanly" in result.stdout
+        assert "need you" not in result.stdout
         repos[name] = repo
 
     repo = repos["tagless"]
@@ -198,47 +218,60 @@ def test_update_from_a_clone_without_tags_keeps_edits_and_matches_the_tagged_clo
     assert OWN_EDIT[1] in manifest and "maxReplicas: 3" in manifest
     assert "## Limitations and known failures" in (repo / "docs/model-card.md").read_text()
     assert catalog_version(repo) == "1.2.0"
+    assert "<<<<<<<" not in (repo / "catalog-info.yaml").read_text()
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
     assert files(repo) == files(repos["tagged"])
     assert check(repo)[0] == 0
 
 
-@pytest.mark.parametrize(
-    ("rendered_from", "updated_from"), [("tagless", "tagged"), ("tagged", "tagless")]
-)
+@pytest.fixture(scope="module")
+def tagged_after_render(
+    answers_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A repository rendered from a clone without tags and recorded as the canonical (tagged)
+    repository, which then tags its next release (1.1.0): the canonical source and the repo.
+    """
+    root = tmp_path_factory.mktemp("tagged-after-render")
+    canonical = blueprint_source(root / "canonical")
+    checkout = root / "ci-checkout"
+    git(root, "clone", "-q", "--no-tags", str(canonical), str(checkout))
+    repo = new(checkout, root / "repo", answers_file, recorded_as=canonical)
+    assert answers(repo)["_commit"] == "1.0.0" and catalog_version(repo) == "1.0.0"
+    assert answers(repo)["_src_path"] == str(canonical)
+    spec = RELEASES["1.1.0"]
+    release(canonical, "1.1.0", spec["notes"], spec["edits"])
+    return canonical, repo
+
+
 def test_a_repository_moves_between_tagged_and_tagless_clones_without_false_conflicts(
-    rendered_from, updated_from, tagged, tagless, answers_file, tmp_path
+    tagged_after_render, tmp_path
 ):
-    clones = {"tagged": tagged, "tagless": tagless}
-    repo = new(
-        clones[rendered_from],
-        tmp_path / "repo",
-        answers_file,
-        version="1.0.0",
-        recorded_as=clones[updated_from],
-    )
-    assert answers(repo)["_src_path"] == str(clones[updated_from])
+    """Rendered from a clone without tags, updated from the tagged canonical repository: the
+    first update after the next release is tagged has no false conflict, in the catalog entry
+    (which records the version) or anywhere. The other way is the tagless update above."""
+    repo = copy(tagged_after_render[1], tmp_path)
 
     result = update(repo)
 
     assert result.exit_code == 0, result.output
+    assert "1.0.0 → 1.1.0" in result.stdout
     assert "need you" not in result.stdout
     catalog = (repo / "catalog-info.yaml").read_text()
-    assert "<<<<<<<" not in catalog and catalog_version(repo) == "1.2.0"
+    assert "<<<<<<<" not in catalog and catalog_version(repo) == "1.1.0"
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
 
 
 def test_plain_copier_update_from_the_tagged_source_accepts_a_tagless_render(
-    tagged, tagless, answers_file, tmp_path
+    tagged_after_render, tmp_path
 ):
     """The scheduled job runs Copier itself against the canonical (tagged) repository."""
     from copier import run_update
 
-    repo = new(tagless, tmp_path / "repo", answers_file, version="1.0.0", recorded_as=tagged)
+    repo = copy(tagged_after_render[1], tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_update(repo, defaults=True, overwrite=True, quiet=True, vcs_ref="1.2.0")
-    assert answers(repo)["_commit"] == "1.2.0"
+        run_update(repo, defaults=True, overwrite=True, quiet=True, vcs_ref="1.1.0")
+    assert answers(repo)["_commit"] == "1.1.0"
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
     assert "<<<<<<<" not in (repo / "catalog-info.yaml").read_text()
 
@@ -247,7 +280,7 @@ def test_plain_copier_update_from_the_tagged_source_accepts_a_tagless_render(
 
 
 def test_check_update_on_a_source_without_releases_says_so_and_fails(
-    tagged, answers_file, tmp_path
+    tagged, at_first_release, tmp_path
 ):
     bare = tmp_path / "unreleased"
     git(tmp_path, "clone", "-q", "--no-tags", str(tagged), str(bare))
@@ -261,7 +294,9 @@ def test_check_update_on_a_source_without_releases_says_so_and_fails(
     )
     git(bare, "checkout", "-q", "--orphan", "fresh")  # a history where no release ever was
     commit_all(bare, "blueprints without a release")
-    repo = new(tagged, tmp_path / "repo", answers_file, version="1.0.0", recorded_as=bare)
+    repo = copy(at_first_release["tagged"], tmp_path)
+    replace_in(repo / ".copier-answers.yml", f"_src_path: {tagged}", f"_src_path: {bare}")
+    commit_all(repo, "recorded as the source without releases")
 
     result = runner.invoke(app, ["check-update", str(repo)])
 
@@ -314,9 +349,9 @@ def test_tags_that_disagree_with_the_tree_are_reported_and_the_tree_wins(
 
 
 def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
-    tagless, answers_file, tmp_path
+    tagless, at_first_release, tmp_path
 ):
-    repo = new(tagless, tmp_path / "repo", answers_file, version="1.0.0")
+    repo = copy(at_first_release["tagless"], tmp_path)
     commit = git(tagless, "rev-list", "-n1", "HEAD~2").strip()  # the 1.0.0 release commit
     # Quoted, as Copier writes it: a hash of digits only would otherwise read as a number.
     recorded = f"_commit: '{commit[:7]}'"
@@ -333,27 +368,6 @@ def test_a_commit_hash_recorded_by_an_older_render_is_read_as_its_release(
     code, status = check(repo)
     assert code == 1 and status["versionsBehind"] is None, status
     assert "1234b56 is not a version" in status["note"]
-
-
-def test_the_first_update_after_tagging_has_no_false_conflict_in_the_catalog_entry(
-    answers_file, tmp_path
-):
-    """Rendered from a clone without tags, recorded as the canonical (tagged) repository."""
-    canonical = blueprint_source(tmp_path / "canonical")
-    checkout = tmp_path / "ci-checkout"
-    git(tmp_path, "clone", "-q", "--no-tags", str(canonical), str(checkout))
-    repo = new(checkout, tmp_path / "repo", answers_file, recorded_as=canonical)
-    assert answers(repo)["_commit"] == "1.0.0" and catalog_version(repo) == "1.0.0"
-    spec = RELEASES["1.1.0"]
-    release(canonical, "1.1.0", spec["notes"], spec["edits"])
-
-    result = update(repo)
-
-    assert result.exit_code == 0, result.output
-    assert "1.0.0 → 1.1.0" in result.stdout
-    assert "<<<<<<<" not in (repo / "catalog-info.yaml").read_text()
-    assert catalog_version(repo) == "1.1.0"
-    assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""
 
 
 def test_a_version_set_while_merging_is_a_release(origin, tmp_path):

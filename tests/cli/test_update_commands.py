@@ -150,16 +150,6 @@ def test_check_update_json_is_one_object(repo):
     assert status["releases"][0]["date"] == "2026-12-01"
 
 
-def test_check_update_exits_0_when_up_to_date(source, tmp_path):
-    current = generated_repo(source, tmp_path / "current", VARIANTS["sklearn-github-aws"], "1.2.0")
-    result = runner.invoke(app, ["check-update", str(current)])
-    assert result.exit_code == 0, result.output
-    assert "up to date" in result.stdout
-    status = json.loads(runner.invoke(app, ["check-update", str(current), "--json"]).stdout)
-    assert status["upToDate"] is True and status["versionsBehind"] == 0
-    assert status["releases"] == []
-
-
 def test_check_update_reads_a_repository_over_http(repo):
     with serve_directory(repo) as url:
         result = runner.invoke(app, ["check-update", url, "--json"])
@@ -247,18 +237,28 @@ def test_edits_in_every_part_survive_an_update_across_two_releases(repo):
     assert catalog["metadata"]["annotations"]["trellis.dev/blueprint-version"] == "1.2.0"
     # The update is left for the owners to review and commit.
     assert git(repo, "status", "--porcelain").strip()
-    assert runner.invoke(app, ["check-update", str(repo)]).exit_code == 0
+    # At the newest release: check-update says it is up to date.
+    current = runner.invoke(app, ["check-update", str(repo)])
+    assert current.exit_code == 0, current.output
+    assert "up to date" in current.stdout
+    status = json.loads(runner.invoke(app, ["check-update", str(repo), "--json"]).stdout)
+    assert status["upToDate"] is True and status["versionsBehind"] == 0
+    assert status["releases"] == []
 
 
 def test_an_edit_next_to_a_template_change_is_a_reported_conflict_never_a_loss(repo):
+    """Updated one release (the one that changes the line beside the edit), not to the newest."""
     manifest = repo / "deploy/base/inferenceservice.yaml"
     replace_in(manifest, "minReplicas: 1", "minReplicas: 2")
     commit_all(repo, "Two replicas at least")
 
-    result = runner.invoke(app, ["update", str(repo)])
+    result = runner.invoke(app, ["update", str(repo), "--to", "1.1.0"])
 
     assert result.exit_code == 1, result.output
     out = flat(result.stdout)
+    assert "1.0.0 → 1.1.0" in out and "Logs carry timestamps." in out
+    assert "The test job is named" not in out
+    assert recorded_version(repo) == "1.1.0"
     assert "1 file(s) need you" in out
     assert "deploy/base/inferenceservice.yaml" in result.stdout
     assert "git add" in out
@@ -270,13 +270,10 @@ def test_an_edit_next_to_a_template_change_is_a_reported_conflict_never_a_loss(r
     assert again.exit_code == 1 and "still has conflicts" in again.stderr
 
 
-def test_update_moves_one_release_at_a_time_and_refuses_unknown_or_older_versions(repo):
-    result = runner.invoke(app, ["update", str(repo), "--to", "1.1.0"])
-    assert result.exit_code == 0, result.output
-    assert "1.0.0 → 1.1.0" in flat(result.stdout)
-    assert "Logs carry timestamps." in result.stdout
-    assert "The test job is named" not in result.stdout
-    assert recorded_version(repo) == "1.1.0"
+def test_update_refuses_unknown_or_older_versions_and_stays_at_the_current_one(repo):
+    """Decided from the recorded version before Copier runs: the repository records 1.1.0 as an
+    update to it would (the move itself is in the conflict case above)."""
+    replace_in(repo / ".copier-answers.yml", "_commit: 1.0.0", "_commit: 1.1.0")
     commit_all(repo, "Blueprint 1.1.0")
 
     unknown = runner.invoke(app, ["update", str(repo), "--to", "9.9.9"])
