@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def pytest_fixture_setup(
 ) -> Generator[None, object, object]:
     with markers.fixture_setup(fixturedef.argname, fixturedef.baseid):
         return (yield)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test its own node id, and refuse a collection where two still share one.
+
+    Schemathesis names each operation's test ``test[GET /healthz]``, but on this pytest each
+    of them gets the bare function's node id. pytest-xdist hands out tests by node id, so
+    all operations but one would silently never run (`make test` runs under xdist).
+    """
+    for item in items:
+        label = getattr(item, "operation_label", None)  # a Schemathesis operation's test
+        if label and item.parent is not None and not item.nodeid.endswith("]"):
+            # The id pytest gives any parametrized test: the function's, then [the case].
+            item._id = item.parent.id.child(item.originalname).with_params(label)
+    shared = sorted(nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1)
+    if shared:
+        raise pytest.UsageError(f"tests share a node id, so xdist would run one: {shared}")
 
 
 @pytest.hookimpl(tryfirst=True)
