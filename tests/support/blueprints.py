@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: The variants every check runs on (issue: sklearn/no GPU/GitHub/AWS; PyTorch/GPU/GitLab/GCP;
-#: three edge regions on Azure).
+#: The variants every check runs on: sklearn/no GPU/GitHub/AWS with the defaults; PyTorch on
+#: time-sliced spot GPUs with Triton, GitLab and GCP; three edge regions on Azure with MIG slices,
+#: a 25 % canary and a staging deployment that keeps its replicas.
 VARIANTS: dict[str, dict[str, Any]] = {
     "sklearn-github-aws": {
         "project_name": "Fraud Detector",
@@ -32,6 +33,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "gpu_count": 2,
         "gpu_product": "NVIDIA-L4",
         "serving_runtime": "triton",
+        "gpu_capacity": "spot",
+        "gpu_sharing": "time-slicing",
         "ci": "gitlab",
         "cloud": "gcp",
         "hub_region": "europe-west4",
@@ -45,8 +48,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "task": "classification",
         "use_gpu": True,
         "gpu_count": 1,
+        "gpu_product": "NVIDIA-A100-80GB-PCIe",
+        "gpu_sharing": "mig",
+        "mig_profile": "2g.20gb",
         "ci": "github",
         "cloud": "azure",
+        "canary_traffic_percent": 25,
+        "scale_to_zero": False,
         "hub_region": "westeurope",
         "edge_regions": ["eastus", "southeastasia", "uksouth"],
         "data_classification": "restricted",
