@@ -4,7 +4,9 @@ overlay on the hub cluster, valid, hardened, and served by KServe in Serverless 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from support.manifests import (
     validate_custom,
     workloads,
 )
+from support.timing import scaled
+from support.tools import kubectl
 
 pytestmark = pytest.mark.tools
 
@@ -544,3 +548,33 @@ def test_every_pod_has_a_network_policy(overlays: Overlays) -> None:
                 assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
                 for rule in policy["spec"].get("ingress", []):
                     assert rule.get("from"), f"{policy['metadata']['name']}: open ingress rule"
+
+
+def test_runbook_deploys_a_published_version(variant: Variant, tmp_path: Path) -> None:
+    """The runbook's by-hand deploy, run as written up to ``kubectl apply``, serves the version."""
+    answers, repo = variant[1], variant[2]
+    runbook = (repo / "docs" / "runbook.md").read_text()
+    block = runbook.split("## Deploy", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    apply = "| kubectl apply --selector 'app.kubernetes.io/component!=training' -f -"
+    assert apply in block
+    script = block.replace(apply, '> "$OUT"').replace("kubectl -n", "# kubectl -n")
+    recorded = yaml.safe_load((repo / ".copier-answers.yml").read_text())
+    path = f"{Path(kubectl()).parent}{os.pathsep}{os.environ['PATH']}"
+    edge = (answers["edge_regions"] or [answers["hub_region"]])[-1]
+    for overlay, region in (("staging", answers["hub_region"]), (edge, edge)):
+        out = tmp_path / f"{overlay}.yaml"
+        run = script.replace("OVERLAY=staging", f"OVERLAY={overlay}")
+        env = {**os.environ, "PATH": path, "OUT": str(out)}
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", run],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        served = the_isvc([d for d in yaml.safe_load_all(out.read_text()) if d])
+        root = expected_storage_uri(answers["cloud"], recorded["repository"], slug(variant), region)
+        assert served["spec"]["predictor"]["model"]["storageUri"] == f"{root}/7", overlay
