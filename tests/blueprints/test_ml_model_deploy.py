@@ -158,6 +158,12 @@ def test_gpu_requests_tolerations_and_node_selector(variant: Variant, overlays: 
             product = answers.get("gpu_product", "NVIDIA-A10G")
             assert selector.get("nvidia.com/gpu.product") == product, where
             assert selector.get("trellis.dev/gpu-sharing") == node_label, where
+            # Shared GPU nodes are tainted for the model server alone.
+            sharing_tolerations = [t for t in tolerations if t["key"] == "trellis.dev/gpu-sharing"]
+            assert sharing_tolerations == (
+                [{"key": "trellis.dev/gpu-sharing", "operator": "Equal", "value": node_label,
+                  "effect": "NoSchedule"}] if node_label else []
+            ), where  # fmt: skip
             if sharing != "none" and not serving:  # training keeps whole GPUs
                 terms = pod.pod["affinity"]["nodeAffinity"][
                     "requiredDuringSchedulingIgnoredDuringExecution"
