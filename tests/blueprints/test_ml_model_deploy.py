@@ -25,6 +25,8 @@ from support.manifests import (
 )
 from support.timing import scaled
 from support.tools import kubectl
+from trellis.scorecards.facts import server_deployment_facts
+from trellis.sources.kube_objects import ClusterObjects, to_deployments
 
 pytestmark = pytest.mark.tools
 
@@ -595,3 +597,28 @@ def test_runbook_deploys_a_published_version(variant: Variant, tmp_path: Path) -
         "runAsUser": 1000,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def test_trellis_sees_each_server_in_its_environment(variant: Variant, overlays: Overlays) -> None:
+    """What Trellis's scorecards read of each overlay's server, before any replica runs."""
+    answers = variant[1]
+    for name, objects in overlays.items():
+        cluster = ClusterObjects(
+            inference_services=of_kind(objects, "InferenceService"),
+            servers=[],
+            predictors=[],
+            network_policies=of_kind(objects, "NetworkPolicy"),
+        )
+        (server,) = to_deployments(name, cluster, default_region="unknown")
+        facts = server_deployment_facts(server, None)
+        assert facts["environment"] == ("staging" if name == STAGING else "production"), name
+        assert facts["region"] == region_of(variant, name)
+        assert facts["runsAsNonRoot"] is True and facts["hasNetworkPolicy"] is True, name
+        assert facts["gpuRequests"] == facts["gpuLimits"], name
+        assert server.model_name == slug(variant)
+        # Before the rollout sets a version, the server names the model root, not an alias.
+        assert server.model_version is None, (name, server.model_version)
+        if name != STAGING:
+            assert facts["desiredReplicas"] >= 2, name
+        if answers["use_gpu"] and answers.get("gpu_sharing", "none") == "none":
+            assert facts["gpuRequests"] == answers["gpu_count"], name
