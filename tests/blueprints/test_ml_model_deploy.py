@@ -530,6 +530,20 @@ def test_egress_reaches_dns_and_the_object_store_only(variant: Variant, overlays
             assert min(int(cidr.split("/")[1]) for cidr in blocks) >= 8, (where, blocks)
             if cloud == "gcp":
                 assert "199.36.153.8/30" in blocks, where  # private.googleapis.com
+            # Where the pod's workload identity gets its credentials, on the node.
+            identity = {
+                "aws": {("169.254.170.23/32", 80)},  # EKS Pod Identity agent
+                "gcp": {("169.254.169.254/32", 80), ("169.254.169.252/32", 988)},
+                "azure": set(),  # Entra ID sign-in, over 443 above
+            }[cloud]
+            link_local = {
+                (peer["ipBlock"]["cidr"], port["port"])
+                for rule in rules
+                for peer in rule["to"]
+                if peer.get("ipBlock", {}).get("cidr", "").startswith("169.254.")
+                for port in rule["ports"]
+            }
+            assert link_local == identity, where
             namespaces = {
                 peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                 for rule in rules
