@@ -586,9 +586,9 @@ def test_ci_identity_trusts_only_the_repository_main_line(variant):
     if ci == "github":
         others = [s for s in subjects if not s.endswith(main)]
         assert all(":environment:" in subject for subject in others), others
-        # The deploy jobs run in one deployment environment per region.
+        # The deploy jobs run in staging, then in one deployment environment per region.
         regions = [given["hub_region"], *given["edge_regions"]]
-        assert tf.default("ci_environments") == regions
+        assert tf.default("ci_environments") == ["staging", *regions]
 
 
 def test_serving_and_training_identities_get_exactly_their_bucket(variant):
