@@ -22,9 +22,11 @@ import hcl2
 import jinja2
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from support.blueprints import REPO
 from support.terraform import Terraform, attr, blocks
+from trellis.cli.app import app
 
 PROVIDER = {"aws": "aws", "gcp": "google", "azure": "azurerm"}
 GPU_POOL = {
@@ -801,3 +803,14 @@ def test_ci_can_push_the_image_to_the_model_registry_only(variant):
         pull = tf.resources["azurerm_role_assignment.cluster_pull"]
         assert attr(pull, "role_definition_name") == "AcrPull"
         assert attr(pull, "for_each") == "${local.clusters}"
+
+
+def test_trellis_new_refuses_a_gpu_the_cloud_does_not_offer(tmp_path):
+    args = ["new", "ml-model", str(tmp_path / "out"), "--defaults", "--vcs-ref", "HEAD"]
+    for pair in ("cloud=gcp", "use_gpu=true", "gpu_product=NVIDIA-A10G"):
+        args += ["--data", pair]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "gpu_product: gcp offers no NVIDIA-A10G GPU nodes; use one of" in " ".join(
+        result.stderr.split()
+    )
