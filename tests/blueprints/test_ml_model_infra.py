@@ -24,7 +24,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from support.blueprints import REPO
+from support.blueprints import REPO, VARIANTS, Renders, render
 from support.terraform import Terraform, attr, blocks
 from trellis.cli.app import app
 
@@ -328,6 +328,31 @@ def test_resources_record_owner_classification_and_region(variant):
     assert "region" in json.dumps(bucket_tags), bucket_tags
 
 
+#: GPU answers no variant covers: AWS GPU pools, on spot capacity, time-sliced for serving.
+AWS_GPU = {
+    "project_name": "Route Ranker",
+    "framework": "pytorch",
+    "use_gpu": True,
+    "gpu_product": "NVIDIA-L4",
+    "gpu_capacity": "spot",
+    "gpu_sharing": "time-slicing",
+    "cloud": "aws",
+    "hub_region": "eu-central-1",
+    "edge_regions": ["us-east-1", "ap-south-1"],
+    "ci": "gitlab",
+}
+
+
+@pytest.fixture(scope="module", params=["pytorch-gpu-gitlab-gcp", "three-edges-azure", "aws-gpu"])
+def gpu_repo(
+    request: pytest.FixtureRequest, renders: Renders, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A repository rendered with GPUs: the GPU variants, and AWS_GPU."""
+    if request.param in VARIANTS:
+        return renders.get("ml-model", request.param)[2]
+    return render(AWS_GPU, tmp_path_factory.mktemp("aws-gpu") / "repo")
+
+
 def gpu_pools(repo: Path) -> tuple[Terraform, dict[str, Any], str]:
     """The Terraform, the GPU pool resource and the text of the pools it is created for."""
     tf = terraform(repo)
@@ -349,11 +374,9 @@ def test_gpu_pools_exist_only_with_gpus(variant):
     assert not (repo / "infra" / "gpu_pool.tf").exists()
 
 
-def test_every_region_gets_a_tainted_gpu_pool_labelled_with_the_product(variant):
-    _, _, repo = variant
+def test_every_region_gets_a_tainted_gpu_pool_labelled_with_the_product(gpu_repo):
+    repo = gpu_repo
     given = answers(repo)
-    if not given["use_gpu"]:
-        pytest.skip("no GPUs")
     cloud, sharing = given["cloud"], given.get("gpu_sharing", "none")
     tf, pool, pools = gpu_pools(repo)
 
@@ -410,11 +433,9 @@ def test_every_region_gets_a_tainted_gpu_pool_labelled_with_the_product(variant)
         )
 
 
-def test_the_gpu_hardware_is_the_product_the_nodes_are_labelled_with(variant):
-    _, _, repo = variant
+def test_the_gpu_hardware_is_the_product_the_nodes_are_labelled_with(gpu_repo):
+    repo = gpu_repo
     given = answers(repo)
-    if not given["use_gpu"]:
-        pytest.skip("no GPUs")
     cloud, product = given["cloud"], given["gpu_product"]
     tf = terraform(repo)
     assert tf.default("gpu_product") == product
@@ -449,11 +470,9 @@ def test_the_gpu_hardware_is_the_product_the_nodes_are_labelled_with(variant):
         assert hardware in tf.default("gpu_vm_size"), tf.default("gpu_vm_size")
 
 
-def test_spot_capacity_is_an_option_with_the_clouds_spot_taint_handled(variant):
-    _, _, repo = variant
+def test_spot_capacity_is_an_option_with_the_clouds_spot_taint_handled(gpu_repo):
+    repo = gpu_repo
     given = answers(repo)
-    if not given["use_gpu"]:
-        pytest.skip("no GPUs")
     cloud = given["cloud"]
     tf, pool, pools = gpu_pools(repo)
     assert tf.default("gpu_capacity") == given.get("gpu_capacity", "on-demand")
@@ -477,11 +496,11 @@ def test_spot_capacity_is_an_option_with_the_clouds_spot_taint_handled(variant):
         assert attr(upgrade, "for_each") == f"${{{spot} ? [] : [1]}}"
 
 
-def test_a_sharing_serving_pool_is_configured_and_marked_for_its_sharing(variant):
-    _, _, repo = variant
+def test_a_sharing_serving_pool_is_configured_and_marked_for_its_sharing(gpu_repo):
+    repo = gpu_repo
     given = answers(repo)
     sharing = given.get("gpu_sharing", "none")
-    if not given["use_gpu"] or sharing == "none":
+    if sharing == "none":
         pytest.skip("GPUs are not shared")
     cloud = given["cloud"]
     tf, pool, pools = gpu_pools(repo)
