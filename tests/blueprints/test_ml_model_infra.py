@@ -3,8 +3,10 @@
 It must parse, target only the chosen cloud, pass checkov (apart from the checks the generated
 ``.checkov.yaml`` lists and a few suppressions pinned to single resources), and be safe by
 construction: regional buckets that are encrypted with a customer-managed key, versioned,
-private and never replicated; a tainted, labelled GPU pool when the model uses GPUs; a CI
-identity that only the repository's main line can use.
+private and never replicated; workload identities that give the model server and the training
+Job exactly their bucket; tainted GPU pools in every region, labelled with a GPU product the
+cloud offers, on spot capacity and shared between replicas when asked; a CI identity that only
+the repository's main line can use, and that can push the model's image.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import jinja2
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from support.blueprints import REPO, VARIANTS, Renders, render
 from support.terraform import Terraform, attr, blocks
+from trellis.cli.app import app
 
 PROVIDER = {"aws": "aws", "gcp": "google", "azure": "azurerm"}
 GPU_POOL = {
@@ -37,6 +43,37 @@ PINNED_SUPPRESSIONS = {
     ("CKV_GCP_62", "google_storage_bucket.access_logs"),  # a log bucket does not log itself
     ("CKV2_AZURE_21", "azurerm_storage_container.models"),  # logged by diagnostic settings
     ("CKV2_AZURE_21", "azurerm_storage_container.data"),
+    ("CKV_AWS_51", "aws_ecr_repository.train"),  # tags are pushed again; deploys pin digests
+    ("CKV_AZURE_166", "azurerm_container_registry.images"),  # quarantine would block deploys
+}
+
+#: The node size family (AWS, Azure) or accelerator type (Google Cloud) of each GPU product:
+#: what the cloud calls the hardware that NVIDIA's feature discovery labels with that product.
+GPU_HARDWARE = {
+    "aws": {
+        "NVIDIA-A10G": "g5.",
+        "NVIDIA-L4": "g6.",
+        "NVIDIA-L40S": "g6e.",
+        "Tesla-T4": "g4dn.",
+        "NVIDIA-A100-SXM4-40GB": "p4d.",
+        "NVIDIA-A100-SXM4-80GB": "p4de.",
+        "NVIDIA-H100-80GB-HBM3": "p5.",
+    },
+    "gcp": {
+        "NVIDIA-L4": "nvidia-l4",
+        "Tesla-T4": "nvidia-tesla-t4",
+        "NVIDIA-A100-SXM4-40GB": "nvidia-tesla-a100",
+        "NVIDIA-A100-SXM4-80GB": "nvidia-a100-80gb",
+        "NVIDIA-H100-80GB-HBM3": "nvidia-h100-80gb",
+    },
+    "azure": {
+        "NVIDIA-A10": "_A10_v5",
+        "Tesla-T4": "_T4_v3",
+        "NVIDIA-A100-80GB-PCIe": "ads_A100_v4",
+        "NVIDIA-A100-SXM4-80GB": "_ND96amsr_A100_v4",
+        "NVIDIA-H100-NVL": "_H100_v5",
+        "NVIDIA-H100-80GB-HBM3": "_ND96isr_H100_v5",
+    },
 }
 
 
@@ -53,6 +90,25 @@ def terraform(repo: Path) -> Terraform:
 def answers(repo: Path) -> dict[str, Any]:
     """Every answer the repository was rendered with, defaults included."""
     return yaml.safe_load((repo / ".copier-answers.yml").read_text())
+
+
+def tfvars_example(repo: Path) -> dict[str, Any]:
+    """terraform.tfvars.example as plain data (quotes of keys and strings removed)."""
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {plain(k): plain(v) for k, v in node.items() if not k.startswith("__")}
+        if isinstance(node, list):
+            return [plain(item) for item in node]
+        return node.strip('"') if isinstance(node, str) else node
+
+    with (repo / "infra" / "terraform.tfvars.example").open() as handle:
+        return plain(hcl2.load(handle))
+
+
+def manifest(path: Path) -> dict[str, Any]:
+    """The one YAML document of a rendered manifest."""
+    return yaml.safe_load(path.read_text())
 
 
 def listed_skips(repo: Path) -> set[str]:
@@ -74,6 +130,8 @@ def test_every_terraform_file_parses(variant):
         "variables.tf",
         "storage.tf",
         "ci_identity.tf",
+        "workload_identity.tf",
+        "registry.tf",
         "outputs.tf",
     } <= names, names
     assert all(tf.parsed[name] for name in names), "a .tf file parsed to nothing"
@@ -270,40 +328,249 @@ def test_resources_record_owner_classification_and_region(variant):
     assert "region" in json.dumps(bucket_tags), bucket_tags
 
 
-def test_gpu_pool_is_tainted_and_labelled_only_with_gpus(variant):
-    _, _, repo = variant
-    given = answers(repo)
-    cloud = given["cloud"]
-    tf = terraform(repo)
-    pools = tf.of_type(GPU_POOL[cloud])
+#: GPU answers no variant covers: AWS GPU pools, on spot capacity, time-sliced for serving.
+AWS_GPU = {
+    "project_name": "Route Ranker",
+    "framework": "pytorch",
+    "use_gpu": True,
+    "gpu_product": "NVIDIA-L4",
+    "gpu_capacity": "spot",
+    "gpu_sharing": "time-slicing",
+    "cloud": "aws",
+    "hub_region": "eu-central-1",
+    "edge_regions": ["us-east-1", "ap-south-1"],
+    "ci": "gitlab",
+}
 
-    if not given["use_gpu"]:
-        assert not pools, "a GPU pool without use_gpu"
-        assert not (repo / "infra" / "gpu_pool.tf").exists()
-        return
+
+@pytest.fixture(scope="module", params=["pytorch-gpu-gitlab-gcp", "three-edges-azure", "aws-gpu"])
+def gpu_repo(
+    request: pytest.FixtureRequest, renders: Renders, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A repository rendered with GPUs: the GPU variants, and AWS_GPU."""
+    if request.param in VARIANTS:
+        return renders.get("ml-model", request.param)[2]
+    return render(AWS_GPU, tmp_path_factory.mktemp("aws-gpu") / "repo")
+
+
+def gpu_pools(repo: Path) -> tuple[Terraform, dict[str, Any], str]:
+    """The Terraform, the GPU pool resource and the text of the pools it is created for."""
+    tf = terraform(repo)
+    cloud = answers(repo)["cloud"]
+    pools = tf.of_type(GPU_POOL[cloud])
     assert set(pools) == {f"{GPU_POOL[cloud]}.gpu"}, sorted(pools)
     pool = pools[f"{GPU_POOL[cloud]}.gpu"]
-    assert tf.default("gpu_product") == given["gpu_product"]
+    assert attr(pool, "for_each") == "${local.gpu_pools}"
+    return tf, pool, tf.locals["gpu_pools"]
+
+
+def test_gpu_pools_exist_only_with_gpus(variant):
+    _, _, repo = variant
+    given = answers(repo)
+    if given["use_gpu"]:
+        assert (repo / "infra" / "gpu_pool.tf").exists()
+        return
+    assert not terraform(repo).of_type(GPU_POOL[given["cloud"]]), "a GPU pool without use_gpu"
+    assert not (repo / "infra" / "gpu_pool.tf").exists()
+
+
+def test_every_region_gets_a_tainted_gpu_pool_labelled_with_the_product(gpu_repo):
+    repo = gpu_repo
+    given = answers(repo)
+    cloud, sharing = given["cloud"], given.get("gpu_sharing", "none")
+    tf, pool, pools = gpu_pools(repo)
+
+    # One pool per region, hub and edges, on that region's existing cluster; a separate
+    # training pool at the hub only when serving shares GPUs.
+    assert "for region, role in local.regions : region =>" in pools, pools
+    assert ("training = {region = var.hub_region" in pools) == (sharing != "none"), pools
+    clusters = tf.locals["clusters"]
+    edges = {
+        "aws": "var.edge_cluster_names",
+        "gcp": "var.edge_clusters",
+        "azure": "var.edge_cluster_ids",
+    }
+    assert clusters.startswith(f"${{merge({edges[cloud]}, {{(var.hub_region) = var.hub_"), clusters
+    cluster = {"aws": "cluster_name", "gcp": "cluster", "azure": "kubernetes_cluster_id"}[cloud]
+    assert attr(pool, cluster) == "${local.clusters[each.value.region]}"
+    # 0.2.0's single hub pool becomes the hub's pool instead of being replaced.
+    moved = tf.parsed["gpu_pool.tf"]["moved"]
+    assert moved == [
+        {
+            "from": f"${{{GPU_POOL[cloud]}.gpu}}",
+            "to": f'${{{GPU_POOL[cloud]}.gpu["{given["hub_region"]}"]}}',
+        }
+    ]
+    # The edge clusters are required: the example names one per edge region.
+    example = tfvars_example(repo)
+    edge_clusters = example[edges[cloud].removeprefix("var.")]
+    assert sorted(edge_clusters) == sorted(given["edge_regions"]), edge_clusters
+    if cloud == "aws":
+        assert attr(pool, "region") == "${each.value.region}", "the pool is not region-pinned"
+        assert attr(pool, "subnet_ids") == "${var.gpu_subnet_ids[each.value.region]}"
+        regions = [given["hub_region"], *given["edge_regions"]]
+        assert sorted(example["gpu_subnet_ids"]) == sorted(regions)
+    elif cloud == "gcp":
+        assert attr(pool, "location") == "${each.value.region}"
+
+    # Every node: the GPU taint and the product label (the pods select both).
+    assert '{"nvidia.com/gpu.product" = var.gpu_product, ' in pools, pools
+    assert '[{key = "nvidia.com/gpu", value = "present"}]' in pools, pools
+    config = blocks(pool, "node_config")[0] if cloud == "gcp" else pool
+    labels = attr(config, "node_labels" if cloud == "azure" else "labels")
+    assert labels == "${each.value.labels}", labels
+    if cloud == "azure":
+        assert attr(pool, "node_taints") == (
+            '${[for taint in each.value.taints : "${taint.key}=${taint.value}:NoSchedule"]}'
+        )
+    else:
+        taint = blocks(config, "dynamic")[0]["taint"]
+        assert attr(taint, "for_each") == "${each.value.taints}"
+        content = blocks(taint, "content")[0]
+        assert (attr(content, "key"), attr(content, "effect")) == (
+            "${taint.value.key}",
+            "NO_SCHEDULE",
+        )
+
+
+def test_the_gpu_hardware_is_the_product_the_nodes_are_labelled_with(gpu_repo):
+    repo = gpu_repo
+    given = answers(repo)
+    cloud, product = given["cloud"], given["gpu_product"]
+    tf = terraform(repo)
+    assert tf.default("gpu_product") == product
+    # The variable accepts exactly the products the cloud offers.
+    condition = attr(blocks(tf.variables["gpu_product"], "validation")[0], "condition")
+    offered = json.loads(condition.removeprefix("${contains(").split("], ")[0] + "]")
+    assert sorted(offered) == sorted(GPU_HARDWARE[cloud]), offered
+
+    hardware = GPU_HARDWARE[cloud][product]
+    if cloud == "aws":
+        sizes = tf.default("gpu_instance_types")
+        assert all(size.startswith(hardware) for size in sizes), sizes
+    elif cloud == "gcp":
+        assert tf.default("gpu_accelerator_type") == hardware
+        assert tf.default("gpu_accelerator_count") >= given["gpu_count"]
+        family = {
+            "nvidia-l4": "g2-standard-",
+            "nvidia-tesla-t4": "n1-standard-",
+            "nvidia-tesla-a100": "a2-highgpu-",
+            "nvidia-a100-80gb": "a2-ultragpu-",
+            "nvidia-h100-80gb": "a3-highgpu-",
+        }[hardware]
+        machine = tf.default("gpu_machine_type")
+        assert machine.startswith(family), machine
+        if family.startswith("a"):  # these machine types name their GPU count
+            assert machine.endswith(f"-{tf.default('gpu_accelerator_count')}g"), machine
+        config = blocks(tf.resources["google_container_node_pool.gpu"], "node_config")[0]
+        accelerator = blocks(config, "guest_accelerator")[0]
+        assert attr(accelerator, "type") == "${var.gpu_accelerator_type}"
+        assert attr(accelerator, "count") == "${var.gpu_accelerator_count}"
+    else:
+        assert hardware in tf.default("gpu_vm_size"), tf.default("gpu_vm_size")
+
+
+def test_spot_capacity_is_an_option_with_the_clouds_spot_taint_handled(gpu_repo):
+    repo = gpu_repo
+    given = answers(repo)
+    cloud = given["cloud"]
+    tf, pool, pools = gpu_pools(repo)
+    assert tf.default("gpu_capacity") == given.get("gpu_capacity", "on-demand")
+    spot = 'var.gpu_capacity == "spot"'
 
     if cloud == "aws":
-        assert attr(pool, "cluster_name") == "${var.hub_cluster_name}", "not the existing cluster"
-        assert taints(pool) == [("nvidia.com/gpu", "present", "NO_SCHEDULE")], taints(pool)
-        labels = attr(pool, "labels")
-        assert "NVIDIA" in attr(pool, "ami_type")
+        assert attr(pool, "capacity_type") == f'${{{spot} ? "SPOT" : "ON_DEMAND"}}'
     elif cloud == "gcp":
-        assert attr(pool, "cluster") == "${var.hub_cluster}", "not the existing cluster"
-        assert attr(pool, "location") == "${var.hub_region}"
-        config = blocks(pool, "node_config")[0]
-        assert taints(config) == [("nvidia.com/gpu", "present", "NO_SCHEDULE")], taints(config)
-        labels = attr(config, "labels")
-        accelerator = blocks(config, "guest_accelerator")[0]
-        assert attr(accelerator, "count") == "${var.gpu_accelerator_count}"
-        assert tf.default("gpu_accelerator_count") >= given["gpu_count"]
+        assert attr(blocks(pool, "node_config")[0], "spot") == f"${{{spot}}}"
     else:
-        assert attr(pool, "kubernetes_cluster_id") == "${var.hub_cluster_id}", "not the cluster"
-        assert attr(pool, "node_taints") == ["nvidia.com/gpu=present:NoSchedule"]
-        labels = attr(pool, "node_labels")
-    assert labels.get("nvidia.com/gpu.product") == "${var.gpu_product}", labels
+        assert attr(pool, "priority") == f'${{{spot} ? "Spot" : "Regular"}}'
+        assert attr(pool, "eviction_policy") == f'${{{spot} ? "Delete" : null}}'
+        assert attr(pool, "spot_max_price") == f"${{{spot} ? -1 : null}}"
+        # AKS taints spot nodes; the pool declares the taint so the pods' toleration is visible.
+        assert (
+            f'{spot} ? [{{key = "kubernetes.azure.com/scalesetpriority", value = "spot"}}] : []'
+            in pools
+        ), pools
+        # AKS refuses surge settings on spot pools.
+        upgrade = blocks(pool, "dynamic")[0]["upgrade_settings"]
+        assert attr(upgrade, "for_each") == f"${{{spot} ? [] : [1]}}"
+
+
+def test_a_sharing_serving_pool_is_configured_and_marked_for_its_sharing(gpu_repo):
+    repo = gpu_repo
+    given = answers(repo)
+    sharing = given.get("gpu_sharing", "none")
+    if sharing == "none":
+        pytest.skip("GPUs are not shared")
+    cloud = given["cloud"]
+    tf, pool, pools = gpu_pools(repo)
+    profile = given.get("mig_profile", "1g.10gb")
+    label = f"mig-{profile}" if sharing == "mig" else "time-slicing"
+
+    # Shared pools (the regions' serving pools, not training) carry the contract label and
+    # taint that only the model server selects and tolerates.
+    assert f'pool.shared ? {{"trellis.dev/gpu-sharing" = "{label}"' in pools, pools
+    assert f'pool.shared ? [{{key = "trellis.dev/gpu-sharing", value = "{label}"}}] : []' in pools
+    assert "shared = true" in pools and "training = {region = var.hub_region" in pools
+    assert 'role = "hub", shared = false}' in pools, "the training pool must keep whole GPUs"
+
+    if cloud == "gcp":
+        accelerator = blocks(blocks(pool, "node_config")[0], "guest_accelerator")[0]
+        if sharing == "time-slicing":
+            config = blocks(accelerator, "dynamic")[0]["gpu_sharing_config"]
+            assert attr(config, "for_each") == "${each.value.shared ? [var.gpu_time_slices] : []}"
+            content = blocks(config, "content")[0]
+            assert attr(content, "gpu_sharing_strategy") == "TIME_SHARING"
+            assert tf.default("gpu_time_slices") >= 2
+        else:
+            assert attr(accelerator, "gpu_partition_size") == (
+                f'${{each.value.shared ? "{profile}" : null}}'
+            )
+    elif sharing == "time-slicing":
+        assert '"nvidia.com/device-plugin.config" = "time-slicing"' in pools, pools
+    else:
+        assert f'"nvidia.com/mig.config" = "all-{profile}"' in pools, pools
+        if cloud == "azure":
+            slices = profile.split(".")[0]
+            assert attr(pool, "gpu_instance") == f'${{each.value.shared ? "MIG{slices}" : null}}'
+
+
+def _render_question(question: dict[str, Any], key: str, **context: Any) -> str:
+    """A question's default or validator, rendered as Copier renders it."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    return environment.from_string(question[key]).render(**context).strip()
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_gpu_product_defaults_to_a_product_of_the_cloud_and_refuses_others(cloud):
+    questions = yaml.safe_load((REPO / "blueprints" / "ml-model" / "copier.yml").read_text())
+    catalogue = json.loads(_render_question(questions["gpu_catalogue"], "default", cloud=cloud))
+    assert sorted(catalogue) == sorted(GPU_HARDWARE[cloud])
+    product = _render_question(questions["gpu_product"], "default", cloud=cloud)
+    assert product in catalogue, product
+
+    def refusal(product: str, gpus: int) -> str:
+        context = {"cloud": cloud, "gpu_catalogue": catalogue, "gpu_count": gpus}
+        return _render_question(
+            questions["gpu_product"], "validator", gpu_product=product, **context
+        )
+
+    for name, entry in catalogue.items():
+        assert not refusal(name, 1), name
+        most = max(map(int, entry["sizes"]))
+        assert not refusal(name, most), name
+        if most < 8:
+            assert f"at most {most} {name} GPUs" in refusal(name, most + 1)
+        hardware = GPU_HARDWARE[cloud][name]
+        if cloud == "gcp":
+            assert entry["accelerator"] == hardware, name
+        for size in entry["sizes"].values():
+            assert (
+                size.startswith(hardware) if cloud == "aws" else cloud == "gcp" or hardware in size
+            )
+    others = {name for hardware in GPU_HARDWARE.values() for name in hardware} - set(catalogue)
+    for name in others:
+        assert f"{cloud} offers no {name} GPU nodes" in refusal(name, 1)
 
 
 def test_ci_identity_trusts_only_the_repository_main_line(variant):
@@ -340,6 +607,229 @@ def test_ci_identity_trusts_only_the_repository_main_line(variant):
     if ci == "github":
         others = [s for s in subjects if not s.endswith(main)]
         assert all(":environment:" in subject for subject in others), others
-        # The deploy jobs run in one deployment environment per region.
+        # The deploy jobs run in staging, then in one deployment environment per region.
         regions = [given["hub_region"], *given["edge_regions"]]
-        assert tf.default("ci_environments") == regions
+        assert tf.default("ci_environments") == ["staging", *regions]
+
+
+def test_serving_and_training_identities_get_exactly_their_bucket(variant):
+    _, _, repo = variant
+    given = answers(repo)
+    cloud, slug = given["cloud"], answers(repo)["project_slug"]
+    tf = terraform(repo)
+    assert tf.default("project") == slug and tf.default("namespace") == slug
+    assert tf.locals["serving_service_account"] == "${var.project}-serving"
+    assert tf.locals["training_service_account"] == "${var.project}-training"
+    # Production in every region; staging only on the hub cluster.
+    assert tf.locals["staging_namespace"] == "${var.namespace}-staging"
+    assert tf.locals["namespaces"] == (
+        '${{for region, role in local.regions : region => role == "hub" ? '
+        "[var.namespace, local.staging_namespace] : [var.namespace]}}"
+    )
+    per_namespace = (
+        "${merge([for region, namespaces in local.namespaces : {for namespace in namespaces : "
+        '"${region}/${namespace}" => {region = region, namespace = namespace}}] ...)}'
+    )
+
+    if cloud == "aws":
+        # EKS Pod Identity: each role trusts its service account, namespaces and cluster only.
+        for name, namespaces, cluster in (
+            ("serving", "${local.namespaces[each.key]}", "${local.cluster_arns[each.key]}"),
+            ("training", ["${var.namespace}"], "${local.cluster_arns[var.hub_region]}"),
+        ):
+            statement = blocks(tf.data[f"aws_iam_policy_document.{name}_trust"], "statement")[0]
+            assert attr(statement, "actions") == ["sts:AssumeRole", "sts:TagSession"]
+            principal = blocks(statement, "principals")[0]
+            assert attr(principal, "identifiers") == ["pods.eks.amazonaws.com"]
+            conditions = {
+                attr(c, "variable"): (attr(c, "test"), attr(c, "values"))
+                for c in blocks(statement, "condition")
+            }
+            assert conditions == {
+                "aws:SourceAccount": ("StringEquals", ["${local.account_id}"]),
+                "aws:RequestTag/eks-cluster-arn": ("StringEquals", [cluster]),
+                "aws:RequestTag/kubernetes-namespace": ("StringEquals", namespaces),
+                "aws:RequestTag/kubernetes-service-account": (
+                    "StringEquals",
+                    [f"${{local.{name}_service_account}}"],
+                ),
+            }, conditions
+        assert attr(tf.resources["aws_iam_role.serving"], "for_each") == "${local.regions}"
+        association = tf.resources["aws_eks_pod_identity_association.serving"]
+        assert attr(association, "for_each") == "${local.serving_associations}"
+        assert tf.locals["serving_associations"] == per_namespace
+        assert attr(association, "cluster_name") == "${local.clusters[each.value.region]}"
+        assert attr(association, "role_arn") == "${aws_iam_role.serving[each.value.region].arn}"
+        training = tf.resources["aws_eks_pod_identity_association.training"]
+        assert attr(training, "namespace") == "${var.namespace}"
+        assert attr(training, "cluster_name") == "${var.hub_cluster_name}"
+
+        def statements(name: str) -> dict[str, tuple[set[str], list[str]]]:
+            document = tf.data[f"aws_iam_policy_document.{name}"]
+            return {
+                attr(s, "sid"): (set(attr(s, "actions")), attr(s, "resources"))
+                for s in blocks(document, "statement")
+            }
+
+        bucket = "${aws_s3_bucket.artifacts[%s].arn}"
+        serving = statements("serving")
+        assert serving == {
+            "ListModels": ({"s3:ListBucket"}, [bucket % "each.key"]),
+            "ReadModels": (
+                {"s3:GetObject", "s3:GetObjectVersion"},
+                ["${aws_s3_bucket.artifacts[each.key].arn}/models/*"],
+            ),
+            "DecryptWithTheRegionalKeyThroughS3": (
+                {"kms:Decrypt"},
+                ["${aws_kms_key.artifacts[each.key].arn}"],
+            ),
+        }, serving
+        training_grants = statements("training")
+        hub_bucket = bucket % "var.hub_region"
+        assert {
+            resource for _, resources in training_grants.values() for resource in resources
+        } == {
+            hub_bucket,
+            "${aws_s3_bucket.artifacts[var.hub_region].arn}/*",
+            "${aws_kms_key.artifacts[var.hub_region].arn}",
+        }
+        actions = set().union(*(actions for actions, _ in training_grants.values()))
+        assert {"s3:PutObject", "s3:GetObject", "kms:GenerateDataKey"} <= actions, actions
+    elif cloud == "gcp":
+        # Workload Identity Federation for GKE: the Kubernetes service account is the principal.
+        assert tf.locals["kubernetes_principal"] == (
+            "principal://iam.googleapis.com/projects/${data.google_project.current.number}"
+            "/locations/global/workloadIdentityPools/${var.project_id}.svc.id.goog/subject"
+        )
+        serving = tf.resources["google_storage_managed_folder_iam_member.serving"]
+        assert tf.locals["serving_grants"] == per_namespace
+        assert attr(serving, "for_each") == "${local.serving_grants}"
+        assert attr(serving, "role") == "roles/storage.objectViewer", "the server only reads"
+        assert attr(serving, "managed_folder") == (
+            "${google_storage_managed_folder.models[each.value.region].name}"
+        )
+        assert attr(serving, "member") == (
+            "${local.kubernetes_principal}/ns/${each.value.namespace}/sa/"
+            "${local.serving_service_account}"
+        )
+        training = tf.resources["google_storage_bucket_iam_member.training"]
+        assert attr(training, "bucket") == "${google_storage_bucket.artifacts[var.hub_region].name}"
+        assert attr(training, "role") == "roles/storage.objectUser"
+        assert attr(training, "member") == (
+            "${local.kubernetes_principal}/ns/${var.namespace}/sa/${local.training_service_account}"
+        )
+        # Nobody else is granted bucket-wide access.
+        assert set(tf.of_type("google_storage_bucket_iam_member")) == {
+            "google_storage_bucket_iam_member.training",
+            "google_storage_bucket_iam_member.access_log_writer",
+        }
+    else:
+        # Entra Workload ID: an identity per region, federated with that region's cluster.
+        assert tf.locals["serving_subjects"] == per_namespace
+        credential = tf.resources["azurerm_federated_identity_credential.serving"]
+        assert attr(credential, "for_each") == "${local.serving_subjects}"
+        assert attr(credential, "parent_id") == (
+            "${azurerm_user_assigned_identity.serving[each.value.region].id}"
+        )
+        assert attr(credential, "issuer") == (
+            "${data.azurerm_kubernetes_cluster.regional[each.value.region].oidc_issuer_url}"
+        )
+        assert attr(credential, "subject") == (
+            "system:serviceaccount:${each.value.namespace}:${local.serving_service_account}"
+        )
+        training = tf.resources["azurerm_federated_identity_credential.training"]
+        assert attr(training, "issuer") == (
+            "${data.azurerm_kubernetes_cluster.regional[var.hub_region].oidc_issuer_url}"
+        )
+        assert attr(training, "subject") == (
+            "system:serviceaccount:${var.namespace}:${local.training_service_account}"
+        )
+        grants = {
+            address: (attr(body, "scope"), attr(body, "role_definition_name"))
+            for address, body in tf.of_type("azurerm_role_assignment").items()
+            if "serving" in json.dumps(body) or "training" in json.dumps(body)
+        }
+        assert grants == {
+            "azurerm_role_assignment.serving_models": (
+                "${azurerm_storage_container.models[each.key].id}",
+                "Storage Blob Data Reader",
+            ),
+            "azurerm_role_assignment.training": (
+                "${azurerm_storage_account.artifacts[var.hub_region].id}",
+                "Storage Blob Data Contributor",
+            ),
+        }, grants
+
+
+def test_service_account_manifests_match_the_identities(variant):
+    _, _, repo = variant
+    given = answers(repo)
+    cloud, slug = given["cloud"], given["project_slug"]
+    serving = manifest(repo / "deploy" / "base" / "serviceaccount.yaml")
+    training = manifest(repo / "deploy" / "components" / "training" / "serviceaccount.yaml")
+    assert serving["metadata"]["name"] == f"{slug}-serving"
+    assert training["metadata"]["name"] == f"{slug}-training"
+    job = manifest(repo / "deploy" / "components" / "training" / "job.yaml")
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == f"{slug}-training"
+    for account, output in ((serving, "serving_client_ids"), (training, "training_client_id")):
+        annotations = account["metadata"].get("annotations") or {}
+        if cloud == "azure":
+            # The client ID exists only after apply; the placeholder names the output.
+            assert set(annotations) == {"azure.workload.identity/client-id"}
+            assert annotations["azure.workload.identity/client-id"].endswith(output)
+            assert f'output "{output}"' in (repo / "infra" / "outputs.tf").read_text()
+        else:
+            # Pod Identity and GKE's federation name the service account: nothing to annotate.
+            assert not annotations, annotations
+
+
+def test_ci_can_push_the_image_to_the_model_registry_only(variant):
+    _, _, repo = variant
+    given = answers(repo)
+    cloud = given["cloud"]
+    tf = terraform(repo)
+    assert "container_registry" in (repo / "infra" / "outputs.tf").read_text()
+
+    if cloud == "aws":
+        repository = tf.resources["aws_ecr_repository.train"]
+        assert attr(repository, "name") == "${var.project}-train"
+        assert attr(repository, "region") == "${var.hub_region}"
+        statements = {
+            attr(s, "sid"): s for s in blocks(tf.data["aws_iam_policy_document.ci"], "statement")
+        }
+        push = statements["PushTheTrainingImage"]
+        assert "ecr:PutImage" in attr(push, "actions")
+        assert attr(push, "resources") == ["${aws_ecr_repository.train.arn}"]
+        wildcard = [sid for sid, s in statements.items() if attr(s, "resources") == ["*"]]
+        assert wildcard == ["SignInToTheRegistry"], wildcard
+        assert attr(statements["SignInToTheRegistry"], "actions") == ["ecr:GetAuthorizationToken"]
+    elif cloud == "gcp":
+        registry = tf.resources["google_artifact_registry_repository.images"]
+        assert attr(registry, "format") == "DOCKER"
+        assert attr(registry, "location") == "${var.hub_region}"
+        push = tf.resources["google_artifact_registry_repository_iam_member.ci_push"]
+        assert attr(push, "repository") == "${google_artifact_registry_repository.images.name}"
+        assert attr(push, "role") == "roles/artifactregistry.writer"
+        assert attr(push, "member") == "${google_service_account.ci.member}"
+    else:
+        registry = tf.resources["azurerm_container_registry.images"]
+        assert attr(registry, "admin_enabled") is False
+        assert attr(registry, "public_network_access_enabled") is False
+        push = tf.resources["azurerm_role_assignment.ci_push"]
+        assert attr(push, "scope") == "${azurerm_container_registry.images.id}"
+        assert attr(push, "role_definition_name") == "AcrPush"
+        assert attr(push, "principal_id") == "${azurerm_user_assigned_identity.ci.principal_id}"
+        pull = tf.resources["azurerm_role_assignment.cluster_pull"]
+        assert attr(pull, "role_definition_name") == "AcrPull"
+        assert attr(pull, "for_each") == "${local.clusters}"
+
+
+def test_trellis_new_refuses_a_gpu_the_cloud_does_not_offer(tmp_path):
+    args = ["new", "ml-model", str(tmp_path / "out"), "--defaults", "--vcs-ref", "HEAD"]
+    for pair in ("cloud=gcp", "use_gpu=true", "gpu_product=NVIDIA-A10G"):
+        args += ["--data", pair]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "gpu_product: gcp offers no NVIDIA-A10G GPU nodes; use one of" in " ".join(
+        result.stderr.split()
+    )
