@@ -9,7 +9,6 @@ entity (validated by Backstage), and the Model readiness scorecard, which must p
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from test_ml_model_code import fresh_env
 
 from support.backstage import validate_entities
 from support.blueprints import VARIANTS, render
@@ -35,16 +35,11 @@ from trellis.services.catalog_refresh import build_document
 from trellis.sources.mlflow import RestRegistry
 from trellis.wiring import default_scorecards
 
-BIN = Path(sys.executable).parent
 WALKED_VARIANT = "sklearn-github-aws"
 #: The object store each cloud trains from, and the fsspec package that reads it.
 OBJECT_STORES = {"aws": ("s3://", "s3fs"), "gcp": ("gs://", "gcsfs"), "azure": ("abfs://", "adlfs")}
 #: What the README says to run in a second terminal; the test's own server runs instead.
 LOCAL_MLFLOW = "http://127.0.0.1:5000"
-#: Settings of this environment that a user's fresh shell does not have. Without
-#: PYTHONDONTWRITEBYTECODE the first process writes the bytecode of what it imports, so the
-#: later ones do not compile MLflow, pandas and scikit-learn again (some 7 s of CPU each).
-NOT_A_USERS = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
 
 
 def bash_blocks(readme: str) -> list[str]:
@@ -54,23 +49,6 @@ def bash_blocks(readme: str) -> list[str]:
 
 def answers_of(repo: Path) -> dict:
     return yaml.safe_load((repo / ".copier-answers.yml").read_text())
-
-
-def fresh_env(**extra: str) -> dict[str, str]:
-    """This environment without our virtualenv's traces, plus MLflow's quiet settings."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in NOT_A_USERS and not k.startswith("MLFLOW_")
-    }
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN
-    )
-    return {
-        **env,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        **extra,
-    }
 
 
 def run(
