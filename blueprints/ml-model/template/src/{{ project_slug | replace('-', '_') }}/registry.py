@@ -54,8 +54,8 @@ def experiment_name() -> str:
 def connect() -> MlflowClient:
     """Point MLflow at the tracking server (telemetry off) and return a client for it.
 
-    A server out of reach stops the command with one line saying what to set: MLflow itself
-    would retry for minutes and then print a traceback.
+    A server out of reach stops the command (SystemExit) with one line saying what to set:
+    MLflow itself would retry for minutes and then print a traceback.
     """
     uri = tracking_uri()
     require_reachable(uri)
@@ -91,7 +91,11 @@ def unreachable(uri: str) -> str | None:
 
 
 def require_reachable(uri: str) -> None:
-    """Exit with one actionable line when the tracking server cannot be reached."""
+    """Exit with one actionable line when the tracking server cannot be reached.
+
+    Like argparse on a bad argument, this ends the command itself, so that train, evaluate,
+    promote and publish all stop the same way wherever they connect.
+    """
     problem = unreachable(uri)
     if problem is None:
         return
@@ -103,9 +107,9 @@ def require_reachable(uri: str) -> None:
         )
         raise SystemExit(EXIT_UNREACHABLE)
     print(
-        f"error: MLFLOW_TRACKING_URI is not set and its default {uri} (inside the cluster) "
-        f"cannot be reached from here ({problem}): export MLFLOW_TRACKING_URI=<your tracking "
-        "server>, e.g. http://127.0.0.1:5000 for a local `mlflow server` (see README.md)",
+        f"error: MLFLOW_TRACKING_URI is not set and its default {uri} cannot be reached from "
+        f"here ({problem}): export MLFLOW_TRACKING_URI=<your tracking server>, e.g. "
+        "http://127.0.0.1:5000 for a local `mlflow server` (see README.md)",
         file=sys.stderr,
     )
     raise SystemExit(EXIT_NOT_CONFIGURED)
