@@ -1,9 +1,8 @@
-"""ml-model's code: it compiles, lints, documents itself, and trains for real.
+"""ml-model's code: it compiles, lints and documents itself.
 
 Every variant's Python compiles and passes ruff, its Dockerfile passes hadolint (on the right
-base image) and its TechDocs build strictly. The scikit-learn variant is then installed into
-a fresh virtualenv, runs its own tests, trains and promotes a model through a real MLflow
-server, and the model comes out of Trellis's catalog as the Resource its repository names.
+base image) and its TechDocs build strictly. The scikit-learn variant trains for real in
+test_ml_model_readme.py, which follows the generated README.
 """
 
 from __future__ import annotations
@@ -16,22 +15,11 @@ import sys
 import tomllib
 from pathlib import Path
 
-import httpx
-import pytest
 import yaml
 
-from support.backstage import validate_entities
-from support.blueprints import VARIANTS, render
-from support.services import mlflow_server
 from support.timing import scaled
-from support.tools import uv
-from trellis.catalog import CatalogOptions, entity_problems
-from trellis.model import ModelTags
-from trellis.services.catalog_refresh import build_document
-from trellis.sources.mlflow import RestRegistry
 
 BIN = Path(sys.executable).parent
-TRAINED_VARIANT = "sklearn-github-aws"
 #: Every generated repository has these modules (the package folder is the slug, snake-cased).
 MODULES = (
     "data",
@@ -177,146 +165,3 @@ def fresh_env(**extra: str) -> dict[str, str]:
         "DO_NOT_TRACK": "true",
         **extra,
     }
-
-
-@pytest.mark.backstage
-@pytest.mark.mlflow
-@pytest.mark.tools
-def test_a_generated_repository_trains_and_promotes_its_model_into_the_trellis_catalog(
-    tmp_path,
-):
-    answers = VARIANTS[TRAINED_VARIANT]
-    repo = render(answers, tmp_path / "repo")
-    slug = answers_of(repo)["project_slug"]
-    package = package_of(repo)
-
-    # A fresh virtualenv with nothing but the generated project and its test extras, its
-    # requirements resolved from the index as a user's `pip install` would (by uv, for speed).
-    venv = tmp_path / "venv"
-    made = run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=fresh_env()
-    )
-    assert made.returncode == 0, made.stderr
-    python = str(venv / "bin" / "python")
-    installed = run(
-        [uv(), "pip", "install", "--quiet", "--python", python, "-e", f"{repo}[test]"],
-        cwd=tmp_path,
-        env=fresh_env(),
-        timeout=600,
-    )
-    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
-
-    # The repository's own tests pass there.
-    tested = run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=repo,
-        env=fresh_env(),
-        timeout=600,
-    )
-    assert tested.returncode == 0, tested.stdout[-5000:] + tested.stderr[-3000:]
-    assert re.search(r"\b\d+ passed\b", tested.stdout), tested.stdout[-2000:]
-
-    commit = "c0ffee" * 6 + "c0ff"
-    with mlflow_server(tmp_path / "registry" / "mlflow.db") as server:
-        env = fresh_env(MLFLOW_TRACKING_URI=server.url, GIT_COMMIT=commit)
-        trained = run([python, "-m", f"{package}.train"], cwd=repo, env=env)
-        assert trained.returncode == 0, trained.stdout + trained.stderr[-5000:]
-        evaluated = run([python, "-m", f"{package}.evaluate"], cwd=repo, env=env)
-        assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr[-5000:]
-        assert "new `champion`" in evaluated.stdout
-
-        _assert_registry(server.url, slug, commit, answers, repo, tmp_path)
-
-        with httpx.Client(base_url=server.url, timeout=scaled(30)) as http:
-            snapshot = RestRegistry(http, label=server.url).read()
-    document = build_document(snapshot, CatalogOptions(mlflow_ui_url=server.url))
-    _assert_catalog(document, slug, answers, repo)
-
-
-def _assert_registry(
-    url: str, slug: str, commit: str, answers: dict, repo: Path, tmp_path: Path
-) -> None:
-    from mlflow import MlflowClient
-    from mlflow.artifacts import download_artifacts
-    from mlflow.models import Model
-
-    client = MlflowClient(tracking_uri=url, registry_uri=url)
-    model = client.get_registered_model(slug)
-    blueprint_version = str(answers_of(repo)["_commit"])
-    assert model.tags == {
-        ModelTags.OWNER: answers["owner"],
-        ModelTags.SYSTEM: answers["system"],
-        ModelTags.DATA_CLASSIFICATION: answers["data_classification"],
-        ModelTags.TRAINING_REGION: answers["hub_region"],
-        ModelTags.SOURCE_REPO: f"https://github.com/{answers_of(repo)['repository']}",
-        ModelTags.BLUEPRINT: "ml-model",
-        ModelTags.BLUEPRINT_VERSION: blueprint_version,
-        ModelTags.FRAMEWORK: "sklearn",
-        ModelTags.TASK: "classification",
-        ModelTags.TAGS: "kserve-mlserver",
-    }
-    assert model.description == answers_of(repo)["description"]
-
-    champion = client.get_model_version_by_alias(slug, ModelTags.CHAMPION)
-    assert client.get_model_version_by_alias(slug, "candidate").version == champion.version
-    assert str(champion.version) == "1"
-    tags = champion.tags
-    assert {
-        k: tags.get(k)
-        for k in (
-            "owner",
-            "system",
-            "data_classification",
-            "git_commit",
-            "blueprint",
-            "blueprint_version",
-        )
-    } == {
-        "owner": answers["owner"],
-        "system": answers["system"],
-        "data_classification": answers["data_classification"],
-        "git_commit": commit,
-        "blueprint": "ml-model",
-        "blueprint_version": blueprint_version,
-    }
-    assert tags["validation_status"] == "passed"
-    assert float(tags["holdout_f1"]) >= 0.7
-
-    run_data = client.get_run(champion.run_id).data
-    assert {"accuracy", "f1"} <= set(run_data.metrics)
-    assert run_data.params["data.test_size"] == "0.25"
-    folder = download_artifacts(
-        artifact_uri=client.get_model_version_download_uri(slug, champion.version),
-        dst_path=str(tmp_path / "model"),
-        tracking_uri=url,
-    )
-    logged = Model.load(folder)
-    assert logged.signature is not None
-    assert [spec.name for spec in logged.signature.inputs.inputs][:2] == [
-        "feature_01",
-        "feature_02",
-    ]
-    assert "sklearn" in logged.flavors
-
-
-def _assert_catalog(document, slug: str, answers: dict, repo: Path) -> None:
-    entities = list(yaml.safe_load_all(document.yaml))
-    resources = [e for e in entities if e["kind"] == "Resource"]
-    assert [r["metadata"]["name"] for r in resources] == [slug]
-    resource = resources[0]
-    annotations = resource["metadata"]["annotations"]
-    assert annotations["trellis.dev/blueprint"] == "ml-model"
-    assert annotations["trellis.dev/blueprint-version"] == str(answers_of(repo)["_commit"])
-    assert annotations["trellis.dev/champion-version"] == "1"
-    assert annotations["trellis.dev/data-classification"] == answers["data_classification"]
-    assert annotations["github.com/project-slug"] == answers_of(repo)["repository"]
-    assert resource["spec"]["owner"] == answers["owner"]
-    assert resource["spec"]["system"] == f"system:default/{answers['system']}"
-    assert resource["spec"]["lifecycle"] == "production"
-    assert [p for p in document.problems if p.severity == "error"] == []
-    assert entity_problems(resource) == []
-    verdicts = validate_entities(entities)
-    assert all(v["ok"] for v in verdicts), verdicts
-    # The repository's own catalog entity depends on exactly this Resource.
-    component = yaml.safe_load((repo / "catalog-info.yaml").read_text())
-    assert f"resource:default/{resource['metadata']['name']}" in component["spec"]["dependsOn"]

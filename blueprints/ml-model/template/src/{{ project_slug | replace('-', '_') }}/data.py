@@ -4,8 +4,9 @@ The sample (`sample_data/sample.csv`) is synthetic, made deterministically for t
 it lets the pipeline and its tests run anywhere, offline. Point `data.path` in `params.yaml`,
 or the `TRAINING_DATA` environment variable (which wins), at a CSV or Parquet file with the
 same shape - numeric feature columns and a target column - to train on real data. Any
-location pandas can read works (a path, `https://`, or `s3://`, `gs://`, `abfs://` with the
-matching fsspec package installed).
+location pandas can read works: a path, `https://`, or the cloud's object store (`s3://`,
+`gs://` or `abfs://`, whose fsspec package is a dependency of this project; others need
+theirs installed). Credentials come from the environment, as the cloud's SDK finds them.
 """
 
 from __future__ import annotations
@@ -96,9 +97,14 @@ def redact(location: str) -> str:
 
 
 def _read(location: str) -> pd.DataFrame:
-    if location.lower().endswith((".parquet", ".pq")):
-        return pd.read_parquet(location)
-    return pd.read_csv(location)
+    """The table at `location`; a missing file or storage library is a one-line error."""
+    read = pd.read_parquet if location.lower().endswith((".parquet", ".pq")) else pd.read_csv
+    try:
+        return read(location)
+    except FileNotFoundError:
+        raise ValueError(f"no data at {redact(location)}") from None
+    except ImportError as exc:  # an object store whose fsspec package is not installed
+        raise ValueError(f"cannot read {redact(location)}: {exc}") from None
 
 
 def split(dataset: Dataset, *, test_size: float, seed: int) -> tuple[Dataset, Dataset]:

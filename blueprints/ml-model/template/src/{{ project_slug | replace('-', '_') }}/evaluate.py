@@ -4,9 +4,9 @@ Run it as `evaluate [--params params.yaml]` (a console script) or with `python -
 module. The candidate becomes the champion only when it meets every threshold in the `gate`
 section of `params.yaml` (`min_<metric>` / `max_<metric>`) and beats the current champion's
 primary metric by at least `gate.min_improvement`. Exit status: 0 promoted (or already the
-champion), 1 refused by the gate, 2 nothing to evaluate or bad input, 3 any other failure (the
-registry unreachable, a model that does not load): only 1 means "the candidate is not good
-enough".
+champion), 1 refused by the gate, 2 nothing to evaluate or bad input (`MLFLOW_TRACKING_URI`
+unset where its default is out of reach included), 3 any other failure (the registry
+unreachable, a model that does not load): only 1 means "the candidate is not good enough".
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Run it as `promote [VERSION]` (a console script) or with `python -m` on this module. Without
 a version it rolls back to the champion that the current one replaced (the version tag
 `previous_champion` that `evaluate` writes). The serving pipeline deploys whatever the
-alias points at.
+alias points at. Exit status: 0 moved, 2 no such version (or `MLFLOW_TRACKING_URI` to set),
+3 the tracking server does not answer.
 """
 
 from __future__ import annotations

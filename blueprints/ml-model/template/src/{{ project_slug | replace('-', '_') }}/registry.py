@@ -1,16 +1,21 @@
 """The MLflow registry: where it is, what this project writes into it, and its aliases.
 
-Registered-model tags are what Trellis reads to show the model in Backstage (owner, system,
-data classification, training region, source repository, blueprint and its version,
-framework, task); version tags record where each version came from.
+Registered-model tags are what Trellis reads to show the model in Backstage and score it
+(owner, system, data classification, training region, source repository, model card,
+blueprint and its version, framework, task); version tags record where each version came from.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -27,6 +32,12 @@ CHAMPION = "champion"
 #: Version tag: the champion a promotion replaced (what `promote` rolls back to).
 PREVIOUS_CHAMPION_TAG = "previous_champion"
 UNKNOWN = "unknown"
+#: Exit status when `MLFLOW_TRACKING_URI` is unset and the default server is out of reach.
+EXIT_NOT_CONFIGURED = 2
+#: Exit status when the tracking server `MLFLOW_TRACKING_URI` names does not answer.
+EXIT_UNREACHABLE = 3
+#: How long the first contact with a tracking server may take before it counts as down.
+PROBE_TIMEOUT_SECONDS = 5.0
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,15 +52,67 @@ def experiment_name() -> str:
 
 
 def connect() -> MlflowClient:
-    """Point MLflow at the tracking server (telemetry off) and return a client for it."""
+    """Point MLflow at the tracking server (telemetry off) and return a client for it.
+
+    A server out of reach stops the command (SystemExit) with one line saying what to set:
+    MLflow itself would retry for minutes and then print a traceback.
+    """
+    uri = tracking_uri()
+    require_reachable(uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     import mlflow
 
-    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def unreachable(uri: str) -> str | None:
+    """Why an http(s) tracking server cannot be reached, or None when it answers.
+
+    Any HTTP answer counts, even an error status or a TLS handshake that MLflow's own
+    settings may accept: only a server that is not there is reported.
+    """
+    if urlsplit(uri).scheme not in {"http", "https"}:
+        return None  # a local registry (sqlite://, a folder) or a managed one MLflow resolves
+    request = urllib.request.Request(uri, method="HEAD")  # noqa: S310 - http(s) only, above
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_SECONDS):  # noqa: S310
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLError):
+            return None
+        return str(exc.reason)
+    except (TimeoutError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+
+
+def require_reachable(uri: str) -> None:
+    """Exit with one actionable line when the tracking server cannot be reached.
+
+    Like argparse on a bad argument, this ends the command itself, so that train, evaluate,
+    promote and publish all stop the same way wherever they connect.
+    """
+    problem = unreachable(uri)
+    if problem is None:
+        return
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        print(
+            f"error: the MLflow tracking server {uri} does not answer ({problem}): start it, "
+            "or export MLFLOW_TRACKING_URI=<the URL of one that runs>",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_UNREACHABLE)
+    print(
+        f"error: MLFLOW_TRACKING_URI is not set and its default {uri} cannot be reached from "
+        f"here ({problem}): export MLFLOW_TRACKING_URI=<your tracking server>, e.g. "
+        "http://127.0.0.1:5000 for a local `mlflow server` (see README.md)",
+        file=sys.stderr,
+    )
+    raise SystemExit(EXIT_NOT_CONFIGURED)
 
 
 def git_commit() -> str:
@@ -96,6 +159,7 @@ def model_tags(version_of_blueprint: str) -> dict[str, str]:
         "data_classification": project.DATA_CLASSIFICATION,
         "training_region": training_region(),
         "source_repo": project.SOURCE_REPO,
+        "model_card": project.MODEL_CARD,
         "blueprint": project.BLUEPRINT,
         "blueprint_version": version_of_blueprint,
         "framework": project.FRAMEWORK,

@@ -2,7 +2,8 @@
 
 Run it as `train [--params params.yaml]` (a console script) or with `python -m` on this
 module. The version gets the registry tags Trellis reads; `evaluate` then decides whether it
-becomes the `champion`.
+becomes the `champion`. Exit status: 0 registered, 2 bad data or parameters (or
+`MLFLOW_TRACKING_URI` to set), 3 the tracking server does not answer.
 """
 
 from __future__ import annotations
