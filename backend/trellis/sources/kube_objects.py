@@ -44,6 +44,7 @@ TOPOLOGY_REGION = "topology.kubernetes.io/region"
 PREDICTOR_LABEL = "serving.kserve.io/inferenceservice"
 COMPONENT_LABEL = "component"
 GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
 GPU_PRODUCT = "nvidia.com/gpu.product"
 
 #: Old-style predictor keys (``predictor.sklearn``...) and the runtime KServe picks for each
@@ -330,15 +331,24 @@ def _image_runtime(containers: Sequence[Obj]) -> str:
     return Runtime.CUSTOM
 
 
+def _is_gpu(resource: str) -> bool:
+    """A whole GPU, a time-sliced share of one (renamed ``.shared`` or not), or a MIG slice."""
+    return resource in (GPU, f"{GPU}.shared") or resource.startswith(MIG_PREFIX)
+
+
 def _gpus(containers: Iterable[Obj]) -> tuple[int, int]:
-    """``nvidia.com/gpu`` requests and limits of one pod (requests default to limits)."""
+    """GPU requests and limits of one pod, MIG slices included (requests default to limits)."""
     requests = limits = 0
     for container in containers:
         resources = _map(container, "resources")
-        limit = _quantity(_map(resources, "limits").get(GPU))
-        request = _map(resources, "requests").get(GPU)
-        limits += limit
-        requests += limit if request is None else _quantity(request)
+        declared_limits, declared_requests = _map(resources, "limits"), _map(resources, "requests")
+        for resource in {*declared_limits, *declared_requests}:
+            if not _is_gpu(str(resource)):
+                continue
+            limit = _quantity(declared_limits.get(resource))
+            request = declared_requests.get(resource)
+            limits += limit
+            requests += limit if request is None else _quantity(request)
     return requests, limits
 
 

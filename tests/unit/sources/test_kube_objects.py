@@ -179,6 +179,29 @@ def test_gpu_requests_default_to_limits_and_the_product_comes_from_affinity_too(
     assert (hub["churn-predictor"].gpu_limits, hub["churn-predictor"].gpu_product) == (0, None)
 
 
+@pytest.mark.parametrize(
+    ("resources", "counted"),
+    [
+        ({"limits": {"nvidia.com/mig-2g.20gb": "1"}}, (1, 1)),  # a MIG slice, limits only
+        (
+            {"requests": {"nvidia.com/mig-1g.10gb": 1}, "limits": {"nvidia.com/mig-1g.10gb": 2}},
+            (1, 2),
+        ),
+        ({"limits": {"nvidia.com/gpu": 1, "nvidia.com/mig-1g.10gb": 1}}, (2, 2)),
+        ({"limits": {"nvidia.com/gpu.shared": 1}}, (1, 1)),  # time-slicing, renamed
+        ({"limits": {"nvidia.com/gpu.product": 1, "amd.com/gpu": 1, "cpu": "2"}}, (0, 0)),
+    ],
+)
+def test_mig_slices_count_as_gpus_and_other_resources_do_not(resources, counted):
+    container = {"name": "kserve-container", "image": TRITON_IMAGE, "resources": resources}
+    isvc = {
+        "metadata": {"name": "m", "namespace": "n"},
+        "spec": {"predictor": {"containers": [container]}},
+    }
+    (server,) = to_deployments("c", ClusterObjects([isvc], [], [], []), default_region="r")
+    assert (server.gpu_requests, server.gpu_limits) == counted
+
+
 def test_network_policies_count_only_when_they_select_the_servers_pods():
     hub = by_name(to_deployments("hub", objects(HUB), default_region="x"))
     edge = by_name(to_deployments("edge", objects(EDGE), default_region="x"))
