@@ -12,12 +12,14 @@ console script; `publish` prints the URI) with kubectl pointed at the overlay's 
    revision at once). The exit status is 0 once version N serves everything, 1 otherwise.
 
 `rollout manifest` is step 1's edit alone (stdin to stdout), and `rollout smoke --url` step
-2's request, for use by hand.
+2's request, for use by hand. The module needs only PyYAML and, for the verdict,
+prometheus-api-client (the `deploy` extra), so CI can run it without the training stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -83,29 +85,29 @@ def render(overlay: Path, storage_uri: str, canary_percent: int | None) -> tuple
 
 def smoke_request(rows: int = SMOKE_ROWS) -> dict[str, Any]:
     """An Open Inference Protocol (v2) request with the first rows of the bundled sample."""
-    import pandas as pd
-
-    with resources.files(__package__).joinpath("sample_data/sample.csv").open("rb") as handle:
-        features = pd.read_csv(handle).drop(columns=["target"]).head(rows)
+    with resources.files(__package__).joinpath("sample_data/sample.csv").open("r") as handle:
+        sample = list(csv.DictReader(handle))[:rows]
+    columns = [name for name in sample[0] if name != "target"]
+    values = [[float(row[name]) for name in columns] for row in sample]
     if project.SERVING_RUNTIME == "triton" or project.FRAMEWORK == "pytorch":
         # One float32 tensor (the ONNX export's `input`, or MLflow's tensor signature).
         name = "input" if project.SERVING_RUNTIME == "triton" else "input-0"
         tensor = {
             "name": name,
-            "shape": list(features.shape),
+            "shape": [len(values), len(columns)],
             "datatype": "FP32",
-            "data": features.to_numpy(dtype="float32").ravel().tolist(),
+            "data": [value for row in values for value in row],
         }
         request: dict[str, Any] = {"inputs": [tensor]}
         if project.SERVING_RUNTIME != "triton":
             request["parameters"] = {"content_type": "np"}
         return request
     # MLServer decodes one input per column into the DataFrame the MLflow signature names.
-    columns = [
-        {"name": str(c), "shape": [rows], "datatype": "FP64", "data": features[c].tolist()}
-        for c in features.columns
+    inputs = [
+        {"name": name, "shape": [len(values)], "datatype": "FP64", "data": [r[i] for r in values]}
+        for i, name in enumerate(columns)
     ]
-    return {"parameters": {"content_type": "pd"}, "inputs": columns}
+    return {"parameters": {"content_type": "pd"}, "inputs": inputs}
 
 
 def smoke(url: str, *, timeout: float = 300, interval: float = 5) -> str | None:
