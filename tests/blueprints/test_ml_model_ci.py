@@ -18,7 +18,7 @@ import yaml
 
 from support.blueprints import VARIANTS
 from support.checkov_scan import Findings
-from support.gitlab import expression_holds, gitlab_job, gitlab_jobs
+from support.gitlab import changes_match, gitlab_job, gitlab_jobs, rules_allow
 from support.manifests import render_overlay
 from support.timing import scaled
 from support.tools import actionlint, tool
@@ -639,25 +639,8 @@ def test_a_docs_only_push_trains_and_deploys_nothing(github: Any, tmp_path: Path
         assert "if" not in jobs[job_id]
 
 
-def gitlab_glob(pattern: str) -> re.Pattern[str]:
-    """A ``rules: changes`` glob (``**`` crosses folders, ``*`` does not)."""
-    text = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*")
-    return re.compile("^" + text.replace(r"\*", "[^/]*") + "$")
-
-
 def gitlab_runs(job: dict[str, Any], variables: dict[str, str], files: list[str]) -> bool:
-    """Whether a job's rules (with ``changes``) let it into a pipeline for these files."""
-    for rule in job.get("rules") or []:
-        if "if" in rule and not expression_holds(rule["if"], variables):
-            continue
-        changes = rule.get("changes")
-        patterns = changes.get("paths", []) if isinstance(changes, dict) else changes
-        if patterns is not None and not any(
-            gitlab_glob(p).match(f) for p in patterns for f in files
-        ):
-            continue
-        return rule.get("when", "on_success") != "never"
-    return False
+    return rules_allow(job.get("rules"), variables, changed=files)
 
 
 @on_gitlab
@@ -684,7 +667,7 @@ def test_gitlab_docs_only_pushes_train_and_deploy_nothing(gitlab: Any) -> None:
     # The model files listed are ones the repository has.
     files = [str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()]
     for pattern in jobs["train"]["rules"][1]["changes"]:
-        assert any(gitlab_glob(pattern).match(f) for f in files), pattern
+        assert changes_match([pattern], files), pattern
 
 
 # --- Terraform --------------------------------------------------------------------------------
