@@ -34,6 +34,7 @@ BIN = Path(sys.executable).parent
 TRAINED_VARIANT = "sklearn-github-aws"
 #: Every generated repository has these modules (the package folder is the slug, snake-cased).
 MODULES = (
+    "canary",
     "data",
     "evaluate",
     "metrics",
@@ -43,6 +44,7 @@ MODULES = (
     "promote",
     "publish",
     "registry",
+    "rollout",
     "train",
 )
 
