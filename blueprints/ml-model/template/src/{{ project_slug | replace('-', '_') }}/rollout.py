@@ -230,18 +230,21 @@ def deploy(args: argparse.Namespace) -> int:
     """Steps 1-3 of the module's docstring; the exit status."""
     _, service = render(args.overlay, args.storage_uri, None)
     name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
-    current = _service(name, namespace)
-    serving = ((current or {}).get("spec") or {}).get("predictor", {}).get("model", {})
-    previous_uri = serving.get("storageUri")
-    pinned = (current or {}).get("spec", {}).get("predictor", {}).get("canaryTrafficPercent")
-    if previous_uri == args.storage_uri and pinned is None:
-        print(f"{name} in {namespace} already serves {args.storage_uri}")
-        return 0
-    use_canary = bool(previous_uri) and not args.no_canary and previous_uri != args.storage_uri
-    percent = args.canary_percent if use_canary else None
+    current = _service(name, namespace) or {}
+    predictor = current.get("spec", {}).get("predictor", {})
+    previous_uri = predictor.get("model", {}).get("storageUri")
+    # A new model version goes to a canary first; so does one a roll-back left at 0 %. A
+    # change of the manifests alone (same version) rolls out at once, smoke-tested.
+    retried = previous_uri == args.storage_uri and "canaryTrafficPercent" in predictor
+    use_canary = bool(previous_uri) and (previous_uri != args.storage_uri or retried)
+    percent = args.canary_percent if use_canary and not args.no_canary else None
     manifests, _ = render(args.overlay, args.storage_uri, percent)
     before = _predictor_status(current).get("latestCreatedRevision")
     _kubectl("apply", "--selector", TRAINING, "--filename", "-", stdin=manifests)
+    generation = (_service(name, namespace) or {}).get("metadata", {}).get("generation")
+    if current and generation == current.get("metadata", {}).get("generation"):
+        print(f"{name} in {namespace} already serves {args.storage_uri} as applied")
+        return 0
     share = f"{percent} % of the traffic" if percent is not None else "all the traffic"
     print(f"{name} in {namespace}: {args.storage_uri} applied with {share}")
     try:
@@ -291,7 +294,7 @@ def deploy(args: argparse.Namespace) -> int:
             '{"spec": {"predictor": {"canaryTrafficPercent": 0}}}',
         )
         print(
-            f"Rolled back: every request goes to the previous revision ({previous_uri}). "
+            "Rolled back: every request goes to the previous revision. "
             "Move the champion back with `promote`, or fix and publish a new version.",
             file=sys.stderr,
         )
