@@ -10,6 +10,7 @@ of a same-named pod in another namespace are there to be ignored.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -232,30 +233,45 @@ def rollout_manifest(repo: Path, built: str, *args: str) -> list[dict[str, Any]]
 
 
 @pytest.mark.tools
-def test_each_region_gets_the_version_as_a_canary_and_keeps_everything_else(
+def test_every_overlay_gets_the_version_as_a_canary_and_keeps_everything_else(
     variant: tuple[str, dict[str, Any], Path],
 ) -> None:
     _, answers, repo = variant
-    for region in [answers["hub_region"], *answers["edge_regions"]]:
-        built = kustomize(repo / "deploy" / "overlays" / region)
+    overlays = sorted(p.parent for p in (repo / "deploy" / "overlays").glob("*/kustomization.yaml"))
+    assert {o.name for o in overlays} >= {answers["hub_region"], *answers["edge_regions"]}
+    percent = answers.get("canary_traffic_percent", 10)
+    for overlay in overlays:
+        built = kustomize(overlay)
         before = [d for d in yaml.safe_load_all(built) if d]
         service = next(d for d in before if d["kind"] == "InferenceService")
         root = service["spec"]["predictor"]["model"]["storageUri"]
-        percent = str(answers.get("canary_traffic_percent", 10))
         after = rollout_manifest(
-            repo, built, "--storage-uri", f"{root}/7", "--canary-percent", percent
+            repo, built, "--storage-uri", f"{root}/7", "--canary-percent", str(percent)
         )
         assert [(d["kind"], d["metadata"]["name"]) for d in after] == [
             (d["kind"], d["metadata"]["name"]) for d in before
-        ]
+        ], overlay.name
         edited = next(d for d in after if d["kind"] == "InferenceService")
         predictor = edited["spec"]["predictor"]
         assert predictor["model"]["storageUri"] == f"{root}/7"
-        assert predictor["canaryTrafficPercent"] == int(percent)
+        assert predictor["canaryTrafficPercent"] == percent
         assert edited["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
-        unchanged = {
-            k: v for k, v in predictor.items() if k not in {"model", "canaryTrafficPercent"}
-        }
-        assert unchanged == {
-            k: v for k, v in service["spec"]["predictor"].items() if k not in {"model"}
-        }
+        kept = {k: v for k, v in predictor.items() if k not in {"model", "canaryTrafficPercent"}}
+        assert kept == {k: v for k, v in service["spec"]["predictor"].items() if k != "model"}
+        assert edited["metadata"]["namespace"] == service["metadata"]["namespace"]
+
+
+def test_the_podmonitor_keeps_the_labels_the_canary_is_selected_by(
+    variant: tuple[str, dict[str, Any], Path],
+) -> None:
+    """`canary` selects a revision's series by Kubernetes' `namespace` and `pod` labels, which
+    the Prometheus Operator puts on every target: the PodMonitor must not drop or rewrite them."""
+    _, _, repo = variant
+    monitor = yaml.safe_load((repo / "deploy" / "base" / "podmonitor.yaml").read_text())
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        for rule in [*endpoint.get("relabelings", []), *endpoint.get("metricRelabelings", [])]:
+            assert rule.get("targetLabel") not in {"pod", "namespace"}, rule
+            for label in ("pod", "namespace"):
+                matched = re.fullmatch(rule.get("regex", "(.*)"), label) is not None
+                assert not (rule.get("action") == "labeldrop" and matched), rule
+                assert not (rule.get("action") == "labelkeep" and not matched), rule
