@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,3 +276,20 @@ def test_the_podmonitor_keeps_the_labels_the_canary_is_selected_by(
                 matched = re.fullmatch(rule.get("regex", "(.*)"), label) is not None
                 assert not (rule.get("action") == "labeldrop" and matched), rule
                 assert not (rule.get("action") == "labelkeep" and not matched), rule
+
+
+def test_gitlab_runs_the_rollout_with_the_deploy_extra_it_declares(
+    renders: Renders,
+) -> None:
+    """GitLab runs `rollout` beside the cloud CLI with only its own requirements (uv
+    `--with`): they must be the `deploy` extra plus PyYAML, as pyproject.toml declares them."""
+    _, _, repo = renders.get("ml-model", TRITON_VARIANT)
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    wanted = {
+        *project["optional-dependencies"]["deploy"],
+        *(r for r in project["dependencies"] if r.lower().startswith("pyyaml")),
+    }
+    config = yaml.safe_load((repo / ".gitlab-ci.yml").read_text())
+    script = "\n".join(config[".rollout"]["script"])
+    assert set(re.findall(r'--with "([^"]+)"', script)) == wanted
+    assert "rollout deploy" in script
