@@ -150,7 +150,8 @@ def _infer(endpoint: str, body: dict[str, Any], rows: int) -> tuple[str | None, 
 # --- the rollout ---------------------------------------------------------------------------
 
 
-def _kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
+def _kubectl(*args: str, stdin: str | None = None) -> str:
+    """The output of `kubectl ARGS`; a failure raises RuntimeError with its message."""
     result = subprocess.run(  # noqa: S603 - arguments are passed, never through a shell
         ["kubectl", *args],  # noqa: S607 - kubectl from PATH, as the CI installs it
         input=stdin,
@@ -159,7 +160,7 @@ def _kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
         timeout=600,
         check=False,
     )
-    if check and result.returncode != 0:
+    if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result.stdout
 
