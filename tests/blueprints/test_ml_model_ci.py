@@ -18,7 +18,7 @@ import yaml
 
 from support.blueprints import VARIANTS
 from support.checkov_scan import Findings
-from support.gitlab import gitlab_job, gitlab_jobs
+from support.gitlab import changes_match, gitlab_job, gitlab_jobs, rules_allow
 from support.manifests import render_overlay
 from support.timing import scaled
 from support.tools import actionlint, tool
@@ -96,10 +96,13 @@ def expand(text: str, env: dict[str, Any]) -> str:
     )
 
 
-def applies_overlay(script: str, region: str) -> bool:
-    return (
-        re.search(rf'kubectl apply -k "?deploy/overlays/{re.escape(region)}"?(\s|$)', script)
-        is not None
+def rolls_out(script: str, overlay: str) -> re.Match[str] | None:
+    """``rollout deploy`` of ``deploy/overlays/<overlay>`` in an expanded script."""
+    return re.search(
+        rf'rollout deploy --overlay "?deploy/overlays/{re.escape(overlay)}"?\s+'
+        r'--storage-uri "?(\S+?)"?(\s+(?P<flags>.*))?$',
+        script,
+        flags=re.MULTILINE,
     )
 
 
@@ -352,42 +355,62 @@ def test_id_token_only_on_jobs_that_talk_to_the_cloud(github: Any) -> None:
     assert set(deploy_jobs) <= set(cloud_jobs)
 
 
+def environment_name(job: dict[str, Any]) -> str | None:
+    environment = job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
 @on_github
-def test_one_approval_gated_deploy_job_per_region_hub_first(github: Any) -> None:
-    answers, repo, workflows = github
+def test_staging_then_each_region_rolls_out_behind_its_own_approval(github: Any) -> None:
+    """train → staging (all traffic, smoke test) → hub → each edge, one environment each, every
+    one publishing the champion to its bucket, then rolling that exact version out."""
+    answers, _, workflows = github
     hub, edges = answers["hub_region"], answers["edge_regions"]
-    workflow = next(
-        w for w in workflows.values() if any("environment" in job for job in w["jobs"].values())
-    )
+    workflow = workflows["ci-cd.yml"]
     jobs = workflow["jobs"]
-    by_region: dict[str, list[str]] = {}
+    by_environment: dict[str, list[str]] = {}
     for job_id, job in jobs.items():
-        if "environment" in job:
-            environment = job["environment"]
-            region = environment["name"] if isinstance(environment, dict) else environment
-            by_region.setdefault(region, []).append(job_id)
-    assert sorted(by_region) == sorted(regions_of(answers))
-    assert all(len(ids) == 1 for ids in by_region.values()), by_region
+        if name := environment_name(job):
+            by_environment.setdefault(name, []).append(job_id)
+    assert sorted(by_environment) == sorted(["staging", *regions_of(answers), "infrastructure"])
+    assert all(len(ids) == 1 for ids in by_environment.values()), by_environment
 
     def needs(job_id: str) -> set[str]:
         value = jobs[job_id].get("needs", [])
         return {value} if isinstance(value, str) else set(value)
 
-    hub_job = by_region[hub][0]
-    assert "train" in needs(hub_job), "the hub is deployed after training"
-    assert "build-image" in needs("train")
+    first = {name: ids[0] for name, ids in by_environment.items()}
+    assert needs(first["staging"]) == {"train"}, "staging comes straight after training"
+    assert needs(first[hub]) == {first["staging"]}, "production waits for staging"
     for edge in edges:
-        assert hub_job in needs(by_region[edge][0]), f"{edge} must wait for the hub"
-    for region, (job_id,) in by_region.items():
-        env = {**workflow.get("env", {}), **jobs[job_id].get("env", {})}
-        assert applies_overlay(expand(runs(jobs[job_id]), env), region), job_id
-        assert (repo / "deploy" / "overlays" / region / "kustomization.yaml").is_file()
-        # The champion is copied into the region's bucket first, behind the same gate.
-        steps = [step.get("run", "") for step in jobs[job_id]["steps"]]
-        publish = next(i for i, run in enumerate(steps) if run.startswith("publish --overlay"))
-        apply = next(i for i, run in enumerate(steps) if "kubectl apply -k" in run)
-        assert publish < apply, job_id
-        assert 'publish --overlay "deploy/overlays/$REGION"' in steps[publish]
+        assert needs(first[edge]) == {first[hub]}, f"{edge} must wait for the hub"
+    assert "build-image" in needs("train")
+    percent = answers.get("canary_traffic_percent", 10)
+    assert workflow["env"]["CANARY_TRAFFIC_PERCENT"] == str(percent)
+    for environment in ["staging", *regions_of(answers)]:
+        job = jobs[first[environment]]
+        env = {**workflow["env"], **job["env"]}
+        assert env["REGION"] == (hub if environment == "staging" else environment)
+        job_steps = steps(job)
+        # The champion is copied under the overlay's model root first, in the same job.
+        publish = next(
+            i for i, s in enumerate(job_steps) if "publish --overlay" in s.get("run", "")
+        )
+        assert 'uri=$(publish --overlay "$OVERLAY")' in job_steps[publish]["run"]
+        assert "MLFLOW_TRACKING_TOKEN" in job_steps[publish]["env"]
+        rollout = next(i for i, s in enumerate(job_steps) if "rollout deploy" in s.get("run", ""))
+        assert publish < rollout, first[environment]
+        step = job_steps[rollout]
+        publish_id = job_steps[publish]["id"]
+        assert step["env"]["STORAGE_URI"] == f"${{{{ steps.{publish_id}.outputs.uri }}}}"
+        found = rolls_out(expand(step["run"], env), environment)
+        assert found, step["run"]
+        assert found["flags"] == (
+            "--no-canary" if environment == "staging" else f'--canary-percent "{percent}"'
+        ), found["flags"]
+        if environment != "staging":
+            assert "PROMETHEUS_URL" in step["env"], "the canary is judged from Prometheus"
+        assert "pip install -e '.[publish,deploy]'" in runs(job)
     # Only the main line gets that far: pull requests stop after the checks.
     condition = jobs["build-image"]["if"]
     assert "refs/heads/main" in condition and "pull_request" in condition
@@ -455,8 +478,8 @@ def test_gitlab_stages_and_checks(gitlab: Any) -> None:
 
 
 @on_gitlab
-def test_gitlab_deploys_each_region_after_approval_hub_first(gitlab: Any) -> None:
-    answers, repo, config = gitlab
+def test_gitlab_stages_staging_then_each_region_behind_approval(gitlab: Any) -> None:
+    answers, _, config = gitlab
     jobs = gitlab_jobs(config)
     hub = answers["hub_region"]
 
@@ -468,27 +491,36 @@ def test_gitlab_deploys_each_region_after_approval_hub_first(gitlab: Any) -> Non
         }
 
     deploys, publishes = environment_jobs(None), environment_jobs("prepare")
-    assert sorted(deploys) == sorted(publishes) == sorted(regions_of(answers))
-    hub_name = deploys[hub][0]
+    environments = ["staging", *regions_of(answers)]
+    assert sorted(publishes) == sorted(environments)
+    assert sorted(deploys) == sorted([*environments, "infrastructure"])
     for name, job in [*deploys.values(), *publishes.values()]:
-        assert job["stage"] == "deploy"
         manual = job.get("when") == "manual" or (
             job.get("rules") and all(rule.get("when") == "manual" for rule in job["rules"])
         )
         assert manual, f"{name} must wait for a person"
         assert job.get("allow_failure") is False, f"{name} must block the pipeline until run"
-    for region, (name, job) in deploys.items():
-        publish_name, publish = publishes[region]
-        # The champion is copied into the region's bucket first, then the overlay applied.
+    percent = str(answers.get("canary_traffic_percent", 10))
+    assert config["variables"]["CANARY_TRAFFIC_PERCENT"] == percent
+    for environment in environments:
+        name, job = deploys[environment]
+        publish_name, publish = publishes[environment]
+        assert job["stage"] == publish["stage"] == "deploy"
+        # The champion is copied under the overlay's model root, then that version rolled out.
         assert set(job["needs"]) == {publish_name}, (name, job["needs"])
-        before = {"train"} if region == hub else {hub_name}
-        assert set(publish["needs"]) == before, (publish_name, publish["needs"])
+        before = {"staging": "train", hub: deploys["staging"][0]}.get(environment)
+        assert set(publish["needs"]) == {before or deploys[hub][0]}, publish_name
         env = {**config.get("variables", {}), **publish.get("variables", {})}
-        assert 'publish --overlay "deploy/overlays/$REGION"' in script_of(publish)
-        assert env["REGION"] == region
+        assert env["OVERLAY"] == f"deploy/overlays/{environment}"
+        assert env["REGION"] == (hub if environment == "staging" else environment)
+        assert 'STORAGE_URI="$(publish --overlay "$OVERLAY")"' in script_of(publish)
+        assert publish["artifacts"]["reports"]["dotenv"] == "publish.env"
         env = {**config.get("variables", {}), **job.get("variables", {})}
-        assert applies_overlay(expand(script_of(job), env), region), name
-        assert (repo / "deploy" / "overlays" / region / "kustomization.yaml").is_file()
+        assert job["environment"]["deployment_tier"] == (
+            "staging" if environment == "staging" else "production"
+        )
+        assert env["CANARY"] == ("false" if environment == "staging" else "true")
+        assert rolls_out(expand(script_of(job), env), environment), name
     assert "build-image" in jobs["train"]["needs"]
 
 
@@ -525,3 +557,242 @@ def test_gitlab_ci_passes_checkov(gitlab: Any, checkov_findings: dict[str, Findi
     assert findings.passed, "checkov scanned no GitLab CI job"
     allowed = listed_skips(repo)
     assert sorted({c["check_id"] for c in findings.failed} - allowed) == []
+
+
+# --- what runs for which change ---------------------------------------------------------------
+
+DOCS_ONLY = ["docs/index.md", "README.md", "mkdocs.yml", "catalog-info.yaml"]
+MODEL_CHANGE = ["src/{package}/train.py"]
+INFRA_ONLY = ["infra/main.tf"]
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(repo),
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
+    )
+    return result.stdout.strip()
+
+
+@on_github
+def test_a_docs_only_push_trains_and_deploys_nothing(github: Any, tmp_path: Path) -> None:
+    """Run the `changes` job's own script on real commits, and follow its outputs."""
+    _, _, workflows = github
+    jobs = workflows["ci-cd.yml"]["jobs"]
+    step = next(s for s in steps(jobs["changes"]) if s.get("id") == "diff")
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "train.py").write_text("x = 1\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "first")
+
+    def outputs(files: list[str], base: str | None) -> dict[str, str]:
+        for name in files:
+            path = repo / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{path.name} changed\n")
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", "change")
+        output = tmp_path / "output"
+        output.write_text("")
+        result = subprocess.run(
+            ["bash", "-e", "-c", step["run"]],
+            cwd=repo,
+            env={"PATH": "/usr/bin:/bin", "BASE": base or "", "GITHUB_OUTPUT": str(output)},
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+    head = git(repo, "rev-parse", "HEAD")
+    assert outputs(DOCS_ONLY, head) == {"model": "false", "infra": "false"}
+    head = git(repo, "rev-parse", "HEAD")
+    assert outputs(["src/train.py", "docs/x.md"], head) == {"model": "true", "infra": "false"}
+    head = git(repo, "rev-parse", "HEAD")
+    assert outputs(INFRA_ONLY, head) == {"model": "false", "infra": "true"}
+    # A run by hand (no base) or a base the clone lacks: everything runs.
+    assert outputs(["docs/y.md"], None) == {"model": "true", "infra": "true"}
+    assert outputs(["docs/z.md"], "0" * 40) == {"model": "true", "infra": "true"}
+
+    # Training hangs on `model`, Terraform on `infra`; the checks run whatever changed.
+    assert "needs.changes.outputs.model == 'true'" in jobs["build-image"]["if"]
+    assert "changes" in jobs["build-image"]["needs"]
+    for job_id in ("terraform-check", "terraform-plan"):
+        assert "needs.changes.outputs.infra == 'true'" in jobs[job_id]["if"]
+    for job_id in ("lint", "test"):
+        assert "if" not in jobs[job_id]
+
+
+def gitlab_runs(job: dict[str, Any], variables: dict[str, str], files: list[str]) -> bool:
+    return rules_allow(job.get("rules"), variables, changed=files)
+
+
+@on_gitlab
+def test_gitlab_docs_only_pushes_train_and_deploy_nothing(gitlab: Any) -> None:
+    answers, repo, config = gitlab
+    jobs = gitlab_jobs(config)
+    package = slug_of(repo).replace("-", "_")
+    push = {"CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main", "CI_PIPELINE_SOURCE": "push"}
+    release = [
+        n for n in jobs if n in {"build-image", "train"} or n.startswith(("publish-", "deploy-"))
+    ]
+    assert len(release) == 2 + 2 * (2 + len(answers["edge_regions"]))
+    model = [f.format(package=package) for f in MODEL_CHANGE]
+    for name in release:
+        assert not gitlab_runs(jobs[name], push, DOCS_ONLY), f"{name} runs for a docs change"
+        assert not gitlab_runs(jobs[name], push, INFRA_ONLY), f"{name} runs for infra/ alone"
+        assert gitlab_runs(jobs[name], push, model), f"{name} ignores a change to the model"
+        assert gitlab_runs(jobs[name], {**push, "CI_PIPELINE_SOURCE": "web"}, DOCS_ONLY), name
+    for name in ("lint", "test"):
+        assert gitlab_runs(jobs[name], push, DOCS_ONLY), f"{name} must check every change"
+    for name in ("terraform-validate", "terraform-plan", "terraform-apply"):
+        assert gitlab_runs(jobs[name], push, INFRA_ONLY), name
+        assert not gitlab_runs(jobs[name], push, [*DOCS_ONLY, *model]), name
+    # The model files listed are ones the repository has.
+    files = [str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()]
+    for pattern in jobs["train"]["rules"][1]["changes"]:
+        assert changes_match([pattern], files), pattern
+
+
+# --- Terraform --------------------------------------------------------------------------------
+
+#: The backend settings each cloud's CI fills in from its variables.
+BACKEND_SETTINGS = {
+    "aws": {"bucket": "TF_STATE_BUCKET"},
+    "gcp": {"bucket": "TF_STATE_BUCKET"},
+    "azure": {
+        "resource_group_name": "TF_STATE_RESOURCE_GROUP",
+        "storage_account_name": "TF_STATE_STORAGE_ACCOUNT",
+    },
+}
+
+
+def backend_settings(script: str) -> dict[str, str]:
+    """``-backend-config=KEY=$VAR`` pairs of a ``terraform init`` line."""
+    return dict(re.findall(r'-backend-config="(\w+)=\$(\w+)"', script))
+
+
+def assert_backend_completes_the_example(repo: Path, cloud: str, script: str) -> None:
+    init = r"terraform (-chdir=infra )?init -input=false -backend-config=backend.hcl.example"
+    assert re.search(init, script), script
+    assert backend_settings(script) == BACKEND_SETTINGS[cloud]
+    example = (repo / "infra" / "backend.hcl.example").read_text()
+    for key in BACKEND_SETTINGS[cloud]:
+        assert re.search(rf'^{key}\s*=\s*"REPLACE', example, flags=re.MULTILINE), key
+
+
+@on_github
+def test_terraform_is_planned_on_main_and_applied_after_its_own_approval(github: Any) -> None:
+    answers, repo, workflows = github
+    jobs = workflows["ci-cd.yml"]["jobs"]
+    login, _ = CLOUD_LOGIN[answers["cloud"]]
+    check, plan, apply = jobs["terraform-check"], jobs["terraform-plan"], jobs["terraform-apply"]
+    assert {"terraform fmt -check -recursive", "terraform validate"} <= {
+        s.get("run") for s in steps(check)
+    }
+    assert "id-token" not in (check.get("permissions") or {}), "validation needs no cloud"
+    assert "refs/heads/main" in plan["if"] and "pull_request" in plan["if"]
+    assert set(plan["needs"]) == {"changes", "terraform-check"}
+    assert apply["needs"] == "terraform-plan"
+    assert apply["environment"] == "infrastructure"
+    assert "environment" not in plan
+    identity = {"aws": "TERRAFORM_ROLE_ARN", "gcp": "TERRAFORM_SERVICE_ACCOUNT",
+                "azure": "TERRAFORM_CLIENT_ID"}[answers["cloud"]]  # fmt: skip
+    for job in (plan, apply):
+        assert job["defaults"]["run"]["working-directory"] == "infra"
+        assert job["concurrency"] == {"group": "terraform", "cancel-in-progress": False}
+        sign_in = next(s for s in steps(job) if str(s.get("uses", "")).startswith(f"{login}@"))
+        assert f"vars.{identity}" in str(sign_in["with"]), "Terraform has its own identity"
+        assert_backend_completes_the_example(repo, answers["cloud"], runs(job))
+    assert "terraform plan -input=false -out=tfplan" in runs(plan)
+    assert "terraform apply -input=false tfplan" in runs(apply)
+    upload = next(s for s in steps(plan) if "upload-artifact" in s.get("uses", ""))
+    download = next(s for s in steps(apply) if "download-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == download["with"]["name"]
+    assert set(upload["with"]["path"].split()) == {"infra/tfplan", "infra/.terraform.lock.hcl"}
+    assert upload["with"]["include-hidden-files"] is True
+    order = [s.get("uses", s.get("run", "")) for s in steps(apply)]
+    fetched = next(i for i, u in enumerate(order) if "download-artifact" in u)
+    assert fetched < next(i for i, u in enumerate(order) if "terraform apply" in u)
+
+
+@on_gitlab
+def test_gitlab_terraform_is_planned_and_applied_by_a_person(gitlab: Any) -> None:
+    answers, repo, config = gitlab
+    jobs = gitlab_jobs(config)
+    validate, plan, apply = (jobs[f"terraform-{n}"] for n in ("validate", "plan", "apply"))
+    assert "terraform -chdir=infra validate" in script_of(validate)
+    assert "id_tokens" not in validate
+    assert plan["needs"] == ["terraform-validate"] and apply["needs"] == ["terraform-plan"]
+    assert apply["environment"]["name"] == "infrastructure"
+    assert all(rule.get("when") == "manual" for rule in apply["rules"])
+    assert apply["allow_failure"] is False
+    identity = {"aws": "TERRAFORM_ROLE_ARN", "gcp": "TERRAFORM_SERVICE_ACCOUNT",
+                "azure": "TERRAFORM_CLIENT_ID"}[answers["cloud"]]  # fmt: skip
+    for job in (plan, apply):
+        assert job["variables"]["CLOUD_IDENTITY"] == f"${identity}"
+        assert "${CLOUD_IDENTITY:-" in script_of(job), "the ID token signs in as CLOUD_IDENTITY"
+        assert job["resource_group"] == "terraform"
+        assert_backend_completes_the_example(repo, answers["cloud"], script_of(job))
+    assert "terraform -chdir=infra plan -input=false -out=tfplan" in script_of(plan)
+    assert set(plan["artifacts"]["paths"]) == {"infra/tfplan", "infra/.terraform.lock.hcl"}
+    assert "terraform -chdir=infra apply -input=false tfplan" in script_of(apply)
+
+
+# --- the variables the header promises --------------------------------------------------------
+
+
+def header_of(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("#"))
+
+
+@on_github
+def test_every_variable_and_secret_the_workflow_reads_is_listed_in_its_header(
+    github: Any,
+) -> None:
+    _, repo, _ = github
+    text = (repo / ".github" / "workflows" / "ci-cd.yml").read_text()
+    used = set(re.findall(r"\$\{\{\s*(?:vars|secrets)\.(\w+)\s*\}\}", text)) - {"GITHUB_TOKEN"}
+    header = header_of(text.split("\njobs:")[0])
+    assert {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "PROMETHEUS_URL"} <= used
+    assert sorted(v for v in used if not re.search(rf"\b{v}\b", header)) == []
+
+
+@on_gitlab
+def test_every_variable_the_pipeline_reads_is_listed_in_its_header(gitlab: Any) -> None:
+    _, repo, config = gitlab
+    text = (repo / ".gitlab-ci.yml").read_text()
+    header = header_of(text.split("\nworkflow:")[0])
+    defined = set(config.get("variables", {}))
+    scripts = []
+    for name, job in gitlab_jobs(config).items():
+        if name == "blueprint-update":  # documented next to the job itself
+            continue
+        defined |= set(job.get("variables") or {}) | set(job.get("id_tokens") or {})
+        scripts.append(script_of(job))
+        scripts.extend(str(value) for value in (job.get("variables") or {}).values())
+        scripts.extend(str(t["aud"]) for t in (job.get("id_tokens") or {}).values())
+    text = "\n".join(scripts)
+    assigned = set(re.findall(r"(?:^|[\s;(])(?:export\s+)?(\w+)=", text))
+    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+    needed = {v for v in used - defined - assigned if not v.startswith(("CI_", "GITLAB_"))}
+    needed -= {"HOME", "PATH", "PYTHONPATH"}
+    # MLflow reads these two from the environment: the header must still name them.
+    needed |= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "PROMETHEUS_URL"}
+    assert sorted(v for v in needed if not re.search(rf"\b{v}\b", header)) == []

@@ -22,6 +22,7 @@ from support.timing import scaled
 BIN = Path(sys.executable).parent
 #: Every generated repository has these modules (the package folder is the slug, snake-cased).
 MODULES = (
+    "canary",
     "data",
     "evaluate",
     "metrics",
@@ -31,6 +32,7 @@ MODULES = (
     "promote",
     "publish",
     "registry",
+    "rollout",
     "train",
 )
 

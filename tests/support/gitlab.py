@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -64,22 +64,51 @@ def expression_holds(expression: str, variables: Mapping[str, str]) -> bool:
     return bool(eval(python, {"__builtins__": {}}, scope))
 
 
-def rules_allow(rules: list[dict[str, Any]] | None, variables: Mapping[str, str]) -> bool:
-    """Whether ``rules`` (of a job or of ``workflow``) let it run: the first match decides."""
+def changes_glob(pattern: str) -> re.Pattern[str]:
+    """A ``rules: changes`` glob as a regex: ``**`` crosses folders, ``*`` does not."""
+    text = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*")
+    return re.compile("^" + text.replace(r"\*", "[^/]*") + "$")
+
+
+def changes_match(changes: Any, changed: Sequence[str]) -> bool:
+    """Whether a rule's ``changes`` (a list, or ``paths:``) matches a changed file."""
+    patterns = changes.get("paths", []) if isinstance(changes, dict) else changes
+    return any(changes_glob(p).match(f) for p in patterns for f in changed)
+
+
+def rules_allow(
+    rules: list[dict[str, Any]] | None,
+    variables: Mapping[str, str],
+    changed: Sequence[str] | None = None,
+) -> bool:
+    """Whether ``rules`` (of a job or of ``workflow``) let it run: the first match decides.
+
+    ``changed`` are the files the pipeline's commits change; None means unknown, and a
+    ``changes`` rule then matches (as in GitLab for pipelines that have no diff).
+    """
     if rules is None:
         return True
     for rule in rules:
-        if "if" not in rule or expression_holds(rule["if"], variables):
-            return rule.get("when", "on_success") != "never"
+        if "if" in rule and not expression_holds(rule["if"], variables):
+            continue
+        if (
+            "changes" in rule
+            and changed is not None
+            and not changes_match(rule["changes"], changed)
+        ):
+            continue
+        return rule.get("when", "on_success") != "never"
     return False
 
 
-def pipeline_jobs(config: dict[str, Any], variables: Mapping[str, str]) -> set[str]:
+def pipeline_jobs(
+    config: dict[str, Any], variables: Mapping[str, str], changed: Sequence[str] | None = None
+) -> set[str]:
     """The jobs of the pipeline GitLab would create for these predefined variables."""
     if not rules_allow((config.get("workflow") or {}).get("rules"), variables):
         return set()
     return {
         name
         for name, job in gitlab_jobs(config).items()
-        if rules_allow(job.get("rules"), variables)
+        if rules_allow(job.get("rules"), variables, changed)
     }

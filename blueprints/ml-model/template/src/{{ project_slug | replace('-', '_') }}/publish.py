@@ -1,9 +1,11 @@
 """Copy the champion into one region's bucket, where that region's model server reads it.
 
 Run it as `publish --overlay deploy/overlays/<region>` (a console script) or with `python -m`
-on this module. The destination is the `storageUri` the overlay gives its InferenceService,
-so the deployment and the copy can never disagree. Only the model is copied: each region's
-bucket holds the models it serves, and its own data never leaves it.
+on this module. The overlay's `storageUri` is the model root (`.../models/<model>`); version N
+of the registry lands in `<root>/<N>/` and is never overwritten, so a server still reading
+version N-1 keeps it and a rollback only points `storageUri` back. The versioned URI is the
+only line on stdout (`rollout` sets it on the InferenceService). Only the model is copied:
+each region's bucket holds the models it serves, and its own data never leaves it.
 """
 
 from __future__ import annotations
@@ -58,8 +60,13 @@ def layout(model_dir: Path, out: Path) -> Path:
     return out
 
 
-def publish(destination: str, alias: str = registry.CHAMPION) -> int:
-    """Copy the version `alias` points at to `destination`; return the exit status."""
+def versioned_uri(root: str, version: str | int) -> str:
+    """Where version `version` lives under the model root."""
+    return f"{root.rstrip('/')}/{version}"
+
+
+def publish(root: str, alias: str = registry.CHAMPION) -> int:
+    """Copy the version `alias` points at to `<root>/<version>`; return the exit status."""
     from mlflow.artifacts import download_artifacts
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -68,15 +75,23 @@ def publish(destination: str, alias: str = registry.CHAMPION) -> int:
     if version is None:
         print(f"{project.MODEL_NAME} has no `{alias}` version to publish", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(
-            download_artifacts(
-                artifact_uri=registry.model_uri(version.version), dst_path=str(Path(tmp) / "m")
+    destination = versioned_uri(root, version.version)
+    label = f"{project.MODEL_NAME} version {version.version}"
+    store = get_artifact_repository(artifact_destination(destination))
+    if store.list_artifacts():
+        # Published before: servers may be reading it, and its content cannot have changed.
+        print(f"{label} is already at {destination}", file=sys.stderr)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(
+                download_artifacts(
+                    artifact_uri=registry.model_uri(version.version),
+                    dst_path=str(Path(tmp) / "m"),
+                )
             )
-        )
-        content = layout(model_dir, Path(tmp) / "repository")
-        get_artifact_repository(artifact_destination(destination)).log_artifacts(str(content))
-    print(f"{project.MODEL_NAME} version {version.version} (`{alias}`) copied to {destination}")
+            store.log_artifacts(str(layout(model_dir, Path(tmp) / "repository")))
+        print(f"{label} (`{alias}`) copied to {destination}", file=sys.stderr)
+    print(destination)
     return 0
 
 
@@ -85,13 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(
-        "--overlay", type=Path, help="deploy/overlays/<region>: copy to where it reads"
+        "--overlay", type=Path, help="deploy/overlays/<region>: copy under the model root it reads"
     )
-    target.add_argument("--to", help="a storage URI (s3://, gs://, https://*.blob..., a path)")
+    target.add_argument("--to", help="a model root URI (s3://, gs://, https://*.blob..., a path)")
     parser.add_argument("--alias", default=registry.CHAMPION, help="which version to copy")
     args = parser.parse_args(argv)
-    destination = args.to or storage_uri(args.overlay)
-    return publish(destination, args.alias)
+    return publish(args.to or storage_uri(args.overlay), args.alias)
 
 
 if __name__ == "__main__":
