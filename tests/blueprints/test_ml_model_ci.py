@@ -410,7 +410,7 @@ def test_staging_then_each_region_rolls_out_behind_its_own_approval(github: Any)
         ), found["flags"]
         if environment != "staging":
             assert "PROMETHEUS_URL" in step["env"], "the canary is judged from Prometheus"
-        assert "pip install -e '.[publish,deploy]'" in runs(job)
+        assert "pip install -e '.[deploy]'" in runs(job)
     # Only the main line gets that far: pull requests stop after the checks.
     condition = jobs["build-image"]["if"]
     assert "refs/heads/main" in condition and "pull_request" in condition
