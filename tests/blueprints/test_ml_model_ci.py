@@ -241,18 +241,20 @@ def test_training_job_pins_the_built_image_and_evaluate_reuses_it(
 
 
 @pytest.mark.tools
-def test_deploy_jobs_skip_the_training_job(variant: Variant) -> None:
-    """Deploy jobs apply ``-l app.kubernetes.io/component!=training``: that must leave the hub
-    overlay's serving objects and drop its training Job."""
+def test_deploy_jobs_skip_the_training_job_and_the_namespace(variant: Variant) -> None:
+    """Rollouts apply ``-l app.kubernetes.io/component notin (training,namespace)``: that must
+    leave the hub overlay's serving objects, drop its training Job, and leave only namespaced
+    objects (CI's identity may not change a Namespace); an admin's selector finds the Namespace.
+    """
     _, answers, repo = variant
     hub = render_overlay(repo / "deploy" / "overlays" / answers["hub_region"])
-    kept = [
-        o
-        for o in hub
-        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "training"
-    ]
+    component = [o["metadata"].get("labels", {}).get("app.kubernetes.io/component") for o in hub]
+    kept = [o for o, c in zip(hub, component, strict=True) if c not in ("training", "namespace")]
     assert any(o["kind"] == "InferenceService" for o in kept)
-    assert not any(o["kind"] == "Job" for o in kept)
+    assert not any(o["kind"] in ("Job", "Namespace") for o in kept)
+    assert [o["kind"] for o, c in zip(hub, component, strict=True) if c == "namespace"] == [
+        "Namespace"
+    ]
 
 
 # --- GitHub Actions ---------------------------------------------------------------------------

@@ -578,7 +578,9 @@ def test_runbook_deploys_a_published_version(variant: Variant, tmp_path: Path) -
     answers, repo = variant[1], variant[2]
     runbook = (repo / "docs" / "runbook.md").read_text()
     block = runbook.split("## Deploy", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    apply = "| kubectl apply --selector 'app.kubernetes.io/component!=training' -f -"
+    apply = (
+        "| kubectl apply --selector 'app.kubernetes.io/component notin (training,namespace)' -f -"
+    )
     assert apply in block
     script = block.replace(apply, '> "$OUT"').replace("kubectl -n", "# kubectl -n")
     recorded = yaml.safe_load((repo / ".copier-answers.yml").read_text())

@@ -39,7 +39,9 @@ import yaml
 from . import canary, project
 
 TAG_ROUTING = "serving.kserve.io/enable-tag-routing"
-TRAINING = "app.kubernetes.io/component!=training"
+#: What a rollout applies: not the training Job (the pipeline runs it), nor the Namespace,
+#: which a cluster admin creates once (CI may change things only inside the namespace).
+APPLIED = "app.kubernetes.io/component notin (training,namespace)"
 #: Rows of the bundled sample sent by the smoke test.
 SMOKE_ROWS = 2
 
@@ -241,7 +243,7 @@ def deploy(args: argparse.Namespace) -> int:
     percent = args.canary_percent if use_canary and not args.no_canary else None
     manifests, _ = render(args.overlay, args.storage_uri, percent)
     before = _predictor_status(current).get("latestCreatedRevision")
-    _kubectl("apply", "--selector", TRAINING, "--filename", "-", stdin=manifests)
+    _kubectl("apply", "--selector", APPLIED, "--filename", "-", stdin=manifests)
     generation = (_service(name, namespace) or {}).get("metadata", {}).get("generation")
     if current and generation == current.get("metadata", {}).get("generation"):
         print(f"{name} in {namespace} already serves {args.storage_uri} as applied")
