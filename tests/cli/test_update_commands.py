@@ -60,8 +60,8 @@ RELEASES = {
                 "name: Unit tests (pytest, Python {{ python_version }})",
             ),
             "deploy/base/poddisruptionbudget.yaml.jinja": (
-                "# Node drains take model server pods down one at a time.",
-                "# Node drains and cluster upgrades take model server pods down one at a time.",
+                "# Node drains and upgrades take model server pods down one at a time,",
+                "# Node drains and cluster upgrades take model server pods down one at a time,",
             ),
             "docs/model-card.md.jinja": ("## Limitations\n", "## Limitations and known failures\n"),
         },
