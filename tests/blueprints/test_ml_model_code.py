@@ -7,7 +7,6 @@ test_ml_model_readme.py, which follows the generated README.
 
 from __future__ import annotations
 
-import os
 import py_compile
 import re
 import subprocess
@@ -140,30 +139,3 @@ def test_the_techdocs_site_builds_strictly(variant, tmp_path):
     card = (site / "model-card" / "index.html").read_text()
     assert answers_of(repo)["data_classification"] in card
     assert answers_of(repo)["hub_region"] in card
-
-
-# --- one variant, for real -----------------------------------------------------------------
-
-
-#: Settings of this environment that a user's fresh install does not have. Without
-#: PYTHONDONTWRITEBYTECODE the first process writes the bytecode of what it imports (pip writes
-#: it at install; uv does not), so the later ones do not compile MLflow, pandas and scikit-learn
-#: again (some 7 s of CPU per process), nor MLflow's migrations for each new SQLite registry.
-NOT_A_USERS = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
-
-
-def fresh_env(**extra: str) -> dict[str, str]:
-    """This environment without our virtualenv's traces, plus MLflow's quiet settings."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in NOT_A_USERS and not k.startswith("MLFLOW_")
-    }
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN
-    )
-    return {
-        **env,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        **extra,
-    }

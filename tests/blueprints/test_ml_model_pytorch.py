@@ -11,7 +11,6 @@ predicting what the PyTorch model predicts.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,13 +24,13 @@ import yaml
 from mlflow import MlflowClient
 
 from support.blueprints import VARIANTS, Renders, render
+from support.fresh_env import fresh_env
 from support.services import mlflow_server
 from support.timing import scaled
 from support.tools import uv
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.tools]
 
-BIN = Path(sys.executable).parent
 VARIANT = "pytorch-gpu-gitlab-gcp"
 PROBE = Path(__file__).resolve().parents[1] / "support" / "triton_probe.py"
 #: The CPU build of torch that the fresh virtualenv gets, from a folder of wheels on disk.
@@ -43,9 +42,6 @@ PROBE_REQUIREMENTS = ("onnxruntime>=1.20", "tritonclient[grpc]>=2.50")
 #: ONNX's name of the element type of each Triton data type.
 ONNX_TYPES = {"TYPE_FP32": "FLOAT", "TYPE_FP16": "FLOAT16", "TYPE_INT64": "INT64"}
 COMMIT = "feed" * 10
-#: Settings of this environment that a user's fresh install does not have. Bytecode is written
-#: (no PYTHONDONTWRITEBYTECODE), so later processes do not compile torch and MLflow again.
-NOT_A_USERS = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
 
 
 def torch_wheel() -> Path:
@@ -59,23 +55,6 @@ def torch_wheel() -> Path:
             f"--index-url https://download.pytorch.org/whl/cpu -d {WHEELS}"
         )
     return found[0]
-
-
-def fresh_env(**extra: str) -> dict[str, str]:
-    """This environment without our virtualenv's traces, plus MLflow's quiet settings."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in NOT_A_USERS and not k.startswith("MLFLOW_")
-    }
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN
-    )
-    return {
-        **env,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        **extra,
-    }
 
 
 def run(

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from test_ml_model_code import fresh_env
 
 from support.backstage import validate_entities
 from support.blueprints import VARIANTS, render
+from support.fresh_env import fresh_env
 from support.services import free_port, mlflow_server, start_process, wait_http
 from support.timing import scaled
 from support.tools import uv
