@@ -68,15 +68,25 @@ def connect() -> MlflowClient:
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def without_credentials(uri: str) -> str:
+    """`uri` without a `user:password@` part, which must never reach a message or a log."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def unreachable(uri: str) -> str | None:
     """Why an http(s) tracking server cannot be reached, or None when it answers.
 
-    Any HTTP answer counts, even an error status or a TLS handshake that MLflow's own
-    settings may accept: only a server that is not there is reported.
+    Any HTTP answer counts, even an error status, a refused login or a TLS handshake that
+    MLflow's own settings may accept: only a server that is not there is reported. So the probe
+    needs no credentials, and sends none.
     """
     if urlsplit(uri).scheme not in {"http", "https"}:
         return None  # a local registry (sqlite://, a folder) or a managed one MLflow resolves
-    request = urllib.request.Request(uri, method="HEAD")  # noqa: S310 - http(s) only, above
+    probe = without_credentials(uri)
+    request = urllib.request.Request(probe, method="HEAD")  # noqa: S310 - http(s) only, above
     try:
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_SECONDS):  # noqa: S310
             return None
@@ -86,8 +96,8 @@ def unreachable(uri: str) -> str | None:
         if isinstance(exc.reason, ssl.SSLError):
             return None
         return str(exc.reason)
-    except (TimeoutError, OSError) as exc:
-        return str(exc) or type(exc).__name__
+    except (TimeoutError, OSError, ValueError) as exc:  # ValueError: a malformed URL
+        return str(exc).replace(uri, probe) or type(exc).__name__
 
 
 def require_reachable(uri: str) -> None:
@@ -99,6 +109,7 @@ def require_reachable(uri: str) -> None:
     problem = unreachable(uri)
     if problem is None:
         return
+    uri = without_credentials(uri)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         print(
             f"error: the MLflow tracking server {uri} does not answer ({problem}): start it, "
