@@ -167,6 +167,12 @@ def _kubectl(*args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+def _patch(name: str, namespace: str, kind: str, patch: str) -> None:
+    """`kubectl patch` the InferenceService with a patch of `kind` (json or merge)."""
+    _kubectl("patch", "inferenceservice", name, "--namespace", namespace, "--type", kind,
+             "--patch", patch)  # fmt: skip
+
+
 def _service(name: str, namespace: str) -> dict[str, Any] | None:
     text = _kubectl(
         "get",
@@ -266,17 +272,8 @@ def deploy(args: argparse.Namespace) -> int:
         )
         print(verdict.explain())
         if verdict.code == canary.PROMOTE:
-            _kubectl(
-                "patch",
-                "inferenceservice",
-                name,
-                "--namespace",
-                namespace,
-                "--type",
-                "json",
-                "--patch",
-                '[{"op": "remove", "path": "/spec/predictor/canaryTrafficPercent"}]',
-            )
+            remove = '[{"op": "remove", "path": "/spec/predictor/canaryTrafficPercent"}]'
+            _patch(name, namespace, "json", remove)
             print(f"{name} in {namespace}: {args.storage_uri} now serves all the traffic")
             return 0
         problem = "the canary was not promoted"
@@ -285,17 +282,7 @@ def deploy(args: argparse.Namespace) -> int:
         return 0
     print(f"{name} in {namespace}: {problem}", file=sys.stderr)
     if percent is not None:
-        _kubectl(
-            "patch",
-            "inferenceservice",
-            name,
-            "--namespace",
-            namespace,
-            "--type",
-            "merge",
-            "--patch",
-            '{"spec": {"predictor": {"canaryTrafficPercent": 0}}}',
-        )
+        _patch(name, namespace, "merge", '{"spec": {"predictor": {"canaryTrafficPercent": 0}}}')
         print(
             "Rolled back: every request goes to the previous revision. "
             "Move the champion back with `promote`, or fix and publish a new version.",
