@@ -7,6 +7,7 @@ blueprint and its version, framework, task); version tags record where each vers
 
 from __future__ import annotations
 
+import http.client
 import os
 import ssl
 import subprocess
@@ -96,7 +97,7 @@ def unreachable(uri: str) -> str | None:
         if isinstance(exc.reason, ssl.SSLError):
             return None
         return str(exc.reason)
-    except (TimeoutError, OSError, ValueError) as exc:  # ValueError: a malformed URL
+    except (TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:  # bad URL too
         return str(exc).replace(uri, probe) or type(exc).__name__
 
 
