@@ -9,14 +9,17 @@ of a same-named pod in another namespace are there to be ignored.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +200,45 @@ def test_stricter_limits_roll_back_what_the_defaults_promote(
 
 def test_without_prometheus_the_canary_cannot_be_decided(renders: Renders) -> None:
     _, _, repo = renders.get("ml-model", MLSERVER_VARIANT)
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://canary:s3cr3t@127.0.0.1:{free_port()}"
     result = run_canary(repo, "--prometheus", url, "--namespace", FRAUD, "--revision", "r-1")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "did not answer" in result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr, "the password reached the log"
+
+
+class NotAVector(BaseHTTPRequestHandler):
+    """A Prometheus look-alike that answers every query with a range vector's shape."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"status": "success", "data": {"resultType": "matrix", "result": [{"values": []}]}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+def test_an_answer_that_is_no_instant_vector_leaves_the_canary_undecided(
+    renders: Renders,
+) -> None:
+    _, _, repo = renders.get("ml-model", MLSERVER_VARIANT)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotAVector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_canary(repo, "--prometheus", url, "--namespace", FRAUD, "--revision", "r-1")
+    finally:
+        server.shutdown()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "answered no instant vector" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- the manifest the rollout applies ------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import project
+from .registry import without_credentials
 
 PROMOTE, ROLL_BACK, UNDECIDED = 0, 1, 2
 #: Kubernetes names (RFC 1123 labels): safe to place inside a PromQL string as they are.
@@ -108,13 +109,17 @@ def observe(
 
     params = {"time": at} if at else None
     values: dict[str, float | None] = {}
+    shown = without_credentials(url)  # a user:password@ in the URL stays out of the job's log
+    promql_of = queries(namespace, revision, window)
     try:
         with PrometheusConnect(url=url, timeout=30) as prometheus:
-            for key, promql in queries(namespace, revision, window).items():
+            for key, promql in promql_of.items():
                 rows = prometheus.custom_query(promql, params=params)
                 values[key] = float(rows[0]["value"][1]) if rows else None
     except (PrometheusApiClientException, RequestException) as exc:
-        return Observation(problem=f"Prometheus at {url} did not answer: {exc}")
+        return Observation(problem=f"Prometheus at {shown} did not answer: {exc}")
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        return Observation(problem=f"Prometheus at {shown} answered no instant vector ({exc!r})")
     ok, failed, p95 = values["ok"] or 0.0, values["failed"] or 0.0, values["p95"]
     if p95 is not None and p95 != p95:  # NaN: no inference request in the window
         p95 = None
