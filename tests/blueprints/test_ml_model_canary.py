@@ -236,6 +236,7 @@ def test_an_answer_that_is_no_instant_vector_leaves_the_canary_undecided(
         result = run_canary(repo, "--prometheus", url, "--namespace", FRAUD, "--revision", "r-1")
     finally:
         server.shutdown()
+        server.server_close()
     assert result.returncode == 2, result.stdout + result.stderr
     assert "answered no instant vector" in result.stderr
     assert "Traceback" not in result.stderr
