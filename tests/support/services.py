@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -118,6 +118,8 @@ class MlflowServer:
     db: Path
     port: int
     process: Process | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """The server's own settings, such as ``MLFLOW_WEBHOOK_*``."""
 
     @property
     def url(self) -> str:
@@ -144,7 +146,7 @@ class MlflowServer:
                 "1",
             ],
             log=self.db.parent / f"mlflow-{self.port}.log",
-            env={},
+            env=self.env,
         )
         wait_http(self.process, f"{self.url}/health", timeout=timeout, what="the MLflow server")
         return self
