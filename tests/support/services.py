@@ -201,7 +201,8 @@ class TrellisServer:
             what=f"Backstage to re-read the catalog {count} times",
         )
 
-    def start(self, *, timeout: float = 60) -> TrellisServer:
+    def start(self, *, timeout: float = 60, ready: bool = True) -> TrellisServer:
+        """Start and wait until it is ready to serve, or only alive when not ``ready``."""
         env = {
             "TRELLIS_STATE_DIR": str(self.state_dir),
             "TRELLIS_HOST": "127.0.0.1",
@@ -213,7 +214,8 @@ class TrellisServer:
             log=self.process_log,
             env=env,
         )
-        wait_http(self.process, f"{self.url}/readyz", timeout=timeout, what="trellis serve")
+        probe = "/readyz" if ready else "/healthz"
+        wait_http(self.process, f"{self.url}{probe}", timeout=timeout, what="trellis serve")
         return self
 
     def stop(self) -> None:
