@@ -17,7 +17,7 @@ export interface Config {
     /** The entity provider; without this block the module adds nothing. */
     catalog?: {
       /**
-       * How often to read Trellis; default every 10 seconds with a 30-second timeout.
+       * How often to read Trellis; default every 5 seconds with a 30-second timeout.
        * A read that changed nothing costs one 304.
        */
       schedule?: SchedulerServiceTaskScheduleDefinitionConfig;

@@ -2,7 +2,7 @@
 
 The provider (``backend/plugin-catalog-backend-module-trellis``, compiled to ``dist/``) runs
 inside the test backend with the config docs/backstage.md gives (its ``provider`` snippet,
-with the test's address and token, and a read every second instead of every ten). Trellis
+with the test's address and token, and a read every second instead of every five). Trellis
 reads the hostile-name registry (330 models) from SQLite and requires the token for its
 catalog. The test then deletes a model, takes Trellis down, starts it on an empty state with
 a registry that cannot be read (503), and brings it back: Backstage loses nothing it should

@@ -292,11 +292,16 @@ def free_port() -> int:
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into a copy of ``base``; nested mappings merge, other values replace."""
+    """Merge ``extra`` into a copy of ``base``; nested mappings merge, other values replace.
+
+    ``None`` removes the key, so a test can ask for Backstage's own default of a setting.
+    """
     merged = dict(base)
     for key, value in extra.items():
         current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(current, dict) and isinstance(value, Mapping):
             merged[key] = _deep_merge(current, value)
         else:
             merged[key] = value
