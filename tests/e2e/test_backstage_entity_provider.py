@@ -2,17 +2,20 @@
 
 The provider (``backend/plugin-catalog-backend-module-trellis``, compiled to ``dist/``) runs
 inside the test backend with the config docs/backstage.md gives (its ``provider`` snippet,
-with the test's address and token, and a read every second instead of every five). Trellis
-reads the hostile-name registry (330 models) from SQLite and requires the token for its
-catalog. The test then deletes a model, takes Trellis down, starts it on an empty state with
-a registry that cannot be read (503), and brings it back: Backstage loses nothing it should
-keep, and keeps nothing it should lose."""
+with the test's address and token, a read every second instead of every five, and a
+3-second timeout instead of 30). Trellis reads the hostile-name registry (330 models) from
+SQLite and requires the token for its catalog. The test then deletes a model, pauses Trellis
+(reads time out), takes it down, starts it on an empty state with a registry that cannot be
+read (503), and brings it back: Backstage loses nothing it should keep, and keeps nothing it
+should lose."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,8 @@ pytestmark = [pytest.mark.backstage]
 TOKEN = "provider-" + secrets.token_hex(16)
 READS_EVERY = 1
 """Seconds between the provider's reads: short, so the test waits on reads, not on time."""
+READ_TIMEOUT = 3
+"""Seconds the provider waits for Trellis (30 documented): a paused Trellis is slow sooner."""
 
 
 @dataclass
@@ -105,7 +110,10 @@ def scene(
     documented = snippet("provider", f"127.0.0.1:{trellis.port}")
     assert documented["trellis"]["token"] == "${TRELLIS_API_TOKEN}"
     documented["trellis"]["token"] = TOKEN
-    documented["trellis"]["catalog"]["schedule"]["frequency"] = {"seconds": READS_EVERY}
+    documented["trellis"]["catalog"]["schedule"] = {
+        "frequency": {"seconds": READS_EVERY},
+        "timeout": {"seconds": READ_TIMEOUT},
+    }
     config = {
         **documented,
         # Unchanged entities are not reprocessed while the test runs: 330 entities every
@@ -165,6 +173,24 @@ def test_a_model_deleted_from_the_registry_leaves_backstage(scene):
     )
     assert set(resources(scene.backstage)) == scene.names - {gone}
     scene.names.discard(gone)
+
+
+def test_a_trellis_too_slow_to_answer_loses_nothing(scene):
+    """A paused process accepts connections and answers nothing: reads time out."""
+    slow = provider_lines(scene.backstage, "entities kept as they are: no answer within")
+    os.kill(scene.trellis.process.popen.pid, signal.SIGSTOP)
+    try:
+        scene.backstage.wait_for(
+            lambda: (
+                provider_lines(scene.backstage, "entities kept as they are: no answer within")
+                >= slow + 2
+            ),
+            60,
+            "two reads that time out",
+        )
+        assert set(resources(scene.backstage)) == scene.names
+    finally:
+        os.kill(scene.trellis.process.popen.pid, signal.SIGCONT)
 
 
 def test_an_outage_and_a_trellis_without_its_registry_lose_nothing(scene, tmp_path):
