@@ -74,16 +74,20 @@ def test_gpu_pools_are_tainted_labelled_and_bounded(spoke_variant: Variant) -> N
     tf = Terraform(repo / "infra")
     cloud = answers["spoke_cloud"]
     pools = json.dumps(tf.locals["gpu_pools"])
-    assert "inference" in pools
-    assert ("fine-tuning" in pools) == ("${var.finetune_pool" in pools)
+    assert "{inference = {min_nodes = var.inference_min_nodes" in pools
+    assert "var.finetune_pool ? {fine-tuning = {min_nodes = 0" in pools
     assert tf.default("finetune_pool") is answers_of(repo)["spoke_finetune_pool"]
     assert tf.default("inference_max_nodes") == answers_of(repo)["spoke_inference_max_nodes"]
     assert tf.default("gpu_product") == answers_of(repo)["spoke_gpu_product"]
-    labels = json.dumps(tf.locals["gpu_labels"])
-    assert '"nvidia.com/gpu.product": "${var.gpu_product}"' in labels
+    labels = str(tf.locals["gpu_labels"])
+    assert '"nvidia.com/gpu.product" = var.gpu_product' in labels
+    assert '"trellis.dev/pool" = pool' in labels
     (address,) = tf.of_type(
-        {"aws": "aws_eks_node_group", "gcp": "google_container_node_pool",
-         "azure": "azurerm_kubernetes_cluster_node_pool"}[cloud]  # fmt: skip
+        {
+            "aws": "aws_eks_node_group",
+            "gcp": "google_container_node_pool",
+            "azure": "azurerm_kubernetes_cluster_node_pool",
+        }[cloud]
     )
     pool = tf.resources[address]
     assert attr(pool, "for_each") == "${local.gpu_pools}"
