@@ -153,6 +153,7 @@ SPOKE_VARIANTS: dict[str, dict[str, Any]] = {
         "spoke_name": "eu-west",
         "spoke_finetune_pool": True,
         "spoke_finetune_max_nodes": 3,
+        "spoke_ci_provider": "github",
         "spoke_team": "group:default/ml-platform",
         "spoke_repo_path": "acme/platform-spoke-eu-west",
     },
