@@ -1,12 +1,14 @@
-"""The rest of a generated spoke repository: its TechDocs, its catalog entry, its README.
+"""The rest of a generated spoke repository: TechDocs, catalog entry, README and CI.
 
 The TechDocs site builds with ``mkdocs --strict`` (as Backstage's TechDocs builder would), the
 catalog entry passes Backstage's own validators, and the README gives the order to apply the
-parts and how the spoke reaches Trellis.
+parts and how the spoke reaches Trellis; CI renders and scans the spoke on every change
+(actionlint passes its GitHub workflows) and proposes blueprint updates on a schedule.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +20,11 @@ import yaml
 from support.backstage import validate_entities
 from support.blueprints import Renders
 from support.timing import scaled
+from support.tools import actionlint
 
 Variant = tuple[str, dict[str, Any], Path]
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def answers_of(repo: Path) -> dict[str, Any]:
@@ -67,3 +71,37 @@ def test_the_readme_gives_the_order_and_the_trellis_settings(spoke_variant: Vari
     name = answers["spoke_name"]
     assert f"`,{name}`" in readme and f"`,{name}={answers['spoke_region']}`" in readme
     assert ("hub-remote-write" in readme) == bool(answers["spoke_remote_write_url"])
+
+
+def test_the_update_script_is_shipped_as_it_is(spoke_variant: Variant) -> None:
+    script = REPO / "blueprints/ml-model/template/scripts/blueprint-update.sh"
+    shipped = spoke_variant[2] / "scripts/blueprint-update.sh"
+    assert shipped.read_bytes() == script.read_bytes()
+    assert shipped.stat().st_mode & 0o111, "the script stays executable"
+
+
+@pytest.mark.tools
+def test_ci_renders_scans_and_proposes_blueprint_updates(spoke_variant: Variant) -> None:
+    repo = spoke_variant[2]
+    if answers_of(repo)["spoke_ci_provider"] == "github":
+        assert not (repo / ".gitlab-ci.yml").exists()
+        result = subprocess.run(
+            [*actionlint(), ".github/workflows/*.{yml,yaml}"],
+            cwd=repo, capture_output=True, text=True, timeout=scaled(120), check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Checking 2 workflow file(s)" in result.stdout, result.stdout
+        checks = yaml.safe_load((repo / ".github/workflows/checks.yml").read_text())
+        assert checks["permissions"] == {"contents": "read"}
+        steps = str(checks["jobs"]["checks"]["steps"])
+        uses = [s.get("uses", "") for s in checks["jobs"]["checks"]["steps"]]
+        assert all(re.match(r"^[^@]+@[0-9a-f]{40}$", u) for u in uses if u)
+    else:
+        assert not (repo / ".github").exists()
+        pipeline = yaml.safe_load((repo / ".gitlab-ci.yml").read_text())
+        assert set(pipeline["stages"]) == {"check", "maintain"}
+        steps = str(pipeline["checks"]["script"])
+        update = pipeline["blueprint-update"]
+        assert update["script"][-1] == "scripts/blueprint-update.sh gitlab"
+        assert "schedule" in update["rules"][0]["if"]
+    assert "kustomize deploy" in steps and "--config-file .checkov.yaml" in steps
