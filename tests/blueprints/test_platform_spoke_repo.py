@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from support.backstage import validate_entities
-from support.blueprints import Renders
+from support.blueprints import Renders, render
+from support.manifests import render_overlay, validate_builtin, validate_custom
+from support.terraform import Terraform
 from support.timing import scaled
 from support.tools import actionlint
 
@@ -105,3 +107,30 @@ def test_ci_renders_scans_and_proposes_blueprint_updates(spoke_variant: Variant)
         assert update["script"][-1] == "scripts/blueprint-update.sh gitlab"
         assert "schedule" in update["rules"][0]["if"]
     assert "kustomize deploy" in steps and "--config-file .checkov.yaml" in steps
+
+
+@pytest.mark.tools
+def test_only_the_required_answers_make_a_working_spoke(tmp_path: Path) -> None:
+    required = {"spoke_region": "ap-south-1", "spoke_name": "ap-south"}
+    repo = render(required, tmp_path / "spoke", blueprint="platform-spoke")
+    answers = answers_of(repo)
+    assert (answers["spoke_cloud"], answers["spoke_gpu_product"]) == ("aws", "NVIDIA-A10G")
+    assert Terraform(repo / "infra").default("region") == "ap-south-1"
+    objects = render_overlay(repo / "deploy")
+    assert validate_builtin(objects) == [] and validate_custom(objects) == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "refused"),
+    [
+        ({"spoke_cloud": "gcp", "spoke_region": "eu-west-1"}, "Unknown gcp region eu-west-1"),
+        ({"spoke_cloud": "azure", "spoke_gpu_product": "NVIDIA-L4"}, "azure offers no NVIDIA-L4"),
+        ({"spoke_cloud": "gcp", "spoke_hub_model_store": "s3://hub-models"}, "Use gs://BUCKET"),
+        ({"spoke_allowed_cidrs": ["0.0.0.0/0"]}, "0.0.0.0/0 is not an IPv4 CIDR of /8 to /32"),
+    ],
+)
+def test_answers_for_another_cloud_or_the_whole_internet_are_refused(
+    answers: dict[str, Any], refused: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(refused)):
+        render(answers, tmp_path / "spoke", blueprint="platform-spoke")
