@@ -29,6 +29,7 @@ from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
 from trellis.services.scoring.scorer import Scorer
 from trellis.sources.blueprints import BlueprintSource, find_checkout
+from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
@@ -36,11 +37,13 @@ from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 from trellis.sources.repositories import Repositories
 from trellis.sources.snapshot_file import SnapshotFile
+from trellis.sources.template_sources import TemplateSources
 from trellis.sources.workers import WorkerPool
 
 __all__ = [
     "build_blueprints",
     "build_catalog_service",
+    "build_copier_blueprints",
     "build_deployments",
     "build_observer",
     "build_prometheus",
@@ -48,6 +51,7 @@ __all__ = [
     "build_scaffolder",
     "build_scorer",
     "catalog_options",
+    "cookiecutter_sources",
     "default_scorecards",
     "read_once",
     "redactor",
@@ -99,8 +103,46 @@ def default_scorecards() -> Path | None:
     return checkout / "scorecards" if checkout is not None else None
 
 
-def build_blueprints(settings: Settings) -> BlueprintSource:
-    """The blueprint source: configured, or the checkout Trellis runs from."""
+def build_blueprints(settings: Settings) -> TemplateSources:
+    """Every blueprint: the Copier source's and the registered cookiecutter templates."""
+    config = settings.blueprints
+    copier: BlueprintSource | None
+    try:
+        copier = build_copier_blueprints(settings)
+    except ConfigError:
+        if not config.cookiecutter:
+            raise
+        copier = None  # only cookiecutter templates are offered
+    return TemplateSources(copier, cookiecutter_sources(settings))
+
+
+def cookiecutter_sources(settings: Settings) -> dict[str, CookiecutterSource]:
+    """The registered cookiecutter templates, by blueprint name."""
+    config = settings.blueprints
+    return {
+        name: CookiecutterSource(
+            CookiecutterSpec(
+                name=name,
+                source=entry.source,
+                ref=entry.ref,
+                trusted=entry.trusted,
+                entry_point=entry.entry_point,
+                title=entry.title,
+                description=entry.description,
+                owner=entry.owner,
+                tags=tuple(entry.tags),
+                required=tuple(entry.required),
+                timeout_seconds=entry.timeout_seconds,
+                repository_url=entry.repository_url,
+            ),
+            max_bytes=config.max_render_bytes,
+        )
+        for name, entry in config.cookiecutter.items()
+    }
+
+
+def build_copier_blueprints(settings: Settings) -> BlueprintSource:
+    """The Copier blueprint source: configured, or the checkout Trellis runs from."""
     config = settings.blueprints
     checkout = find_checkout()
     source = config.source
