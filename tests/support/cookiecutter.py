@@ -105,9 +105,11 @@ Tree = dict[str, tuple[bytes, bool]]
 
 
 def tree(root: Path, *, without: tuple[str, ...] = (".cruft.json",)) -> Tree:
-    """Every file under ``root``: its content and whether it is executable."""
+    """Every file under ``root`` (``.git`` left out): its content and whether it is executable."""
     return {
         path.relative_to(root).as_posix(): (path.read_bytes(), bool(path.stat().st_mode & 0o111))
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.relative_to(root).as_posix() not in without
+        if path.is_file()
+        and path.relative_to(root).as_posix() not in without
+        and path.relative_to(root).parts[0] != ".git"
     }

@@ -360,14 +360,64 @@ def update_command(
         str | None,
         typer.Option(help="Blueprint release to move to; default: the newest release."),
     ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="For a cookiecutter repository (.cruft.json): an answer to a question the "
+            "new version adds, or a changed answer, KEY=VALUE; repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Move a generated repository to a newer blueprint version (copier update)."""
     from trellis.cli.update_report import print_result
 
-    with _errors(updates=True), err.status(f"Updating {repo} with copier update ..."):
-        result = wiring.update(repo, to)
+    with _errors(updates=True), err.status(f"Updating {repo} ..."):
+        result = wiring.update(repo, to, _answers(data or [], None))
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
+
+
+@app.command(
+    help="Record that an existing repository was generated from a cookiecutter template.\n\n"
+    "Writes the repository's .cruft.json (template, commit, checkout, context) for the "
+    "template's VERSION and the answers it was generated with (--data; the template's defaults "
+    "for the rest), so `trellis update` and cruft can update it. Lists the files that differ "
+    "from that version's render: local edits, which updates keep.\n\n"
+    "Exit codes: 0 recorded, 1 an error.",
+)
+def adopt(
+    repo: Annotated[Path, typer.Argument(help="The repository's checkout.")],
+    template: Annotated[
+        str,
+        typer.Option(help="A registered cookiecutter blueprint's name, or a template's git URL."),
+    ],
+    version: Annotated[str, typer.Option(help="The template's version tag it came from.")],
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="An answer it was generated with, KEY=VALUE."),
+    ] = None,
+    data_file: Annotated[
+        Path | None, typer.Option(help="A YAML file of answers (--data wins over it).")
+    ] = None,
+) -> None:
+    """Record that an existing repository was generated from a cookiecutter template."""
+    with _errors(updates=True):
+        adopted = wiring.adopt(repo, template, version, _answers(data or [], data_file))
+    err.print(
+        f"[green]✓[/] {adopted.location}: recorded {adopted.blueprint} {adopted.version} in "
+        ".cruft.json",
+        highlight=False,
+    )
+    if adopted.differing:
+        err.print(
+            f"  {len(adopted.differing)} files differ from its render (kept as local edits): "
+            + ", ".join(adopted.differing[:10])
+            + (" ..." if len(adopted.differing) > 10 else ""),
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command(

@@ -289,28 +289,26 @@ class CookiecutterSource:
         (destination / ".cruft.json").write_text(cruft_json(rendered.record), encoding="utf-8")
         return rendered
 
+    @property
+    def name(self) -> str:
+        """The blueprint name the template is registered under."""
+        return self.spec.name
+
+    def render_tree(
+        self, answers: Mapping[str, Any], *, ref: str
+    ) -> tuple[dict[str, RenderedFile], CruftRecord]:
+        """The files rendered at ``ref`` for ``answers``, held in memory, and the record."""
+        with tempfile.TemporaryDirectory(prefix="trellis-render-") as scratch:
+            rendered = self.render(Path(scratch) / "repo", answers, ref=ref)
+            return _files(rendered.path, self.max_bytes, self.spec.name), rendered.record
+
     def render_files(self, answers: Mapping[str, Any], *, ref: str | None = None) -> Rendering:
         """A new repository's files, held in memory; bounded by ``max_bytes``."""
         with tempfile.TemporaryDirectory(prefix="trellis-render-") as scratch:
             rendered = self.render_repository(Path(scratch) / "repo", answers, ref=ref)
-            files: list[RenderedFile] = []
-            total = 0
-            for path in sorted(rendered.path.rglob("*")):
-                if path.is_symlink() or not path.is_file():
-                    continue
-                content = path.read_bytes()
-                total += len(content)
-                if total > self.max_bytes:
-                    raise ConfigError(f"{self.spec.name} renders more than {self.max_bytes} bytes")
-                files.append(
-                    RenderedFile(
-                        path=path.relative_to(rendered.path).as_posix(),
-                        content=content,
-                        executable=bool(path.stat().st_mode & 0o111),
-                    )
-                )
+            files = _files(rendered.path, self.max_bytes, self.spec.name)
         version = self.version_of(rendered.record.commit) or rendered.record.commit
-        return Rendering(blueprint=self.spec.name, version=version, files=tuple(files))
+        return Rendering(blueprint=self.spec.name, version=version, files=tuple(files.values()))
 
     def _refuse_untrusted(self, folder: Path, context: Mapping[str, Any]) -> None:
         """``ConfigError`` for an untrusted template that would run code of its own."""
@@ -397,6 +395,24 @@ class CookiecutterSource:
                 f"cookiecutter template {self.spec.name}", "did not generate one project folder"
             )
         return made[0]
+
+
+def _files(root: Path, max_bytes: int, name: str) -> dict[str, RenderedFile]:
+    """Every file under ``root`` by path (symbolic links left out), at most ``max_bytes``."""
+    files: dict[str, RenderedFile] = {}
+    total = 0
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        content = path.read_bytes()
+        total += len(content)
+        if total > max_bytes:
+            raise ConfigError(f"{name} renders more than {max_bytes} bytes")
+        relative = path.relative_to(root).as_posix()
+        files[relative] = RenderedFile(
+            path=relative, content=content, executable=bool(path.stat().st_mode & 0o111)
+        )
+    return files
 
 
 def _canonical(source: str) -> str:

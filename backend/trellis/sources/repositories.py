@@ -154,6 +154,11 @@ class Repositories:
         """See ``read_answers``."""
         return read_answers(repo)
 
+    def read_text(self, location: str, name: str) -> str:
+        """One file of a checkout or of a raw-file base URL, read within the limits."""
+        text = _Reader(self._client, self._limits or ReadLimits()).read(location, name)
+        return text or ""
+
     def is_checkout(self, repo: Path) -> bool:
         """Whether ``repo`` is inside a git working tree."""
         try:

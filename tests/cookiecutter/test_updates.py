@@ -1,0 +1,191 @@
+"""A cookiecutter-data-science repository moved from v2.2.0 to v2.3.0 by ``trellis update``.
+
+The owners' edits are kept and every change of the template arrives; an edit next to a
+change is a listed conflict with markers, never lost; the same repository made by plain
+``ccds`` and recorded with ``trellis adopt`` ends exactly where the one from ``trellis new``
+does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from support.cookiecutter import CcdsTools, cookiecutter_settings, run_ccds, tree
+from trellis.cli.app import app
+
+pytestmark = pytest.mark.tools
+
+runner = CliRunner()
+
+ANSWERS = {
+    "project_name": "Churn Model",
+    "description": "Predicts churn.",
+    "testing_framework": "pytest",
+    "environment_manager": "uv",
+    "dependency_file": "pyproject.toml",
+}
+GIT = ["git", "-c", "user.name=Owner", "-c", "user.email=owner@example.com"]
+
+
+@pytest.fixture(scope="module")
+def settings(ccds_template: Path, ccds_tools: CcdsTools) -> dict[str, str]:
+    """The environment registering the template, each version with its own ``ccds``."""
+    for version in ("2.2.0", "2.3.0"):
+        ccds_tools.command(version)
+    return {
+        "TRELLIS_BLUEPRINTS__COOKIECUTTER": cookiecutter_settings(
+            "data-science", ccds_template, trusted=True, entry_point=ccds_tools.pattern
+        )
+    }
+
+
+def _new(destination: Path, version: str, settings: dict[str, str]) -> Path:
+    args = ["new", "data-science", str(destination), "--vcs-ref", version]
+    for key, value in ANSWERS.items():
+        args += ["--data", f"{key}={value}"]
+    result = runner.invoke(app, args, env=settings)
+    assert result.exit_code == 0, result.output
+    return destination
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]) -> dict[str, Path]:
+    """``trellis new`` at each version, untouched: the base and the expected changes."""
+    root = tmp_path_factory.mktemp("renders")
+    return {v: _new(root / v, v, settings) for v in ("v2.2.0", "v2.3.0")}
+
+
+def _commit(repo: Path, message: str) -> None:
+    if not (repo / ".git").exists():
+        subprocess.run(["git", "init", "--quiet", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(repo), "commit", "--quiet", "-m", message], check=True)
+
+
+def _edit(repo: Path) -> None:
+    """What owners do in their first weeks: a note, ignores, a dependency, code, a removal."""
+    readme = repo / "README.md"
+    readme.write_text(
+        readme.read_text().replace(
+            "# Churn Model\n", "# Churn Model\n\nOwned by the retention team.\n", 1
+        )
+    )
+    gitignore = repo / ".gitignore"
+    gitignore.write_text("# ours\n*.parquet\n\n" + gitignore.read_text())
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('    "loguru",\n', '    "loguru",\n    "scikit-learn",\n')
+    )
+    (repo / "churn_model" / "features_extra.py").write_text("WINDOW_DAYS = 28\n")
+    (repo / "references" / ".gitkeep").unlink()
+
+
+def _update(repo: Path, settings: dict[str, str]):
+    return runner.invoke(app, ["update", str(repo)], env=settings)
+
+
+def test_edits_are_kept_and_every_change_arrives(
+    tmp_path: Path, renders: dict[str, Path], settings: dict[str, str]
+) -> None:
+    repo = tmp_path / "churn"
+    shutil.copytree(renders["v2.2.0"], repo)
+    _commit(repo, "Generated")
+    _edit(repo)
+    _commit(repo, "Our edits")
+    edited = tree(repo, without=(".cruft.json",))
+
+    checked = runner.invoke(app, ["check-update", str(repo), "--json"], env=settings)
+    assert checked.exit_code == 2, checked.output
+    status = json.loads(checked.output)
+    assert (status["currentVersion"], status["latestVersion"], status["versionsBehind"]) == (
+        "v2.2.0", "v2.3.0", 1,
+    )  # fmt: skip
+
+    result = _update(repo, settings)
+    assert result.exit_code == 0, result.output
+    assert "v2.2.0 → v2.3.0" in result.output
+    after = tree(repo, without=(".cruft.json",))
+    base, target = tree(renders["v2.2.0"]), tree(renders["v2.3.0"])
+    changed = sorted(p for p in set(base) | set(target) if base.get(p) != target.get(p))
+    assert changed == [".gitignore", "Makefile"]  # what v2.3.0 changes for these answers
+    for path, content in target.items():
+        if edited.get(path) == base.get(path):  # not edited here: exactly the new version
+            assert after.get(path) == content, path
+    gitignore = after[".gitignore"][0].decode()
+    assert gitignore.startswith("# ours\n*.parquet\n") and "\n.pixi/\n" in gitignore  # both
+    assert "Owned by the retention team." in after["README.md"][0].decode()
+    assert '"scikit-learn",' in after["pyproject.toml"][0].decode()
+    assert after["churn_model/features_extra.py"][0] == b"WINDOW_DAYS = 28\n"
+    assert "references/.gitkeep" not in after  # deleted here, unchanged upstream: stays deleted
+
+    record = json.loads((repo / ".cruft.json").read_text())
+    assert record["checkout"] == "v2.3.0" and record["commit"].startswith("0f6b163c")
+    assert record["context"]["cookiecutter"]["_commit"] == record["commit"]
+    assert record["context"]["cookiecutter"]["environment_manager"] == "uv"
+
+    _commit(repo, "Update")
+    again = runner.invoke(app, ["check-update", str(repo)], env=settings)
+    assert again.exit_code == 0, again.output
+
+
+def test_an_edit_next_to_a_change_is_a_listed_conflict(
+    tmp_path: Path, renders: dict[str, Path], settings: dict[str, str]
+) -> None:
+    repo = tmp_path / "churn"
+    shutil.copytree(renders["v2.2.0"], repo)
+    _commit(repo, "Generated")
+    makefile = repo / "Makefile"
+    ours = makefile.read_text().replace(
+        '\t@echo ">>> Unix/macOS: source ./.venv/bin/activate"\n',
+        '\t@echo ">>> Unix/macOS: source ./.venv/bin/activate && make requirements"\n',
+    )
+    makefile.write_text(ours)
+    _commit(repo, "Our Makefile")
+
+    result = _update(repo, settings)
+    assert result.exit_code == 1, result.output
+    assert "Makefile" in result.output and "need you" in result.output
+    merged = makefile.read_text()
+    assert "<<<<<<< before updating" in merged and ">>>>>>> after updating" in merged
+    assert "source ./.venv/bin/activate && make requirements" in merged  # ours, not lost
+    assert "\n.pixi/\n" in (repo / ".gitignore").read_text()  # the rest arrived
+
+
+def test_a_plain_ccds_repository_adopted_updates_the_same_way(
+    tmp_path: Path,
+    renders: dict[str, Path],
+    settings: dict[str, str],
+    ccds_tools: CcdsTools,
+    template_at: Callable[[str], Path],
+) -> None:
+    made = run_ccds(ccds_tools.command("2.2.0"), template_at("v2.2.0"), "v2.2.0", ANSWERS,
+                    tmp_path / "ccds")  # fmt: skip
+    _commit(made, "Generated with ccds")
+    _edit(made)
+    _commit(made, "Our edits")
+    args = ["adopt", str(made), "--template", "data-science", "--version", "v2.2.0"]
+    for key, value in ANSWERS.items():
+        args += ["--data", f"{key}={value}"]
+    adopted = runner.invoke(app, args, env=settings)
+    assert adopted.exit_code == 0, adopted.output
+    assert "recorded data-science v2.2.0" in adopted.output
+    assert "3 files differ" in adopted.output  # the three edited files; the new one is ours
+    _commit(made, "Adopt")
+
+    ours = tmp_path / "ours"
+    shutil.copytree(renders["v2.2.0"], ours)
+    _commit(ours, "Generated")
+    _edit(ours)
+    _commit(ours, "Our edits")
+    for repo in (made, ours):
+        result = _update(repo, settings)
+        assert result.exit_code == 0, result.output
+    assert tree(made, without=()) == tree(ours, without=())
+    assert (made / ".cruft.json").read_bytes() == (ours / ".cruft.json").read_bytes()
