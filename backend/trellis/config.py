@@ -219,6 +219,11 @@ class CookiecutterSettings(BaseModel):
         default=None,
         description="URL recorded as `template` in `.cruft.json`; default: the source.",
     )
+    publish_hosts: dict[str, str] = Field(
+        default_factory=lambda: {"github": "github.com"},
+        description="Where Backstage publishes a new repository, `{kind: host}`; with several, "
+        "the form asks which.",
+    )
 
 
 class BlueprintSettings(BaseModel):

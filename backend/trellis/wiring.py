@@ -134,6 +134,7 @@ def cookiecutter_sources(settings: Settings) -> dict[str, CookiecutterSource]:
                 required=tuple(entry.required),
                 timeout_seconds=entry.timeout_seconds,
                 repository_url=entry.repository_url,
+                publish_hosts=dict(entry.publish_hosts),
             ),
             max_bytes=config.max_render_bytes,
         )

@@ -33,11 +33,13 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TimedOut
-from trellis.model import Blueprint, CruftRecord, Page
+from trellis.model import Blueprint, CruftRecord, Page, Publish, Question
 from trellis.ports import RenderedFile, Rendering
 from trellis.redact import scrub_url
 from trellis.sources.cookiecutter_context import (
+    HOST_QUESTION,
     RENDER_KEYS,
+    REPOSITORY_QUESTION,
     choose_nested,
     cruft_json,
     nested_choice,
@@ -49,6 +51,8 @@ from trellis.sources.git import git, git_url
 __all__ = ["CookiecutterRender", "CookiecutterSource", "CookiecutterSpec", "TemplateRelease"]
 
 _HOOK_NAMES = ("pre_prompt", "pre_gen_project", "post_gen_project")
+#: owner/name (GitLab: group/subgroup/name), no ``.`` or ``..`` segments.
+_REPOSITORY_PATTERN = r"^(?![.]+(/|$))[A-Za-z0-9_.-]+(/(?![.]+(/|$))[A-Za-z0-9_.-]+)+$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class CookiecutterSpec:
     timeout_seconds: float = 120.0
     repository_url: str | None = None
     form: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: Where Backstage publishes a new repository: ``{kind: host}``, e.g. ``{"github": ...}``.
+    publish_hosts: Mapping[str, str] = field(default_factory=lambda: {"github": "github.com"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +205,30 @@ class CookiecutterSource:
     # --- questions ----------------------------------------------------------------------
 
     def blueprint(self, ref: str | None = None) -> Blueprint:
-        """The template as a blueprint: its questions at ``ref`` and its presentation."""
+        """The template as a blueprint: its questions at ``ref`` and its presentation.
+
+        Trellis adds the questions Backstage's publish step needs (the repository's
+        owner/name, and the Git host when several are configured); they never reach the
+        template.
+        """
         with self.checkout(ref) as (folder, _):
             context = _context(folder, self._entry_name(folder))
             help_texts = _help_texts(folder, self._entry_name(folder))
-        questions = questions_from_context(context, help_texts)
         spec = self.spec
+        questions = list(questions_from_context(context, help_texts))
+        form = {k: dict(v) for k, v in spec.form.items()}
+        for question in questions:
+            if question.type == "json":  # a dict variable: an object in the form
+                form.setdefault(question.name, {}).setdefault("type", "object")
+        added = self._publish_questions(context)
+        publish = None
+        if REPOSITORY_QUESTION in added:
+            selector = HOST_QUESTION if HOST_QUESTION in added else None
+            publish = Publish(REPOSITORY_QUESTION, selector, dict(spec.publish_hosts))
+            form.setdefault(REPOSITORY_QUESTION, {}).setdefault("pattern", _REPOSITORY_PATTERN)
+        questions += added.values()
         title = spec.title or spec.name
+        required = tuple(dict.fromkeys([*spec.required, *added]))
         return Blueprint(
             name=spec.name,
             title=title,
@@ -213,13 +236,27 @@ class CookiecutterSource:
             owner=spec.owner,
             type="service",
             tags=spec.tags,
-            questions=questions,
-            pages=(
-                Page(title=spec.title or spec.name, questions=tuple(q.name for q in questions)),
-            ),
-            required=spec.required,
-            form={k: dict(v) for k, v in spec.form.items()},
+            questions=tuple(questions),
+            pages=(Page(title=title, questions=tuple(q.name for q in questions)),),
+            required=required,
+            form=form,
+            publish=publish,
         )
+
+    def _publish_questions(self, context: Mapping[str, Any]) -> dict[str, Question]:
+        """The questions Trellis adds for publishing, by name (none the template has)."""
+        added: dict[str, Question] = {}
+        if not self.spec.publish_hosts or REPOSITORY_QUESTION in context:
+            return added
+        added[REPOSITORY_QUESTION] = Question(
+            REPOSITORY_QUESTION, "str", "Repository path on the Git host, owner/name", None
+        )
+        if len(self.spec.publish_hosts) > 1 and HOST_QUESTION not in context:
+            kinds = list(self.spec.publish_hosts)
+            added[HOST_QUESTION] = Question(
+                HOST_QUESTION, "str", "Git host", kinds[0], choices={k: k for k in kinds}
+            )
+        return added
 
     def _entry_name(self, folder: Path) -> str | None:
         """The entry point the template declares: a script whose ``<name>.json`` exists."""
@@ -251,6 +288,8 @@ class CookiecutterSource:
             context_file = folder / f"{entry or 'cookiecutter'}.json"
             context = _context(folder, entry)
             self._refuse_untrusted(folder, context)
+            added = self._publish_questions(context)
+            answers = {k: v for k, v in answers.items() if k not in added}
             known = {k for k in context if not k.startswith("_")}
             unknown = sorted(set(answers) - known)
             if unknown:

@@ -18,7 +18,9 @@ from trellis.model import CruftRecord, Question
 __all__ = [
     "BUILTIN_EXTENSIONS",
     "CRUFT_FILE",
+    "HOST_QUESTION",
     "RENDER_KEYS",
+    "REPOSITORY_QUESTION",
     "answers_from_context",
     "choose_nested",
     "cruft_json",
@@ -42,6 +44,13 @@ BUILTIN_EXTENSIONS = frozenset(
     }
 )
 """Jinja extensions cookiecutter always loads: they run no code of the template's own."""
+
+REPOSITORY_QUESTION = "repository"
+"""The question Trellis adds for Backstage's publish step (owner/name), unless the template
+has one of that name; it is never passed to the template."""
+
+HOST_QUESTION = "git_host"
+"""The question Trellis adds to pick the Git host when more than one is configured."""
 
 RENDER_KEYS = frozenset({"_output_dir", "_repo_dir", "_checkout", "_template", "_commit"})
 """Context keys cookiecutter and cruft add about one render (where, from what); not answers."""
