@@ -177,8 +177,14 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
     limits = ReadLimits(
         max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
     )
+    blueprints = build_blueprints(settings)
     return Scaffolder(
-        build_blueprints(settings),
+        blueprints,
+        template_names={
+            url: name
+            for name, source in blueprints.cookiecutter.items()
+            for url in (source.template_url, source.spec.source)
+        },
         vcs_ref=config.vcs_ref,
         renders=render_pool(
             workers=config.render_workers,

@@ -3,7 +3,7 @@
 The owners' edits are kept and every change of the template arrives; an edit next to a
 change is a listed conflict with markers, never lost; the same repository made by plain
 ``ccds`` and recorded with ``trellis adopt`` ends exactly where the one from ``trellis new``
-does.
+does; the ``blueprint`` fact and the currency scorecard see how far behind a repository is.
 """
 
 from __future__ import annotations
@@ -19,10 +19,16 @@ from typer.testing import CliRunner
 
 from support.cookiecutter import CcdsTools, cookiecutter_settings, run_ccds, tree
 from trellis.cli.app import app
+from trellis.config import Settings
+from trellis.scorecards.definitions import load_scorecards
+from trellis.scorecards.facts import blueprint_facts
+from trellis.scorecards.rules import evaluate
+from trellis.wiring import build_scaffolder
 
 pytestmark = pytest.mark.tools
 
 runner = CliRunner()
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ANSWERS = {
     "project_name": "Churn Model",
@@ -189,3 +195,27 @@ def test_a_plain_ccds_repository_adopted_updates_the_same_way(
         assert result.exit_code == 0, result.output
     assert tree(made, without=()) == tree(ours, without=())
     assert (made / ".cruft.json").read_bytes() == (ours / ".cruft.json").read_bytes()
+
+
+def test_the_blueprint_fact_and_currency_checks_see_the_repository(
+    renders: dict[str, Path], settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    location = str(renders["v2.2.0"])
+    monkeypatch.setenv("TRELLIS_BLUEPRINTS__REPOSITORIES", location)
+    scaffolder = build_scaffolder(Settings())
+    try:
+        survey = scaffolder.survey()
+    finally:
+        scaffolder.close()
+    assert survey.problems == ()
+    fact = survey.facts[location]
+    assert fact == {"blueprint": "data-science", "version": "v2.2.0", "latestVersion": "v2.3.0",
+                    "versionsBehind": 1, "minorVersionsBehind": 1}  # fmt: skip
+    assert scaffolder.usage() == {"data-science": {"v2.2.0": 1}}
+    (card,) = [s for s in load_scorecards(REPO_ROOT / "scorecards") if s.name == "blueprint"]
+    results = {
+        c.id: evaluate(c.conditions, blueprint_facts(fact, None)).result for c in card.checks
+    }
+    assert results == {"blueprint-at-most-one-behind": True, "blueprint-up-to-date": False}

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,11 @@ class Scaffolder:
         reader: GeneratedRepositories,
         repositories: Sequence[str] = (),
         cache_seconds: float = 60.0,
+        template_names: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
+        #: A cookiecutter template's URL (as ``.cruft.json`` records it) to its blueprint name.
+        self.template_names = dict(template_names or {})
         self.vcs_ref = vcs_ref
         self.repositories = tuple(repositories)
         self.renders = renders
@@ -98,6 +101,7 @@ class Scaffolder:
         with self._lock:
             if "survey" not in self._cache:
                 instances, problems = known_instances(self.repositories, self.reader)
+                instances = [self._named(i) for i in instances]
                 self._cache["survey"] = Survey(
                     instances=tuple(instances),
                     facts={
@@ -109,6 +113,13 @@ class Scaffolder:
                 )
             survey: Survey = self._cache["survey"]
             return survey
+
+    def _named(self, instance: BlueprintInstance) -> BlueprintInstance:
+        """A ``.cruft.json`` repository under its registered template's blueprint name."""
+        name = self.template_names.get(instance.source)
+        if name is None or instance.blueprint != instance.source:
+            return instance
+        return replace(instance, blueprint=name)
 
     def usage(self) -> dict[str, dict[str, int]]:
         """How many known repositories use each version of each blueprint."""
