@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -24,6 +24,7 @@ from rich.markup import escape
 from trellis import __version__
 from trellis.cli import wiring
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
+from trellis.model import Question
 from trellis.scorecards import DefinitionError
 from trellis.yaml_text import dump
 
@@ -373,10 +374,23 @@ def update_command(
     """Move a generated repository to a newer blueprint version (copier update)."""
     from trellis.cli.update_report import print_result
 
-    with _errors(updates=True), err.status(f"Updating {repo} ..."):
-        result = wiring.update(repo, to, _answers(data or [], None))
+    ask = _ask if sys.stdin.isatty() else None
+    # No spinner while a question may be put to the person at the terminal.
+    working = err.status(f"Updating {repo} ...") if ask is None else nullcontext()
+    with _errors(updates=True), working:
+        result = wiring.update(repo, to, _answers(data or [], None), ask)
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
+
+
+def _ask(question: Question) -> object:
+    """Put a question the new template version adds to the person at the terminal."""
+    label = f"{question.name}" + (f" ({question.help})" if question.help else "")
+    if question.choices:
+        label += f" [{'/'.join(question.choices)}]"
+    default = question.default if not question.computed_default else None
+    answer: object = typer.prompt(label, default=default, err=True)
+    return answer
 
 
 @app.command(

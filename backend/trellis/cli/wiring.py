@@ -226,18 +226,35 @@ def check_update(location: str) -> UpdateStatus:
         return cookiecutter_updates.check_update(
             location, checkouts=CruftCheckouts(), templates=_template_finder()
         )
-    return check_update(location, repositories=Repositories(), source_factory=BlueprintSource)
+    try:
+        return check_update(location, repositories=Repositories(), source_factory=BlueprintSource)
+    except ConfigError:
+        if not location.startswith(("http://", "https://")):
+            raise
+        try:  # a repository on a Git host that cruft records
+            return cookiecutter_updates.check_update(
+                location, checkouts=CruftCheckouts(), templates=_template_finder()
+            )
+        except ConfigError:
+            pass
+        raise
 
 
 def update(
-    repo: Path, to: str | None = None, data: Mapping[str, object] | None = None
+    repo: Path,
+    to: str | None = None,
+    data: Mapping[str, object] | None = None,
+    ask: cookiecutter_updates.Ask | None = None,
 ) -> UpdateResult:
-    """``copier update`` of a checkout, or re-render and merge for a ``.cruft.json`` one."""
+    """``copier update`` of a checkout, or re-render and merge for a ``.cruft.json`` one.
+
+    ``ask`` puts a cookiecutter template's new questions to a person (when there is one).
+    """
     from trellis.services.updates import update
 
     if _records_cruft(str(repo)):
         return cookiecutter_updates.update(
-            repo, to, data=data, checkouts=CruftCheckouts(), templates=_template_finder()
+            repo, to, data=data, ask=ask, checkouts=CruftCheckouts(), templates=_template_finder()
         )
     if data:
         raise ConfigError("--data is for repositories generated from cookiecutter templates")

@@ -20,17 +20,20 @@ from packaging.version import InvalidVersion, Version
 from trellis.blueprints import check_answers
 from trellis.blueprints.merge import Action, plan_merge
 from trellis.errors import ConfigError
-from trellis.model import CruftRecord
+from trellis.model import CruftRecord, Question
 from trellis.ports import CookiecutterTemplate, CruftCheckouts, RenderedFile
 from trellis.redact import scrub_url
 from trellis.services.updates import UpdateResult, UpdateStatus
 
-__all__ = ["Adopted", "TemplateFinder", "adopt", "check_update", "update"]
+__all__ = ["Adopted", "Ask", "TemplateFinder", "adopt", "check_update", "update"]
 
 CRUFT_FILE = ".cruft.json"
 
 #: The template a record names: a registered one (trusted, with its entry point) or a plain one.
 TemplateFinder = Callable[[str], CookiecutterTemplate]
+
+#: Asks a person for a new question's answer (the default offered); the answer as typed.
+Ask = Callable[[Question], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,16 @@ def update(
     to: str | None = None,
     *,
     data: Mapping[str, Any] | None = None,
+    ask: Ask | None = None,
     checkouts: CruftCheckouts,
     templates: TemplateFinder,
 ) -> UpdateResult:
     """Move a clean checkout to version ``to`` (default: the newest) by re-render and merge.
 
     ``data`` answers questions the target version adds (or changes recorded answers); a new
-    question without one takes its default. Conflicts are returned; the record moves to the
-    target version either way, as ``git merge`` leaves its markers for the owners to resolve.
+    question without one is put to ``ask`` (a person at a terminal), else takes its default.
+    Conflicts are returned; the record moves to the target version either way, as
+    ``git merge`` leaves its markers for the owners to resolve.
     """
     _require_clean(repo, checkouts)
     record = checkouts.read_record(str(repo))
@@ -100,7 +105,7 @@ def update(
     if current is not None and _order(target) < _order(current):
         raise ConfigError(f"{repo} is at {current}; {target} would be a downgrade")
     answers = {k: v for k, v in record.context.items() if not k.startswith("_")}
-    target_answers = _target_answers(template, target, answers, data or {})
+    target_answers = _target_answers(template, target, answers, data or {}, ask)
     base, _ = template.render_tree(answers, ref=current or record.commit)
     theirs, new_record = template.render_tree(target_answers, ref=target)
     ours = checkouts.files(repo)
@@ -151,12 +156,28 @@ def adopt(
 
 
 def _target_answers(
-    template: CookiecutterTemplate, target: str, answers: dict[str, Any], data: Mapping[str, Any]
+    template: CookiecutterTemplate,
+    target: str,
+    answers: dict[str, Any],
+    data: Mapping[str, Any],
+    ask: Ask | None,
 ) -> dict[str, Any]:
-    """The recorded answers the target version still asks, plus ``data`` checked against it."""
+    """The recorded answers the target version still asks, plus new ones, checked against it.
+
+    A question of the target version with no recorded answer and none in ``data`` is new: it
+    is put to ``ask`` when there is someone to ask. The questions Trellis adds for publishing
+    are not the template's and are never asked here.
+    """
     blueprint = template.blueprint(target)
+    publishing = {blueprint.publish.repository, blueprint.publish.selector} if blueprint.publish \
+        else set()  # fmt: skip
+    given = dict(data)
+    if ask is not None:
+        for question in blueprint.questions:
+            if question.name not in {*answers, *given, *publishing}:
+                given[question.name] = ask(question)
     asked = {q.name for q in blueprint.questions}
-    checked = check_answers(blueprint, data, require=False) if data else {}
+    checked = check_answers(blueprint, given, require=False) if given else {}
     kept = {k: v for k, v in answers.items() if k in asked}
     return {**kept, **checked}
 

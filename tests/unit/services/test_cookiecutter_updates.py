@@ -1,6 +1,7 @@
 """Updating a ``.cruft.json`` repository, against fakes of the template and the checkout.
 
-New questions of the target version take ``--data`` (checked) or their defaults; answers the
+New questions of the target version take ``--data`` (checked), are asked when someone can
+answer, or take their defaults; answers the
 target no longer asks are dropped; a downgrade, an unknown version and a dirty tree are
 refused before anything is rendered.
 """
@@ -110,6 +111,19 @@ def test_a_new_question_takes_its_answer_from_data(tmp_path: Path) -> None:
     ]
     assert checkouts.record.commit == "c2" and checkouts.record.context["region"] == "us"
     assert checkouts.tree["README"].content.startswith(b"v2 ")
+
+
+def test_a_new_question_is_asked_when_someone_can_answer(tmp_path: Path) -> None:
+    template, checkouts = _repo(tmp_path)
+    asked: list[str] = []
+
+    def ask(question: Question) -> object:
+        asked.append(question.name)
+        return "us"
+
+    update(tmp_path, ask=ask, checkouts=checkouts, templates=lambda _: template)
+    assert asked == ["region"]  # name is recorded; legacy is gone; nothing else is new
+    assert template.renders[-1] == ("v2", {"name": "shop", "region": "us"})
 
 
 def test_without_data_a_new_question_takes_its_default(tmp_path: Path) -> None:
