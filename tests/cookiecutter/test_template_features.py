@@ -1,8 +1,9 @@
 """A small cookiecutter template exercising what ``cookiecutter.json`` can declare, and trust.
 
 Strings, choices, booleans, dict variables, private ``_``/``__`` variables, Jinja defaults
-and ``_copy_without_render`` render as the ``cookiecutter`` command renders them. Hooks run
-only for a trusted template; an untrusted one with hooks is refused before anything runs,
+and ``_copy_without_render`` render as the ``cookiecutter`` command renders them. Hooks and
+the template's own Jinja ``_extensions`` run only for a trusted template; an untrusted one
+with either is refused before anything runs,
 and a hook that hangs is stopped, with what it started, at the template's timeout.
 """
 
@@ -44,12 +45,28 @@ FILES = {
 HANGING_HOOK = "import subprocess, time\nsubprocess.Popen(['sleep', '3607'])\ntime.sleep(3600)\n"
 
 
-def _template(root: Path, *, hook: str | None = None) -> Path:
+EXTENSION = """from jinja2.ext import Extension
+
+
+class ShoutExtension(Extension):
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters["shout"] = lambda text: text.upper() + "!"
+"""
+
+
+def _template(root: Path, *, hook: str | None = None, extension: bool = False) -> Path:
     """A git repository holding the template, tagged v0.1.0."""
     root.mkdir()
-    (root / "cookiecutter.json").write_text(json.dumps(CONTEXT, indent=2))
+    context = dict(CONTEXT)
+    files = dict(FILES)
+    if extension:
+        context["_extensions"] = ["local_extensions.ShoutExtension"]
+        (root / "local_extensions.py").write_text(EXTENSION)
+        files["shout.txt"] = "{{ cookiecutter.project_name | shout }}\n"
+    (root / "cookiecutter.json").write_text(json.dumps(context, indent=2))
     project = root / "{{ cookiecutter.slug }}"
-    for name, text in FILES.items():
+    for name, text in files.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
     (project / "run.sh").chmod(0o755)
@@ -129,6 +146,16 @@ def test_an_untrusted_template_with_hooks_is_refused(tmp_path: Path) -> None:
     trusted = _new(tmp_path / "trusted", cookiecutter_settings("demo", template, trusted=True))
     assert trusted.exit_code == 0, trusted.output
     assert (tmp_path / "trusted" / "ran").read_text() == "yes"  # the hook ran, once trusted
+
+
+def test_a_jinja_extension_of_the_templates_own_needs_trust(tmp_path: Path) -> None:
+    template = _template(tmp_path / "template", extension=True)
+    refused = _new(tmp_path / "out", cookiecutter_settings("demo", template))
+    assert refused.exit_code == 2
+    assert "_extensions: local_extensions.ShoutExtension" in refused.output
+    trusted = _new(tmp_path / "trusted", cookiecutter_settings("demo", template, trusted=True))
+    assert trusted.exit_code == 0, trusted.output
+    assert (tmp_path / "trusted" / "shout.txt").read_text() == "DEMO SERVICE!\n"
 
 
 def test_a_hanging_hook_is_stopped_at_the_timeout(tmp_path: Path) -> None:
