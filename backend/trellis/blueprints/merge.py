@@ -12,44 +12,61 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
 
-from trellis.ports import RenderedFile
+__all__ = ["Action", "FileVersion", "Step", "plan_merge"]
 
-__all__ = ["Action", "Step", "plan_merge"]
+
+class FileVersion(Protocol):
+    """One version of a file: what the plan compares (a rendered or a checked-out file)."""
+
+    @property
+    def content(self) -> bytes:
+        """The bytes."""
+        ...
+
+    @property
+    def executable(self) -> bool:
+        """Whether it is executable."""
+        ...
+
+
+F = TypeVar("F", bound=FileVersion)
 
 
 class Action(StrEnum):
     """What happens to one file."""
 
     WRITE = "write"  # take the target's file (new, or changed upstream only)
+    CHMOD = "chmod"  # only the executable bit changed upstream: ours, with the target's bit
     DELETE = "delete"  # removed upstream, untouched here
     MERGE = "merge"  # changed on both sides: merge line by line
     CONFLICT = "conflict"  # cannot be merged: ours is kept, the path is listed
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class Step(Generic[F]):
     """One file's action; ``target`` is the new render's file where there is one."""
 
     path: str
     action: Action
-    target: RenderedFile | None = None
+    target: F | None = None
     reason: str = ""
 
 
 def plan_merge(
-    base: Mapping[str, RenderedFile],
-    target: Mapping[str, RenderedFile],
-    ours: Mapping[str, RenderedFile],
+    base: Mapping[str, F],
+    target: Mapping[str, F],
+    ours: Mapping[str, F],
     *,
     skip: frozenset[str] = frozenset(),
-) -> list[Step]:
+) -> list[Step[F]]:
     """The steps that move ``ours`` from ``base`` to ``target``, keeping local edits.
 
     Files in ``skip`` (cruft's ``skip`` list) and files that neither render has are left
     alone. Sorted by path.
     """
-    steps: list[Step] = []
+    steps: list[Step[F]] = []
     for path in sorted((set(base) | set(target)) - skip):
         step = _step(path, base.get(path), target.get(path), ours.get(path))
         if step is not None:
@@ -57,15 +74,13 @@ def plan_merge(
     return steps
 
 
-def _same(one: RenderedFile | None, other: RenderedFile | None) -> bool:
+def _same(one: FileVersion | None, other: FileVersion | None) -> bool:
     if one is None or other is None:
         return one is other
     return one.content == other.content and one.executable == other.executable
 
 
-def _step(
-    path: str, base: RenderedFile | None, target: RenderedFile | None, ours: RenderedFile | None
-) -> Step | None:
+def _step(path: str, base: F | None, target: F | None, ours: F | None) -> Step[F] | None:
     if _same(base, target) or _same(ours, target):
         return None  # nothing new upstream, or the repository has it already
     if _same(ours, base):
@@ -83,5 +98,5 @@ def _step(
         )
     if base is not None and base.content == target.content:
         # Only the executable bit changed upstream; the content edits here stay.
-        return Step(path, Action.WRITE, RenderedFile(path, ours.content, target.executable))
+        return Step(path, Action.CHMOD, target)
     return Step(path, Action.MERGE, target)

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from trellis.blueprints import check_answers
-from trellis.blueprints.merge import Action, plan_merge
+from trellis.blueprints.merge import Action, Step, plan_merge
 from trellis.errors import ConfigError
 from trellis.model import CruftRecord, Question
 from trellis.ports import CookiecutterTemplate, CruftCheckouts, RenderedFile
@@ -184,7 +184,7 @@ def _target_answers(
 
 def _apply(
     repo: Path,
-    steps: list[Any],
+    steps: list[Step[RenderedFile]],
     base: Mapping[str, RenderedFile],
     ours: Mapping[str, RenderedFile],
     labels: tuple[str, str, str],
@@ -195,6 +195,9 @@ def _apply(
     for step in steps:
         if step.action is Action.WRITE and step.target is not None:
             checkouts.write(repo, step.target)
+        elif step.action is Action.CHMOD and step.target is not None:
+            mine = ours[step.path]
+            checkouts.write(repo, RenderedFile(step.path, mine.content, step.target.executable))
         elif step.action is Action.DELETE:
             checkouts.delete(repo, step.path)
         elif step.action is Action.MERGE and step.target is not None:

@@ -29,11 +29,11 @@ def test_each_case_of_a_file_gets_its_step() -> None:
         "gone": Action.DELETE,
         "gone_edited": Action.CONFLICT,
         "deleted_here_changed": Action.CONFLICT,
-        "mode": Action.WRITE,
+        "mode": Action.CHMOD,
         "added": Action.WRITE,
         "added_clash": Action.MERGE,
     }
-    assert steps["mode"].target == RenderedFile("mode", b"x", True)  # our content, new bit
+    assert steps["mode"].target == RenderedFile("mode", b"a", True)  # the new bit, for ours
     assert "edited here (kept)" in steps["gone_edited"].reason
     assert "deleted here (left deleted)" in steps["deleted_here_changed"].reason
 
