@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from support.cookiecutter import CcdsTools, clone_at
 
 @pytest.fixture(scope="session")
 def ccds_tools(tmp_path_factory: pytest.TempPathFactory) -> CcdsTools:
-    """Each ``ccds`` version in its own virtualenv, made when a test first needs it."""
-    return CcdsTools(tmp_path_factory.mktemp("ccds-venvs"))
+    """Each ``ccds`` version in its own virtualenv, made once per run for every xdist worker."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return CcdsTools(shared / "ccds-venvs")
 
 
 @pytest.fixture(scope="session")

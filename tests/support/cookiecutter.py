@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 from support.markers import starting
 from support.tools import REPO, tool, uv
 
@@ -39,16 +41,18 @@ class CcdsTools:
         """``ccds`` of ``version`` (``2.2.0``)."""
         venv = self.root / f"ccds-{version}"
         ccds = venv / "bin" / "ccds"
-        if not ccds.exists():
-            starting("tools")
-            subprocess.run(
-                [uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
-            )
-            subprocess.run(
-                [uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-                 f"cookiecutter-data-science=={version}"],
-                check=True,
-            )  # fmt: skip
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{venv}.lock"):  # xdist workers share the run's virtualenvs
+            if not ccds.exists():
+                starting("tools")
+                subprocess.run(
+                    [uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
+                )
+                subprocess.run(
+                    [uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+                     f"cookiecutter-data-science=={version}"],
+                    check=True,
+                )  # fmt: skip
         return ccds
 
     @property
