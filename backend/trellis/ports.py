@@ -281,8 +281,8 @@ class TemplateSource(Protocol):
         """Every blueprint that has a template folder."""
         ...
 
-    def blueprint(self, name: str) -> Blueprint:
-        """A blueprint's questions and presentation."""
+    def blueprint(self, name: str, *, ref: str | None = None) -> Blueprint:
+        """A blueprint's questions and presentation (at ``ref``, where versions differ)."""
         ...
 
     def render(

@@ -97,8 +97,12 @@ def test_v1_is_what_the_cookiecutter_command_renders(
 ) -> None:
     answers = {"project_name": "Churn Model", "open_source_license": "BSD-3-Clause",
                "python_interpreter": "python"}  # fmt: skip
-    env = cookiecutter_settings("ccds-v1", ccds_template, ref="v1", trusted=True)
-    result = _new("ccds-v1", tmp_path / "trellis", answers, env)
+    # Registered at v2.2.0 with ccds as its entry point; v1 has none, so cookiecutter renders
+    # it, and the answers are checked against v1's own questions.
+    env = cookiecutter_settings(
+        "data-science", ccds_template, ref="v2.2.0", trusted=True, entry_point="/nonexistent/ccds"
+    )
+    result = _new("data-science", tmp_path / "trellis", answers, env, "--vcs-ref", "v1")
     assert result.exit_code == 0, result.output
 
     (tmp_path / "plain").mkdir()

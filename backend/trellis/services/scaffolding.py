@@ -146,11 +146,10 @@ class Scaffolder:
         defaults: bool,
         vcs_ref: str | None = None,
     ) -> Path:
-        """Render a new repository on disk (``trellis new``)."""
-        checked = check_answers(self.source.blueprint(blueprint), answers, require=False)
-        return self.source.render(
-            blueprint, destination, checked, defaults=defaults, vcs_ref=vcs_ref or self.vcs_ref
-        )
+        """Render a new repository on disk (``trellis new``), checked against that version."""
+        ref = vcs_ref or self.vcs_ref
+        checked = check_answers(self.source.blueprint(blueprint, ref=ref), answers, require=False)
+        return self.source.render(blueprint, destination, checked, defaults=defaults, vcs_ref=ref)
 
     async def render(self, blueprint: str, answers: Mapping[str, Any]) -> Rendering:
         """Render in memory with the form's rules: required questions must be answered.
@@ -161,7 +160,9 @@ class Scaffolder:
         """
 
         def check() -> dict[str, Any]:
-            return check_answers(self.source.blueprint(blueprint), answers, require=True)
+            return check_answers(
+                self.source.blueprint(blueprint, ref=self.vcs_ref), answers, require=True
+            )
 
         checked = await asyncio.to_thread(check)
         job = partial(self.source.render_files, blueprint, checked, vcs_ref=self.vcs_ref)

@@ -44,11 +44,11 @@ class TemplateSources:
         copier = self.copier.names() if self.copier is not None else []
         return sorted([*copier, *self.cookiecutter])
 
-    def blueprint(self, name: str) -> Blueprint:
-        """A blueprint's questions and presentation."""
+    def blueprint(self, name: str, *, ref: str | None = None) -> Blueprint:
+        """A blueprint's questions and presentation; a cookiecutter one's at ``ref``."""
         if name in self.cookiecutter:
-            return self.cookiecutter[name].blueprint()
-        return self._copier(name).blueprint(name)
+            return self.cookiecutter[name].blueprint(ref)
+        return self._copier(name).blueprint(name, ref=ref)
 
     def render(
         self,
