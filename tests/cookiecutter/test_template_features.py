@@ -136,16 +136,23 @@ def test_answers_are_checked_before_rendering(tmp_path: Path) -> None:
 
 
 def test_an_untrusted_template_with_hooks_is_refused(tmp_path: Path) -> None:
-    template = _template(tmp_path / "template", hook="open('ran', 'w').write('yes')\n")
+    hook = "import os\nopen('ran', 'w').write(os.environ.get('TRELLIS_API_TOKENS', 'none'))\n"
+    template = _template(tmp_path / "template", hook=hook)
     result = _new(tmp_path / "out", cookiecutter_settings("demo", template))
     assert result.exit_code == 2
     assert "runs code of its own (hooks/post_gen_project.py)" in result.output
     assert "trusted: true" in result.output
     assert not (tmp_path / "out").exists()
 
-    trusted = _new(tmp_path / "trusted", cookiecutter_settings("demo", template, trusted=True))
+    env = cookiecutter_settings("demo", template, trusted=True)
+    trusted = runner.invoke(
+        app,
+        ["new", "demo", str(tmp_path / "trusted")],
+        env={"TRELLIS_BLUEPRINTS__COOKIECUTTER": env, "TRELLIS_API_TOKENS": "t" * 40},
+    )
     assert trusted.exit_code == 0, trusted.output
-    assert (tmp_path / "trusted" / "ran").read_text() == "yes"  # the hook ran, once trusted
+    # The hook ran, once trusted, and saw none of Trellis's settings.
+    assert (tmp_path / "trusted" / "ran").read_text() == "none"
 
 
 def test_a_jinja_extension_of_the_templates_own_needs_trust(tmp_path: Path) -> None:

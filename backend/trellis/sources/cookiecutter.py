@@ -13,6 +13,7 @@ Versions are the template's git tags that parse as PEP 440 versions (``v2.2.0``)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -51,6 +52,8 @@ from trellis.sources.git import git, git_url
 __all__ = ["CookiecutterRender", "CookiecutterSource", "CookiecutterSpec", "TemplateRelease"]
 
 _HOOK_NAMES = ("pre_prompt", "pre_gen_project", "post_gen_project")
+#: What a render inherits of Trellis's environment: where programs are, locale, scratch space.
+_PASSED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ"})
 #: owner/name (GitLab: group/subgroup/name), no ``.`` or ``..`` segments.
 _REPOSITORY_PATTERN = r"^(?![.]+(/|$))[A-Za-z0-9_.-]+(/(?![.]+(/|$))[A-Za-z0-9_.-]+)+$"
 
@@ -400,7 +403,10 @@ class CookiecutterSource:
             *command, str(template), "--no-input", "--output-dir", str(output),
             "--config-file", str(config), "--accept-hooks", "yes" if self.spec.trusted else "no",
         ]  # fmt: skip
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+        # The render sees none of Trellis's settings (tokens, database URLs): hooks are the
+        # template's code, trusted to render, not to read the platform's secrets.
+        env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
+        env |= {"HOME": str(run), "GIT_TERMINAL_PROMPT": "0", "PYTHONDONTWRITEBYTECODE": "1"}
         try:
             process = subprocess.Popen(  # noqa: S603 - the configured command, no shell
                 arguments,
@@ -416,7 +422,8 @@ class CookiecutterSource:
         try:
             out, _ = process.communicate(timeout=self.spec.timeout_seconds)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its hooks and what they started
             process.communicate()
             raise TimedOut(
                 f"rendering {self.spec.name} took longer than {self.spec.timeout_seconds:g} s "
