@@ -193,7 +193,10 @@ def new(
         ),
     ] = None,
 ) -> None:
-    """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
+    """Generate a new repository from a blueprint, updatable later.
+
+    Copier renders it, or cookiecutter for a registered cookiecutter template.
+    """
     with _errors():
         settings = wiring.load_settings()
         answers = _answers(data or [], data_file)
@@ -351,6 +354,9 @@ def check_update_command(
     "`git diff` and commit. Where it cannot merge, it leaves conflict markers: those files are "
     "listed and the command exits 1 until you resolve them (edit, `git add`, commit). A tree "
     "with uncommitted changes is refused.\n\n"
+    "A repository recorded in .cruft.json (a cookiecutter template) is updated the same way: "
+    "both versions are rendered with the recorded answers and the difference is merged "
+    "three ways; --data answers questions the new version adds.\n\n"
     "Exit codes: 0 updated or already current, 1 conflicts or an error.",
 )
 def update_command(
