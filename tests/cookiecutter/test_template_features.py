@@ -185,3 +185,18 @@ def _running(argument: str) -> list[str]:
         if argument.encode() in parts and proc.name != str(os.getpid()):
             found.append(proc.name)
     return found
+
+
+def test_a_remote_templates_new_tags_are_seen_by_a_running_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trellis.sources import cookiecutter as source_module
+    from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
+
+    template = _template(tmp_path / "template")
+    source = CookiecutterSource(CookiecutterSpec(name="demo", source=f"file://{template}"))
+    assert source.versions() == ["v0.1.0"]
+    subprocess.run(["git", "-C", str(template), "tag", "v0.2.0"], check=True)
+    assert source.versions() == ["v0.1.0"]  # the clone serves a while ...
+    monkeypatch.setattr(source_module, "_REFETCH_SECONDS", 0.0)
+    assert source.versions() == ["v0.1.0", "v0.2.0"]  # ... then fetches the new tags

@@ -23,7 +23,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import tomllib
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -51,6 +54,8 @@ from trellis.sources.git import git, git_url
 
 __all__ = ["CookiecutterRender", "CookiecutterSource", "CookiecutterSpec", "TemplateRelease"]
 
+#: How long a clone of a remote template serves before its tags are fetched again.
+_REFETCH_SECONDS = 60.0
 _HOOK_NAMES = ("pre_prompt", "pre_gen_project", "post_gen_project")
 #: What a render inherits of Trellis's environment: where programs are, locale, scratch space.
 _PASSED_ENV = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ"})
@@ -112,7 +117,9 @@ class CookiecutterSource:
         self.spec = spec
         self.max_bytes = max_bytes
         self.template_url = scrub_url(spec.repository_url or _canonical(spec.source))
-        self._bare: tempfile.TemporaryDirectory[str] | None = None
+        self._bare: Path | None = None  # the clone of a remote template, removed with self
+        self._fetched = 0.0
+        self._lock = threading.Lock()  # one clone or fetch at a time (API threads)
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable for a render worker: the scratch clone stays with this process."""
@@ -123,6 +130,8 @@ class CookiecutterSource:
         self.max_bytes = state["max_bytes"]
         self.template_url = state["template_url"]
         self._bare = None
+        self._fetched = 0.0
+        self._lock = threading.Lock()
 
     # --- versions ---------------------------------------------------------------------
 
@@ -133,14 +142,30 @@ class CookiecutterSource:
         if local.is_dir() and (local / ".git").exists():
             yield local
             return
+        with self._lock:
+            self._refresh()
+        assert self._bare is not None  # noqa: S101  # _refresh made it
+        yield self._bare
+
+    def _refresh(self) -> None:
+        """Clone the remote template once; fetch its tags again once the clone is old."""
         if self._bare is None:
-            scratch = tempfile.TemporaryDirectory(prefix="trellis-cookiecutter-")
+            scratch = Path(tempfile.mkdtemp(prefix="trellis-cookiecutter-"))
+            weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
             git(
                 "clone", "--quiet", "--bare", "--", git_url(self.spec.source),
-                str(Path(scratch.name) / "repo"), what=self.spec.source,
+                str(scratch / "repo"), what=self.spec.source,
             )  # fmt: skip
-            self._bare = scratch
-        yield Path(self._bare.name) / "repo"
+            self._bare = scratch / "repo"
+            self._fetched = time.monotonic()
+        elif time.monotonic() - self._fetched > _REFETCH_SECONDS:
+            # A long-running server sees the template's new version tags.
+            git(
+                "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*", cwd=self._bare,
+                what=self.spec.source,
+            )  # fmt: skip
+            self._fetched = time.monotonic()
 
     def releases(self) -> list[TemplateRelease]:
         """The version tags of the template, oldest first."""
