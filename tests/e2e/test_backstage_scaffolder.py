@@ -40,7 +40,7 @@ from support.backstage import (
     task_log,
     workspace_listing,
 )
-from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, VARIANTS
+from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, SPOKE_VARIANTS, VARIANTS
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
@@ -87,6 +87,12 @@ SAMPLES: dict[str, Sample] = {
         repo_url="github.com?owner=acme&repo=support-assistant-eu",
         refused_by_blueprint=("team", "Support Team"),
         refused_by_form=("hub_model", "Bad Model"),
+    ),
+    "platform-spoke": Sample(
+        values=SPOKE_VARIANTS["aws-eu-west"],
+        repo_url="github.com?owner=acme&repo=platform-spoke-eu-west",
+        refused_by_blueprint=("spoke_team", "Platform Team"),
+        refused_by_form=("spoke_name", "Bad Name"),
     ),
 }
 

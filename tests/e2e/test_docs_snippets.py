@@ -7,22 +7,19 @@ every key and list entry of both, so each location is read exactly as documented
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from support.backstage import BackstageBackend
+from support.doc_snippets import snippet
 from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port
 
 pytestmark = pytest.mark.backstage
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "docs-token-" + "z" * 24
 VARIANTS = ("open", "token")
 
@@ -33,16 +30,6 @@ def models(variant: str) -> list[ModelSpec]:
         ModelSpec(f"fraud-detector-{variant}", {"owner": "risk", "system": "payments"}, 1, 1),
         ModelSpec(f"Churn Model {variant}", {"owner": "growth"}),
     ]
-
-
-def snippet(name: str, address: str) -> dict[str, Any]:
-    text = (REPO / "docs" / "backstage.md").read_text()
-    match = re.search(rf"<!-- snippet: {name} -->\n```yaml\n(.*?)```", text, re.S)
-    assert match, f"docs/backstage.md has no snippet {name!r}"
-    config: dict[str, Any] = yaml.safe_load(
-        match.group(1).replace("trellis.internal:8080", address)
-    )
-    return config
 
 
 def combined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
