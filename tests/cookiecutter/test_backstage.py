@@ -9,7 +9,6 @@ included.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,12 @@ from typer.testing import CliRunner
 
 from support.backstage import BackstageBackend, dry_run_files, validate_entities
 from support.cookiecutter import CcdsTools, cookiecutter_settings, tree
+from support.doc_snippets import snippet
 from support.services import TrellisServer, free_port
 from trellis.cli.app import app
 
 pytestmark = [pytest.mark.tools, pytest.mark.backstage]
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "scaffolder-token-" + "c" * 24
 ANSWERS = {
     "project_name": "Churn Model",
@@ -42,17 +41,6 @@ class Stack:
     template: dict[str, Any]
     backstage: BackstageBackend
     env: dict[str, str]
-
-
-def _documented_config(address: str) -> dict[str, Any]:
-    """The `trellis:` app-config snippet of docs/backstage.md, pointed at ``address``."""
-    text = (REPO / "docs" / "backstage.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- snippet: scaffolder -->\n```yaml\n(.*?)```", text, re.S)
-    assert match, "docs/backstage.md has no snippet 'scaffolder'"
-    config: dict[str, Any] = yaml.safe_load(
-        match.group(1).replace("trellis.internal:8080", address)
-    )
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +74,7 @@ def stack(
                 locations=[],
                 reading_allow=[],
                 extra_config={
-                    **_documented_config(f"127.0.0.1:{trellis.port}"),
+                    **snippet("scaffolder", f"127.0.0.1:{trellis.port}"),
                     "backend": {"workingDirectory": str(tmp / "work")},
                 },
             ) as backstage:
