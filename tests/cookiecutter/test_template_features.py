@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from support.cookiecutter import cookiecutter_command, cookiecutter_settings, tree
+from support.gitrepos import commit_all
 from trellis.cli.app import app
 
 pytestmark = pytest.mark.tools
@@ -73,10 +74,7 @@ def _template(root: Path, *, hook: str | None = None, extension: bool = False) -
     if hook is not None:
         (root / "hooks").mkdir()
         (root / "hooks" / "post_gen_project.py").write_text(hook)
-    for args in (["init", "--quiet"], ["add", "-A"],
-                 ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet",
-                  "-m", "template"], ["tag", "v0.1.0"]):  # fmt: skip
-        subprocess.run(["git", "-C", str(root), *args], check=True)
+    commit_all(root, "template", tag="v0.1.0")
     return root
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from support.cookiecutter import CcdsTools, cookiecutter_settings, run_ccds, tree
+from support.gitrepos import commit_all
 from trellis.cli.app import app
 from trellis.config import Settings
 from trellis.scorecards.definitions import load_scorecards
@@ -37,7 +37,6 @@ ANSWERS = {
     "environment_manager": "uv",
     "dependency_file": "pyproject.toml",
 }
-GIT = ["git", "-c", "user.name=Owner", "-c", "user.email=owner@example.com"]
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +67,6 @@ def renders(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]) 
     return {v: _new(root / v, v, settings) for v in ("v2.2.0", "v2.3.0")}
 
 
-def _commit(repo: Path, message: str) -> None:
-    if not (repo / ".git").exists():
-        subprocess.run(["git", "init", "--quiet", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run([*GIT, "-C", str(repo), "commit", "--quiet", "-m", message], check=True)
-
-
 def _edit(repo: Path) -> None:
     """What owners do in their first weeks: a note, ignores, a dependency, code, a removal."""
     readme = repo / "README.md"
@@ -102,9 +94,9 @@ def test_edits_are_kept_and_every_change_arrives(
 ) -> None:
     repo = tmp_path / "churn"
     shutil.copytree(renders["v2.2.0"], repo)
-    _commit(repo, "Generated")
+    commit_all(repo, "Generated")
     _edit(repo)
-    _commit(repo, "Our edits")
+    commit_all(repo, "Our edits")
     edited = tree(repo, without=(".cruft.json",))
 
     checked = runner.invoke(app, ["check-update", str(repo), "--json"], env=settings)
@@ -136,7 +128,7 @@ def test_edits_are_kept_and_every_change_arrives(
     assert record["context"]["cookiecutter"]["_commit"] == record["commit"]
     assert record["context"]["cookiecutter"]["environment_manager"] == "uv"
 
-    _commit(repo, "Update")
+    commit_all(repo, "Update")
     again = runner.invoke(app, ["check-update", str(repo)], env=settings)
     assert again.exit_code == 0, again.output
 
@@ -146,14 +138,14 @@ def test_an_edit_next_to_a_change_is_a_listed_conflict(
 ) -> None:
     repo = tmp_path / "churn"
     shutil.copytree(renders["v2.2.0"], repo)
-    _commit(repo, "Generated")
+    commit_all(repo, "Generated")
     makefile = repo / "Makefile"
     ours = makefile.read_text().replace(
         '\t@echo ">>> Unix/macOS: source ./.venv/bin/activate"\n',
         '\t@echo ">>> Unix/macOS: source ./.venv/bin/activate && make requirements"\n',
     )
     makefile.write_text(ours)
-    _commit(repo, "Our Makefile")
+    commit_all(repo, "Our Makefile")
 
     result = _update(repo, settings)
     assert result.exit_code == 1, result.output
@@ -173,9 +165,9 @@ def test_a_plain_ccds_repository_adopted_updates_the_same_way(
 ) -> None:
     made = run_ccds(ccds_tools.command("2.2.0"), template_at("v2.2.0"), "v2.2.0", ANSWERS,
                     tmp_path / "ccds")  # fmt: skip
-    _commit(made, "Generated with ccds")
+    commit_all(made, "Generated with ccds")
     _edit(made)
-    _commit(made, "Our edits")
+    commit_all(made, "Our edits")
     args = ["adopt", str(made), "--template", "data-science", "--version", "v2.2.0"]
     for key, value in ANSWERS.items():
         args += ["--data", f"{key}={value}"]
@@ -183,13 +175,13 @@ def test_a_plain_ccds_repository_adopted_updates_the_same_way(
     assert adopted.exit_code == 0, adopted.output
     assert "recorded data-science v2.2.0" in adopted.output
     assert "3 files differ" in adopted.output  # the three edited files; the new one is ours
-    _commit(made, "Adopt")
+    commit_all(made, "Adopt")
 
     ours = tmp_path / "ours"
     shutil.copytree(renders["v2.2.0"], ours)
-    _commit(ours, "Generated")
+    commit_all(ours, "Generated")
     _edit(ours)
-    _commit(ours, "Our edits")
+    commit_all(ours, "Our edits")
     for repo in (made, ours):
         result = _update(repo, settings)
         assert result.exit_code == 0, result.output
