@@ -185,7 +185,8 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
         template_names={
             url: name
             for name, source in blueprints.cookiecutter.items()
-            for url in (source.template_url, source.spec.source)
+            # The canonical URL last: it is the one a generated template names.
+            for url in (source.spec.source, source.template_url)
         },
         vcs_ref=config.vcs_ref,
         renders=render_pool(

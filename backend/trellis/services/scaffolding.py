@@ -175,10 +175,13 @@ class Scaffolder:
     def template_files(self, *, namespace: str = "default") -> dict[str, bytes]:
         """Every blueprint's Software Template, plus a Location listing them, by file name."""
         names = self.source.names()
+        templates = {name: url for url, name in self.template_names.items()}
         files = {
             f"{name}.yaml": _document(
                 template_entity(self.source.blueprint(name), namespace=namespace),
-                f"blueprints/{name}",
+                f"the cookiecutter template {templates[name]}"
+                if name in templates
+                else f"blueprints/{name}",
             )
             for name in names
         }
