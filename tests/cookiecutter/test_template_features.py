@@ -198,3 +198,16 @@ def test_a_remote_templates_new_tags_are_seen_by_a_running_server(
     assert source.versions() == ["v0.1.0"]  # the clone serves a while ...
     monkeypatch.setattr(source_module, "_REFETCH_SECONDS", 0.0)
     assert source.versions() == ["v0.1.0", "v0.2.0"]  # ... then fetches the new tags
+
+
+def test_the_line_merge_keeps_both_sides_and_never_mangles_a_binary_file() -> None:
+    from trellis.sources.cruft_checkouts import CruftCheckouts
+
+    labels = ("before updating", "v1", "after updating")
+    merge = CruftCheckouts().merge
+    merged, conflicted = merge(b"ours\nb\nc\n", b"a\nb\nc\n", b"a\nb\ntheirs\n", labels)
+    assert (merged, conflicted) == (b"ours\nb\ntheirs\n", False)
+    merged, conflicted = merge(b"ours\n", b"a\n", b"theirs\n", labels)
+    assert conflicted and b"<<<<<<< before updating\nours\n" in merged
+    assert b">>>>>>> after updating" in merged
+    assert merge(b"\x00ours", b"\x00base", b"\x00theirs", labels) == (b"\x00ours", True)

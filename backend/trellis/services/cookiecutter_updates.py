@@ -93,6 +93,11 @@ def update(
     """
     _require_clean(repo, checkouts)
     record = checkouts.read_record(str(repo))
+    if record.directory:
+        raise ConfigError(
+            f"{repo}/{CRUFT_FILE} renders the template's folder {record.directory!r}; templates "
+            "in a folder of their repository are not updated by Trellis (use cruft update)"
+        )
     template = templates(record.template)
     versions = template.versions()
     target = to or (versions[-1] if versions else None)

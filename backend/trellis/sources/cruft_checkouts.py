@@ -81,7 +81,12 @@ class CruftCheckouts:
     def merge(
         self, ours: bytes, base: bytes, theirs: bytes, labels: tuple[str, str, str]
     ) -> tuple[bytes, bool]:
-        """``git merge-file -p``: the merged contents, and whether conflicts were left."""
+        """``git merge-file -p``: the merged contents, and whether conflicts were left.
+
+        Binary contents are not merged line by line: ours are kept, as a conflict.
+        """
+        if any(b"\0" in content for content in (ours, base, theirs)):
+            return ours, True
         with tempfile.TemporaryDirectory(prefix="trellis-merge-") as scratch:
             paths = []
             for name, content in (("ours", ours), ("base", base), ("theirs", theirs)):
@@ -94,8 +99,8 @@ class CruftCheckouts:
                 capture_output=True, check=False, timeout=60,
                 env={**os.environ, "LC_ALL": "C"},
             )  # fmt: skip
-        if result.returncode < 0 or result.returncode > 127:
-            raise SourceUnavailable("git merge-file", result.stderr.decode(errors="replace"))
+        if result.returncode < 0 or result.returncode > 127:  # git could not merge at all
+            return ours, True
         return result.stdout, result.returncode > 0
 
 

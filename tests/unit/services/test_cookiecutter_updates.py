@@ -144,6 +144,14 @@ def test_bad_data_an_unknown_version_and_a_dirty_tree_are_refused_first(tmp_path
     assert template.renders == []
 
 
+def test_a_template_in_a_folder_of_its_repository_is_refused(tmp_path: Path) -> None:
+    template, checkouts = _repo(tmp_path)
+    checkouts.record = CruftRecord(template.template_url, "c1", {}, directory="sub")
+    with pytest.raises(ConfigError, match="folder 'sub'"):
+        update(tmp_path, checkouts=checkouts, templates=lambda _: template)
+    assert template.renders == []
+
+
 def test_check_update_counts_the_versions_behind(tmp_path: Path) -> None:
     template, checkouts = _repo(tmp_path)
     status = check_update(str(tmp_path), checkouts=checkouts, templates=lambda _: template)
