@@ -3,21 +3,30 @@
 The owners' edits are kept and every change of the template arrives; an edit next to a
 change is a listed conflict with markers, never lost; the same repository made by plain
 ``ccds`` and recorded with ``trellis adopt`` ends exactly where the one from ``trellis new``
-does; the ``blueprint`` fact and the currency scorecard see how far behind a repository is.
+does; the ``blueprint`` fact and the currency scorecard see how far behind a repository is;
+the documented weekly workflow proposes a new version once, as a pull request.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from support.cookiecutter import CcdsTools, cookiecutter_settings, run_ccds, tree
-from support.gitrepos import commit_all
+from support.gitrepos import GIT_ENV, commit_all
+from support.timing import scaled
+from support.tools import actionlint
 from trellis.cli.app import app
 from trellis.config import Settings
 from trellis.scorecards.definitions import load_scorecards
@@ -211,3 +220,70 @@ def test_the_blueprint_fact_and_currency_checks_see_the_repository(
         c.id: evaluate(c.conditions, blueprint_facts(fact, None)).result for c in card.checks
     }
     assert results == {"blueprint-at-most-one-behind": True, "blueprint-up-to-date": False}
+
+
+def test_the_documented_weekly_update_workflow_passes_actionlint(tmp_path: Path) -> None:
+    workflow = tmp_path / ".github" / "workflows" / "template-update.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(_workflow_text())
+    script = _workflow_steps()[-1]["run"]
+    # It updates a clean tree (the status goes outside it) and never pushes past conflicts.
+    assert '>"$status"' in script and 'status="$RUNNER_TEMP/' in script
+    assert script.index("trellis update") < script.index("git push")
+    result = subprocess.run(
+        [*actionlint(), ".github/workflows/template-update.yml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=scaled(120), check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_weekly_workflow_proposes_the_new_version_once(
+    tmp_path: Path, renders: dict[str, Path], settings: dict[str, str]
+) -> None:
+    """Its script, run as GitHub runs it, against a local origin and a ``gh`` that records."""
+    script = _workflow_steps()[-1]["run"]
+    origin = tmp_path / "origin.git"
+    repo = tmp_path / "churn"
+    shutil.copytree(renders["v2.2.0"], repo)
+    commit_all(repo, "Generated")
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo), str(origin)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(origin)], check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {
+        "trellis": f'exec {sys.executable} -m trellis "$@"',
+        "gh": f'printf "%s\\n" "$*" >>{tmp_path / "gh.log"}',
+    }.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {
+        **os.environ, **settings, **GIT_ENV, "GH_TOKEN": "unused", "RUNNER_TEMP": str(tmp_path),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }  # fmt: skip
+    bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]  # as GitHub runs it
+    first = subprocess.run(bash, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    proposed = subprocess.run(
+        ["git", "-C", str(origin), "show", "template-update/v2.3.0:.cruft.json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(proposed)["checkout"] == "v2.3.0"
+    assert (tmp_path / "gh.log").read_text().startswith("pr create --head template-update/v2.3.0")
+
+    subprocess.run(["git", "-C", str(repo), "switch", "--quiet", "main"], check=True)
+    again = subprocess.run(bash, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "already proposed" in again.stdout
+    assert len((tmp_path / "gh.log").read_text().splitlines()) == 1
+
+
+def _workflow_text() -> str:
+    """The update workflow as docs/blueprints/cookiecutter.md shows it."""
+    page = (REPO_ROOT / "docs" / "blueprints" / "cookiecutter.md").read_text()
+    match = re.search(r"<!-- snippet: update-workflow -->\n```yaml\n(.*?)```", page, re.S)
+    assert match, "docs/blueprints/cookiecutter.md has no snippet 'update-workflow'"
+    return match.group(1)
+
+
+def _workflow_steps() -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = yaml.safe_load(_workflow_text())["jobs"]["update"]["steps"]
+    return steps
