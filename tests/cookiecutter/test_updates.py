@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from support.cookiecutter import CcdsTools, cookiecutter_settings, run_ccds, tree
+from support.cookiecutter import CcdsTools, Tree, cookiecutter_settings, run_ccds, tree
 from support.gitrepos import GIT_ENV, commit_all
 from support.timing import scaled
 from support.tools import actionlint
@@ -98,26 +99,47 @@ def _update(repo: Path, settings: dict[str, str]):
     return runner.invoke(app, ["update", str(repo)], env=settings)
 
 
-def test_edits_are_kept_and_every_change_arrives(
-    tmp_path: Path, renders: dict[str, Path], settings: dict[str, str]
-) -> None:
-    repo = tmp_path / "churn"
+@dataclass(frozen=True)
+class Updated:
+    """A v2.2.0 repository with local edits, updated to v2.3.0 by ``trellis update``."""
+
+    repo: Path
+    edited: Tree
+    """Its files before the update."""
+    status: str
+    """``trellis check-update --json`` before the update."""
+    output: str
+    exit_code: int
+
+
+@pytest.fixture(scope="module")
+def updated(
+    tmp_path_factory: pytest.TempPathFactory, renders: dict[str, Path], settings: dict[str, str]
+) -> Updated:
+    """One update shared by the tests that read it (two renders each)."""
+    repo = tmp_path_factory.mktemp("updated") / "churn"
     shutil.copytree(renders["v2.2.0"], repo)
     commit_all(repo, "Generated")
     _edit(repo)
     commit_all(repo, "Our edits")
     edited = tree(repo, without=(".cruft.json",))
-
     checked = runner.invoke(app, ["check-update", str(repo), "--json"], env=settings)
     assert checked.exit_code == 2, checked.output
-    status = json.loads(checked.output)
+    result = _update(repo, settings)
+    return Updated(repo, edited, checked.output, result.output, result.exit_code)
+
+
+def test_edits_are_kept_and_every_change_arrives(
+    updated: Updated, renders: dict[str, Path], settings: dict[str, str]
+) -> None:
+    repo, edited = updated.repo, updated.edited
+    status = json.loads(updated.status)
     assert (status["currentVersion"], status["latestVersion"], status["versionsBehind"]) == (
         "v2.2.0", "v2.3.0", 1,
     )  # fmt: skip
 
-    result = _update(repo, settings)
-    assert result.exit_code == 0, result.output
-    assert "v2.2.0 → v2.3.0" in result.output
+    assert updated.exit_code == 0, updated.output
+    assert "v2.2.0 → v2.3.0" in updated.output
     after = tree(repo, without=(".cruft.json",))
     base, target = tree(renders["v2.2.0"]), tree(renders["v2.3.0"])
     changed = sorted(p for p in set(base) | set(target) if base.get(p) != target.get(p))
@@ -167,7 +189,7 @@ def test_an_edit_next_to_a_change_is_a_listed_conflict(
 
 def test_a_plain_ccds_repository_adopted_updates_the_same_way(
     tmp_path: Path,
-    renders: dict[str, Path],
+    updated: Updated,
     settings: dict[str, str],
     ccds_tools: CcdsTools,
     template_at: Callable[[str], Path],
@@ -186,16 +208,11 @@ def test_a_plain_ccds_repository_adopted_updates_the_same_way(
     assert "3 files differ" in adopted.output  # the three edited files; the new one is ours
     commit_all(made, "Adopt")
 
-    ours = tmp_path / "ours"
-    shutil.copytree(renders["v2.2.0"], ours)
-    commit_all(ours, "Generated")
-    _edit(ours)
-    commit_all(ours, "Our edits")
-    for repo in (made, ours):
-        result = _update(repo, settings)
-        assert result.exit_code == 0, result.output
-    assert tree(made, without=()) == tree(ours, without=())
-    assert (made / ".cruft.json").read_bytes() == (ours / ".cruft.json").read_bytes()
+    result = _update(made, settings)
+    assert result.exit_code == 0, result.output
+    # Exactly where the repository from `trellis new` with the same edits ends.
+    assert tree(made, without=()) == tree(updated.repo, without=())
+    assert (made / ".cruft.json").read_bytes() == (updated.repo / ".cruft.json").read_bytes()
 
 
 def test_the_blueprint_fact_and_currency_checks_see_the_repository(

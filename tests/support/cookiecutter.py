@@ -21,6 +21,7 @@ __all__ = [
     "BUNDLE",
     "CCDS_VERSIONS",
     "CcdsTools",
+    "Tree",
     "clone_at",
     "cookiecutter_settings",
     "run_ccds",
