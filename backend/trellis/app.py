@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     observer = build_observer(settings, registry=service.registry, metrics=metrics)
     scaffolder, scaffolder_error = _scaffolder(settings, metrics)
     scorer = build_scorer(settings, service, scaffolder)
+    metrics.scorer_leader.set_function(lambda: 1 if scorer.leading else 0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -78,6 +78,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.scorer_leader = Gauge(
+            "trellis_scorer_leader",
+            "1 while this replica runs the scorer (it holds the lease, or it is the only "
+            "replica), 0 while another one does.",
+            registry=self.registry,
+        )
         self.problems = Gauge(
             "trellis_catalog_problems",
             "Problems found building the served catalog, by severity.",

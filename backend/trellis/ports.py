@@ -42,6 +42,7 @@ __all__ = [
     "DeploymentSource",
     "FactRow",
     "GeneratedRepositories",
+    "Lease",
     "PromQLSource",
     "RecordedRelease",
     "RegistrySource",
@@ -49,6 +50,7 @@ __all__ = [
     "RenderedFile",
     "Rendering",
     "ResultRow",
+    "RunRow",
     "ScorecardStore",
     "SetAside",
     "SnapshotStore",
@@ -189,6 +191,21 @@ class WriteStats:
     results_written: int
 
 
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One scoring run as kept beside its results, so every replica reports the same run.
+
+    ``report`` is the run's JSON summary (outcome counts, sources unavailable, the fleet
+    roll-up); ``replica`` names the process that ran it.
+    """
+
+    at: datetime
+    replica: str
+    seconds: float
+    entities: int
+    report: Mapping[str, Any]
+
+
 class ScorecardStore(Protocol):
     """Port: fact history and each check's latest result.
 
@@ -219,6 +236,18 @@ class ScorecardStore(Protocol):
         """Drop the latest results of entities no longer in the catalog; returns rows deleted."""
         ...
 
+    def record_run(self, run: RunRow) -> None:
+        """Keep ``run`` as the latest run (older runs keep their figures, not their report)."""
+        ...
+
+    def last_run(self) -> RunRow | None:
+        """The latest run kept, whichever replica ran it; None before the first."""
+        ...
+
+    def runs(self, since: datetime) -> list[RunRow]:
+        """The runs kept from ``since`` on, oldest first (their reports empty but the last's)."""
+        ...
+
     def latest_facts(self, entity: str, retrievers: Sequence[str]) -> dict[str, FactRow]:
         """Each retriever's latest facts for ``entity``, stamped with the latest reading."""
         ...
@@ -235,6 +264,30 @@ class ScorecardStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class Lease(Protocol):
+    """Port: the right to run the scorer, held by one replica at a time.
+
+    Replicas sharing a fact store each ask before every run; only the holder runs. A
+    holder that dies (or whose hold the lease's store dropped) loses it, and the next replica
+    to ask takes it. Never raises: a store that cannot be reached means "not held".
+    """
+
+    name: str
+
+    @property
+    def held(self) -> bool:
+        """Whether this replica held the lease when last asked (no I/O)."""
+        ...
+
+    def try_acquire(self) -> bool:
+        """Hold the lease if it is free, or check that it is still held; whether held now."""
+        ...
+
+    def release(self) -> None:
+        """Give the lease up, so another replica takes it at its next try."""
         ...
 
 

@@ -18,7 +18,7 @@ from trellis.errors import ConfigError
 from trellis.metrics import Metrics
 from trellis.model import Snapshot
 from trellis.observability import Limits
-from trellis.ports import RegistrySource
+from trellis.ports import Lease, RegistrySource
 from trellis.redact import Redactor, url_base
 from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
@@ -32,6 +32,8 @@ from trellis.services.webhooks import RegistryWebhooks
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
 from trellis.sources.fact_store import FactStore
+from trellis.sources.fact_store.engine import parse_url
+from trellis.sources.fact_store.lease import AdvisoryLease
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
 from trellis.sources.mlflow import RestRegistry, SqlRegistry
@@ -58,6 +60,7 @@ __all__ = [
     "read_once",
     "redactor",
     "render_pool",
+    "scorer_lease",
     "scoring_options",
 ]
 
@@ -335,13 +338,26 @@ def scoring_options(settings: Settings) -> ScoringOptions:
     )
 
 
+def scorer_lease(database_url: str) -> Lease | None:
+    """The scorer's lease: on PostgreSQL, shared by every replica of the fact store.
+
+    SQLite is one process's store, so its scorer needs none.
+    """
+    if parse_url(database_url).get_backend_name() != "postgresql":
+        return None
+    return AdvisoryLease(database_url)
+
+
 def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
-    """Scorecards over the catalog's models and servers, kept in the fact store."""
+    """Scorecards over the catalog's models and servers, kept in the fact store.
+
+    With a PostgreSQL fact store, replicas elect which of them scores (``scorer_lease``).
+    """
+    database_url = settings.scorecard_database_url
     return Scorer(
         catalog=catalog,
-        store=FactStore(
-            settings.scorecard_database_url, history_days=settings.scorecards.history_days
-        ),
+        store=FactStore(database_url, history_days=settings.scorecards.history_days),
+        lease=scorer_lease(database_url),
         directory=settings.scorecards.directory or default_scorecards(),
         options=scoring_options(settings),
         prometheus=build_prometheus(

@@ -21,7 +21,7 @@ from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import ModelTags, Sample, Snapshot
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
-from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow
+from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow, RunRow
 from trellis.scorecards.assembly import (
     Reads,
     Repository,
@@ -38,7 +38,7 @@ from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
 
-__all__ = ["CatalogView", "OneRead", "Pipeline", "by_ref", "fact_rows"]
+__all__ = ["CatalogView", "LeaseLost", "OneRead", "Pipeline", "by_ref", "fact_rows", "run_row"]
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
@@ -46,6 +46,10 @@ _WORKERS = 8
 _PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
 _NO_BLUEPRINTS = "no blueprint source is configured"
 _VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
+
+
+class LeaseLost(Exception):
+    """The replica lost the scorer's lease during a run: the run keeps nothing."""
 
 
 class CatalogView(Protocol):
@@ -107,7 +111,10 @@ class Pipeline:
         prometheus: PromQLSource | None,
         scaffolder: Scaffolder | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        still_leading: Callable[[], bool] = lambda: True,
+        replica: str = "",
     ) -> None:
+        """``still_leading`` is asked before anything is kept (see ``LeaseLost``)."""
         self.catalog = catalog
         self.store = store
         self.definitions = definitions
@@ -116,6 +123,8 @@ class Pipeline:
         self.prometheus = prometheus
         self.scaffolder = scaffolder
         self.clock = clock
+        self.still_leading = still_leading
+        self.replica = replica
         self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
 
     def run_once(self) -> RunReport:
@@ -174,10 +183,15 @@ class Pipeline:
                 server, serving.rows, serving.error, window
             )
             evaluate(ref)
+        if not self.still_leading():
+            raise LeaseLost(
+                f"this replica ({self.replica}) lost the scorer's lease during a run; "
+                "the run keeps nothing"
+            )
         # The write prunes old history too.
         stats = self.store.use(lambda store: store.write(written_facts, result_rows, at=now))
         self.store.use(lambda store: store.forget(entities.keys()))
-        self.store.reached()
+        rollup = fleet_rollup(scorecards, entities, by_entity)
         report = RunReport(
             at=now,
             seconds=time.perf_counter() - started,
@@ -186,7 +200,9 @@ class Pipeline:
             unavailable=dict(unavailable),
             facts_written=stats.facts_written,
         )
-        self.state.publish(entities, fleet_rollup(scorecards, entities, by_entity), report)
+        self.store.use(lambda store: store.record_run(run_row(report, rollup, self.replica)))
+        self.store.reached()
+        self.state.publish(entities, rollup, report)
         log.info(
             "scorecards: %d entities in %.2f s (%s)%s",
             report.entities,
@@ -266,6 +282,21 @@ class Pipeline:
                 return serving
         serving.rows = fleet_rows(answers)
         return serving
+
+
+def run_row(report: RunReport, rollup: list[dict[str, object]], replica: str) -> RunRow:
+    """The run as the store keeps it: what ``/readyz`` and the fleet report show of it."""
+    return RunRow(
+        at=report.at,
+        replica=replica,
+        seconds=report.seconds,
+        entities=report.entities,
+        report={
+            "outcomes": dict(report.outcomes),
+            "unavailable": dict(report.unavailable),
+            "rollup": rollup,
+        },
+    )
 
 
 def by_ref(document: CatalogDocument) -> dict[str, Mapping[str, Any]]:

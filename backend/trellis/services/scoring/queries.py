@@ -1,4 +1,8 @@
-"""The scorecards' query side: what the routes and ``trellis score`` answer from what was kept."""
+"""The scorecards' query side: what the routes and ``trellis score`` answer from what was kept.
+
+Every answer comes from the fact store, not from this process's last run, so replicas
+sharing one store answer alike whichever of them ran the scorer.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,15 @@ from typing import Any
 from trellis.errors import NotFound
 from trellis.ports import FactRow, ScorecardStore
 from trellis.scorecards import Scorecard
+from trellis.scorecards.facts import RETRIEVERS
 from trellis.scorecards.scoring import CheckOutcome, Outcome, applicable, fleet_rollup, view
 from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.state import RunState
 from trellis.services.scoring.store_guard import StoreGuard
 
 __all__ = ["ScoreQueries"]
+
+_RETRIEVER_IDS = [retriever.id for retriever in RETRIEVERS]
 
 
 class ScoreQueries:
@@ -76,13 +83,13 @@ class ScoreQueries:
         entity = self.entity(ref)
         if entity is not None:
             chosen = applicable(scorecards, entity)
-        else:  # not scored since a restart: the kept results say which scorecards apply
+        else:  # not in this replica's catalog yet: the kept results say which scorecards apply
             chosen = [s for s in scorecards if any(c.id in outcomes for c in s.checks)]
         if not chosen:
             raise NotFound(f"no scorecard applies to {ref!r}, or it is not in the catalog")
-        last = self.state.last
-        if last is not None and ref in self.state.entities:
-            evaluated = last.at
+        # Every run reads each entity's facts: their latest reading is when it was evaluated.
+        read = self.latest_facts(ref, _RETRIEVER_IDS)
+        evaluated = max((row.timestamp for row in read.values()), default=evaluated)
         return {
             "entity": ref,
             "evaluatedAt": evaluated.isoformat() if evaluated else None,
@@ -90,7 +97,24 @@ class ScoreQueries:
         }
 
     def fleet_report(self) -> dict[str, Any]:
-        """Per scorecard, entities at each level (``none``: no level): all, by owner, by system."""
+        """Per scorecard, entities at each level (``none``: no level): all, by owner, by system.
+
+        The roll-up of the latest run kept in the store, whichever replica ran it.
+        """
+        run = self.guard.use(lambda store: store.last_run())
+        if run is not None and "rollup" in run.report:
+            report = run.report
+            return {
+                "entities": run.entities,
+                "lastRun": {
+                    "at": run.at.isoformat(),
+                    "seconds": round(run.seconds, 3),
+                    "entities": run.entities,
+                    "outcomes": report.get("outcomes", {}),
+                    "unavailable": report.get("unavailable", {}),
+                },
+                "scorecards": report["rollup"],
+            }
         entities = self.entities()
         rollup = self.state.rollup
         if rollup is None:  # not run since a restart: once from the kept results

@@ -1,21 +1,30 @@
-"""The scorer: the pipeline run in the background, and the query side answering from it."""
+"""The scorer: the pipeline run in the background, and the query side answering from it.
+
+Replicas sharing one fact store share one ``Lease``: before each run a scorer asks it, and
+only the holder runs. A follower skips the run (reading the definitions and the catalog
+again, so its routes answer as the leader's do) and asks again next interval; when the
+leader dies, the first follower to ask after the lease is freed takes over. Without a lease
+(one process, SQLite) the scorer always runs.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from trellis.errors import NotReady, SourceUnavailable
-from trellis.ports import PromQLSource, ScorecardStore
+from trellis.ports import Lease, PromQLSource, ScorecardStore
 from trellis.redact import scrub_text
 from trellis.scorecards import DefinitionError
 from trellis.services.runner import Runner
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.options import ScoringOptions
-from trellis.services.scoring.pipeline import CatalogView, Pipeline, by_ref
+from trellis.services.scoring.pipeline import CatalogView, LeaseLost, Pipeline, by_ref
 from trellis.services.scoring.queries import ScoreQueries
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
@@ -43,8 +52,15 @@ class Scorer:
         prometheus: PromQLSource | None,
         scaffolder: Scaffolder | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lease: Lease | None = None,
+        replica: str | None = None,
     ) -> None:
+        """``lease`` None: the only replica, which always runs."""
         definitions = Definitions(directory)
+        self.lease = lease
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
+        #: Whether this replica led at its last try; None before the first.
+        self._leading: bool | None = None
         guard = StoreGuard(store)
         self.state = RunState()
         self.options = options
@@ -57,6 +73,8 @@ class Scorer:
             prometheus=prometheus,
             scaffolder=scaffolder,
             clock=clock,
+            still_leading=self._still_leading,
+            replica=self.replica,
         )
         self.queries = ScoreQueries(definitions=definitions, store=guard, state=self.state)
         self._runner = Runner(
@@ -68,8 +86,13 @@ class Scorer:
             join_seconds=10,
         )
 
+    @property
+    def leading(self) -> bool:
+        """Whether this replica runs the scorer (always, without a lease)."""
+        return self.lease is None or bool(self._leading)
+
     def run_once(self) -> RunReport:
-        """One run of the pipeline."""
+        """One run of the pipeline (whoever holds the lease: ``trellis score`` asks none)."""
         return self.pipeline.run_once()
 
     def start(self) -> None:
@@ -88,15 +111,65 @@ class Scorer:
         self._runner.start()
 
     def stop(self) -> None:
-        """End the loop, then release the pool, Prometheus and the store."""
+        """End the loop, give the lease up, then release the pool, Prometheus and the store."""
         self._runner.stop()
+        if self.lease is not None:
+            self.lease.release()
+            self._leading = False
         self.pipeline.close()
         self.queries.store.close()
 
+    def _ask_lease(self) -> bool:
+        """Whether this replica runs now; a change of leadership is logged."""
+        if self.lease is None:
+            return True
+        held = self.lease.try_acquire()
+        if held != self._leading:
+            if held:
+                log.info(
+                    "this replica (%s) now runs the scorer: it holds the %s",
+                    self.replica,
+                    self.lease.name,
+                )
+            else:
+                log.info(
+                    "another replica runs the scorer; this one (%s) answers from the shared "
+                    "store and asks the %s every interval",
+                    self.replica,
+                    self.lease.name,
+                )
+        self._leading = held
+        return held
+
+    def _still_leading(self) -> bool:
+        """Asked by a run before it keeps anything: a replica that lost the lease keeps nothing."""
+        return self._ask_lease()
+
+    def _follow(self) -> None:
+        """A follower's round: the definitions and the catalog's entities read again."""
+        try:
+            self.pipeline.definitions.reload()
+        except (DefinitionError, NotReady) as exc:
+            self.state.last_error = str(exc)
+            return
+        try:
+            document = self.pipeline.catalog.document()
+        except NotReady as exc:
+            self.state.last_error = str(exc)
+            return
+        with self.state.lock:
+            self.state.entities = by_ref(document)
+        self.state.last_error = None
+
     def _run_in_background(self) -> float | None:
         """One run; a failure is kept for ``/readyz``, and says how soon to try again."""
+        if not self._ask_lease():
+            self._follow()
+            return None
         try:
             self.run_once()
+        except LeaseLost as exc:  # another replica leads now: its run is the one kept
+            log.warning("%s", exc)
         except NotReady as exc:  # the catalog has not been read yet: try again soon
             self.state.last_error = str(exc)
             return _NOT_READ_SECONDS

@@ -13,15 +13,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
 from trellis.errors import SourceUnavailable
-from trellis.ports import FactRow, ResultRow, SetAside, WriteStats
+from trellis.ports import FactRow, ResultRow, RunRow, SetAside, WriteStats
 from trellis.sources.bad_files import set_aside
+from trellis.sources.fact_store.bulk import CopyWriter
 from trellis.sources.fact_store.changes import (
     Batch,
     Latest,
@@ -52,6 +53,7 @@ from trellis.sources.fact_store.tables import (
     FACTS,
     RESULT_COLUMNS,
     RESULTS,
+    RUNS,
     as_utc,
     create_schema,
 )
@@ -86,6 +88,35 @@ def _fact_row(row: Any, timestamp: datetime) -> FactRow:
     )
 
 
+def _upsert_checked_at(stmt: sqlite.Insert | postgresql.Insert) -> Insert:
+    """A newer reading of an unchanged value moves ``checked_at`` on, never back."""
+    return stmt.on_conflict_do_update(
+        index_elements=[CHECKS.c.entity, CHECKS.c.retriever],
+        set_={"checked_at": stmt.excluded.checked_at},
+        where=CHECKS.c.checked_at < stmt.excluded.checked_at,
+    )
+
+
+def _upsert_results(stmt: sqlite.Insert | postgresql.Insert) -> Insert:
+    """A result replaces the kept one of its key unless that one is newer."""
+    return stmt.on_conflict_do_update(
+        index_elements=[RESULTS.c.entity, RESULTS.c.check_id],
+        set_={name: stmt.excluded[name] for name in ("timestamp", "outcome", "reasons", "facts")},
+        # Never replace a newer outcome (another replica's) with an older one.
+        where=RESULTS.c.timestamp <= stmt.excluded.timestamp,
+    )
+
+
+def _run_row(row: Any) -> RunRow:
+    return RunRow(
+        at=row.at,
+        replica=row.replica,
+        seconds=float(row.seconds),
+        entities=int(row.entities),
+        report=_mapping(row.report),
+    )
+
+
 class FactStore:
     """Fact history and latest check results in one SQL database (SQLite or PostgreSQL).
 
@@ -103,11 +134,21 @@ class FactStore:
         self._file = sqlite_file(parsed)
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._to_db = driver_time(self._engine.dialect)
-        self._sql = {
-            "facts": self._compile(insert(FACTS), FACT_COLUMNS),
-            "checks": self._compile(self._upsert_checked_at(), CHECK_COLUMNS),
-            "results": self._compile(self._upsert_results(), RESULT_COLUMNS),
-        }
+        self._sql: dict[str, str] = {}
+        self._copies: dict[str, CopyWriter] = {}
+        dialect = self._engine.dialect
+        if self._sqlite:
+            self._sql = {
+                "facts": self._compile(insert(FACTS), FACT_COLUMNS),
+                "checks": self._compile(_upsert_checked_at(sqlite.insert(CHECKS)), CHECK_COLUMNS),
+                "results": self._compile(_upsert_results(sqlite.insert(RESULTS)), RESULT_COLUMNS),
+            }
+        else:  # COPY: a fleet's write in one stream per table, not one statement per row
+            self._copies = {
+                "facts": CopyWriter(FACTS, FACT_COLUMNS, dialect, None),
+                "checks": CopyWriter(CHECKS, CHECK_COLUMNS, dialect, _upsert_checked_at),
+                "results": CopyWriter(RESULTS, RESULT_COLUMNS, dialect, _upsert_results),
+            }
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], Latest] = {}
         self._results_seen: dict[tuple[str, str], bytes] = {}
@@ -341,32 +382,12 @@ class FactStore:
     def _executemany(
         self, conn: Connection, name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
     ) -> None:
-        """Run one compiled bulk statement: tuples for SQLite's ``?``, dicts for psycopg."""
-        if not self._engine.dialect.positional:
-            conn.exec_driver_sql(
-                self._sql[name], [dict(zip(columns, row, strict=True)) for row in rows]
-            )
+        """Write one table's rows: SQLite's compiled ``executemany``, PostgreSQL's ``COPY``."""
+        copy = self._copies.get(name)
+        if copy is not None:
+            copy.write(conn, rows)
         else:
             conn.exec_driver_sql(self._sql[name], rows)
-
-    def _upsert_checked_at(self) -> Insert:
-        stmt = sqlite.insert(CHECKS) if self._sqlite else postgresql.insert(CHECKS)
-        return stmt.on_conflict_do_update(
-            index_elements=[CHECKS.c.entity, CHECKS.c.retriever],
-            set_={"checked_at": stmt.excluded.checked_at},
-            where=CHECKS.c.checked_at < stmt.excluded.checked_at,
-        )
-
-    def _upsert_results(self) -> Insert:
-        stmt = sqlite.insert(RESULTS) if self._sqlite else postgresql.insert(RESULTS)
-        return stmt.on_conflict_do_update(
-            index_elements=[RESULTS.c.entity, RESULTS.c.check_id],
-            set_={
-                name: stmt.excluded[name] for name in ("timestamp", "outcome", "reasons", "facts")
-            },
-            # Never replace a newer outcome (another replica's) with an older one.
-            where=RESULTS.c.timestamp <= stmt.excluded.timestamp,
-        )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -495,6 +516,40 @@ class FactStore:
         for key in [key for key in self._results_seen if key[0] in gone_set]:
             del self._results_seen[key]
         return deleted
+
+    def record_run(self, run: RunRow) -> None:
+        """Keep ``run`` as the latest; older runs keep their figures but not their report.
+
+        Runs older than the fact history are dropped with it.
+        """
+        at = as_utc(run.at, "at")
+        report = canonical_json(run.report)
+        with self._lock, self._guard(), self._writing() as conn:
+            conn.execute(update(RUNS).where(RUNS.c.report != "{}").values(report="{}"))
+            conn.execute(delete(RUNS).where(RUNS.c.at < at - self.history))
+            conn.execute(
+                insert(RUNS).values(
+                    at=at,
+                    replica=run.replica,
+                    seconds=run.seconds,
+                    entities=run.entities,
+                    report=report,
+                )
+            )
+
+    def last_run(self) -> RunRow | None:
+        """The latest run kept, whichever replica ran it; None before the first."""
+        query = select(RUNS).order_by(RUNS.c.at.desc(), RUNS.c.id.desc()).limit(1)
+        with self._guard(), self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _run_row(row)
+
+    def runs(self, since: datetime) -> list[RunRow]:
+        """The runs kept from ``since`` on, oldest first (reports empty but the latest's)."""
+        since = as_utc(since, "since")
+        query = select(RUNS).where(RUNS.c.at >= since).order_by(RUNS.c.at, RUNS.c.id)
+        with self._guard(), self._engine.connect() as conn:
+            return [_run_row(row) for row in conn.execute(query)]
 
     def prune(self, before: datetime) -> int:
         """Delete fact history older than ``before``, except each pair's latest row.

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -31,6 +32,7 @@ __all__ = [
     "FACT_COLUMNS",
     "RESULTS",
     "RESULT_COLUMNS",
+    "RUNS",
     "UtcDateTime",
     "as_utc",
     "create_schema",
@@ -114,6 +116,21 @@ RESULTS = Table(
     Column("facts", Text, nullable=False),
     PrimaryKeyConstraint("entity", "check_id", name="pk_trellis_check_results"),
     sqlite_with_rowid=False,  # the key is the table: one B-tree, not two
+)
+
+
+RUNS = Table(
+    "trellis_scorer_runs",
+    _METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("replica", Text, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("entities", Integer, nullable=False),
+    # The run's JSON summary; emptied ("{}") once a newer run is kept: only the latest is shown.
+    Column("report", Text, nullable=False),
+    Index("ix_trellis_scorer_runs_at", "at"),
+    sqlite_autoincrement=True,
 )
 
 

@@ -1,0 +1,67 @@
+"""PostgreSQL's bulk writes: ``COPY``, through a staging table where rows are upserted.
+
+One statement per row (even pipelined) made a fleet's first write on PostgreSQL two to three
+times SQLite's. ``COPY ... FROM STDIN`` sends every row in one stream: plain inserts go
+straight into their table; upserts (``ON CONFLICT``) are copied into a temporary table
+dropped at commit, then merged by one ``INSERT ... SELECT ... ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, MetaData, Table, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.dml import Insert
+
+__all__ = ["CopyWriter", "Upsert"]
+
+Upsert = Callable[[postgresql.Insert], Insert]
+"""Adds a table's ``ON CONFLICT`` clause to an insert into it."""
+
+
+class CopyWriter:
+    """Writes rows (already in the driver's types) into one table by ``COPY``."""
+
+    def __init__(
+        self, table: Table, columns: Sequence[str], dialect: Dialect, upsert: Upsert | None
+    ) -> None:
+        self.table = table
+        self.columns = list(columns)
+        names = ", ".join(f'"{name}"' for name in self.columns)
+        self._merge: str | None = None
+        if upsert is None:
+            self._copy = f'COPY "{table.name}" ({names}) FROM STDIN'
+            return
+        stage = Table(
+            f"{table.name}_stage",
+            MetaData(),
+            *(Column(name, table.c[name].type) for name in self.columns),
+        )
+        self._create = (
+            f'CREATE TEMPORARY TABLE "{stage.name}" '
+            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        self._copy = f'COPY "{stage.name}" ({names}) FROM STDIN'
+        merge = upsert(
+            postgresql.insert(table).from_select(
+                self.columns, select(*(stage.c[name] for name in self.columns))
+            )
+        )
+        self._merge = str(merge.compile(dialect=dialect))
+
+    def write(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Copy ``rows`` (in ``columns`` order) in, within ``conn``'s transaction."""
+        raw = conn.connection.driver_connection
+        if raw is None:  # a connection in a transaction always has one
+            raise RuntimeError("the connection has no driver connection")
+        with raw.cursor() as cursor:
+            if self._merge is not None:
+                cursor.execute(self._create)
+            with cursor.copy(self._copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if self._merge is not None:
+                cursor.execute(self._merge)
