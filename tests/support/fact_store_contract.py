@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from trellis.ports import FactRow, ResultRow, WriteStats
+from trellis.ports import FactRow, ResultRow, RunRow, WriteStats
 from trellis.sources.fact_store import FactStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -323,6 +323,25 @@ class FactStoreContract:
         assert other.write([fact(at=T0 + 3 * MINUTE, owner="a")], [], at=T0).facts_written == 0
         rows = store.facts_range(FRAUD, ["mlflow-registry"], T0, T0 + 60 * MINUTE)
         assert [row.facts["owner"] for row in rows["mlflow-registry"]] == ["a", "b", "a"]
+
+    def test_the_latest_run_is_the_same_for_every_replica(self, store, reopen):
+        other = reopen(history_days=1)
+        assert store.last_run() is None
+        first = RunRow(T0, "replica-a", 1.5, 3, {"rollup": [{"name": "models"}]})
+        store.record_run(first)
+        assert other.last_run() == store.last_run() == first
+        second = RunRow(T0 + MINUTE, "replica-b", 0.25, 4, {"outcomes": {"passed": 2}})
+        other.record_run(second)
+        assert store.last_run() == other.last_run() == second
+        # Older runs keep their figures, not their report.
+        assert store.runs(T0) == [RunRow(T0, "replica-a", 1.5, 3, {}), second]
+        assert store.runs(T0 + MINUTE) == [second]
+        # A run drops those older than the history.
+        other.record_run(RunRow(T0 + timedelta(days=1, minutes=1), "replica-b", 1, 4, {}))
+        assert [run.at for run in store.runs(T0)] == [
+            T0 + MINUTE,
+            T0 + timedelta(days=1, minutes=1),
+        ]
 
     def test_readers_see_whole_writes_while_a_thread_writes(self, store):
         entities = [f"resource:default/model-{n}" for n in range(200)]

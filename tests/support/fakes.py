@@ -1,7 +1,7 @@
-"""Fakes of the ports the services use: an in-memory registry and a canned Prometheus.
+"""Fakes of the ports the services use: an in-memory registry, a canned Prometheus, a lease.
 
 Each satisfies the interface the services type against (``RegistrySource``,
-``PrometheusSource``) with the methods they call, records what it was asked, and fails on
+``PrometheusSource``, ``Lease``) with the methods they call, records what it was asked, and fails on
 demand with the ``SourceUnavailable`` a real adapter raises.
 """
 
@@ -112,3 +112,38 @@ class FakePrometheus:
 def labels(server_namespace: str, server: str, region: str) -> Mapping[str, str]:
     """The labels a fleet or page query answers a server's row with."""
     return {"namespace": server_namespace, "inferenceservice": server, "region": region}
+
+
+@dataclass
+class LeaseHolder:
+    """Who holds the leases made from it: the stand-in for the database they share."""
+
+    holder: str | None = None
+
+
+@dataclass
+class FakeLease:
+    """One replica's lease on a shared ``LeaseHolder``; ``lose_after`` tries drop it once."""
+
+    shared: LeaseHolder
+    replica: str
+    name: str = "fake lease"
+    lose_after: int | None = None
+    tries: int = 0
+    held: bool = False
+
+    def try_acquire(self) -> bool:
+        self.tries += 1
+        if self.lose_after is not None and self.tries > self.lose_after:
+            self.lose_after = None
+            if self.shared.holder == self.replica:
+                self.shared.holder = "someone else"  # as if its connection had died
+        if self.shared.holder is None:
+            self.shared.holder = self.replica
+        self.held = self.shared.holder == self.replica
+        return self.held
+
+    def release(self) -> None:
+        if self.shared.holder == self.replica:
+            self.shared.holder = None
+        self.held = False

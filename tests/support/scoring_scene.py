@@ -16,6 +16,7 @@ from support.fakes import FakePrometheus, FakeRegistry, labels
 from trellis.catalog import CatalogOptions
 from trellis.model import BlueprintInstance, ChampionDetails, ClusterRead, Sample, Snapshot
 from trellis.observability.fleet import plan_fleet_queries
+from trellis.ports import Lease
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Survey
 from trellis.services.scoring.options import ScoringOptions
@@ -162,7 +163,9 @@ class Scene:
         snapshot: Snapshot = replace(read, deployments=(SERVER,), clusters=clusters)
         return OneRead(self.registry, build_document(snapshot, CatalogOptions()), snapshot)
 
-    def scorer(self, store: FactStore | None = None, **options: object) -> Scorer:
+    def scorer(
+        self, store: FactStore | None = None, lease: Lease | None = None, **options: object
+    ) -> Scorer:
         if not self.directory.exists():
             write_definitions(self.directory)
         return Scorer(
@@ -173,6 +176,8 @@ class Scene:
             prometheus=self.prometheus,
             scaffolder=self.scaffolder,
             clock=lambda: NOW,
+            lease=lease,
+            replica=getattr(lease, "replica", None),
         )
 
 

@@ -78,7 +78,7 @@ class Scorer:
         )
         self.queries = ScoreQueries(definitions=definitions, store=guard, state=self.state)
         self._runner = Runner(
-            self._run_in_background,
+            self.run_round,
             interval_seconds=options.interval_seconds,
             name="trellis-scorer",
             what="scorecard run",
@@ -161,7 +161,7 @@ class Scorer:
             self.state.entities = by_ref(document)
         self.state.last_error = None
 
-    def _run_in_background(self) -> float | None:
+    def run_round(self) -> float | None:
         """One run; a failure is kept for ``/readyz``, and says how soon to try again."""
         if not self._ask_lease():
             self._follow()
