@@ -88,13 +88,21 @@ def test_the_observability_benchmark_runs_end_to_end():
         assert page[key] > 0, key
 
 
+@pytest.mark.postgres
 def test_the_fact_store_benchmark_runs_end_to_end():
-    report = run_benchmark("fact_store.py", "--entities", "400", "--checks", "3")
+    report = run_benchmark(
+        "fact_store.py", "--entities", "400", "--checks", "3", "--handovers", "1",
+        "--interval", "1",
+    )  # fmt: skip
     assert report["results"] == 1200
     for key in ("first_write_seconds", "latest_results_median_ms", "latest_facts_median_ms",
-                "plain_sqlite_median_ms"):  # fmt: skip
+                "plain_sqlite_median_ms", "sqlite_first_write_seconds",
+                "postgres_first_write_seconds", "postgres_over_sqlite_first_write",
+                "handover_max_seconds"):  # fmt: skip
         assert report[key] > 0, key
+    assert len(report["handover_seconds"]) == 1
     assert set(report["met"]) == set(report["goals"])
+    assert "postgres_over_sqlite_first_write" in report["goals"]
 
 
 @pytest.mark.mlflow
