@@ -14,7 +14,7 @@ models and blueprints. This module imports only the domain and the standard libr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -227,9 +227,12 @@ class ScorecardStore(Protocol):
         ...
 
     def write(
-        self, facts: Sequence[FactRow], results: Sequence[ResultRow], *, at: datetime
+        self, facts: Iterable[FactRow], results: Iterable[ResultRow], *, at: datetime
     ) -> WriteStats:
-        """Store one scoring run's facts (changes only) and results, in one transaction."""
+        """Store one scoring run's facts (changes only) and results, in one transaction.
+
+        Each is iterated once, so rows may be made as they are written.
+        """
         ...
 
     def forget(self, entities_kept: Collection[str]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +38,16 @@ from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
 
-__all__ = ["CatalogView", "LeaseLost", "OneRead", "Pipeline", "by_ref", "fact_rows", "run_row"]
+__all__ = [
+    "CatalogView",
+    "LeaseLost",
+    "OneRead",
+    "Pipeline",
+    "by_ref",
+    "fact_rows",
+    "result_rows",
+    "run_row",
+]
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
@@ -151,27 +160,13 @@ class Pipeline:
             now=now,
         )
         entities, facts = assembly.entities, assembly.facts
-        written_facts: list[FactRow] = []
-        result_rows: list[ResultRow] = []
         counts = dict.fromkeys((o.value for o in Outcome), 0)
         by_entity: dict[str, dict[str, CheckOutcome]] = {}
 
         def evaluate(ref: str) -> None:
-            by_retriever = facts.get(ref, {})
-            written_facts.extend(fact_rows(ref, by_retriever, now))
-            for outcome in run_checks(scorecards, entities[ref], by_retriever):
+            for outcome in run_checks(scorecards, entities[ref], facts.get(ref, {})):
                 by_entity.setdefault(ref, {})[outcome.check_id] = outcome
                 counts[outcome.outcome.value] += 1
-                result_rows.append(
-                    ResultRow(
-                        entity=ref,
-                        check_id=outcome.check_id,
-                        timestamp=now,
-                        outcome=outcome.outcome.value,
-                        reasons=outcome.reasons,
-                        facts=outcome.facts,
-                    )
-                )
 
         for ref in entities:
             if ref not in assembly.servers:
@@ -188,8 +183,14 @@ class Pipeline:
                 f"this replica ({self.replica}) lost the scorer's lease during a run; "
                 "the run keeps nothing"
             )
-        # The write prunes old history too.
-        stats = self.store.use(lambda store: store.write(written_facts, result_rows, at=now))
+        # Rows are made as the store writes them, never all at once: a fleet's run is
+        # 150,000 of them. The write prunes old history too.
+        fact_rows_made = (
+            row for ref in entities for row in fact_rows(ref, facts.get(ref, {}), now)
+        )
+        stats = self.store.use(
+            lambda store: store.write(fact_rows_made, result_rows(by_entity, now), at=now)
+        )
         self.store.use(lambda store: store.forget(entities.keys()))
         rollup = fleet_rollup(scorecards, entities, by_entity)
         report = RunReport(
@@ -282,6 +283,22 @@ class Pipeline:
                 return serving
         serving.rows = fleet_rows(answers)
         return serving
+
+
+def result_rows(
+    by_entity: Mapping[str, Mapping[str, CheckOutcome]], now: datetime
+) -> Iterator[ResultRow]:
+    """The rows that keep each check's outcome, one at a time."""
+    for ref, outcomes in by_entity.items():
+        for outcome in outcomes.values():
+            yield ResultRow(
+                entity=ref,
+                check_id=outcome.check_id,
+                timestamp=now,
+                outcome=outcome.outcome.value,
+                reasons=outcome.reasons,
+                facts=outcome.facts,
+            )
 
 
 def run_row(report: RunReport, rollup: list[dict[str, object]], replica: str) -> RunRow:

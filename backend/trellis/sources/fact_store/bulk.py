@@ -8,12 +8,13 @@ dropped at commit, then merged by one ``INSERT ... SELECT ... ON CONFLICT``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 __all__ = ["CopyWriter", "Upsert"]
@@ -52,16 +53,37 @@ class CopyWriter:
         )
         self._merge = str(merge.compile(dialect=dialect))
 
-    def write(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Copy ``rows`` (in ``columns`` order) in, within ``conn``'s transaction."""
+    def write(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Copy ``rows`` (in ``columns`` order) in as they come, within ``conn``'s transaction.
+
+        Returns how many rows were copied; none costs no statement. The driver's errors are
+        raised as SQLAlchemy's, as every other statement's are.
+        """
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None:
+            return 0
         raw = conn.connection.driver_connection
         if raw is None:  # a connection in a transaction always has one
             raise RuntimeError("the connection has no driver connection")
-        with raw.cursor() as cursor:
-            if self._merge is not None:
-                cursor.execute(self._create)
-            with cursor.copy(self._copy) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            if self._merge is not None:
-                cursor.execute(self._merge)
+        copied = 1
+        statement = self._copy
+        try:
+            with raw.cursor() as cursor:
+                if self._merge is not None:
+                    statement = self._create
+                    cursor.execute(self._create)
+                statement = self._copy
+                with cursor.copy(self._copy) as copy:
+                    copy.write_row(first)
+                    for row in rows:
+                        copy.write_row(row)
+                        copied += 1
+                if self._merge is not None:
+                    statement = self._merge
+                    cursor.execute(self._merge)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                statement, None, exc, conn.dialect.loaded_dbapi.Error
+            ) from exc
+        return copied

@@ -152,11 +152,17 @@ def stamp_of(stamps: Stamps, row: FactRow | ResultRow) -> tuple[datetime, object
 
 @dataclass(slots=True)
 class Batch:
-    """One write's rows for the driver, and what the digests become once it commits."""
+    """What one write stored, and what the digests become once it commits.
 
-    fact_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in FACT_COLUMNS order
-    check_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in CHECK_COLUMNS order
-    result_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in RESULT_COLUMNS order
+    Fact and result rows go to the driver as they are made; only ``checked_at`` rows (of
+    unchanged facts, in CHECK_COLUMNS order) are gathered, since they are known once every
+    fact was seen.
+    """
+
+    check_rows: list[tuple[Any, ...]] = field(default_factory=list)
     facts_seen: dict[tuple[str, str], Latest] = field(default_factory=dict)
     results_seen: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    result_entities: set[str] = field(default_factory=set)
+    facts_written: int = 0
+    results_written: int = 0
     unchanged: int = 0

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ __all__ = ["OUTCOMES", "PRUNE_EVERY", "FactStore"]
 OUTCOMES = frozenset({"passed", "failed", "unknown"})
 PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
+_WRITE_SLICE = 5_000  # rows per SQLite ``executemany``: encoded rows held at once
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
 
 
@@ -221,30 +223,30 @@ class FactStore:
     # --- writing ----------------------------------------------------------------------------
 
     def write(
-        self, facts: Sequence[FactRow], results: Sequence[ResultRow], *, at: datetime
+        self, facts: Iterable[FactRow], results: Iterable[ResultRow], *, at: datetime
     ) -> WriteStats:
         """Store one scoring run's facts (changes only) and results, in one transaction.
 
         ``at`` is the moment of the run: history older than ``at`` minus ``history_days`` is
-        pruned along (at most once an hour). Rows are validated before anything is written,
-        so a refused value (NaN, a naive timestamp) leaves the store as it was.
+        pruned along (at most once an hour). Rows are encoded as they are written, never all
+        at once (a fleet's first write is 150,000 rows of JSON); a refused value (NaN, a
+        naive timestamp) rolls the whole write back, so the store stays as it was.
         """
         at = as_utc(at, "at")
         stamps = Stamps(self._to_db)
         with self._lock, self._guard(), cycles_paused(), self._writing() as conn:
             self._catch_up(conn)
             batch = Batch()
-            self._add_facts(batch, facts, stamps)
-            self._add_results(batch, results, stamps)
             last_id = self._last_id
-            if batch.fact_rows:
-                self._executemany(conn, "facts", FACT_COLUMNS, batch.fact_rows)
+            fact_rows = self._fact_rows(batch, facts, stamps)
+            batch.facts_written = self._write_rows(conn, "facts", fact_rows)
+            if batch.facts_written:
                 # Writers hold the database's write lock: every id up to the max is seen.
                 last_id = int(conn.execute(select(func.max(FACTS.c.id))).scalar_one())
             if batch.check_rows:
-                self._executemany(conn, "checks", CHECK_COLUMNS, batch.check_rows)
-            if batch.result_rows:
-                self._executemany(conn, "results", RESULT_COLUMNS, batch.result_rows)
+                self._write_rows(conn, "checks", iter(batch.check_rows))
+            result_rows = self._result_rows(batch, results, stamps)
+            batch.results_written = self._write_rows(conn, "results", result_rows)
             prune_due = self._next_prune is None or at >= self._next_prune
             if prune_due:
                 conn.execute(self._prune_statement(at - self.history))
@@ -255,15 +257,21 @@ class FactStore:
         self._facts_seen.update(batch.facts_seen)
         self._results_seen.update(batch.results_seen)
         if self._result_entities is not None:
-            self._result_entities.update(row[0] for row in batch.result_rows)
+            self._result_entities.update(batch.result_entities)
         return WriteStats(
-            facts_written=len(batch.fact_rows),
+            facts_written=batch.facts_written,
             facts_unchanged=batch.unchanged,
-            results_written=len(batch.result_rows),
+            results_written=batch.results_written,
         )
 
-    def _add_facts(self, batch: Batch, facts: Sequence[FactRow], stamps: Stamps) -> None:
-        """Changed facts become rows; unchanged ones with a newer reading, ``checked_at``."""
+    def _fact_rows(
+        self, batch: Batch, facts: Iterable[FactRow], stamps: Stamps
+    ) -> Iterator[tuple[Any, ...]]:
+        """Changed facts as rows, one at a time.
+
+        Unchanged facts with a newer reading go to ``batch.check_rows``, complete once every
+        row was taken.
+        """
         checks: dict[tuple[str, str], tuple[Any, ...]] = {}
         for row in facts:
             key = (row.entity, row.retriever)
@@ -282,17 +290,17 @@ class FactStore:
                 if utc > known.checked_at:
                     checks[key] = (row.entity, row.retriever, stored)
                 continue
-            batch.fact_rows.append(
-                (row.entity, row.retriever, row.version, stored, facts_text, unknown_text)
-            )
             # A new value's own timestamp is its latest reading: it needs no check row.
             if known is None or utc >= known.timestamp:
                 checked_at = max(utc, known.checked_at) if known else utc
                 batch.facts_seen[key] = Latest(utc, digest, checked_at, quick)
+            yield (row.entity, row.retriever, row.version, stored, facts_text, unknown_text)
         batch.check_rows = list(checks.values())
 
-    def _add_results(self, batch: Batch, results: Sequence[ResultRow], stamps: Stamps) -> None:
-        """Results unlike the ones this store last wrote become rows (the newest per key).
+    def _result_rows(
+        self, batch: Batch, results: Iterable[ResultRow], stamps: Stamps
+    ) -> Iterator[tuple[Any, ...]]:
+        """Results unlike the ones this store last wrote, as rows (the newest per key).
 
         A result whose outcome, reasons and facts are those this store last wrote for its key
         is skipped, so its timestamp stays the moment it became so (a fleet that does not
@@ -319,9 +327,8 @@ class FactStore:
             if self._results_seen.get(key) == digest:
                 continue
             batch.results_seen[key] = digest
-            batch.result_rows.append(
-                (row.entity, row.check_id, stored, row.outcome, reasons, facts)
-            )
+            batch.result_entities.add(row.entity)
+            yield (row.entity, row.check_id, stored, row.outcome, reasons, facts)
 
     def _catch_up(self, conn: Connection) -> None:
         """Bring the digests up to date: all latest rows once, then rows inserted since."""
@@ -379,15 +386,20 @@ class FactStore:
             raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
         return str(compiled)
 
-    def _executemany(
-        self, conn: Connection, name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-    ) -> None:
-        """Write one table's rows: SQLite's compiled ``executemany``, PostgreSQL's ``COPY``."""
+    def _write_rows(self, conn: Connection, name: str, rows: Iterator[tuple[Any, ...]]) -> int:
+        """Write one table's rows as they come; returns how many.
+
+        PostgreSQL: one ``COPY`` stream. SQLite: its compiled ``executemany`` on slices of
+        ``_WRITE_SLICE`` rows, so only one slice's encoded rows are held at a time.
+        """
         copy = self._copies.get(name)
         if copy is not None:
-            copy.write(conn, rows)
-        else:
-            conn.exec_driver_sql(self._sql[name], rows)
+            return copy.write(conn, rows)
+        written = 0
+        while chunk := list(islice(rows, _WRITE_SLICE)):
+            conn.exec_driver_sql(self._sql[name], chunk)
+            written += len(chunk)
+        return written
 
     # --- reading ----------------------------------------------------------------------------
 
