@@ -15,6 +15,7 @@ import pytest
 
 from support.fakes import FakeLease, LeaseHolder
 from support.scoring_scene import MODEL, NOW, ORPHAN, Scene
+from trellis.errors import SourceUnavailable
 from trellis.services.scoring.scorer import Scorer
 from trellis.sources.fact_store import FactStore
 
@@ -123,3 +124,24 @@ def test_without_a_lease_the_only_replica_always_runs(scene: Scene) -> None:
         assert len(runs_kept(scene)) == 2
     finally:
         scorer.stop()
+
+
+class UnreachableStore(FactStore):
+    """A fact store whose database cannot be reached."""
+
+    def open(self) -> None:
+        raise SourceUnavailable("fact store", "connection refused")
+
+
+def test_a_follower_whose_store_cannot_be_reached_says_why(scene: Scene) -> None:
+    shared = LeaseHolder(holder="another replica")
+    follower = scene.scorer(store=UnreachableStore(scene.database), lease=FakeLease(shared, "b"))
+    try:
+        follower.run_round()
+        health = follower.queries.health()
+    finally:
+        follower.stop()
+    assert not follower.leading
+    assert health["state"] == "unavailable"
+    assert health["reason"] == "fact store: connection refused"
+    assert health["last_error"] == "scorecards unavailable: fact store: connection refused"

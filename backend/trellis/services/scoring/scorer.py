@@ -146,10 +146,11 @@ class Scorer:
         return self._ask_lease()
 
     def _follow(self) -> None:
-        """A follower's round: the definitions and the catalog's entities read again."""
+        """A follower's round: the store reached, the definitions and the catalog read again."""
         try:
+            self.pipeline.store.open()  # a store never reached makes the scorecards unavailable
             self.pipeline.definitions.reload()
-        except (DefinitionError, NotReady) as exc:
+        except (SourceUnavailable, DefinitionError, NotReady) as exc:
             self.state.last_error = str(exc)
             return
         try:
