@@ -253,6 +253,18 @@ class FactStoreContract:
         store.write([], [newer, result(at=T0)], at=T0)
         assert store.latest_results([FRAUD]) == {FRAUD: [newer]}
 
+    def test_a_newer_duplicate_after_an_older_one_wins_and_ties_keep_the_first(self, store):
+        # Rows are written as they come: the later, newer one must replace the earlier.
+        oldest, newest = result(at=T0), result(at=T0 + 2 * MINUTE, outcome="failed")
+        tie = result(at=T0 + 2 * MINUTE, outcome="unknown", reasons=("a tie",))
+        other = result(check_id="has-signature", at=T0 + MINUTE)
+        stats = store.write([], [oldest, other, result(at=T0 + MINUTE), newest, tie], at=T0)
+        # Neither the tie nor the unchanged one at T0 + 1 min (it still holds since T0).
+        assert stats.results_written == 3
+        assert store.latest_results([FRAUD]) == {FRAUD: [newest, other]}
+        # What the store believes it wrote is the winner: the same again is unchanged.
+        assert store.write([], [newest], at=T0 + 2 * MINUTE).results_written == 0
+
     # --- housekeeping -------------------------------------------------------------------
 
     def test_forget_drops_results_of_gone_entities_but_keeps_their_history(self, store):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, select
+from sqlalchemy import Column, MetaData, Table, exists, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
@@ -27,12 +27,20 @@ class CopyWriter:
     """Writes rows (already in the driver's types) into one table by ``COPY``."""
 
     def __init__(
-        self, table: Table, columns: Sequence[str], dialect: Dialect, upsert: Upsert | None
+        self,
+        table: Table,
+        columns: Sequence[str],
+        dialect: Dialect,
+        upsert: Upsert | None,
+        *,
+        newest_of: Sequence[str] = (),
     ) -> None:
+        """``newest_of``: a key whose rows may repeat; only the newest ``timestamp`` is merged."""
         self.table = table
         self.columns = list(columns)
         names = ", ".join(f'"{name}"' for name in self.columns)
         self._merge: str | None = None
+        self._merge_newest: str | None = None
         if upsert is None:
             self._copy = f'COPY "{table.name}" ({names}) FROM STDIN'
             return
@@ -46,18 +54,33 @@ class CopyWriter:
             f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
         )
         self._copy = f'COPY "{stage.name}" ({names}) FROM STDIN'
-        merge = upsert(
-            postgresql.insert(table).from_select(
-                self.columns, select(*(stage.c[name] for name in self.columns))
-            )
-        )
+        staged = select(*(stage.c[name] for name in self.columns))
+        merge = upsert(postgresql.insert(table).from_select(self.columns, staged))
         self._merge = str(merge.compile(dialect=dialect))
+        self._merge_newest = self._merge
+        if newest_of:  # ON CONFLICT may not touch one row twice: only each key's newest
+            newer = stage.alias("newer")
+            newest = staged.where(
+                ~exists().where(
+                    *(newer.c[name] == stage.c[name] for name in newest_of),
+                    newer.c.timestamp > stage.c.timestamp,
+                )
+            )
+            merge = upsert(postgresql.insert(table).from_select(self.columns, newest))
+            self._merge_newest = str(merge.compile(dialect=dialect))
 
-    def write(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+    def write(
+        self,
+        conn: Connection,
+        rows: Iterable[tuple[Any, ...]],
+        repeated: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Copy ``rows`` (in ``columns`` order) in as they come, within ``conn``'s transaction.
 
-        Returns how many rows were copied; none costs no statement. The driver's errors are
-        raised as SQLAlchemy's, as every other statement's are.
+        ``repeated``, asked once every row was copied, says whether a ``newest_of`` key came
+        more than once (only then is the merge narrowed to each key's newest). Returns how
+        many rows were copied; none costs no statement. The driver's errors are raised as
+        SQLAlchemy's, as every other statement's are.
         """
         rows = iter(rows)
         first = next(rows, None)
@@ -79,9 +102,10 @@ class CopyWriter:
                     for row in rows:
                         copy.write_row(row)
                         copied += 1
-                if self._merge is not None:
-                    statement = self._merge
-                    cursor.execute(self._merge)
+                merge = self._merge_newest if repeated() else self._merge
+                if merge is not None:
+                    statement = merge
+                    cursor.execute(merge)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 statement, None, exc, conn.dialect.loaded_dbapi.Error

@@ -165,4 +165,5 @@ class Batch:
     result_entities: set[str] = field(default_factory=set)
     facts_written: int = 0
     results_written: int = 0
+    repeated_results: bool = False  # a key came twice, the later newer: both were written
     unchanged: int = 0

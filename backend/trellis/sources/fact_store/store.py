@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import islice
@@ -64,6 +64,7 @@ __all__ = ["OUTCOMES", "PRUNE_EVERY", "FactStore"]
 OUTCOMES = frozenset({"passed", "failed", "unknown"})
 PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
+_RESULT_KEY = ("entity", "check_id")
 _WRITE_SLICE = 5_000  # rows per SQLite ``executemany``: encoded rows held at once
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
 
@@ -149,7 +150,9 @@ class FactStore:
             self._copies = {
                 "facts": CopyWriter(FACTS, FACT_COLUMNS, dialect, None),
                 "checks": CopyWriter(CHECKS, CHECK_COLUMNS, dialect, _upsert_checked_at),
-                "results": CopyWriter(RESULTS, RESULT_COLUMNS, dialect, _upsert_results),
+                "results": CopyWriter(
+                    RESULTS, RESULT_COLUMNS, dialect, _upsert_results, newest_of=_RESULT_KEY
+                ),
             }
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], Latest] = {}
@@ -246,7 +249,9 @@ class FactStore:
             if batch.check_rows:
                 self._write_rows(conn, "checks", iter(batch.check_rows))
             result_rows = self._result_rows(batch, results, stamps)
-            batch.results_written = self._write_rows(conn, "results", result_rows)
+            batch.results_written = self._write_rows(
+                conn, "results", result_rows, repeated=lambda: batch.repeated_results
+            )
             prune_due = self._next_prune is None or at >= self._next_prune
             if prune_due:
                 conn.execute(self._prune_statement(at - self.history))
@@ -300,31 +305,36 @@ class FactStore:
     def _result_rows(
         self, batch: Batch, results: Iterable[ResultRow], stamps: Stamps
     ) -> Iterator[tuple[Any, ...]]:
-        """Results unlike the ones this store last wrote, as rows (the newest per key).
+        """Results unlike the ones this store last wrote, as rows, one at a time.
 
         A result whose outcome, reasons and facts are those this store last wrote for its key
         is skipped, so its timestamp stays the moment it became so (a fleet that does not
-        change costs no result writes); the first write after a restart writes them all.
+        change costs no result writes); the first write after a restart writes them all. Of
+        several results for one key, the newest wins (the first of equally new ones): a later
+        one is written only when strictly newer, and replaces the earlier in the database.
         """
-        newest: dict[tuple[str, str], ResultRow] = {}
+        newest: dict[tuple[str, str], datetime] = {}
         for row in results:
             if row.outcome not in OUTCOMES:
                 raise ValueError(
                     f"{what(row)}: outcome {row.outcome!r} is not one of {sorted(OUTCOMES)}"
                 )
             key = (row.entity, row.check_id)
+            utc, stored, _ = stamp_of(stamps, row)
             earlier = newest.get(key)
-            if earlier is None or stamp_of(stamps, row)[0] >= stamp_of(stamps, earlier)[0]:
-                newest[key] = row
-        for key, row in newest.items():
-            _, stored, _ = stamp_of(stamps, row)
+            if earlier is not None:
+                if utc <= earlier:
+                    continue
+                batch.repeated_results = True
+            newest[key] = utc
             try:
                 reasons = canonical_json(list(row.reasons)) if row.reasons else "[]"
                 facts = canonical_json(row.facts)
             except ValueError as exc:
                 raise ValueError(f"{what(row)}: {exc}") from exc
             digest = digest_of(row.outcome, reasons, facts)
-            if self._results_seen.get(key) == digest:
+            written = batch.results_seen.get(key) or self._results_seen.get(key)
+            if written == digest:
                 continue
             batch.results_seen[key] = digest
             batch.result_entities.add(row.entity)
@@ -386,15 +396,22 @@ class FactStore:
             raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
         return str(compiled)
 
-    def _write_rows(self, conn: Connection, name: str, rows: Iterator[tuple[Any, ...]]) -> int:
+    def _write_rows(
+        self,
+        conn: Connection,
+        name: str,
+        rows: Iterator[tuple[Any, ...]],
+        repeated: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Write one table's rows as they come; returns how many.
 
-        PostgreSQL: one ``COPY`` stream. SQLite: its compiled ``executemany`` on slices of
-        ``_WRITE_SLICE`` rows, so only one slice's encoded rows are held at a time.
+        PostgreSQL: one ``COPY`` stream (``repeated``: see ``CopyWriter.write``). SQLite: its
+        compiled ``executemany`` on slices of ``_WRITE_SLICE`` rows, so only one slice's
+        encoded rows are held at a time; a repeated key's later row upserts the earlier.
         """
         copy = self._copies.get(name)
         if copy is not None:
-            return copy.write(conn, rows)
+            return copy.write(conn, rows, repeated)
         written = 0
         while chunk := list(islice(rows, _WRITE_SLICE)):
             conn.exec_driver_sql(self._sql[name], chunk)
