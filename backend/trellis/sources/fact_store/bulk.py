@@ -39,8 +39,8 @@ class CopyWriter:
         self.table = table
         self.columns = list(columns)
         names = ", ".join(f'"{name}"' for name in self.columns)
-        self._merge: str | None = None
-        self._merge_newest: str | None = None
+        #: The merge by (the table is empty, a ``newest_of`` key repeated); none: plain COPY.
+        self._merges: dict[tuple[bool, bool], str] = {}
         if upsert is None:
             self._copy = f'COPY "{table.name}" ({names}) FROM STDIN'
             return
@@ -54,11 +54,10 @@ class CopyWriter:
             f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
         )
         self._copy = f'COPY "{stage.name}" ({names}) FROM STDIN'
+        self._any = str(select(exists().select_from(table)).compile(dialect=dialect))
         staged = select(*(stage.c[name] for name in self.columns))
-        merge = upsert(postgresql.insert(table).from_select(self.columns, staged))
-        self._merge = str(merge.compile(dialect=dialect))
-        self._merge_newest = self._merge
-        if newest_of:  # ON CONFLICT may not touch one row twice: only each key's newest
+        newest = staged
+        if newest_of:  # a key may go in once only: each key's newest row
             newer = stage.alias("newer")
             newest = staged.where(
                 ~exists().where(
@@ -66,8 +65,12 @@ class CopyWriter:
                     newer.c.timestamp > stage.c.timestamp,
                 )
             )
-            merge = upsert(postgresql.insert(table).from_select(self.columns, newest))
-            self._merge_newest = str(merge.compile(dialect=dialect))
+        for repeated, rows in ((False, staged), (True, newest)):
+            insert = postgresql.insert(table).from_select(self.columns, rows)
+            # Into an empty table (the store's first write), a plain INSERT: half the time
+            # of ON CONFLICT's speculative insertion, and the writers' lock keeps it empty.
+            self._merges[True, repeated] = str(insert.compile(dialect=dialect))
+            self._merges[False, repeated] = str(upsert(insert).compile(dialect=dialect))
 
     def write(
         self,
@@ -93,7 +96,7 @@ class CopyWriter:
         statement = self._copy
         try:
             with raw.cursor() as cursor:
-                if self._merge is not None:
+                if self._merges:
                     statement = self._create
                     cursor.execute(self._create)
                 statement = self._copy
@@ -102,10 +105,11 @@ class CopyWriter:
                     for row in rows:
                         copy.write_row(row)
                         copied += 1
-                merge = self._merge_newest if repeated() else self._merge
-                if merge is not None:
-                    statement = merge
-                    cursor.execute(merge)
+                if self._merges:
+                    statement = self._any
+                    (any_row,) = cursor.execute(self._any).fetchone() or (True,)
+                    statement = self._merges[not any_row, repeated()]
+                    cursor.execute(statement)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 statement, None, exc, conn.dialect.loaded_dbapi.Error
