@@ -165,5 +165,6 @@ class Batch:
     result_entities: set[str] = field(default_factory=set)
     facts_written: int = 0
     results_written: int = 0
-    repeated_results: bool = False  # a key came twice, the later newer: both were written
+    #: Results of a key that came again, newer, in the same write: written last.
+    late_results: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     unchanged: int = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import islice
@@ -64,7 +64,6 @@ __all__ = ["OUTCOMES", "PRUNE_EVERY", "FactStore"]
 OUTCOMES = frozenset({"passed", "failed", "unknown"})
 PRUNE_EVERY = timedelta(hours=1)
 _CHUNK = 500  # entities per ``IN (...)``: far below every database's parameter limit
-_RESULT_KEY = ("entity", "check_id")
 _WRITE_SLICE = 5_000  # rows per SQLite ``executemany``: encoded rows held at once
 _PG_LOCK_KEY = 0x7472_656C_6C69_7366  # "trellisf": the advisory lock writers take
 
@@ -150,9 +149,7 @@ class FactStore:
             self._copies = {
                 "facts": CopyWriter(FACTS, FACT_COLUMNS, dialect, None),
                 "checks": CopyWriter(CHECKS, CHECK_COLUMNS, dialect, _upsert_checked_at),
-                "results": CopyWriter(
-                    RESULTS, RESULT_COLUMNS, dialect, _upsert_results, newest_of=_RESULT_KEY
-                ),
+                "results": CopyWriter(RESULTS, RESULT_COLUMNS, dialect, _upsert_results),
             }
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], Latest] = {}
@@ -249,9 +246,10 @@ class FactStore:
             if batch.check_rows:
                 self._write_rows(conn, "checks", iter(batch.check_rows))
             result_rows = self._result_rows(batch, results, stamps)
-            batch.results_written = self._write_rows(
-                conn, "results", result_rows, repeated=lambda: batch.repeated_results
-            )
+            batch.results_written = self._write_rows(conn, "results", result_rows)
+            if batch.late_results:  # newer results of keys already written: they replace them
+                late = iter(batch.late_results.values())
+                batch.results_written += self._write_rows(conn, "results", late)
             prune_due = self._next_prune is None or at >= self._next_prune
             if prune_due:
                 conn.execute(self._prune_statement(at - self.history))
@@ -310,8 +308,8 @@ class FactStore:
         A result whose outcome, reasons and facts are those this store last wrote for its key
         is skipped, so its timestamp stays the moment it became so (a fleet that does not
         change costs no result writes); the first write after a restart writes them all. Of
-        several results for one key, the newest wins (the first of equally new ones): a later
-        one is written only when strictly newer, and replaces the earlier in the database.
+        several results for one key, the newest wins (the first of equally new ones): a later,
+        strictly newer one goes to ``batch.late_results``, written after these to replace it.
         """
         newest: dict[tuple[str, str], datetime] = {}
         for row in results:
@@ -322,10 +320,8 @@ class FactStore:
             key = (row.entity, row.check_id)
             utc, stored, _ = stamp_of(stamps, row)
             earlier = newest.get(key)
-            if earlier is not None:
-                if utc <= earlier:
-                    continue
-                batch.repeated_results = True
+            if earlier is not None and utc <= earlier:
+                continue
             newest[key] = utc
             try:
                 reasons = canonical_json(list(row.reasons)) if row.reasons else "[]"
@@ -338,7 +334,11 @@ class FactStore:
                 continue
             batch.results_seen[key] = digest
             batch.result_entities.add(row.entity)
-            yield (row.entity, row.check_id, stored, row.outcome, reasons, facts)
+            values = (row.entity, row.check_id, stored, row.outcome, reasons, facts)
+            if earlier is None:
+                yield values
+            else:  # its key may be written already: this one replaces it afterwards
+                batch.late_results[key] = values
 
     def _catch_up(self, conn: Connection) -> None:
         """Bring the digests up to date: all latest rows once, then rows inserted since."""
@@ -396,22 +396,15 @@ class FactStore:
             raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
         return str(compiled)
 
-    def _write_rows(
-        self,
-        conn: Connection,
-        name: str,
-        rows: Iterator[tuple[Any, ...]],
-        repeated: Callable[[], bool] = lambda: False,
-    ) -> int:
-        """Write one table's rows as they come; returns how many.
+    def _write_rows(self, conn: Connection, name: str, rows: Iterator[tuple[Any, ...]]) -> int:
+        """Write one table's rows (no key twice) as they come; returns how many.
 
-        PostgreSQL: one ``COPY`` stream (``repeated``: see ``CopyWriter.write``). SQLite: its
-        compiled ``executemany`` on slices of ``_WRITE_SLICE`` rows, so only one slice's
-        encoded rows are held at a time; a repeated key's later row upserts the earlier.
+        PostgreSQL: one ``COPY`` stream. SQLite: its compiled ``executemany`` on slices of
+        ``_WRITE_SLICE`` rows, so only one slice's encoded rows are held at a time.
         """
         copy = self._copies.get(name)
         if copy is not None:
-            return copy.write(conn, rows, repeated)
+            return copy.write(conn, rows)
         written = 0
         while chunk := list(islice(rows, _WRITE_SLICE)):
             conn.exec_driver_sql(self._sql[name], chunk)
