@@ -4,8 +4,9 @@ The lock is taken with ``pg_try_advisory_lock`` on a connection of its own, kept
 this replica leads: PostgreSQL drops a session lock when its connection ends, so a leader that
 dies (process killed, connection cut) frees it at once and the next replica to ask takes it.
 Each ask checks that the connection still answers and still holds the lock; when it does not,
-leadership is lost and the connection is thrown away. TCP keepalives on that connection make
-the server notice a leader whose host vanished without closing it.
+leadership is lost and the connection is thrown away. TCP keepalives on both ends of that
+connection make the server notice a leader whose host vanished without closing it (and free
+the lock), and the leader notice a server that vanished.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ _KEEPALIVE = {
     "keepalives_interval": 5,
     "keepalives_count": 3,
 }
-"""The server notices a leader's host that vanished within about 25 s."""
+"""This side notices a server that vanished within about 25 s."""
+_SERVER_KEEPALIVE = (
+    "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+)
+"""The server notices a leader's host that vanished within about 25 s, and frees the lock."""
 _CONNECT_TIMEOUT_S = 10
 _HOLDS = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -125,8 +130,7 @@ class AdvisoryLease:
 
 def _lease_engine(url: URL) -> Engine:
     """An engine without pooling (the lease keeps its one connection itself), with keepalives."""
-    return create_engine(
-        url,
-        poolclass=NullPool,
-        connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, **_KEEPALIVE},
-    )
+    connect_args: dict[str, object] = {"connect_timeout": _CONNECT_TIMEOUT_S, **_KEEPALIVE}
+    if "options" not in url.query:  # the URL's own options are the operator's choice
+        connect_args["options"] = _SERVER_KEEPALIVE
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
