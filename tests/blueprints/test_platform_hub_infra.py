@@ -33,6 +33,12 @@ PINNED_SUPPRESSIONS = {
 }
 PROVIDERS = {"aws": {"aws", "postgresql"}, "gcp": {"google", "google-beta"}, "azure": {"azurerm", "postgresql"}}  # fmt: skip
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
+#: The training pool's machine type of each variant's cloud and GPU product.
+MACHINES = {
+    ("aws", "NVIDIA-L4"): "g6.12xlarge",
+    ("gcp", "NVIDIA-A100-SXM4-80GB"): "a2-ultragpu-8g",
+    ("azure", "NVIDIA-H100-80GB-HBM3"): "Standard_ND96isr_H100_v5",
+}
 
 
 def answers_of(repo: Path) -> dict[str, Any]:
@@ -65,7 +71,9 @@ def test_every_file_parses_and_only_the_chosen_cloud_is_used(
         "cluster.tf", "database.tf", "identity.tf", "main.tf", "outputs.tf", "providers.tf",
         "secrets.tf", "storage.tf", "variables.tf", "versions.tf",
     }  # fmt: skip
-    required = {key for block in tf.terraform for p in blocks(block, "required_providers") for key in p}
+    required = {
+        key for block in tf.terraform for p in blocks(block, "required_providers") for key in p
+    }
     assert required == PROVIDERS[cloud] | {"random"}
     assert set(tf.providers) == PROVIDERS[cloud]
     prefixes = {address.split("_", 1)[0] for address in tf.resources}
@@ -175,30 +183,37 @@ def test_a_system_pool_and_a_tainted_autoscaled_gpu_training_pool(
         answers["hub_system_max_nodes"],
     )
     assert tf.default("gpu_spot") is answers["hub_gpu_spot"]
-    spot = {
-        "aws": (gpu, "capacity_type", '${var.gpu_spot ? "SPOT" : "ON_DEMAND"}'),
-        "gcp": (blocks(gpu, "node_config")[0], "spot", "${var.gpu_spot}"),
-        "azure": (gpu, "priority", '${var.gpu_spot ? "Spot" : "Regular"}'),
-    }[cloud]
-    assert attr(spot[0], spot[1]) == spot[2]
-    catalogue = answers["hub_gpu_catalogue"][answers["hub_gpu_product"]]
-    assert tf.default("gpu_machine_type") == catalogue["size"]
+    if cloud == "aws":
+        assert attr(gpu, "capacity_type") == '${var.gpu_spot ? "SPOT" : "ON_DEMAND"}'
+    elif cloud == "gcp":
+        assert attr(blocks(gpu, "node_config")[0], "spot") == "${var.gpu_spot}"
+    else:
+        assert attr(gpu, "priority") == '${var.gpu_spot ? "Spot" : "Regular"}'
+        assert "kubernetes.azure.com/scalesetpriority=spot:NoSchedule" in json.dumps(
+            attr(gpu, "node_taints")
+        )
+    assert tf.default("gpu_machine_type") == MACHINES[cloud, answers["hub_gpu_product"]]
 
 
+@pytest.mark.tools
 def test_the_artifact_bucket_is_encrypted_versioned_private_and_named_as_mlflow_uses_it(
     hub_variant: Variant, tf: Terraform
 ) -> None:
     answers = answers_of(hub_variant[2])
     cloud = answers["hub_cloud"]
     objects = render_overlay(hub_variant[2] / "deploy")
-    (mlflow,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"]
+    (mlflow,) = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"
+    ]
     args = mlflow["spec"]["template"]["spec"]["containers"][0]["args"]
     destination = args[args.index("--artifacts-destination") + 1]
     expected_bucket = f"{answers['hub_name']}-{answers['hub_cloud_region']}-artifacts"
     if cloud == "aws":
         assert tf.locals["artifact_bucket"] == "${var.name}-${var.region}-artifacts"
         assert destination == f"s3://{expected_bucket}/mlflow"
-        rule = blocks(tf.resources["aws_s3_bucket_server_side_encryption_configuration.artifacts"], "rule")[0]
+        rule = blocks(
+            tf.resources["aws_s3_bucket_server_side_encryption_configuration.artifacts"], "rule"
+        )[0]
         default = blocks(rule, "apply_server_side_encryption_by_default")[0]
         assert attr(default, "sse_algorithm") == "aws:kms"
         assert attr(default, "kms_master_key_id") == "${aws_kms_key.hub.arn}"
@@ -216,7 +231,10 @@ def test_the_artifact_bucket_is_encrypted_versioned_private_and_named_as_mlflow_
         assert attr(bucket, "uniform_bucket_level_access") is True
         assert attr(blocks(bucket, "versioning")[0], "enabled") is True
         encryption = blocks(bucket, "encryption")[0]
-        assert attr(encryption, "default_kms_key_name") == '${google_kms_crypto_key.hub["artifacts"].id}'
+        assert (
+            attr(encryption, "default_kms_key_name")
+            == '${google_kms_crypto_key.hub["artifacts"].id}'
+        )
     else:
         account = tf.default("storage_account")
         assert destination == f"wasbs://artifacts@{account}.blob.core.windows.net/mlflow"
@@ -241,7 +259,10 @@ def test_one_private_postgresql_with_the_registrys_and_trellis_s_databases(
         "${postgresql_role.app}",
         "${google_sql_user.app}",
     )
-    assert attr(tf.resources["random_password.database"], "for_each") == '${toset(["mlflow", "trellis"])}'
+    assert (
+        attr(tf.resources["random_password.database"], "for_each")
+        == '${toset(["mlflow", "trellis"])}'
+    )
     if cloud == "aws":
         server = tf.resources["aws_db_instance.hub"]
         assert attr(server, "publicly_accessible") is False
@@ -282,9 +303,18 @@ def test_the_registry_trellis_and_ci_each_have_their_own_identity(
             address: attr(body, "member")
             for address, body in tf.of_type("google_service_account_iam_member").items()
         }
-        assert members["google_service_account_iam_member.registry_workload_identity"] == f"serviceAccount:{pool}[mlflow/mlflow]"
-        assert members["google_service_account_iam_member.trellis_workload_identity"] == f"serviceAccount:{pool}[trellis/trellis]"
-        assert "attribute.repository/${var.ci_repository}" in members["google_service_account_iam_member.ci_workload_identity"]
+        assert (
+            members["google_service_account_iam_member.registry_workload_identity"]
+            == f"serviceAccount:{pool}[mlflow/mlflow]"
+        )
+        assert (
+            members["google_service_account_iam_member.trellis_workload_identity"]
+            == f"serviceAccount:{pool}[trellis/trellis]"
+        )
+        assert (
+            "attribute.repository/${var.ci_repository}"
+            in members["google_service_account_iam_member.ci_workload_identity"]
+        )
         assert tf.default("ci_repository") == answers["hub_repo_path"]
     else:
         credentials = tf.resources["azurerm_federated_identity_credential.pods"]
@@ -292,7 +322,10 @@ def test_the_registry_trellis_and_ci_each_have_their_own_identity(
             "registry": "system:serviceaccount:mlflow:mlflow",
             "trellis": "system:serviceaccount:trellis:trellis",
         }
-        assert attr(tf.resources["azurerm_role_assignment.registry"], "scope") == "${azurerm_storage_container.artifacts.id}"
+        assert (
+            attr(tf.resources["azurerm_role_assignment.registry"], "scope")
+            == "${azurerm_storage_container.artifacts.id}"
+        )
         assert tf.default("ci_subject") == f"repo:{answers['hub_repo_path']}:ref:refs/heads/main"
 
 
