@@ -31,7 +31,11 @@ PINNED_SUPPRESSIONS = {
     ("CKV_GCP_62", "google_storage_bucket.access_logs"),  # a log bucket does not log itself
     ("CKV2_AZURE_21", "azurerm_storage_container.artifacts"),  # logged by a diagnostic setting
 }
-PROVIDERS = {"aws": {"aws", "postgresql"}, "gcp": {"google", "google-beta"}, "azure": {"azurerm", "postgresql"}}  # fmt: skip
+PROVIDERS = {
+    "aws": {"aws", "postgresql"},
+    "gcp": {"google", "google-beta"},
+    "azure": {"azurerm", "postgresql"},
+}
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
 #: The training pool's machine type of each variant's cloud and GPU product.
 MACHINES = {
