@@ -152,6 +152,7 @@ HUB_VARIANTS: dict[str, dict[str, Any]] = {
         "hub_cloud": "aws",
         "hub_cloud_region": "eu-west-1",
         "hub_spoke_contexts": ["spoke-eu-central-1"],
+        "hub_ci_provider": "github",
         "hub_team": "group:default/platform",
         "hub_repo_path": "acme/acme-hub",
     },
