@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HARNESS := tests/backstage
 MODULE  := backend/plugin-scaffolder-backend-module-trellis
+PROVIDER := backend/plugin-catalog-backend-module-trellis
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
@@ -45,6 +46,11 @@ $(MODULE)/dist/index.js: $(shell find $(MODULE)/src -name '*.ts') $(MODULE)/tsco
 	npm run build-module --prefix $(HARNESS) --silent
 	@touch $@
 
+# The catalog entity provider compiles the same way.
+$(PROVIDER)/dist/index.js: $(shell find $(PROVIDER)/src -name '*.ts') $(PROVIDER)/tsconfig.json $(HARNESS)/tsconfig.provider.json $(HARNESS)/node_modules/.installed
+	npm run build-provider --prefix $(HARNESS) --silent
+	@touch $@
+
 demo: $(VENV)/.demo ## Train demo models into an embedded registry and serve them to Backstage
 	$(BIN)/trellis demo
 
@@ -60,13 +66,13 @@ unit: $(VENV)/.test ## tests/unit: Python only, no process or network, under a m
 	$(BIN)/pytest tests/unit
 
 # What a test starts is its marker (pyproject.toml); these are the contracts with real services.
-contract: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js ## Only the tests that start a real service (by marker)
+contract: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js ## Only the tests that start a real service (by marker)
 	$(BIN)/pytest $(XDIST) -m "mlflow or prometheus or backstage or postgres or kube_replay"
 
 # One worker per core, each taking whole test files: a module's services start once, on one worker.
 XDIST := -n auto --dist loadfile
 
-test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js lint typecheck ## Install what the tests need and run them all
+test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest $(XDIST)
 
 test-busy: ## The whole suite twice in a row beside two CPU hogs (deadlines must hold)
@@ -79,4 +85,4 @@ docs: $(VENV)/.test ## Build the TechDocs site into site/
 	$(BIN)/mkdocs build --strict
 
 clean: ## Remove the virtualenv, caches and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules $(MODULE)/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules $(MODULE)/dist $(PROVIDER)/dist

@@ -85,3 +85,18 @@ def test_the_fact_store_benchmark_runs_end_to_end():
                 "plain_sqlite_median_ms"):  # fmt: skip
         assert report[key] > 0, key
     assert set(report["met"]) == set(report["goals"])
+
+
+@pytest.mark.mlflow
+@pytest.mark.backstage
+def test_the_freshness_benchmark_runs_end_to_end():
+    """Both roads with short polling, so the run takes seconds instead of minutes."""
+    report = run_benchmark(
+        "freshness.py", "--samples", "1", "--polling-interval", "2",
+        "--processing-interval", "2", "--deadline", str(scaled(60)),
+    )  # fmt: skip
+    assert report["samples"] == 1
+    for road in ("webhooks", "polling"):
+        assert report["roads"][road]["missing"] == 0, report
+        assert report["roads"][road]["median_seconds"] > 0
+    assert set(report["met"]) == set(report["goal"]) == {"webhooks_median_seconds"}

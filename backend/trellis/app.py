@@ -9,7 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from trellis import __version__
-from trellis.api import blueprints, catalog, health, observability, scorecards, tech_insights
+from trellis.api import (
+    blueprints,
+    catalog,
+    health,
+    observability,
+    scorecards,
+    tech_insights,
+    webhooks,
+)
 from trellis.api.deps import AppState, install_state
 from trellis.api.errors import add_error_handlers, document_errors
 from trellis.api.middleware import BodyLimit, RequestMetrics
@@ -24,6 +32,7 @@ from trellis.wiring import (
     build_observer,
     build_scaffolder,
     build_scorer,
+    build_webhooks,
     redactor,
 )
 
@@ -84,6 +93,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
             metrics=metrics,
             api_tokens=tuple(token.get_secret_value() for token in settings.api_tokens),
             catalog_requires_token=settings.catalog.requires_token,
+            webhooks=build_webhooks(settings, service, metrics),
         ),
     )
     app.include_router(health.router)
@@ -93,6 +103,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     app.include_router(observability.router)
     app.include_router(scorecards.router)
     app.include_router(tech_insights.router)
+    app.include_router(webhooks.router)
     add_error_handlers(app)
     document_errors(app)
     app.add_middleware(RequestMetrics, metrics=metrics)

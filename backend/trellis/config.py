@@ -25,6 +25,7 @@ __all__ = [
     "PrometheusSettings",
     "ScorecardSettings",
     "Settings",
+    "WebhookSettings",
 ]
 
 #: MLflow rejects larger pages for registered-model search (FACTS.md: 1,001 is refused).
@@ -304,6 +305,41 @@ class ScorecardSettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    """MLflow registry webhooks, which refresh the catalog at once; polling stays the fallback."""
+
+    secret: SecretStr | None = Field(
+        default=None,
+        description="The `secret` given to MLflow's `create_webhook` for "
+        "`POST /api/webhooks/mlflow`. Unset, that route answers 404.",
+    )
+    tolerance_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        le=3600,
+        description="How far a delivery's timestamp may be from now; older deliveries, and "
+        "any delivery id already taken within twice this window, are refused.",
+    )
+    debounce_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="Shortest time between two refreshes that webhooks bring forward: a burst "
+        "of events is read once.",
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_TOKEN_LENGTH:
+            msg = (
+                f"TRELLIS_WEBHOOKS__SECRET is shorter than {MIN_TOKEN_LENGTH} characters; "
+                "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+            raise ValueError(msg)
+        return secret
+
+
 class Settings(BaseSettings):
     """All of Trellis's configuration."""
 
@@ -327,6 +363,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     blueprints: BlueprintSettings = Field(default_factory=BlueprintSettings)
     scorecards: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     _split_tokens = field_validator("api_tokens", mode="before")(_split_csv)
 
@@ -392,7 +429,7 @@ class Settings(BaseSettings):
         secrets = [token.get_secret_value() for token in self.api_tokens]
         secrets += [
             token.get_secret_value()
-            for token in (self.mlflow.token, self.prometheus.token)
+            for token in (self.mlflow.token, self.prometheus.token, self.webhooks.secret)
             if token is not None
         ]
         urls = [

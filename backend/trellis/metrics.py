@@ -70,6 +70,14 @@ class Metrics:
             "Blueprint renders waiting for a worker.",
             registry=self.registry,
         )
+        self.webhooks = Counter(
+            "trellis_webhook_deliveries_total",
+            "MLflow webhook deliveries by outcome: refresh (a registry event), ignored (another "
+            "event), refused (stale or unsigned), replayed (a delivery id already taken), "
+            "malformed.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.problems = Gauge(
             "trellis_catalog_problems",
             "Problems found building the served catalog, by severity.",

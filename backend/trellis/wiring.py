@@ -28,6 +28,7 @@ from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
 from trellis.services.scoring.scorer import Scorer
+from trellis.services.webhooks import RegistryWebhooks
 from trellis.sources.blueprints import BlueprintSource, find_checkout
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
@@ -47,6 +48,7 @@ __all__ = [
     "build_registry",
     "build_scaffolder",
     "build_scorer",
+    "build_webhooks",
     "catalog_options",
     "default_scorecards",
     "read_once",
@@ -215,6 +217,21 @@ def build_catalog_service(
             max_share=settings.catalog.drop_max_share,
             confirm_seconds=settings.catalog.drop_confirm_seconds,
         ),
+        debounce_seconds=settings.webhooks.debounce_seconds,
+    )
+
+
+def build_webhooks(
+    settings: Settings, catalog: CatalogService, metrics: Metrics
+) -> RegistryWebhooks | None:
+    """The receiver of MLflow's webhooks, or None while no secret is set."""
+    if settings.webhooks.secret is None:
+        return None
+    return RegistryWebhooks(
+        settings.webhooks.secret.get_secret_value(),
+        on_change=catalog.refresh_soon,
+        metrics=metrics,
+        tolerance_seconds=settings.webhooks.tolerance_seconds,
     )
 
 

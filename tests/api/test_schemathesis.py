@@ -72,6 +72,7 @@ app = create_app(
         api_tokens=[TOKEN],
         mlflow={"tracking_uri": REGISTRY},
         catalog={"refresh_interval_seconds": 3600},
+        webhooks={"secret": "fuzz-webhook-" + "w" * 24},
     )
 )
 schema = schemathesis.openapi.from_dict(app.openapi())

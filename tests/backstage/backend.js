@@ -18,6 +18,10 @@
  * module (publish:github). The Trellis module's @backstage/* imports resolve
  * through NODE_PATH to this folder's node_modules.
  *
+ * With TRELLIS_CATALOG_PROVIDER=1 it adds the Trellis catalog entity provider
+ * (backend/plugin-catalog-backend-module-trellis, compiled to dist/ by
+ * `npm run build-provider`; it reads the `trellis.catalog` config block).
+ *
  * A small `discovery-probe` plugin answers GET /api/discovery-probe/<pluginId>
  * with `{"baseUrl", "externalBaseUrl"}` from the backend's discovery service,
  * so tests can see where `discovery.endpoints` sends a plugin id (Backstage's
@@ -42,6 +46,10 @@ const CATALOG_ERRORS_TOPIC = 'experimental.catalog.errors';
 const TRELLIS_MODULE_DIR = path.resolve(
   __dirname,
   '../../backend/plugin-scaffolder-backend-module-trellis/dist',
+);
+const TRELLIS_PROVIDER_DIR = path.resolve(
+  __dirname,
+  '../../backend/plugin-catalog-backend-module-trellis/dist',
 );
 const READY_MARKER = 'TRELLIS_BACKSTAGE_READY';
 
@@ -164,6 +172,9 @@ async function main() {
     backend.add(require('@backstage/plugin-scaffolder-backend'));
     backend.add(require('@backstage/plugin-scaffolder-backend-module-github'));
     backend.add(require(TRELLIS_MODULE_DIR));
+  }
+  if (process.env.TRELLIS_CATALOG_PROVIDER === '1') {
+    backend.add(require(TRELLIS_PROVIDER_DIR));
   }
   await backend.start();
   // The logger writes to stdout as well; this line is the stable marker.

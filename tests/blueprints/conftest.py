@@ -8,6 +8,7 @@ from support.blueprints import (
     FINETUNE_VARIANTS,
     HUB_VARIANTS,
     LLM_VARIANTS,
+    SPOKE_VARIANTS,
     VARIANTS,
     Renders,
     Variant,
@@ -43,6 +44,12 @@ def finetune_variant(request: pytest.FixtureRequest, renders: Renders) -> Varian
 def hub_variant(request: pytest.FixtureRequest, renders: Renders) -> Variant:
     """(variant name, its answers, the rendered repository) for every platform-hub variant."""
     return renders.get("platform-hub", request.param)
+
+
+@pytest.fixture(scope="session", params=sorted(SPOKE_VARIANTS))
+def spoke_variant(request: pytest.FixtureRequest, renders: Renders) -> Variant:
+    """(variant name, its answers, the rendered repository) for every platform-spoke variant."""
+    return renders.get("platform-spoke", request.param)
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,13 @@ from support.backstage import (
     task_log,
     workspace_listing,
 )
-from support.blueprints import FINETUNE_VARIANTS, HUB_VARIANTS, LLM_VARIANTS, VARIANTS
+from support.blueprints import (
+    FINETUNE_VARIANTS,
+    HUB_VARIANTS,
+    LLM_VARIANTS,
+    SPOKE_VARIANTS,
+    VARIANTS,
+)
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
@@ -93,6 +99,12 @@ SAMPLES: dict[str, Sample] = {
         repo_url="github.com?owner=acme&repo=acme-hub",
         refused_by_blueprint=("hub_cloud_region", "mars-north-1"),
         refused_by_form=("hub_name", "Bad Hub"),
+    ),
+    "platform-spoke": Sample(
+        values=SPOKE_VARIANTS["aws-eu-west"],
+        repo_url="github.com?owner=acme&repo=platform-spoke-eu-west",
+        refused_by_blueprint=("spoke_team", "Platform Team"),
+        refused_by_form=("spoke_name", "Bad Name"),
     ),
 }
 

@@ -13,7 +13,6 @@ block starts the scaffolder module, whose action then exists.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,12 @@ import yaml
 
 from support.backstage import BackstageBackend
 from support.blueprints import HUB_VARIANTS, render
+from support.doc_snippets import snippet
 from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port
 
 pytestmark = pytest.mark.backstage
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "docs-token-" + "z" * 24
 VARIANTS = ("open", "token")
 #: Where the hub's fragment reaches Trellis and Backstage, as rendered by default.
@@ -43,16 +42,6 @@ def models(variant: str) -> list[ModelSpec]:
         ModelSpec(f"fraud-detector-{variant}", {"owner": "risk", "system": "payments"}, 1, 1),
         ModelSpec(f"Churn Model {variant}", {"owner": "growth"}),
     ]
-
-
-def snippet(name: str, address: str) -> dict[str, Any]:
-    text = (REPO / "docs" / "backstage.md").read_text()
-    match = re.search(rf"<!-- snippet: {name} -->\n```yaml\n(.*?)```", text, re.S)
-    assert match, f"docs/backstage.md has no snippet {name!r}"
-    config: dict[str, Any] = yaml.safe_load(
-        match.group(1).replace("trellis.internal:8080", address)
-    )
-    return config
 
 
 def combined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,8 +72,7 @@ def holds(config: Any, documented: Any) -> bool:
 
 def hub_fragment(folder: Path, trellis: str, backstage: str) -> dict[str, Any]:
     """The platform-hub repository's Backstage fragment, pointed at the test's addresses."""
-    answers = {k: v for k, v in HUB_VARIANTS["create-github-aws"].items()}
-    repo = render(answers, folder, blueprint="platform-hub")
+    repo = render(HUB_VARIANTS["create-github-aws"], folder, blueprint="platform-hub")
     text = (repo / "backstage" / "app-config.trellis.yaml").read_text()
     assert f"http://{HUB_TRELLIS}" in text and HUB_BACKSTAGE in text
     config: dict[str, Any] = yaml.safe_load(

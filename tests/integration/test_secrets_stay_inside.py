@@ -2,15 +2,16 @@
 
 Every setting that can hold a secret gets a distinct random marker: the MLflow tracking URI's
 userinfo and its token, Prometheus's URL userinfo and its token, the API tokens, the fact
-store's password, the repositories' URLs (a token parameter, userinfo) and the canonical
-blueprint URL. Trellis then runs against a real MLflow server, a real Prometheus and a real
-PostgreSQL (which all ignore the credentials, so every read succeeds), every route of the
-OpenAPI document is requested with real entity references, and every body, every header
-and every log record at DEBUG (Trellis's own, uvicorn's, httpx's) is searched for markers.
-"""
+store's password, the repositories' URLs (a token parameter, userinfo), the canonical
+blueprint URL and the webhook secret. Trellis then runs against a real MLflow server, a real
+Prometheus and a real PostgreSQL (which all ignore the credentials, so every read succeeds),
+every route of the OpenAPI document is requested with real entity references, and every
+body, every header and every log record at DEBUG (Trellis's own, uvicorn's, httpx's) is
+searched for markers."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -32,6 +33,7 @@ from support.services import MlflowServer, TrellisServer, free_port, mlflow_serv
 from support.timing import scaled
 from trellis.app import create_app
 from trellis.config import Settings
+from trellis.services.webhooks import signature
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.postgres, pytest.mark.prometheus]
 
@@ -126,6 +128,7 @@ def configure(upstreams: Upstreams, state: Path) -> Secrets:
         "missing_repository_token",
         "repository_password",
         "canonical_password",
+        "webhook_secret",
     ]
     m = {name: marker(name.replace("_", "")) for name in names}
     raw = upstreams.repositories
@@ -154,11 +157,24 @@ def configure(upstreams: Upstreams, state: Path) -> Secrets:
             "https://git.example.com/platform/trellis.git", "ci", m["canonical_password"]
         ),
         "TRELLIS_BLUEPRINTS__REPOSITORIES": ",".join(repositories),
+        "TRELLIS_WEBHOOKS__SECRET": m["webhook_secret"],
     }
     return Secrets(m, env)
 
 
-def requests_for_every_route(doc: dict) -> dict[tuple[str, str], dict]:
+def signed_delivery(secret: str) -> dict:
+    """A ``model_version.created`` webhook signed with ``secret``, as MLflow sends it."""
+    body = json.dumps({"entity": "model_version", "action": "created", "data": {}}).encode()
+    delivery, stamp = secrets.token_hex(8), str(int(time.time()))
+    headers = {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": signature(secret, delivery, stamp, body),
+    }
+    return {"content": body, "headers": headers}
+
+
+def requests_for_every_route(doc: dict, leaks: Secrets) -> dict[tuple[str, str], dict]:
     """One real request per operation of the OpenAPI document, with real entity references."""
     namespace, kind, name = ENTITY
     ref = f"{kind}:{namespace}/{name}"
@@ -205,6 +221,7 @@ def requests_for_every_route(doc: dict) -> dict[tuple[str, str], dict]:
             "params": {"entity": ref, "ids[]": ["mlflow-registry", "blueprint"], **window}
         },
         ("GET", "/api/tech-insights/fact-schemas"): {},
+        ("POST", "/api/webhooks/mlflow"): signed_delivery(leaks.markers["webhook_secret"]),
     }
     operations = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     # A new route must be added here, so that it is searched too.
@@ -214,11 +231,11 @@ def requests_for_every_route(doc: dict) -> dict[tuple[str, str], dict]:
     return {key: {"url": key[1], **request} for key, request in planned.items()}
 
 
-def answers_of(send, doc: dict, token: str) -> dict[tuple[str, str], httpx.Response]:
-    auth = {"Authorization": f"Bearer {token}"}
+def answers_of(send, doc: dict, leaks: Secrets) -> dict[tuple[str, str], httpx.Response]:
+    auth = {"Authorization": f"Bearer {leaks.token}"}
     return {
-        key: send(key[0], headers=auth, **request)
-        for key, request in requests_for_every_route(doc).items()
+        key: send(key[0], **{**request, "headers": {**auth, **request.get("headers", {})}})
+        for key, request in requests_for_every_route(doc, leaks).items()
     }
 
 
@@ -256,7 +273,7 @@ def test_no_answer_and_no_log_line_holds_a_configured_secret(
             timeout=scaled(60),
             what="a scorecard run",
         )
-        answers = answers_of(http.request, app.openapi(), leaks.token)
+        answers = answers_of(http.request, app.openapi(), leaks)
 
     records = caplog.records
     in_log = {
@@ -283,6 +300,11 @@ def test_no_answer_and_no_log_line_holds_a_configured_secret(
     assert problem["location"].startswith(f"{upstreams.repositories}/acme/missing/main?")
     rendered = answers[("POST", "/api/blueprints/{name}/render")]
     assert rendered.status_code == 200, rendered.text
+    taken = answers[("POST", "/api/webhooks/mlflow")]
+    assert (taken.status_code, taken.json()) == (
+        202,
+        {"event": "model_version.created", "refresh": True},
+    )
 
 
 def test_trellis_serve_logs_no_secret_at_debug(upstreams, tmp_path):
@@ -297,7 +319,7 @@ def test_trellis_serve_logs_no_secret_at_debug(upstreams, tmp_path):
                 lambda: http.get("/readyz").json()["ready"], timeout=scaled(30), what="a catalog"
             )
             doc = http.get("/openapi.json").json()
-            answers = answers_of(http.request, doc, leaks.token)
+            answers = answers_of(http.request, doc, leaks)
     finally:
         server.stop()
     log = server.process_log.read_text()

@@ -49,6 +49,15 @@ NODE_MODULES: Path = HARNESS_DIR / "node_modules"
 MODULE_DIR: Path = HARNESS_DIR.parents[1] / "backend" / "plugin-scaffolder-backend-module-trellis"
 """The Trellis scaffolder module; ``backend.js`` loads its compiled ``dist/``."""
 
+PROVIDER_DIR: Path = HARNESS_DIR.parents[1] / "backend" / "plugin-catalog-backend-module-trellis"
+"""The Trellis catalog entity provider; ``backend.js`` loads its compiled ``dist/``."""
+
+_BUILDS: dict[Path, str] = {
+    MODULE_DIR: "npm run build-module --prefix tests/backstage",
+    PROVIDER_DIR: "npm run build-provider --prefix tests/backstage",
+}
+"""Each Trellis Backstage package and the command that compiles it."""
+
 ALLOWED_KINDS: tuple[str, ...] = (
     "Component",
     "API",
@@ -90,11 +99,6 @@ _INSTALL_HINT = (
     "`npm ci --prefix tests/backstage` (needs Node.js 20+ and npm)."
 )
 
-_BUILD_HINT = (
-    "Build it first: `make test` does, or run `npm run build-module --prefix tests/backstage` "
-    "(tsc from the harness's node_modules)."
-)
-
 
 def ensure_harness() -> Path:
     """Check that Node.js and the harness's Node dependencies are installed.
@@ -121,25 +125,23 @@ def ensure_harness() -> Path:
 
 
 def _ensure_module_built() -> None:
-    """Fail when the scaffolder module's ``dist/`` is missing or older than its sources.
+    """Fail when a Trellis package's ``dist/`` is missing or older than its sources.
 
     A stale build would let the tests prove old code, so it counts as missing.
     """
-    built = MODULE_DIR / "dist" / "index.js"
-    if not built.is_file():
-        raise AssertionError(
-            f"The Trellis scaffolder module is not compiled ({built}). {_BUILD_HINT}"
+    for folder, command in _BUILDS.items():
+        hint = f"Compile it with `{command}` (or run `make test`)."
+        built = folder / "dist" / "index.js"
+        if not built.is_file():
+            raise AssertionError(f"{folder.name} is not compiled ({built}). {hint}")
+        built_at = built.stat().st_mtime
+        stale = sorted(
+            str(source.relative_to(folder))
+            for source in (folder / "src").rglob("*.ts")
+            if source.stat().st_mtime > built_at
         )
-    built_at = built.stat().st_mtime
-    stale = sorted(
-        str(source.relative_to(MODULE_DIR))
-        for source in (MODULE_DIR / "src").rglob("*.ts")
-        if source.stat().st_mtime > built_at
-    )
-    if stale:
-        raise AssertionError(
-            f"The Trellis scaffolder module's build is older than {', '.join(stale)}. {_BUILD_HINT}"
-        )
+        if stale:
+            raise AssertionError(f"{folder.name}'s build is older than {', '.join(stale)}. {hint}")
 
 
 def _node() -> str:
@@ -290,11 +292,16 @@ def free_port() -> int:
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``extra`` into a copy of ``base``; nested mappings merge, other values replace."""
+    """Merge ``extra`` into a copy of ``base``; nested mappings merge, other values replace.
+
+    ``None`` removes the key, so a test can ask for Backstage's own default of a setting.
+    """
     merged = dict(base)
     for key, value in extra.items():
         current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(current, dict) and isinstance(value, Mapping):
             merged[key] = _deep_merge(current, value)
         else:
             merged[key] = value
@@ -383,6 +390,7 @@ class BackstageBackend:
         reading_allow: list[str],
         extra_config: ExtraConfig | None = None,
         timeout: float = START_TIMEOUT,
+        scaffolder: bool = True,
     ) -> Iterator[BackstageBackend]:
         """Start a backend, wait until it answers HTTP, yield it, then stop it.
 
@@ -395,6 +403,10 @@ class BackstageBackend:
         backend's port instead when the config must name the backend's own address (for
         example ``discovery.endpoints`` pointing at its proxy): it is called again with the
         new port when a start is retried.
+
+        With a ``trellis`` block in the config the backend also loads the scaffolder with
+        the Trellis module (unless ``scaffolder`` is false), and with ``trellis.catalog`` the
+        Trellis entity provider.
         """
         node = _node()
         tmp_dir = Path(tmp_dir)
@@ -408,6 +420,7 @@ class BackstageBackend:
                 locations=locations,
                 reading_allow=reading_allow,
                 extra_config=extra_config,
+                scaffolder=scaffolder,
             )
             try:
                 backend._wait_until_ready(timeout)
@@ -431,6 +444,7 @@ class BackstageBackend:
         locations: list[dict[str, Any]],
         reading_allow: list[str],
         extra_config: ExtraConfig | None,
+        scaffolder: bool = True,
     ) -> BackstageBackend:
         """Write the config and start ``backend.js`` in a new session, without waiting."""
         port = free_port()
@@ -454,8 +468,11 @@ class BackstageBackend:
         )
         # The module needs the `trellis` config block, so the scaffolder comes only with one.
         env.pop("TRELLIS_SCAFFOLDER_MODULE", None)
-        if "trellis" in config:
+        env.pop("TRELLIS_CATALOG_PROVIDER", None)
+        if "trellis" in config and scaffolder:
             env["TRELLIS_SCAFFOLDER_MODULE"] = "1"
+        if "catalog" in config.get("trellis", {}):
+            env["TRELLIS_CATALOG_PROVIDER"] = "1"
 
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(

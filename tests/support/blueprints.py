@@ -188,12 +188,53 @@ HUB_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The platform-spoke variants every check runs on, one per cloud: Europe on AWS with a
+#: fine-tuning pool and an agent writing to the hub; India on Google Cloud with GitLab and two
+#: address ranges; South-East Asia on Azure with two model namespaces and a local Prometheus.
+SPOKE_VARIANTS: dict[str, dict[str, Any]] = {
+    "aws-eu-west": {
+        "spoke_cloud": "aws",
+        "spoke_region": "eu-west-1",
+        "spoke_name": "eu-west",
+        "spoke_finetune_pool": True,
+        "spoke_finetune_max_nodes": 3,
+        "spoke_ci_provider": "github",
+        "spoke_team": "group:default/ml-platform",
+        "spoke_repo_path": "acme/platform-spoke-eu-west",
+    },
+    "gcp-ap-south": {
+        "spoke_cloud": "gcp",
+        "spoke_region": "asia-south1",
+        "spoke_name": "ap-south",
+        "spoke_gpu_product": "Tesla-T4",
+        "spoke_inference_min_nodes": 0,
+        "spoke_inference_max_nodes": 4,
+        "spoke_allowed_cidrs": ["10.40.0.0/16", "10.41.0.0/20"],
+        "spoke_ci_provider": "gitlab",
+        "spoke_team": "group:default/ml-platform",
+        "spoke_repo_path": "acme/platform/spoke-ap-south",
+    },
+    "azure-ap-southeast": {
+        "spoke_cloud": "azure",
+        "spoke_region": "southeastasia",
+        "spoke_name": "ap-southeast",
+        "spoke_gpu_product": "NVIDIA-A100-80GB-PCIe",
+        "spoke_finetune_pool": True,
+        "spoke_remote_write_url": "",
+        "spoke_workload_namespaces": ["models", "llm-serving"],
+        "spoke_team": "group:default/ml-platform",
+        "spoke_repo_path": "acme/platform-spoke-ap-southeast",
+    },
+}
+
+
 #: Blueprint → its variants' answers, by variant name.
 BLUEPRINTS: dict[str, dict[str, dict[str, Any]]] = {
     "ml-model": VARIANTS,
     "llm-service": LLM_VARIANTS,
     "edge-finetune": FINETUNE_VARIANTS,
     "platform-hub": HUB_VARIANTS,
+    "platform-spoke": SPOKE_VARIANTS,
 }
 
 #: (variant name, its answers, the rendered repository).

@@ -59,7 +59,7 @@ def _stage(repo: Path, scan: Path) -> None:
     for name, objects in _manifests(repo).items():
         (scan / "manifests" / f"{name}.yaml").write_text(yaml.safe_dump_all(objects))
     shutil.copytree(repo / "infra", scan / "infra")  # checkov follows no symlinks
-    if (repo / "Dockerfile").exists():  # a platform repository builds no image
+    if (repo / "Dockerfile").exists():  # platform repositories build no image
         shutil.copy(repo / "Dockerfile", scan / "Dockerfile")
     if (repo / ".github").exists():
         shutil.copytree(repo / ".github", scan / ".github")

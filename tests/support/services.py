@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -118,6 +118,8 @@ class MlflowServer:
     db: Path
     port: int
     process: Process | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """The server's own settings, such as ``MLFLOW_WEBHOOK_*``."""
 
     @property
     def url(self) -> str:
@@ -144,7 +146,7 @@ class MlflowServer:
                 "1",
             ],
             log=self.db.parent / f"mlflow-{self.port}.log",
-            env={},
+            env=self.env,
         )
         wait_http(self.process, f"{self.url}/health", timeout=timeout, what="the MLflow server")
         return self
@@ -199,7 +201,8 @@ class TrellisServer:
             what=f"Backstage to re-read the catalog {count} times",
         )
 
-    def start(self, *, timeout: float = 60) -> TrellisServer:
+    def start(self, *, timeout: float = 60, ready: bool = True) -> TrellisServer:
+        """Start and wait until it is ready to serve, or only alive when not ``ready``."""
         env = {
             "TRELLIS_STATE_DIR": str(self.state_dir),
             "TRELLIS_HOST": "127.0.0.1",
@@ -211,7 +214,8 @@ class TrellisServer:
             log=self.process_log,
             env=env,
         )
-        wait_http(self.process, f"{self.url}/readyz", timeout=timeout, what="trellis serve")
+        probe = "/readyz" if ready else "/healthz"
+        wait_http(self.process, f"{self.url}{probe}", timeout=timeout, what="trellis serve")
         return self
 
     def stop(self) -> None:

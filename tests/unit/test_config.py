@@ -42,6 +42,8 @@ def test_credentials_never_show_in_the_registry_label():
         ({"mlflow": {"model_page_size": 1001}}, "model_page_size"),
         ({"catalog": {"fallback_owner": "not an owner!"}}, "fallback_owner"),
         ({"catalog": {"requires_token": True}}, "REQUIRES_TOKEN"),
+        ({"webhooks": {"secret": "short-secret"}}, "TRELLIS_WEBHOOKS__SECRET"),
+        ({"webhooks": {"tolerance_seconds": 1}}, "tolerance_seconds"),
     ],
 )
 def test_settings_that_cannot_work_are_rejected_naming_the_key(kwargs, fragment):
@@ -74,3 +76,10 @@ def test_the_lineage_policies_default_safe_and_read_json_from_the_environment(mo
     monkeypatch.setenv("TRELLIS_SCORECARDS__ADAPTER_SERVING", '{"internal": "nowhere"}')
     with pytest.raises(ValidationError, match="adapter_serving"):
         Settings()
+
+
+def test_the_webhook_secret_is_a_secret_to_scrub(monkeypatch):
+    monkeypatch.setenv("TRELLIS_WEBHOOKS__SECRET", "w" * 24)
+    settings = Settings()
+    assert "w" * 24 in settings.secret_values()
+    assert "w" * 24 not in repr(settings)

@@ -16,13 +16,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
-from trellis.errors import Disabled, Unauthorized
+from trellis.errors import Disabled, NotFound, Unauthorized
 from trellis.metrics import Metrics
 from trellis.observability import Target
 from trellis.services.catalog_refresh import CatalogService
 from trellis.services.observability import Observer
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.queries import ScoreQueries
+from trellis.services.webhooks import RegistryWebhooks
 
 __all__ = [
     "Answer",
@@ -40,6 +41,7 @@ __all__ = [
     "StateDep",
     "TargetsDep",
     "TokenRequired",
+    "WebhooksDep",
     "entity_targets",
     "install_state",
     "state_of",
@@ -61,6 +63,8 @@ class AppState:
     api_tokens: tuple[str, ...] = field(repr=False)
     catalog_requires_token: bool
     """The catalog files ask for a token too (by default they are open)."""
+    webhooks: RegistryWebhooks | None = None
+    """The receiver of MLflow's webhooks; None while no secret is configured."""
 
 
 def install_state(app: FastAPI, state: AppState) -> None:
@@ -103,11 +107,19 @@ def _scaffolder(state: StateDep) -> Scaffolder:
     return state.scaffolder
 
 
+def _webhooks(state: StateDep) -> RegistryWebhooks:
+    if state.webhooks is None:
+        msg = "MLflow webhooks are off: set TRELLIS_WEBHOOKS__SECRET to the webhook's secret"
+        raise NotFound(msg)
+    return state.webhooks
+
+
 ServiceDep = Annotated[CatalogService, Depends(_service)]
 ObserverDep = Annotated[Observer, Depends(_observer)]
 ScoresDep = Annotated[ScoreQueries, Depends(_scores)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
+WebhooksDep = Annotated[RegistryWebhooks, Depends(_webhooks)]
 
 
 def entity_targets(service: ServiceDep) -> Mapping[str, Target]:

@@ -114,6 +114,8 @@ class CatalogService:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     deployments: DeploymentSource | None = None
     drop_policy: DropPolicy = field(default_factory=DropPolicy)
+    #: Shortest time between two refreshes that ``refresh_soon`` brings forward.
+    debounce_seconds: float = 0.0
     _document: CatalogDocument | None = field(default=None, init=False)
     _snapshot: Snapshot | None = field(default=None, init=False)
     _from_store: bool = field(default=False, init=False)
@@ -137,6 +139,7 @@ class CatalogService:
         self._runner = Runner(
             self._refresh_in_background,
             interval_seconds=self.interval_seconds,
+            debounce_seconds=self.debounce_seconds,
             name="trellis-catalog",
             what="catalog refresh",
             log=log,
@@ -395,6 +398,10 @@ class CatalogService:
         """Load what was kept, then refresh in a background thread until ``stop``."""
         self.load_kept()
         self._runner.start()
+
+    def refresh_soon(self) -> None:
+        """Refresh now, or when the debounce allows: the registry said something changed."""
+        self._runner.wake()
 
     def stop(self) -> None:
         """Ask the refresh thread to end and wait briefly for it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -98,3 +99,75 @@ def test_a_stopped_runner_starts_again() -> None:
     finally:
         background.stop()
     assert job.runs == 2
+
+
+class GatedJob(Job):
+    """A Job whose first run holds until ``gate`` opens, and which records when each run began."""
+
+    def __init__(self, want: int) -> None:
+        super().__init__(want)
+        self.gate = threading.Event()
+        self.running = threading.Event()
+        self.began: list[float] = []
+
+    def __call__(self) -> float | None:
+        self.began.append(time.monotonic())
+        if len(self.began) == 1:
+            self.running.set()
+            self.gate.wait(scaled(5))
+        return super().__call__()
+
+
+def test_a_wake_runs_the_job_at_once_instead_of_after_the_interval() -> None:
+    job = Job(want=1)
+    background = runner(job, interval=HOUR)
+    background.start()
+    try:
+        assert job.done.wait(scaled(5))
+        job.want, job.done = 2, threading.Event()
+        background.wake()
+        assert job.done.wait(scaled(5))
+    finally:
+        background.stop()
+    assert job.runs == 2
+
+
+def test_wakes_during_a_run_bring_exactly_one_run_after_it() -> None:
+    """Nothing a wake announced is missed, and fifty wakes are not fifty runs."""
+    job = GatedJob(want=2)
+    background = runner(job, interval=HOUR)
+    background.start()
+    try:
+        assert job.running.wait(scaled(5))
+        for _ in range(50):
+            background.wake()
+        job.gate.set()
+        assert job.done.wait(scaled(5))
+    finally:
+        background.stop()
+    assert job.runs == 2
+
+
+def test_a_wake_soon_after_a_run_waits_for_the_debounce() -> None:
+    """Runs that wakes bring are at least ``debounce_seconds`` apart (a lower bound only)."""
+    debounce = 0.2
+    job = GatedJob(want=2)
+    job.gate.set()
+    background = Runner(
+        job,
+        interval_seconds=HOUR,
+        name="trellis-test",
+        what="test job",
+        log=LOG,
+        debounce_seconds=debounce,
+    )
+    background.start()
+    try:
+        assert job.running.wait(scaled(5))
+        for _ in range(20):
+            background.wake()
+        assert job.done.wait(scaled(5))
+    finally:
+        background.stop()
+    assert job.runs == 2
+    assert job.began[1] - job.began[0] >= debounce

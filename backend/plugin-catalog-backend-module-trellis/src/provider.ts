@@ -1,0 +1,173 @@
+/*
+ * The Trellis entity provider: reads Trellis's served catalog and applies it as one full
+ * mutation, so a model deleted from MLflow leaves Backstage at the next read. Backstage
+ * deletes whatever a full mutation leaves out, so nothing but a complete, well-formed 200
+ * answer is ever applied: a Trellis that is down, slow, answering 5xx or 503 (no snapshot
+ * yet, or a held drop) leaves the entities exactly as they are. A 304 changes nothing.
+ */
+import {
+  ANNOTATION_LOCATION,
+  ANNOTATION_ORIGIN_LOCATION,
+  type Entity,
+} from '@backstage/catalog-model';
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  EntityProvider,
+  EntityProviderConnection,
+} from '@backstage/plugin-catalog-node';
+
+/** Where Trellis is, how to authenticate, and how long one read may take. */
+export interface TrellisProviderOptions {
+  baseUrl: string;
+  token: string;
+  timeoutMs: number;
+}
+
+/** What one read did; returned for logs and tests. */
+export type ReadOutcome =
+  | { kind: 'applied'; entities: number; etag: string | null }
+  | { kind: 'unchanged' }
+  | { kind: 'kept'; reason: string };
+
+/** The provider; `read` is what the schedule runs. */
+export class TrellisEntityProvider implements EntityProvider {
+  private connection?: EntityProviderConnection;
+  private etag: string | null = null;
+  private readonly location: string;
+
+  constructor(
+    private readonly options: TrellisProviderOptions,
+    private readonly logger: LoggerService,
+  ) {
+    this.location = `url:${options.baseUrl}/catalog/entities`;
+  }
+
+  getProviderName(): string {
+    return `trellis:${new URL(this.options.baseUrl).host}`;
+  }
+
+  async connect(connection: EntityProviderConnection): Promise<void> {
+    this.connection = connection;
+  }
+
+  /** One read of Trellis's catalog; the entities change only on a complete 200 answer. */
+  async read(): Promise<ReadOutcome> {
+    if (!this.connection) {
+      return { kind: 'kept', reason: 'the catalog has not connected the provider yet' };
+    }
+    const outcome = await this.fetchEntities();
+    if (outcome.kind === 'kept') {
+      this.logger.warn(`Trellis catalog not read, entities kept as they are: ${outcome.reason}`);
+      return outcome;
+    }
+    if (outcome.kind === 'unchanged') {
+      return outcome;
+    }
+    await this.connection.applyMutation({
+      type: 'full',
+      entities: outcome.entities.map(entity => ({
+        entity: this.located(entity),
+        locationKey: this.location,
+      })),
+    });
+    // Remembered only once applied: a failed apply is read again in full next time.
+    this.etag = outcome.etag;
+    this.logger.info(`Trellis catalog applied: ${outcome.entities.length} entities`);
+    return { kind: 'applied', entities: outcome.entities.length, etag: outcome.etag };
+  }
+
+  private async fetchEntities(): Promise<
+    | { kind: 'fetched'; entities: Entity[]; etag: string | null }
+    | { kind: 'unchanged' }
+    | { kind: 'kept'; reason: string }
+  > {
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      Authorization: `Bearer ${this.options.token}`,
+    };
+    if (this.etag) {
+      headers['If-None-Match'] = this.etag;
+    }
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${this.options.baseUrl}/catalog/entities`, {
+        headers,
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      if (response.status === 304) {
+        return { kind: 'unchanged' };
+      }
+      text = await response.text();
+    } catch (error) {
+      // The error names the host at most; the token travels only in a header.
+      return { kind: 'kept', reason: describe(error, this.options.timeoutMs) };
+    }
+    if (response.status !== 200) {
+      return { kind: 'kept', reason: `Trellis answered ${response.status}` };
+    }
+    const entities = parseItems(text);
+    if (typeof entities === 'string') {
+      return { kind: 'kept', reason: entities };
+    }
+    return { kind: 'fetched', entities, etag: response.headers.get('etag') };
+  }
+
+  private located(entity: Entity): Entity {
+    return {
+      ...entity,
+      metadata: {
+        ...entity.metadata,
+        annotations: {
+          ...entity.metadata.annotations,
+          [ANNOTATION_LOCATION]: this.location,
+          [ANNOTATION_ORIGIN_LOCATION]: this.location,
+        },
+      },
+    };
+  }
+}
+
+/** The entities of a `{"items": [...]}` answer, or why the answer cannot be applied. */
+export function parseItems(text: string): Entity[] | string {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return 'the answer is not JSON';
+  }
+  const items = (body as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) {
+    return 'the answer has no items list';
+  }
+  // One malformed envelope would make the whole mutation fail; then nothing is applied.
+  const malformed = items.findIndex(item => !isEnvelope(item));
+  if (malformed >= 0) {
+    return `item ${malformed} is not an entity (apiVersion, kind, metadata.name)`;
+  }
+  return items as Entity[];
+}
+
+function isEnvelope(item: unknown): item is Entity {
+  if (typeof item !== 'object' || item === null) {
+    return false;
+  }
+  const { apiVersion, kind, metadata } = item as Record<string, unknown>;
+  return (
+    typeof apiVersion === 'string' &&
+    typeof kind === 'string' &&
+    typeof metadata === 'object' &&
+    metadata !== null &&
+    typeof (metadata as Record<string, unknown>).name === 'string'
+  );
+}
+
+function describe(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    return `no answer within ${timeoutMs / 1000} s`;
+  }
+  const cause = (error as { cause?: { code?: string } })?.cause?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return cause ? `${message} (${cause})` : message;
+}

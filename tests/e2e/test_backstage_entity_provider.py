@@ -1,0 +1,236 @@
+"""Trellis's catalog entity provider in a real Backstage backend, against a real `trellis serve`.
+
+The provider (``backend/plugin-catalog-backend-module-trellis``, compiled to ``dist/``) runs
+inside the test backend with the config docs/backstage.md gives (its ``provider`` snippet,
+with the test's address and token, a read every second instead of every five, and a
+3-second timeout instead of 30). Trellis reads the hostile-name registry (330 models) from
+SQLite and requires the token for its catalog. The test then deletes a model, pauses Trellis
+(reads time out), takes it down, starts it on an empty state with a registry that cannot be
+read (503), and brings it back: Backstage loses nothing it should keep, and keeps nothing it
+should lose."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.backstage import BackstageBackend
+from support.doc_snippets import snippet
+from support.registry import ModelSpec, client
+from support.services import TrellisServer, free_port, wait_until
+from support.timing import scaled
+
+pytestmark = [pytest.mark.backstage]
+
+TOKEN = "provider-" + secrets.token_hex(16)
+READS_EVERY = 1
+"""Seconds between the provider's reads: short, so the test waits on reads, not on time."""
+READ_TIMEOUT = 3
+"""Seconds the provider waits for Trellis (30 documented): a paused Trellis is slow sooner."""
+
+
+@dataclass
+class Scene:
+    backstage: BackstageBackend
+    trellis: TrellisServer
+    registry: str
+    names: set[str]
+    """The names Trellis serves for the registry's models (entity names, not model names)."""
+
+
+def trellis_env(registry: str) -> dict[str, str]:
+    return {
+        "TRELLIS_MLFLOW__TRACKING_URI": registry,
+        "TRELLIS_API_TOKENS": TOKEN,
+        "TRELLIS_CATALOG__REQUIRES_TOKEN": "true",
+        "TRELLIS_CATALOG__REFRESH_INTERVAL_SECONDS": "1",
+        "TRELLIS_SCORECARDS__INTERVAL_SECONDS": "3600",
+    }
+
+
+def served(trellis: TrellisServer) -> list[dict]:
+    answer = httpx.get(
+        f"{trellis.url}/catalog/entities",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=scaled(30),
+    )
+    return answer.json()["items"]
+
+
+def served_names(trellis: TrellisServer, kind: str) -> set[str]:
+    return {e["metadata"]["name"] for e in served(trellis) if e["kind"] == kind}
+
+
+def served_resources(trellis: TrellisServer) -> dict[str, str]:
+    """``{entity name: model name}`` of the Resources Trellis serves."""
+    return {
+        e["metadata"]["name"]: e["metadata"]["title"]
+        for e in served(trellis)
+        if e["kind"] == "Resource"
+    }
+
+
+def resources(backstage: BackstageBackend) -> dict[str, dict]:
+    return {e["metadata"]["name"]: e for e in backstage.entities("kind=resource")}
+
+
+def provider_lines(backstage: BackstageBackend, what: str) -> int:
+    return len(re.findall(what, backstage.log_path.read_text(errors="replace")))
+
+
+def catalog_reads(trellis: TrellisServer, status: int) -> int:
+    text = httpx.get(f"{trellis.url}/metrics", timeout=scaled(5)).text
+    pattern = (
+        r'trellis_http_request_duration_seconds_count\{method="GET",'
+        rf'route="/catalog/entities",status="{status}"\}} ([0-9.]+)'
+    )
+    return int(sum(float(m) for m in re.findall(pattern, text)))
+
+
+@pytest.fixture(scope="module")
+def scene(
+    tmp_path_factory: pytest.TempPathFactory, hostile_registry: tuple[Path, list[ModelSpec]]
+) -> Iterator[Scene]:
+    root = tmp_path_factory.mktemp("provider")
+    db = root / "registry" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy(hostile_registry[0], db)
+    registry = f"sqlite:///{db}"
+    trellis = TrellisServer(root / "state", env=trellis_env(registry), port=free_port())
+    trellis.start(timeout=scaled(60))
+    documented = snippet("provider", f"127.0.0.1:{trellis.port}")
+    assert documented["trellis"]["token"] == "${TRELLIS_API_TOKEN}"
+    documented["trellis"]["token"] = TOKEN
+    documented["trellis"]["catalog"]["schedule"] = {
+        "frequency": {"seconds": READS_EVERY},
+        "timeout": {"seconds": READ_TIMEOUT},
+    }
+    config = {
+        **documented,
+        # Unchanged entities are not reprocessed while the test runs: 330 entities every
+        # few seconds would cost more CPU than everything the test checks.
+        "catalog": {"processingInterval": {"seconds": 600}},
+    }
+    try:
+        with BackstageBackend.start(
+            root / "backstage",
+            locations=[],
+            reading_allow=[],
+            extra_config=config,
+            scaffolder=False,
+        ) as backstage:
+            yield Scene(backstage, trellis, registry, set(served_resources(trellis)))
+    finally:
+        trellis.stop()
+
+
+def test_every_entity_trellis_serves_is_ingested(scene):
+    scene.backstage.wait_for(
+        lambda: set(resources(scene.backstage)) == scene.names,
+        180,
+        f"all {len(scene.names)} models as Resources in Backstage",
+    )
+    assert len(scene.names) >= 300
+    systems = {e["metadata"]["name"] for e in scene.backstage.entities("kind=system")}
+    assert systems == served_names(scene.trellis, "System") != set()
+    assert scene.backstage.catalog_errors() == []
+    location = f"url:{scene.trellis.url}/catalog/entities"
+    annotations = next(iter(resources(scene.backstage).values()))["metadata"]["annotations"]
+    assert annotations["backstage.io/managed-by-location"] == location
+    assert annotations["backstage.io/managed-by-origin-location"] == location
+
+
+def test_a_read_that_changed_nothing_is_a_304_and_changes_nothing(scene):
+    before = resources(scene.backstage)
+    applied = provider_lines(scene.backstage, "Trellis catalog applied")
+    unchanged = catalog_reads(scene.trellis, 304)
+    wait_until(
+        lambda: catalog_reads(scene.trellis, 304) >= unchanged + 3,
+        timeout=scaled(30),
+        what="three more reads answered 304",
+    )
+    assert provider_lines(scene.backstage, "Trellis catalog applied") == applied
+    assert resources(scene.backstage) == before
+
+
+def test_a_model_deleted_from_the_registry_leaves_backstage(scene):
+    served = served_resources(scene.trellis)
+    gone = sorted(served)[0]
+    client(scene.registry).delete_registered_model(served[gone])
+    scene.backstage.wait_for(
+        lambda: gone not in resources(scene.backstage),
+        60,
+        f"{gone} to leave Backstage",
+    )
+    assert set(resources(scene.backstage)) == scene.names - {gone}
+    scene.names.discard(gone)
+
+
+def test_a_trellis_too_slow_to_answer_loses_nothing(scene):
+    """A paused process accepts connections and answers nothing: reads time out."""
+    slow = provider_lines(scene.backstage, "entities kept as they are: no answer within")
+    os.kill(scene.trellis.process.popen.pid, signal.SIGSTOP)
+    try:
+        scene.backstage.wait_for(
+            lambda: (
+                provider_lines(scene.backstage, "entities kept as they are: no answer within")
+                >= slow + 2
+            ),
+            60,
+            "two reads that time out",
+        )
+        assert set(resources(scene.backstage)) == scene.names
+    finally:
+        os.kill(scene.trellis.process.popen.pid, signal.SIGCONT)
+
+
+def test_an_outage_and_a_trellis_without_its_registry_lose_nothing(scene, tmp_path):
+    kept = provider_lines(scene.backstage, "entities kept as they are")
+    scene.trellis.stop()
+    scene.backstage.wait_for(
+        lambda: provider_lines(scene.backstage, "entities kept as they are") >= kept + 2,
+        60,
+        "two reads of a Trellis that is down",
+    )
+    assert set(resources(scene.backstage)) == scene.names
+
+    # A Trellis on an empty state whose registry cannot be read has nothing to serve: 503.
+    broken = TrellisServer(
+        tmp_path / "state",
+        env=trellis_env(f"http://127.0.0.1:{free_port()}"),
+        port=scene.trellis.port,
+    )
+    broken.start(timeout=scaled(60), ready=False)
+    try:
+        wait_until(
+            lambda: catalog_reads(broken, 503) >= 2,
+            timeout=scaled(60),
+            what="two reads answered 503",
+        )
+    finally:
+        broken.stop()
+    assert set(resources(scene.backstage)) == scene.names
+    assert "Trellis answered 503" in scene.backstage.log_path.read_text()
+
+    scene.trellis.start(timeout=scaled(60))
+    reads = catalog_reads(scene.trellis, 200) + catalog_reads(scene.trellis, 304)
+    wait_until(
+        lambda: catalog_reads(scene.trellis, 200) + catalog_reads(scene.trellis, 304) > reads,
+        timeout=scaled(30),
+        what="a read of the restarted Trellis",
+    )
+    assert set(resources(scene.backstage)) == scene.names
+
+
+def test_the_token_is_in_no_log(scene):
+    assert TOKEN not in scene.backstage.log_path.read_text(errors="replace")
+    assert TOKEN not in scene.trellis.process_log.read_text(errors="replace")
