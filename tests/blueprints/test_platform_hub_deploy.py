@@ -33,7 +33,7 @@ Variant = tuple[str, dict[str, Any], Path]
 REPO = Path(__file__).resolve().parents[2]
 KINDS = [
     "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "ConfigMap", "ConfigMap",
-    "Deployment", "Deployment", "ExternalSecret", "ExternalSecret", "ExternalSecret",
+    "ConfigMap", "Deployment", "Deployment", "ExternalSecret", "ExternalSecret", "ExternalSecret",
     "Namespace", "Namespace", "Namespace", "Namespace", "NetworkPolicy", "NetworkPolicy",
     "PodDisruptionBudget", "PodDisruptionBudget", "PrometheusRule", "Service", "Service",
     "ServiceAccount", "ServiceAccount", "ServiceMonitor", "ServiceMonitor",
@@ -122,19 +122,30 @@ def test_trellis_runs_several_replicas_with_probes_metrics_and_real_settings(
     assert {"secretRef": {"name": "trellis"}} in container["envFrom"]
     config = one(objects, "ConfigMap", "trellis")["data"]
     secret = one(objects, "ExternalSecret", "trellis")["spec"]["target"]["template"]["data"]
-    known = settings_names()
+    known = settings_names() | {"KUBECONFIG"}
     assert set(config) <= known and set(secret) <= known, (set(config) | set(secret)) - known
     assert secret["TRELLIS_SCORECARDS__DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "TRELLIS_API_TOKENS" in secret and "TRELLIS_MLFLOW__TRACKING_URI" in secret
     contexts = ["hub", *answers["hub_spoke_contexts"]]
     assert config["TRELLIS_KUBERNETES__CONTEXTS"] == ",".join(contexts)
     assert config["TRELLIS_CATALOG__REQUIRES_TOKEN"] == "true"
-    # The kubeconfig Trellis is told to read is the mounted Secret the ExternalSecret writes.
+    # KUBECONFIG lists the hub's file, then one file per spoke, from the mounted volumes.
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert config["TRELLIS_KUBERNETES__KUBECONFIG"].startswith(mounts["kubeconfig"] + "/")
-    kubeconfig = one(objects, "ExternalSecret", "trellis-kubeconfig")["spec"]["target"]["name"]
-    assert volumes["kubeconfig"]["secret"]["secretName"] == kubeconfig
+    files = config["KUBECONFIG"].split(":")
+    assert files == [
+        f"{mounts['hub-kubeconfig']}/kubeconfig.yaml",
+        *(f"{mounts['clusters']}/{context}.yaml" for context in answers["hub_spoke_contexts"]),
+    ]
+    hub_file = one(objects, "ConfigMap", volumes["hub-kubeconfig"]["configMap"]["name"])
+    hub = yaml.safe_load(hub_file["data"]["kubeconfig.yaml"])
+    assert [c["name"] for c in hub["contexts"]] == ["hub"]
+    token = hub["users"][0]["user"]["tokenFile"]
+    assert token == f"{mounts['kube-api-access']}/token"
+    projected = volumes["kube-api-access"]["projected"]["sources"]
+    assert {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}} in projected
+    clusters = one(objects, "ExternalSecret", "trellis-clusters")["spec"]["target"]["name"]
+    assert volumes["clusters"]["secret"]["secretName"] == clusters
     assert config["TRELLIS_STATE_DIR"] == mounts["state"]
     # Prometheus scrapes /metrics through the Service's named port.
     monitor = one(objects, "ServiceMonitor", "trellis")["spec"]

@@ -11,7 +11,8 @@ Trellis's container command and the environment its ConfigMap and ExternalSecret
 start a real ``trellis serve`` with only the fact store (SQLite), the state folder, the
 listen address, the kubeconfig file and the addresses of the registry and Prometheus made
 local. It reads the registry above as its own MLflow user, through the basic-auth app, and
-answers /healthz and /readyz, and its catalog (token required) holds the seeded model.
+answers /healthz and /readyz with the hub's and the spoke's clusters among its sources, and
+its catalog (token required) holds the seeded model.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ REMOTE = {
     "host": "postgres.invalid",
     "password": "unused",
 }
+
+
+def spoke_kubeconfig(name: str, server: str, folder: Path) -> dict[str, Any]:
+    """A spoke's kubeconfig file as platform-spoke writes it: a token file beside it."""
+    (folder / f"{name}.token").write_text("unused")
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": f"https://{server}"}}],
+        "users": [{"name": name, "user": {"tokenFile": str(folder / f"{name}.token")}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
 
 
 def one(objects: list[Manifest], kind: str, name: str) -> Manifest:
@@ -166,19 +180,26 @@ def test_trellis_starts_from_its_deployment_and_reads_the_registry_as_its_user(
     assert container["command"] == ["trellis"] and container["args"] == ["serve"]
     env: dict[str, Any] = dict(one(objects, "ConfigMap", "trellis")["data"])
     env |= external_secret(objects, "trellis")
+    # The kubeconfig files the pod mounts, written locally: the hub's as rendered, its API
+    # server, token and CA moved to local paths; each spoke's as platform-spoke hands it over.
     unreachable = f"127.0.0.1:{free_port()}"
-    kubeconfig = tmp_path / "kubeconfig"
+    (tmp_path / "token").write_text("unused")
+    (tmp_path / "ca.crt").write_text("")
+    hub = one(objects, "ConfigMap", "trellis-hub-kubeconfig")["data"]["kubeconfig.yaml"]
+    hub = hub.replace("https://kubernetes.default.svc", f"https://{unreachable}")
+    hub = hub.replace("/var/run/secrets/kubernetes.io/serviceaccount", str(tmp_path))
+    files = {}
+    for path in env["KUBECONFIG"].split(":"):
+        local = tmp_path / Path(path).name
+        if Path(path).name == "kubeconfig.yaml":
+            local.write_text(hub)
+        else:
+            spoke = Path(path).stem
+            local.write_text(yaml.safe_dump(spoke_kubeconfig(spoke, unreachable, tmp_path)))
+        files[path] = str(local)
     contexts = env["TRELLIS_KUBERNETES__CONTEXTS"].split(",")
-    server = {"server": f"https://{unreachable}"}
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": server} for name in contexts],
-        "users": [{"name": "trellis", "user": {"token": "unused"}}],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": "trellis"}} for n in contexts],
-        "current-context": contexts[0],
-    }
-    kubeconfig.write_text(yaml.safe_dump(config))
+    assert contexts == ["hub", *(Path(p).stem for p in list(files)[1:])]
+    env["KUBECONFIG"] = ":".join(files.values())
     tracking = env["TRELLIS_MLFLOW__TRACKING_URI"]
     assert tracking == f"http://trellis:{TRELLIS_PASSWORD}@mlflow.mlflow.svc.cluster.local:5000"
     env |= {
@@ -187,7 +208,6 @@ def test_trellis_starts_from_its_deployment_and_reads_the_registry_as_its_user(
         ),
         "TRELLIS_SCORECARDS__DATABASE_URL": f"sqlite:///{tmp_path / 'facts.db'}",
         "TRELLIS_PROMETHEUS__URL": f"http://{unreachable}",
-        "TRELLIS_KUBERNETES__KUBECONFIG": str(kubeconfig),
     }
     state = tmp_path / "state"
     state.mkdir()
@@ -205,6 +225,8 @@ def test_trellis_starts_from_its_deployment_and_reads_the_registry_as_its_user(
         assert entities.status_code == 200, entities.text
         names = [e["metadata"]["name"] for e in yaml.safe_load_all(entities.text) if e]
         assert MODEL in names
+        sources = httpx.get(f"{trellis.url}/readyz", timeout=scaled(10)).json()["sources"]
+        assert {f"kubernetes:{context}" for context in contexts} <= set(sources), sources
     finally:
         trellis.stop()
     assert TRELLIS_PASSWORD not in trellis.process_log.read_text()
