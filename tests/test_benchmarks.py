@@ -55,6 +55,16 @@ def test_the_blueprint_benchmark_runs_end_to_end():
     assert set(report["met"]) == set(report["goal"]) == {"new_over_floor"}
 
 
+@pytest.mark.tools
+def test_the_cookiecutter_benchmark_runs_end_to_end():
+    report = run_benchmark("cookiecutter.py", "--repeat", "1")
+    for key in ("new_median_seconds", "ccds_median_seconds", "cli_new_median_seconds",
+                "update_median_seconds", "floor_median_seconds"):  # fmt: skip
+        assert report[key] > 0, key
+    assert report["update_conflicts"] == [0]  # edits away from the changes merge cleanly
+    assert set(report["met"]) == set(report["goal"]) == {"new_over_ccds"}
+
+
 @pytest.mark.kube_replay
 @pytest.mark.prometheus
 def test_the_observability_benchmark_runs_end_to_end():

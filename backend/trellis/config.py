@@ -186,6 +186,47 @@ class CatalogSettings(BaseModel):
     )
 
 
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class CookiecutterSettings(BaseModel):
+    """A cookiecutter template registered as a blueprint."""
+
+    source: str = Field(description="The template's git URL or local path (a git checkout).")
+    ref: str | None = Field(
+        default=None, description="Version (git tag) to render; default: the newest version tag."
+    )
+    trusted: bool = Field(
+        default=False,
+        description="Whether its hooks and Jinja extensions may run; an untrusted template "
+        "that has any is refused.",
+    )
+    entry_point: str | None = Field(
+        default=None,
+        description="The command of a template rendered by its own entry point (such as "
+        "`ccds`); `{version}` in it becomes the version rendered, without a leading `v`.",
+    )
+    title: str = ""
+    description: str = ""
+    owner: str = ""
+    tags: list[str] = Field(default_factory=list)
+    required: list[str] = Field(
+        default_factory=list, description="Questions the form and the render API insist on."
+    )
+    timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3_600, description="Longest one render (hooks included) may take."
+    )
+    repository_url: str | None = Field(
+        default=None,
+        description="URL recorded as `template` in `.cruft.json`; default: the source.",
+    )
+    publish_hosts: dict[str, str] = Field(
+        default_factory=lambda: {"github": "github.com"},
+        description="Where Backstage publishes a new repository, `{kind: host}`; with several, "
+        "the form asks which.",
+    )
+
+
 class BlueprintSettings(BaseModel):
     """Where the blueprints come from."""
 
@@ -242,7 +283,27 @@ class BlueprintSettings(BaseModel):
         default=20_000_000, gt=0, description="Largest total size of one render's files."
     )
 
+    cookiecutter: dict[str, CookiecutterSettings] = Field(
+        default_factory=dict,
+        description="Cookiecutter templates offered as blueprints, as JSON by blueprint name: "
+        '`{"data-science": {"source": "https://...", "trusted": true}}`.',
+    )
+
     _split_repositories = field_validator("repositories", mode="before")(_split_csv)
+
+    @field_validator("cookiecutter")
+    @classmethod
+    def _template_names(
+        cls, templates: dict[str, CookiecutterSettings]
+    ) -> dict[str, CookiecutterSettings]:
+        for name in templates:
+            if not _TEMPLATE_NAME.match(name):
+                msg = (
+                    f"TRELLIS_BLUEPRINTS__COOKIECUTTER: {name!r} is not a blueprint name "
+                    "(lower-case letters, digits and dashes)"
+                )
+                raise ValueError(msg)
+        return templates
 
 
 AdapterServing = Literal["data-region", "anywhere"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "Blueprint",
@@ -12,6 +13,7 @@ __all__ = [
     "ChampionDetails",
     "ClusterRead",
     "Condition",
+    "CruftRecord",
     "Deployment",
     "MetricPoint",
     "ModelKind",
@@ -351,6 +353,22 @@ class Blueprint:
     #: Extra JSON Schema / ui: keys per question, e.g. ``{"owner": {"ui:field": "OwnerPicker"}}``.
     form: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     publish: Publish | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CruftRecord:
+    """What ``.cruft.json`` records of a repository generated from a cookiecutter template.
+
+    ``context`` is cookiecutter's context of the render: every answer, the template's
+    private variables, and ``_template``/``_commit`` as cruft adds them.
+    """
+
+    template: str
+    commit: str
+    context: Mapping[str, Any]
+    checkout: str | None = None
+    directory: str | None = None
+    skip: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

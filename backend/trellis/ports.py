@@ -26,6 +26,7 @@ from trellis.model import (
     BlueprintInstance,
     ChampionDetails,
     ClusterRead,
+    CruftRecord,
     Deployment,
     MetricPoint,
     ModelVersion,
@@ -36,6 +37,8 @@ from trellis.model import (
 
 __all__ = [
     "ClusterResults",
+    "CookiecutterTemplate",
+    "CruftCheckouts",
     "DeploymentSource",
     "FactRow",
     "GeneratedRepositories",
@@ -278,8 +281,8 @@ class TemplateSource(Protocol):
         """Every blueprint that has a template folder."""
         ...
 
-    def blueprint(self, name: str) -> Blueprint:
-        """A blueprint's questions and presentation."""
+    def blueprint(self, name: str, *, ref: str | None = None) -> Blueprint:
+        """A blueprint's questions and presentation (at ``ref``, where versions differ)."""
         ...
 
     def render(
@@ -322,6 +325,85 @@ class TemplateSource(Protocol):
 
     def updating(self, blueprint: str) -> AbstractContextManager[dict[str, str]]:
         """The git environment in which ``copier update`` finds every release as a tag."""
+        ...
+
+
+class CookiecutterTemplate(Protocol):
+    """Port: one cookiecutter template, its versions (tags) and renders with given answers.
+
+    Renders raise ``ConfigError`` for an untrusted template that would run code,
+    ``AnswerError`` for answers it cannot take, ``TimedOut`` past its deadline and
+    ``SourceUnavailable`` when the template or its command fails.
+    """
+
+    @property
+    def name(self) -> str:
+        """The blueprint name it is registered under (or a name derived from its URL)."""
+        ...
+
+    @property
+    def template_url(self) -> str:
+        """What ``.cruft.json`` records as ``template``."""
+        ...
+
+    def versions(self) -> list[str]:
+        """The final version tags, oldest first."""
+        ...
+
+    def version_of(self, commit: str) -> str | None:
+        """The version whose tag points at ``commit``."""
+        ...
+
+    def blueprint(self, ref: str | None = None) -> Blueprint:
+        """The template's questions at ``ref`` (default: the configured or newest version)."""
+        ...
+
+    def render_tree(
+        self, answers: Mapping[str, Any], *, ref: str
+    ) -> tuple[dict[str, RenderedFile], CruftRecord]:
+        """The files rendered at ``ref`` for ``answers`` (defaults fill the rest); the record."""
+        ...
+
+
+class CruftCheckouts(Protocol):
+    """Port: the working tree of a repository recorded in ``.cruft.json``.
+
+    Raise ``ConfigError`` for a record that is missing or malformed and for a path outside
+    the repository.
+    """
+
+    def is_checkout(self, repo: Path) -> bool:
+        """Whether ``repo`` is the top of a git working tree."""
+        ...
+
+    def is_dirty(self, repo: Path) -> bool:
+        """Whether the checkout has uncommitted changes or untracked files."""
+        ...
+
+    def read_record(self, location: str) -> CruftRecord:
+        """The ``.cruft.json`` of a checkout or of a repository's raw-file base URL."""
+        ...
+
+    def write_record(self, repo: Path, record: CruftRecord) -> None:
+        """Write ``.cruft.json`` as cruft writes it."""
+        ...
+
+    def files(self, repo: Path) -> dict[str, RenderedFile]:
+        """Every file git tracks in the checkout, by path."""
+        ...
+
+    def write(self, repo: Path, file: RenderedFile) -> None:
+        """Write one file (content and executable bit), making its folders."""
+        ...
+
+    def delete(self, repo: Path, path: str) -> None:
+        """Remove one file."""
+        ...
+
+    def merge(
+        self, ours: bytes, base: bytes, theirs: bytes, labels: tuple[str, str, str]
+    ) -> tuple[bytes, bool]:
+        """A three-way merge of one file's contents, and whether it left conflict markers."""
         ...
 
 

@@ -30,6 +30,7 @@ from trellis.services.scoring.pipeline import CatalogView
 from trellis.services.scoring.scorer import Scorer
 from trellis.services.webhooks import RegistryWebhooks
 from trellis.sources.blueprints import BlueprintSource, find_checkout
+from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
 from trellis.sources.fact_store import FactStore
 from trellis.sources.http_read import ReadLimits
 from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
@@ -37,11 +38,13 @@ from trellis.sources.mlflow import RestRegistry, SqlRegistry
 from trellis.sources.prometheus import PrometheusSource
 from trellis.sources.repositories import Repositories
 from trellis.sources.snapshot_file import SnapshotFile
+from trellis.sources.template_sources import TemplateSources
 from trellis.sources.workers import WorkerPool
 
 __all__ = [
     "build_blueprints",
     "build_catalog_service",
+    "build_copier_blueprints",
     "build_deployments",
     "build_observer",
     "build_prometheus",
@@ -50,6 +53,7 @@ __all__ = [
     "build_scorer",
     "build_webhooks",
     "catalog_options",
+    "cookiecutter_sources",
     "default_scorecards",
     "read_once",
     "redactor",
@@ -101,8 +105,47 @@ def default_scorecards() -> Path | None:
     return checkout / "scorecards" if checkout is not None else None
 
 
-def build_blueprints(settings: Settings) -> BlueprintSource:
-    """The blueprint source: configured, or the checkout Trellis runs from."""
+def build_blueprints(settings: Settings) -> TemplateSources:
+    """Every blueprint: the Copier source's and the registered cookiecutter templates."""
+    config = settings.blueprints
+    copier: BlueprintSource | None
+    try:
+        copier = build_copier_blueprints(settings)
+    except ConfigError:
+        if not config.cookiecutter:
+            raise
+        copier = None  # only cookiecutter templates are offered
+    return TemplateSources(copier, cookiecutter_sources(settings))
+
+
+def cookiecutter_sources(settings: Settings) -> dict[str, CookiecutterSource]:
+    """The registered cookiecutter templates, by blueprint name."""
+    config = settings.blueprints
+    return {
+        name: CookiecutterSource(
+            CookiecutterSpec(
+                name=name,
+                source=entry.source,
+                ref=entry.ref,
+                trusted=entry.trusted,
+                entry_point=entry.entry_point,
+                title=entry.title,
+                description=entry.description,
+                owner=entry.owner,
+                tags=tuple(entry.tags),
+                required=tuple(entry.required),
+                timeout_seconds=entry.timeout_seconds,
+                repository_url=entry.repository_url,
+                publish_hosts=dict(entry.publish_hosts),
+            ),
+            max_bytes=config.max_render_bytes,
+        )
+        for name, entry in config.cookiecutter.items()
+    }
+
+
+def build_copier_blueprints(settings: Settings) -> BlueprintSource:
+    """The Copier blueprint source: configured, or the checkout Trellis runs from."""
     config = settings.blueprints
     checkout = find_checkout()
     source = config.source
@@ -136,8 +179,15 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
     limits = ReadLimits(
         max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
     )
+    blueprints = build_blueprints(settings)
     return Scaffolder(
-        build_blueprints(settings),
+        blueprints,
+        template_names={
+            url: name
+            for name, source in blueprints.cookiecutter.items()
+            # The canonical URL last: it is the one a generated template names.
+            for url in (source.spec.source, source.template_url)
+        },
         vcs_ref=config.vcs_ref,
         renders=render_pool(
             workers=config.render_workers,

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from support.blueprints import REPO
 from support.gitlab import gitlab_jobs
 from support.timing import scaled
 from support.tools import actionlint
@@ -62,12 +61,6 @@ def test_nothing_copies_regional_data_or_names_another_regions_bucket(
     location = answers_of(repo)["data_location"]
     assert region in location.split("/")[2]
     assert location in (repo / "deploy" / "kustomization.yaml").read_text()
-
-
-def test_the_update_script_is_shipped_as_it_is(finetune_variant: Variant) -> None:
-    _, _, repo = finetune_variant
-    script = REPO / "blueprints/ml-model/template/scripts/blueprint-update.sh"
-    assert (repo / "scripts/blueprint-update.sh").read_bytes() == script.read_bytes()
 
 
 @pytest.mark.tools

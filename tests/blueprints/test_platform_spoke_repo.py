@@ -75,13 +75,6 @@ def test_the_readme_gives_the_order_and_the_trellis_settings(spoke_variant: Vari
     assert ("hub-remote-write" in readme) == bool(answers["spoke_remote_write_url"])
 
 
-def test_the_update_script_is_shipped_as_it_is(spoke_variant: Variant) -> None:
-    script = REPO / "blueprints/ml-model/template/scripts/blueprint-update.sh"
-    shipped = spoke_variant[2] / "scripts/blueprint-update.sh"
-    assert shipped.read_bytes() == script.read_bytes()
-    assert shipped.stat().st_mode & 0o111, "the script stays executable"
-
-
 @pytest.mark.tools
 def test_ci_renders_scans_and_proposes_blueprint_updates(spoke_variant: Variant) -> None:
     repo = spoke_variant[2]

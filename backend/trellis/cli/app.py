@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -24,6 +24,7 @@ from rich.markup import escape
 from trellis import __version__
 from trellis.cli import wiring
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
+from trellis.model import Question
 from trellis.scorecards import DefinitionError
 from trellis.yaml_text import dump
 
@@ -192,7 +193,10 @@ def new(
         ),
     ] = None,
 ) -> None:
-    """Generate a new repository from a blueprint (Copier renders it; updatable later)."""
+    """Generate a new repository from a blueprint, updatable later.
+
+    Copier renders it, or cookiecutter for a registered cookiecutter template.
+    """
     with _errors():
         settings = wiring.load_settings()
         answers = _answers(data or [], data_file)
@@ -350,6 +354,9 @@ def check_update_command(
     "`git diff` and commit. Where it cannot merge, it leaves conflict markers: those files are "
     "listed and the command exits 1 until you resolve them (edit, `git add`, commit). A tree "
     "with uncommitted changes is refused.\n\n"
+    "A repository recorded in .cruft.json (a cookiecutter template) is updated the same way: "
+    "both versions are rendered with the recorded answers and the difference is merged "
+    "three ways; --data answers questions the new version adds.\n\n"
     "Exit codes: 0 updated or already current, 1 conflicts or an error.",
 )
 def update_command(
@@ -360,14 +367,77 @@ def update_command(
         str | None,
         typer.Option(help="Blueprint release to move to; default: the newest release."),
     ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="For a cookiecutter repository (.cruft.json): an answer to a question the "
+            "new version adds, or a changed answer, KEY=VALUE; repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Move a generated repository to a newer blueprint version (copier update)."""
     from trellis.cli.update_report import print_result
 
-    with _errors(updates=True), err.status(f"Updating {repo} with copier update ..."):
-        result = wiring.update(repo, to)
+    ask = _ask if sys.stdin.isatty() else None
+    # No spinner while a question may be put to the person at the terminal.
+    working = err.status(f"Updating {repo} ...") if ask is None else nullcontext()
+    with _errors(updates=True), working:
+        result = wiring.update(repo, to, _answers(data or [], None), ask)
     print_result(Console(), result)
     raise typer.Exit(1 if result.conflicts else 0)
+
+
+def _ask(question: Question) -> object:
+    """Put a question the new template version adds to the person at the terminal."""
+    label = f"{question.name}" + (f" ({question.help})" if question.help else "")
+    if question.choices:
+        label += f" [{'/'.join(question.choices)}]"
+    default = question.default if not question.computed_default else None
+    answer: object = typer.prompt(label, default=default, err=True)
+    return answer
+
+
+@app.command(
+    help="Record that an existing repository was generated from a cookiecutter template.\n\n"
+    "Writes the repository's .cruft.json (template, commit, checkout, context) for the "
+    "template's VERSION and the answers it was generated with (--data; the template's defaults "
+    "for the rest), so `trellis update` and cruft can update it. Lists the files that differ "
+    "from that version's render: local edits, which updates keep.\n\n"
+    "Exit codes: 0 recorded, 1 an error.",
+)
+def adopt(
+    repo: Annotated[Path, typer.Argument(help="The repository's checkout.")],
+    template: Annotated[
+        str,
+        typer.Option(help="A registered cookiecutter blueprint's name, or a template's git URL."),
+    ],
+    version: Annotated[str, typer.Option(help="The template's version tag it came from.")],
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="An answer it was generated with, KEY=VALUE."),
+    ] = None,
+    data_file: Annotated[
+        Path | None, typer.Option(help="A YAML file of answers (--data wins over it).")
+    ] = None,
+) -> None:
+    """Record that an existing repository was generated from a cookiecutter template."""
+    with _errors(updates=True):
+        adopted = wiring.adopt(repo, template, version, _answers(data or [], data_file))
+    err.print(
+        f"[green]✓[/] {adopted.location}: recorded {adopted.blueprint} {adopted.version} in "
+        ".cruft.json",
+        highlight=False,
+    )
+    if adopted.differing:
+        err.print(
+            f"  {len(adopted.differing)} files differ from its render (kept as local edits): "
+            + ", ".join(adopted.differing[:10])
+            + (" ..." if len(adopted.differing) > 10 else ""),
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command(

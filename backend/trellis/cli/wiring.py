@@ -7,7 +7,7 @@ configuration is built here, so they never read ``Settings`` themselves.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -21,11 +21,15 @@ from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.errors import ConfigError
 from trellis.model import Snapshot
 from trellis.redact import install_log_redaction
+from trellis.services import cookiecutter_updates
 from trellis.services.catalog_refresh import build_document
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.pipeline import OneRead
 from trellis.services.updates import UpdateResult, UpdateStatus
-from trellis.sources.blueprints import BlueprintSource
+from trellis.sources.blueprints import ANSWERS_FILE, BlueprintSource
+from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
+from trellis.sources.cookiecutter_context import CRUFT_FILE
+from trellis.sources.cruft_checkouts import CruftCheckouts
 from trellis.sources.repositories import Repositories
 from trellis.wiring import (
     build_observer,
@@ -33,6 +37,7 @@ from trellis.wiring import (
     build_scaffolder,
     build_scorer,
     catalog_options,
+    cookiecutter_sources,
     read_once,
     redactor,
 )
@@ -40,6 +45,7 @@ from trellis.wiring import (
 __all__ = [
     "Scored",
     "Warn",
+    "adopt",
     "check_update",
     "load_settings",
     "observe_once",
@@ -209,14 +215,79 @@ def score_once(entity_ref: str | None, warn: Warn) -> Scored:
 
 
 def check_update(location: str) -> UpdateStatus:
-    """Where a generated repository stands, against the source it records (no settings)."""
+    """Where a generated repository stands, against the source it records.
+
+    A Copier repository needs no settings; a cookiecutter one (``.cruft.json``) is rendered
+    with the registered template's trust and entry point when its template is registered.
+    """
     from trellis.services.updates import check_update
 
-    return check_update(location, repositories=Repositories(), source_factory=BlueprintSource)
+    if _records_cruft(location):
+        return cookiecutter_updates.check_update(
+            location, checkouts=CruftCheckouts(), templates=_template_finder()
+        )
+    try:
+        return check_update(location, repositories=Repositories(), source_factory=BlueprintSource)
+    except ConfigError:
+        if not location.startswith(("http://", "https://")):
+            raise
+        try:  # a repository on a Git host that cruft records
+            return cookiecutter_updates.check_update(
+                location, checkouts=CruftCheckouts(), templates=_template_finder()
+            )
+        except ConfigError:
+            pass
+        raise
 
 
-def update(repo: Path, to: str | None = None) -> UpdateResult:
-    """``copier update`` of a checkout from the source it records (no settings)."""
+def update(
+    repo: Path,
+    to: str | None = None,
+    data: Mapping[str, object] | None = None,
+    ask: cookiecutter_updates.Ask | None = None,
+) -> UpdateResult:
+    """``copier update`` of a checkout, or re-render and merge for a ``.cruft.json`` one.
+
+    ``ask`` puts a cookiecutter template's new questions to a person (when there is one).
+    """
     from trellis.services.updates import update
 
+    if _records_cruft(str(repo)):
+        return cookiecutter_updates.update(
+            repo, to, data=data, ask=ask, checkouts=CruftCheckouts(), templates=_template_finder()
+        )
+    if data:
+        raise ConfigError("--data is for repositories generated from cookiecutter templates")
     return update(repo, to, repositories=Repositories(), source_factory=BlueprintSource)
+
+
+def adopt(
+    repo: Path, template: str, version: str, answers: Mapping[str, object]
+) -> cookiecutter_updates.Adopted:
+    """Record an existing repository as generated from a cookiecutter template's version."""
+    return cookiecutter_updates.adopt(
+        repo, _template_finder()(template), version, answers, checkouts=CruftCheckouts()
+    )
+
+
+def _records_cruft(location: str) -> bool:
+    """Whether a local repository is recorded by cruft's ``.cruft.json`` (not by Copier)."""
+    path = Path(location)
+    return (path / CRUFT_FILE).is_file() and not (path / ANSWERS_FILE).is_file()
+
+
+def _template_finder() -> Callable[[str], CookiecutterSource]:
+    """The registered template a record names (by name, source or URL), else a plain one.
+
+    Trust and an entry point come only from the settings, never from a repository's record.
+    """
+    registered = cookiecutter_sources(load_settings())
+
+    def find(template: str) -> CookiecutterSource:
+        for name, source in registered.items():
+            if template in (name, source.spec.source, source.template_url):
+                return source
+        name = Path(template.rstrip("/")).name.removesuffix(".git") or "template"
+        return CookiecutterSource(CookiecutterSpec(name=name, source=template))
+
+    return find

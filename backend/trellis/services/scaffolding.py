@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,11 @@ class Scaffolder:
         reader: GeneratedRepositories,
         repositories: Sequence[str] = (),
         cache_seconds: float = 60.0,
+        template_names: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
+        #: A cookiecutter template's URL (as ``.cruft.json`` records it) to its blueprint name.
+        self.template_names = dict(template_names or {})
         self.vcs_ref = vcs_ref
         self.repositories = tuple(repositories)
         self.renders = renders
@@ -98,6 +101,7 @@ class Scaffolder:
         with self._lock:
             if "survey" not in self._cache:
                 instances, problems = known_instances(self.repositories, self.reader)
+                instances = [self._named(i) for i in instances]
                 self._cache["survey"] = Survey(
                     instances=tuple(instances),
                     facts={
@@ -109,6 +113,13 @@ class Scaffolder:
                 )
             survey: Survey = self._cache["survey"]
             return survey
+
+    def _named(self, instance: BlueprintInstance) -> BlueprintInstance:
+        """A ``.cruft.json`` repository under its registered template's blueprint name."""
+        name = self.template_names.get(instance.source)
+        if name is None or instance.blueprint != instance.source:
+            return instance
+        return replace(instance, blueprint=name)
 
     def usage(self) -> dict[str, dict[str, int]]:
         """How many known repositories use each version of each blueprint."""
@@ -135,11 +146,10 @@ class Scaffolder:
         defaults: bool,
         vcs_ref: str | None = None,
     ) -> Path:
-        """Render a new repository on disk (``trellis new``)."""
-        checked = check_answers(self.source.blueprint(blueprint), answers, require=False)
-        return self.source.render(
-            blueprint, destination, checked, defaults=defaults, vcs_ref=vcs_ref or self.vcs_ref
-        )
+        """Render a new repository on disk (``trellis new``), checked against that version."""
+        ref = vcs_ref or self.vcs_ref
+        checked = check_answers(self.source.blueprint(blueprint, ref=ref), answers, require=False)
+        return self.source.render(blueprint, destination, checked, defaults=defaults, vcs_ref=ref)
 
     async def render(self, blueprint: str, answers: Mapping[str, Any]) -> Rendering:
         """Render in memory with the form's rules: required questions must be answered.
@@ -150,7 +160,9 @@ class Scaffolder:
         """
 
         def check() -> dict[str, Any]:
-            return check_answers(self.source.blueprint(blueprint), answers, require=True)
+            return check_answers(
+                self.source.blueprint(blueprint, ref=self.vcs_ref), answers, require=True
+            )
 
         checked = await asyncio.to_thread(check)
         job = partial(self.source.render_files, blueprint, checked, vcs_ref=self.vcs_ref)
@@ -163,10 +175,13 @@ class Scaffolder:
     def template_files(self, *, namespace: str = "default") -> dict[str, bytes]:
         """Every blueprint's Software Template, plus a Location listing them, by file name."""
         names = self.source.names()
+        templates = {name: url for url, name in self.template_names.items()}
         files = {
             f"{name}.yaml": _document(
                 template_entity(self.source.blueprint(name), namespace=namespace),
-                f"blueprints/{name}",
+                f"the cookiecutter template {templates[name]}"
+                if name in templates
+                else f"blueprints/{name}",
             )
             for name in names
         }

@@ -95,8 +95,12 @@ class BlueprintSource:
             p.name for p in (self.root / "blueprints").iterdir() if (p / "template").is_dir()
         )
 
-    def blueprint(self, name: str) -> Blueprint:
-        """A blueprint's questions (``copier.yml``) and presentation (``blueprint.yaml``)."""
+    def blueprint(self, name: str, *, ref: str | None = None) -> Blueprint:
+        """A blueprint's questions (``copier.yml``) and presentation (``blueprint.yaml``).
+
+        They are read from the local checkout whatever ``ref`` says: Copier itself judges a
+        render's answers against the questions of the release it renders.
+        """
         self._known(name)
         folder = self.root / "blueprints" / name
         meta = _load_mapping(folder / "blueprint.yaml")

@@ -23,6 +23,7 @@ from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import BlueprintInstance
 from trellis.redact import scrub_url
 from trellis.sources.bad_files import schema_problems, yaml_problem
+from trellis.sources.cookiecutter_context import CRUFT_FILE, parse_cruft
 from trellis.sources.git import git
 from trellis.sources.http_read import ReadLimits, read_bounded
 
@@ -61,7 +62,10 @@ def read_instance(
     HTTP each file is read within ``limits`` (size, deadline, same-host redirects only).
     """
     reader = _Reader(client, limits or ReadLimits())
-    answers = _answers(location, reader.read(location, ANSWERS_FILE))
+    text = reader.read(location, ANSWERS_FILE, required=False)
+    if text is None and (record := reader.read(location, CRUFT_FILE, required=False)):
+        return _cruft_instance(location, record, reader, entity=entity)
+    answers = _answers(location, text if text is not None else reader.read(location, ANSWERS_FILE))
     blueprint, version = answers.get("blueprint"), answers.get("_commit")
     if not blueprint or not version:
         raise ConfigError(
@@ -154,6 +158,11 @@ class Repositories:
         """See ``read_answers``."""
         return read_answers(repo)
 
+    def read_text(self, location: str, name: str) -> str:
+        """One file of a checkout or of a raw-file base URL, read within the limits."""
+        text = _Reader(self._client, self._limits or ReadLimits()).read(location, name)
+        return text or ""
+
     def is_checkout(self, repo: Path) -> bool:
         """Whether ``repo`` is inside a git working tree."""
         try:
@@ -180,6 +189,25 @@ class Repositories:
         """Close the HTTP client's connections, when there is one."""
         if self._client is not None:
             self._client.close()
+
+
+def _cruft_instance(
+    location: str, text: str, reader: _Reader, *, entity: bool
+) -> BlueprintInstance:
+    """A repository recorded by cruft's ``.cruft.json``, as a blueprint instance.
+
+    Its template URL stands for the blueprint (the scaffolder knows which registered template
+    that is); its version is the recorded checkout, else the commit.
+    """
+    record = parse_cruft(text, where=f"{scrub_url(location)}/{CRUFT_FILE}")
+    catalog = reader.read(location, CATALOG_FILE, required=False) if entity else None
+    return BlueprintInstance(
+        location=scrub_url(location),
+        blueprint=record.template,
+        version=record.checkout or record.commit,
+        source=record.template,
+        entity_ref=_entity_ref(location, catalog) if catalog is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
