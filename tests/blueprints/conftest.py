@@ -6,6 +6,7 @@ import pytest
 
 from support.blueprints import (
     FINETUNE_VARIANTS,
+    HUB_VARIANTS,
     LLM_VARIANTS,
     SPOKE_VARIANTS,
     VARIANTS,
@@ -37,6 +38,12 @@ def llm_variant(request: pytest.FixtureRequest, renders: Renders) -> Variant:
 def finetune_variant(request: pytest.FixtureRequest, renders: Renders) -> Variant:
     """(variant name, its answers, the rendered repository) for every edge-finetune variant."""
     return renders.get("edge-finetune", request.param)
+
+
+@pytest.fixture(scope="session", params=sorted(HUB_VARIANTS))
+def hub_variant(request: pytest.FixtureRequest, renders: Renders) -> Variant:
+    """(variant name, its answers, the rendered repository) for every platform-hub variant."""
+    return renders.get("platform-hub", request.param)
 
 
 @pytest.fixture(scope="session", params=sorted(SPOKE_VARIANTS))

@@ -40,7 +40,13 @@ from support.backstage import (
     task_log,
     workspace_listing,
 )
-from support.blueprints import FINETUNE_VARIANTS, LLM_VARIANTS, SPOKE_VARIANTS, VARIANTS
+from support.blueprints import (
+    FINETUNE_VARIANTS,
+    HUB_VARIANTS,
+    LLM_VARIANTS,
+    SPOKE_VARIANTS,
+    VARIANTS,
+)
 from support.gitrepos import blueprint_source
 from support.services import BASE_ENV, TrellisServer, free_port
 from support.timing import scaled
@@ -87,6 +93,12 @@ SAMPLES: dict[str, Sample] = {
         repo_url="github.com?owner=acme&repo=support-assistant-eu",
         refused_by_blueprint=("team", "Support Team"),
         refused_by_form=("hub_model", "Bad Model"),
+    ),
+    "platform-hub": Sample(
+        values={**HUB_VARIANTS["create-github-aws"], "hub_repo_path": "acme/acme-hub"},
+        repo_url="github.com?owner=acme&repo=acme-hub",
+        refused_by_blueprint=("hub_cloud_region", "mars-north-1"),
+        refused_by_form=("hub_name", "Bad Hub"),
     ),
     "platform-spoke": Sample(
         values=SPOKE_VARIANTS["aws-eu-west"],

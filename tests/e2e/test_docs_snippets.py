@@ -3,17 +3,26 @@
 Both catalog snippets (an open Trellis and one that requires a token) are checked by one
 Backstage backend: each snippet points at its own Trellis, and the backend's config holds
 every key and list entry of both, so each location is read exactly as documented.
+
+The same backend also loads the app-config fragment a rendered platform-hub repository
+generates (``backstage/app-config.trellis.yaml``), with the in-cluster Trellis address and
+Backstage's base URL replaced by the test's: its catalog location is the token snippet's, its
+proxy and Tech Insights discovery reach the Trellis that requires a token, and its `trellis`
+block starts the scaffolder module, whose action then exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from support.backstage import BackstageBackend
+from support.blueprints import HUB_VARIANTS, render
 from support.doc_snippets import snippet
 from support.registry import ModelSpec, seed
 from support.services import TrellisServer, free_port
@@ -22,6 +31,9 @@ pytestmark = pytest.mark.backstage
 
 TOKEN = "docs-token-" + "z" * 24
 VARIANTS = ("open", "token")
+#: Where the hub's fragment reaches Trellis and Backstage, as rendered by default.
+HUB_TRELLIS = "trellis.trellis.svc.cluster.local:8080"
+HUB_BACKSTAGE = "https://backstage.example.com"
 
 
 def models(variant: str) -> list[ModelSpec]:
@@ -58,8 +70,20 @@ def holds(config: Any, documented: Any) -> bool:
     return bool(config == documented)
 
 
+def hub_fragment(folder: Path, trellis: str, backstage: str) -> dict[str, Any]:
+    """The platform-hub repository's Backstage fragment, pointed at the test's addresses."""
+    repo = render(HUB_VARIANTS["create-github-aws"], folder, blueprint="platform-hub")
+    text = (repo / "backstage" / "app-config.trellis.yaml").read_text()
+    assert f"http://{HUB_TRELLIS}" in text and HUB_BACKSTAGE in text
+    config: dict[str, Any] = yaml.safe_load(
+        text.replace(HUB_TRELLIS, trellis).replace(HUB_BACKSTAGE, backstage)
+    )
+    return config
+
+
 def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
     monkeypatch.setenv("TRELLIS_CATALOG_TOKEN", TOKEN)
+    monkeypatch.setenv("TRELLIS_API_TOKEN", TOKEN)
     servers: dict[str, TrellisServer] = {}
     try:
         for variant in VARIANTS:
@@ -80,13 +104,40 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
         documented = {v: snippet(v, f"127.0.0.1:{servers[v].port}") for v in VARIANTS}
         config = combined(documented["open"], documented["token"])
         assert all(holds(config, documented[v]) for v in VARIANTS)
-        catalog = config["catalog"]
+
+        def with_hub(port: int) -> dict[str, Any]:
+            hub = hub_fragment(
+                tmp_path / f"hub-{port}",
+                f"127.0.0.1:{servers['token'].port}",
+                f"http://127.0.0.1:{port}",
+            )
+            merged = combined(config, hub)
+            assert holds(merged, hub) and all(holds(merged, documented[v]) for v in VARIANTS)
+            loaded.update(merged)
+            catalog = {k: v for k, v in merged["catalog"].items() if k != "locations"}
+            return {k: v for k, v in merged.items() if k != "backend"} | {"catalog": catalog}
+
+        loaded: dict[str, Any] = {}
         with BackstageBackend.start(
             tmp_path / "backstage",
-            locations=catalog.pop("locations"),
+            locations=config["catalog"]["locations"],
             reading_allow=[entry["host"] for entry in config["backend"]["reading"]["allow"]],
-            extra_config={"catalog": catalog},
+            extra_config=with_hub,
         ) as backstage:
+            # The hub's location is the token snippet's, its host one the snippets allow.
+            assert loaded["catalog"]["locations"] == config["catalog"]["locations"]
+            assert loaded["backend"] == config["backend"]
+            base = backstage.base_url
+            discovered = backstage.client.get("/api/discovery-probe/tech-insights")
+            assert discovered.status_code == 200, discovered.text
+            tech_insights = discovered.json()["externalBaseUrl"]
+            assert tech_insights == f"{base}/api/proxy/trellis/api/tech-insights"
+            checks = backstage.client.get(f"{tech_insights}/checks")
+            assert checks.status_code == 200, checks.text
+            assert checks.json() and all("id" in check for check in checks.json())
+            actions = backstage.client.get("/api/scaffolder/v2/actions")
+            assert actions.status_code == 200, actions.text
+            assert "trellis:blueprint:render" in {a["id"] for a in actions.json()}
 
             def titles_by_location() -> dict[str, set[str]]:
                 found: dict[str, set[str]] = {}

@@ -143,6 +143,51 @@ FINETUNE_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The platform-hub variants every check runs on, one per cloud: a new EKS cluster on AWS with
+#: GitHub and one spoke; a new GKE cluster with spot A100s, three Trellis replicas and GitLab on
+#: Google Cloud; an existing AKS cluster with spot H100s and a fleet of 1,000 models on Azure.
+HUB_VARIANTS: dict[str, dict[str, Any]] = {
+    "create-github-aws": {
+        "hub_name": "acme-hub",
+        "hub_cloud": "aws",
+        "hub_cloud_region": "eu-west-1",
+        "hub_spoke_contexts": ["spoke-eu-central-1"],
+        "hub_ci_provider": "github",
+        "hub_team": "group:default/platform",
+        "hub_repo_path": "acme/acme-hub",
+    },
+    "spot-gitlab-gcp": {
+        "hub_name": "ml-hub",
+        "hub_cloud": "gcp",
+        "hub_cloud_region": "europe-west4",
+        "hub_gcp_project": "acme-ml-hub",
+        "hub_gpu_product": "NVIDIA-A100-SXM4-80GB",
+        "hub_gpu_min_nodes": 1,
+        "hub_gpu_max_nodes": 8,
+        "hub_gpu_spot": True,
+        "hub_trellis_replicas": 3,
+        "hub_ci_provider": "gitlab",
+        "hub_team": "group:default/ml-platform",
+        "hub_repo_path": "acme/platform/ml-hub",
+    },
+    "attach-azure": {
+        "hub_name": "contoso-hub",
+        "hub_cloud": "azure",
+        "hub_cloud_region": "westeurope",
+        "hub_existing_cluster": (
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-aks"
+            "/providers/Microsoft.ContainerService/managedClusters/aks-shared"
+        ),
+        "hub_gpu_product": "NVIDIA-H100-80GB-HBM3",
+        "hub_gpu_spot": True,
+        "hub_models": 1000,
+        "hub_spoke_contexts": ["spoke-uksouth", "spoke-swedencentral"],
+        "hub_team": "group:default/platform",
+        "hub_repo_path": "contoso/contoso-hub",
+    },
+}
+
+
 #: The platform-spoke variants every check runs on, one per cloud: Europe on AWS with a
 #: fine-tuning pool and an agent writing to the hub; India on Google Cloud with GitLab and two
 #: address ranges; South-East Asia on Azure with two model namespaces and a local Prometheus.
@@ -188,6 +233,7 @@ BLUEPRINTS: dict[str, dict[str, dict[str, Any]]] = {
     "ml-model": VARIANTS,
     "llm-service": LLM_VARIANTS,
     "edge-finetune": FINETUNE_VARIANTS,
+    "platform-hub": HUB_VARIANTS,
     "platform-spoke": SPOKE_VARIANTS,
 }
 
