@@ -1,0 +1,11 @@
+/**
+ * Trellis for Backstage's frontend. The default export is the plugin for the new frontend
+ * system; `trellisPlugin` and `EntityTrellisGoldenSignalsCard` serve legacy apps.
+ */
+export { default } from './plugin';
+export { goldenSignalsCard, isAiModel, trellisApi } from './plugin';
+export { EntityTrellisGoldenSignalsCard, trellisPlugin } from './legacy';
+export { TrellisClient, trellisApiRef, DEFAULT_PROXY_PATH } from './api';
+export type { TrellisApi } from './api';
+export { GoldenSignalsView } from './components/GoldenSignalsCard';
+export type * from './types';
