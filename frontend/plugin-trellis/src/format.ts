@@ -25,13 +25,22 @@ export function formatValue(value: number | null | undefined, unit: string): str
   }
 }
 
-/** Why a signal has no current number, or undefined when it has one. */
-export function signalProblem(signal: Signal | undefined): string | undefined {
+/**
+ * Why a signal has no current number, or undefined when it has one. A reason already shown
+ * above the table (a source that is unavailable) is not repeated in every cell.
+ */
+export function signalProblem(
+  signal: Signal | undefined,
+  shownReasons: ReadonlySet<string> = new Set(),
+): string | undefined {
   if (!signal) {
     return 'not reported by this runtime';
   }
   if (signal.status === 'ok') {
     return undefined;
+  }
+  if (signal.reason && shownReasons.has(signal.reason)) {
+    return signal.status;
   }
   if (signal.reason) {
     return `${signal.status}: ${signal.reason}`;

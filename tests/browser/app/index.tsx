@@ -4,6 +4,7 @@
  * from `/app-config.json`, which the test writes beside the bundle, so one build serves any
  * backend address.
  */
+import '@backstage/ui/css/styles.css';
 import ReactDOM from 'react-dom/client';
 import { ConfigReader } from '@backstage/config';
 import { createApp } from '@backstage/frontend-defaults';

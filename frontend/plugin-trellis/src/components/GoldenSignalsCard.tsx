@@ -23,9 +23,14 @@ const COLUMNS: Record<(typeof GOLDEN_SIGNALS)[number], string> = {
 const cell: React.CSSProperties = { padding: '6px 12px 6px 0', verticalAlign: 'top' };
 const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
 
-function SignalCell(props: { signals: Signal[]; id: string; where: string }) {
+function SignalCell(props: {
+  signals: Signal[];
+  id: string;
+  where: string;
+  shownReasons: ReadonlySet<string>;
+}) {
   const signal = findSignal(props.signals, props.id);
-  const problem = signalProblem(signal);
+  const problem = signalProblem(signal, props.shownReasons);
   return (
     <td style={cell} data-signal={props.id}>
       {signal && !problem ? (
@@ -46,6 +51,7 @@ function SignalCell(props: { signals: Signal[]; id: string; where: string }) {
 export function GoldenSignalsView(props: { page: ObservabilityPage }) {
   const { page } = props;
   const unavailable = unavailableSources(page);
+  const shownReasons = new Set(unavailable.map(([, reason]) => reason));
   const rows = page.servers.map(server => ({
     key: `${server.cluster}/${server.namespace}/${server.name}`,
     label: server.region,
@@ -97,7 +103,13 @@ export function GoldenSignalsView(props: { page: ObservabilityPage }) {
                   <div style={muted}>{row.detail}</div>
                 </td>
                 {GOLDEN_SIGNALS.map(id => (
-                  <SignalCell key={id} signals={row.signals} id={id} where={row.label} />
+                  <SignalCell
+                    key={id}
+                    signals={row.signals}
+                    id={id}
+                    where={row.label}
+                    shownReasons={shownReasons}
+                  />
                 ))}
               </tr>
             ))}
