@@ -48,7 +48,7 @@ async function main() {
     alias: {
       '@trellis/backstage-plugin-trellis': path.join(pluginDir, 'src/index.ts'),
       // The catalog's CSV export imports the Node build; the package ships a browser one.
-      'csv-stringify/lib/sync': 'csv-stringify/lib/browser/sync.js',
+      'csv-stringify/lib/sync': path.join(here, 'node_modules/csv-stringify/lib/browser/sync.js'),
     },
     define: {
       'process.env.NODE_ENV': '"production"',
