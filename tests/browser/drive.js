@@ -11,6 +11,7 @@
 
 const { chromium } = require('playwright-core');
 
+const TRAINING = '[data-testid="trellis-training"], [data-testid="trellis-no-training"]';
 const CARD = '[data-testid="trellis-golden-signals"], [data-testid="trellis-error"]';
 
 /** The Golden signals card: each row's region and each cell's value or reason. */
@@ -40,6 +41,26 @@ async function readCard(page) {
       })),
     };
   });
+}
+
+/** The Training history card: each aliased version's metrics and their last values. */
+async function readTraining(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="trellis-run"]')].map(run => ({
+      alias: run.dataset.alias,
+      version: run.querySelector('[data-testid="trellis-version"]').textContent.trim(),
+      reason: run.querySelector('[data-testid="trellis-reason"]')?.textContent.trim() ?? null,
+      metrics: Object.fromEntries(
+        [...run.querySelectorAll('[data-testid="trellis-metric"]')].map(row => [
+          row.dataset.metric,
+          {
+            value: row.querySelector('[data-testid="trellis-value"]').textContent.trim(),
+            sparkline: row.querySelectorAll('[data-testid="trellis-sparkline"] polyline').length,
+          },
+        ]),
+      ),
+    })),
+  );
 }
 
 async function main() {
@@ -80,7 +101,9 @@ async function main() {
     result.headings = await page.locator('h1, h2').allTextContents();
     result.title = await page.title();
     result.card = await readCard(page);
-    await page.screenshot({ path: options.screenshots.entity });
+    await page.waitForSelector(TRAINING);
+    result.training = await readTraining(page);
+    await page.screenshot({ path: options.screenshots.entity, fullPage: true });
     }
 
     // The catalog table, filtered to models.

@@ -44,6 +44,7 @@ from support.registry import ModelSpec, seed
 from support.screenshots import MANIFEST, record_screenshots
 from support.services import TrellisServer, free_port, wait_until
 from support.timing import scaled
+from support.training import RunSpec, Trained, curve, seed_trained
 
 pytestmark = [pytest.mark.backstage, pytest.mark.prometheus, pytest.mark.kube_replay]
 
@@ -55,11 +56,17 @@ TOKEN = "browser-test-token-" + "x" * 24
 
 #: Served in two regions (hub: eu-west-1, edge: us-east-1), with backfilled history.
 MODEL = "fraud-detector"
-MODELS = [
-    ModelSpec(MODEL, {"owner": "risk-ml", "system": "payments"}, versions=3, champion=2),
+#: Its versions come from training runs: the champion's and candidate's curves are shown.
+RUNS = {
+    1: RunSpec({"loss": curve(20, 2.0, 0.6)}),
+    2: RunSpec({"loss": curve(40, 2.0, 0.3), "accuracy": curve(40, 0.5, 0.93)}),
+    3: RunSpec({"loss": curve(30, 1.8, 0.25), "f1": curve(30, 0.4, 0.9)}),
+}
+OTHERS = [
     ModelSpec("demand-forecast", {"owner": "supply-ml", "system": "supply-chain"}, 3, champion=3),
     ModelSpec("churn-predictor", {"owner": "growth-ml"}, versions=2, champion=2),
 ]
+NAMES = {MODEL, *(spec.name for spec in OTHERS)}
 #: History runs this far past now, so the card's window (ending now) is covered to its end.
 AHEAD_SECONDS = 15 * 60
 SIGNALS = ("request_rate", "error_ratio", "latency_p95")
@@ -72,6 +79,7 @@ class Scene:
     trellis: TrellisServer
     prometheus: PrometheusServer
     fleet: Fleet
+    trained: Trained
 
 
 class _AppHandler(http.server.SimpleHTTPRequestHandler):
@@ -116,7 +124,8 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for server in (FRAUD_EU, FRAUD_US):
         fleet.add(server)
     registry = f"sqlite:///{root / 'mlflow.db'}"
-    seed(registry, MODELS)
+    trained = seed_trained(registry, MODEL, RUNS, {"champion": 2, "candidate": 3})
+    seed(registry, OTHERS)
 
     app_port = free_port()
     app_url = f"http://127.0.0.1:{app_port}"
@@ -172,12 +181,12 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 )
                 backstage.wait_for(
                     lambda: (
-                        len(backstage.entities("kind=resource,spec.type=ai-model")) == len(MODELS)
+                        len(backstage.entities("kind=resource,spec.type=ai-model")) == len(NAMES)
                     ),
                     scaled(60),
                     "the models from Trellis's entity provider",
                 )
-                yield Scene(app_url, backstage, trellis, prometheus, fleet)
+                yield Scene(app_url, backstage, trellis, prometheus, fleet, trained)
         finally:
             trellis.stop()
             server.shutdown()
@@ -192,7 +201,7 @@ def drive(scene: Scene, steps: list[str], screenshots: dict[str, Path]) -> dict[
         "appUrl": scene.app_url,
         "chromium": str(CHROMIUM),
         "model": f"default/{MODEL}",
-        "models": len(MODELS),
+        "models": len(NAMES),
         "steps": steps,
         "screenshots": {name: str(path) for name, path in screenshots.items()},
         "timeoutMs": int(scaled(20) * 1000),
@@ -261,8 +270,19 @@ def test_the_model_page_shows_golden_signals_from_prometheus_and_the_catalog_lis
             assert_shown(cell["value"], want, UNITS[signal], what)
             assert cell["sparkline"] == 1, what
 
+    runs = {run["alias"]: run for run in shown["training"]}
+    assert sorted(runs) == ["candidate", "champion"]
+    for alias, version in (("champion", 2), ("candidate", 3)):
+        run = runs[alias]
+        assert (run["version"], run["reason"]) == (str(version), None), run
+        logged = scene.trained.logged[alias]
+        assert sorted(run["metrics"]) == sorted(logged), run
+        for name, values in logged.items():
+            assert float(run["metrics"][name]["value"]) == pytest.approx(values[-1], abs=5e-5)
+            assert run["metrics"][name]["sparkline"] == 1, (alias, name)
+
     names = {cells[0] for cells in shown["catalog"] if cells}
-    assert {spec.name for spec in MODELS} <= names, shown["catalog"]
+    assert names >= NAMES, shown["catalog"]
     assert shown["pageErrors"] == []
 
     for path in shots.values():

@@ -1,5 +1,5 @@
 /** Pure helpers: which signals a card shows and how their numbers read. */
-import type { ObservabilityPage, Signal } from './types';
+import type { MetricPoint, ObservabilityPage, Signal, Training } from './types';
 
 /** The golden signals of the card, in column order. */
 export const GOLDEN_SIGNALS = ['request_rate', 'error_ratio', 'latency_p95'] as const;
@@ -79,4 +79,18 @@ export function sparklinePoints(
       return `${x.toFixed(1)},${y.toFixed(1)}`;
     })
     .join(' ');
+}
+
+/** The last logged value of a metric, or a dash when it has none. */
+export function formatMetric(points: MetricPoint[]): string {
+  const last = [...points].reverse().find(p => p.value !== null && Number.isFinite(p.value));
+  return last && last.value !== null ? last.value.toFixed(4) : '–';
+}
+
+/** Why a run's history is not shown, or undefined when it is. */
+export function trainingProblem(run: Training): string | undefined {
+  if (run.status === 'ok') {
+    return Object.keys(run.metrics).length === 0 ? 'the run logged no metrics' : undefined;
+  }
+  return `${run.status}: ${run.reason ?? (run.status === 'missing' ? 'no run behind this version' : 'no reason given')}`;
 }

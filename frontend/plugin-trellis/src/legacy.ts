@@ -28,3 +28,13 @@ export const EntityTrellisGoldenSignalsCard = trellisPlugin.provide(
     },
   }),
 );
+
+/** `<EntityTrellisTrainingHistoryCard />`: the champion's and candidate's training curves. */
+export const EntityTrellisTrainingHistoryCard = trellisPlugin.provide(
+  createComponentExtension({
+    name: 'EntityTrellisTrainingHistoryCard',
+    component: {
+      lazy: () => import('./components/TrainingHistoryCard').then(m => m.TrainingHistoryCard),
+    },
+  }),
+);

@@ -30,7 +30,16 @@ export const goldenSignalsCard = EntityCardBlueprint.make({
   },
 });
 
+export const trainingHistoryCard = EntityCardBlueprint.make({
+  name: 'training-history',
+  params: {
+    filter: isAiModel,
+    loader: () =>
+      import('./components/TrainingHistoryCard').then(m => <m.TrainingHistoryCard />),
+  },
+});
+
 export default createFrontendPlugin({
   pluginId: 'trellis',
-  extensions: [trellisApi, goldenSignalsCard],
+  extensions: [trellisApi, goldenSignalsCard, trainingHistoryCard],
 });
