@@ -83,7 +83,7 @@ XDIST := -n auto --dist loadfile
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest $(XDIST)
 
-browser: $(VENV)/.test $(HARNESS)/node_modules/.installed $(PROVIDER)/dist/index.js $(BROWSER)/node_modules/.installed ## A real Backstage app in headless Chromium; writes docs/images/ screenshots
+browser: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js $(BROWSER)/node_modules/.installed ## A real Backstage app in headless Chromium; writes docs/images/ screenshots
 	@test -x /usr/lib/chromium/chromium || { echo "Chromium is needed: apt-get install -y --no-install-recommends chromium" >&2; exit 1; }
 	npm run typecheck --prefix $(BROWSER) --silent
 	TRELLIS_BROWSER=1 $(BIN)/pytest -p no:cacheprovider $(BROWSER)
