@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 HARNESS := tests/backstage
 MODULE  := backend/plugin-scaffolder-backend-module-trellis
 PROVIDER := backend/plugin-catalog-backend-module-trellis
+BROWSER := tests/browser
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-busy lint typecheck unit contract bench docs clean
+.PHONY: help demo test test-busy lint typecheck unit contract browser bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +52,13 @@ $(PROVIDER)/dist/index.js: $(shell find $(PROVIDER)/src -name '*.ts') $(PROVIDER
 	npm run build-provider --prefix $(HARNESS) --silent
 	@touch $@
 
+# The browser test's app (new frontend system, catalog plugin, Trellis's frontend plugin)
+# and playwright-core; Chromium is Debian's.
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (with Node.js 20+) is needed for the browser test: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --prefix $(BROWSER) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: $(VENV)/.demo ## Train demo models into an embedded registry and serve them to Backstage
 	$(BIN)/trellis demo
 
@@ -75,6 +83,11 @@ XDIST := -n auto --dist loadfile
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest $(XDIST)
 
+browser: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js $(BROWSER)/node_modules/.installed ## A real Backstage app in headless Chromium; writes docs/images/ screenshots
+	@test -x /usr/lib/chromium/chromium || { echo "Chromium is needed: apt-get install -y --no-install-recommends chromium" >&2; exit 1; }
+	npm run typecheck --prefix $(BROWSER) --silent
+	TRELLIS_BROWSER=1 $(BIN)/pytest -p no:cacheprovider $(BROWSER)
+
 test-busy: ## The whole suite twice in a row beside two CPU hogs (deadlines must hold)
 	scripts/busy-machine --hogs 2 --runs 2 -- $(MAKE) test
 
@@ -85,4 +98,4 @@ docs: $(VENV)/.test ## Build the TechDocs site into site/
 	$(BIN)/mkdocs build --strict
 
 clean: ## Remove the virtualenv, caches and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules $(MODULE)/dist $(PROVIDER)/dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .trellis site .pytest_cache .mypy_cache .ruff_cache $(HARNESS)/node_modules $(MODULE)/dist $(PROVIDER)/dist $(BROWSER)/node_modules frontend/plugin-trellis/node_modules

@@ -1,0 +1,139 @@
+/*
+ * Drives Debian's Chromium (headless, through playwright-core) over the test app and prints
+ * what the pages show as JSON on stdout; the Python test asserts on it. Screenshots go where
+ * it is told.
+ *
+ * Usage: node drive.js '{"appUrl": ..., "chromium": ..., "model": "default/fraud-detector",
+ *   "models": 3, "steps": ["card", "catalog"], "screenshots": {"entity": "...png", "catalog": "...png"},
+ *   "timeoutMs": ...}'
+ */
+'use strict';
+
+const { chromium } = require('playwright-core');
+
+const TRAINING = '[data-testid="trellis-training"], [data-testid="trellis-no-training"]';
+const CARD = '[data-testid="trellis-golden-signals"], [data-testid="trellis-error"]';
+
+/** The Golden signals card: each row's region and each cell's value or reason. */
+async function readCard(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('[data-testid="trellis-golden-signals"]');
+    if (!root) {
+      const error = document.querySelector('[data-testid="trellis-error"]');
+      return { error: error ? error.textContent : 'no card' };
+    }
+    const text = el => (el ? el.textContent.trim() : null);
+    return {
+      window: { ...root.dataset },
+      unavailable: [...root.querySelectorAll('[data-testid="trellis-unavailable"]')].map(text),
+      rows: [...root.querySelectorAll('[data-testid="trellis-row"]')].map(row => ({
+        region: row.dataset.region,
+        cells: Object.fromEntries(
+          [...row.querySelectorAll('td[data-signal]')].map(td => [
+            td.dataset.signal,
+            {
+              value: text(td.querySelector('[data-testid="trellis-value"]')),
+              reason: text(td.querySelector('[data-testid="trellis-reason"]')),
+              sparkline: td.querySelectorAll('[data-testid="trellis-sparkline"] polyline').length,
+            },
+          ]),
+        ),
+      })),
+    };
+  });
+}
+
+/** The Training history card: each aliased version's metrics and their last values. */
+async function readTraining(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="trellis-run"]')].map(run => ({
+      alias: run.dataset.alias,
+      version: run.querySelector('[data-testid="trellis-version"]').textContent.trim(),
+      reason: run.querySelector('[data-testid="trellis-reason"]')?.textContent.trim() ?? null,
+      metrics: Object.fromEntries(
+        [...run.querySelectorAll('[data-testid="trellis-metric"]')].map(row => [
+          row.dataset.metric,
+          {
+            value: row.querySelector('[data-testid="trellis-value"]').textContent.trim(),
+            sparkline: row.querySelectorAll('[data-testid="trellis-sparkline"] polyline').length,
+          },
+        ]),
+      ),
+    })),
+  );
+}
+
+async function main() {
+  const options = JSON.parse(process.argv[2]);
+  const browser = await chromium.launch({
+    executablePath: options.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const result = { console: [], pageErrors: [] };
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  try {
+    page.setDefaultTimeout(options.timeoutMs);
+    page.on('console', msg => {
+      if (msg.type() === 'error') result.console.push(msg.text());
+    });
+    page.on('pageerror', error => result.pageErrors.push(String(error)));
+
+    // The app's sign-in page: enter as the guest user (the app has no other provider). The
+    // test backend has no auth plugin, so the page offers the guest identity of the frontend
+    // alone (no Backstage token; the backend runs without its default auth policy): accept.
+    // The choice is kept in local storage, so later page loads sign in by themselves.
+    page.on('dialog', dialog => dialog.accept());
+    await page.goto(options.appUrl);
+    await page.getByRole('button', { name: /enter/i }).click();
+    await page.waitForSelector('nav[aria-label="sidebar nav"]', { state: 'attached' });
+
+    // A model's entity page: the card must finish loading (a row, a reason or an error).
+    if (options.steps.includes('card')) {
+    await page.goto(`${options.appUrl}/catalog/${options.model.replace('/', '/resource/')}`);
+    await page.waitForSelector(CARD);
+    await page
+      .locator('[data-testid="trellis-golden-signals"] [data-testid="trellis-row"]')
+      .first()
+      .waitFor()
+      .catch(() => undefined);
+    result.headings = await page.locator('h1, h2').allTextContents();
+    result.title = await page.title();
+    result.card = await readCard(page);
+    await page.waitForSelector(TRAINING);
+    result.training = await readTraining(page);
+    await page.screenshot({ path: options.screenshots.entity, fullPage: true });
+    }
+
+    // The catalog table, filtered to models.
+    if (options.steps.includes('catalog')) {
+    await page.goto(`${options.appUrl}/catalog?filters%5Bkind%5D=resource&filters%5Btype%5D=ai-model`);
+    await page.waitForSelector('table tbody tr td a');
+    await page.waitForFunction(
+      expected => document.querySelectorAll('table tbody tr td a').length >= expected,
+      options.models,
+    );
+    result.catalog = await page.evaluate(() =>
+      [...document.querySelectorAll('table tbody tr')].map(row =>
+        [...row.querySelectorAll('td')].map(td => td.textContent.trim()),
+      ),
+    );
+    await page.screenshot({ path: options.screenshots.catalog, fullPage: false });
+    }
+  } catch (error) {
+    // What the page showed instead, for the failure message.
+    const text = await page.evaluate(() => document.body.innerText).catch(() => '');
+    console.error(`at ${page.url()} the page shows:\n${text.slice(0, 3000)}`);
+    console.error(`console errors:\n${[...result.console, ...result.pageErrors].join('\n').slice(0, 3000)}`);
+    throw error;
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(result));
+}
+
+main().catch(error => {
+  console.error(error);
+  process.exit(1);
+});
