@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from typer.testing import CliRunner
 
-from support.blueprints import VARIANTS, render
+from support.blueprints import REPO, VARIANTS, render
 from support.gitrepos import (
     SLOW_PROJECT,
     blueprint_source,
@@ -443,12 +443,15 @@ def test_repositories_report_their_blueprint_fact(tmp_path, source, fleet):
     assert [p["location"] for p in body["problems"]] == [fleet["broken"]]
     by_name = {item["name"]: item for item in listing["items"]}
     ml_model = by_name["ml-model"]
-    # Each blueprint lists its own releases only: the others' 0.1.0 is not one of ml-model's.
+    # Each blueprint lists its own releases only: the others' are not ml-model's.
     assert ml_model["versions"] == ["1.0.0", "1.1.0"]
     assert ml_model["latestVersion"] == "1.1.0"
     for name, item in by_name.items():
         if name != "ml-model":
-            assert item["versions"] == ["0.1.0"] and item["latestVersion"] == "0.1.0", item
+            # The scratch source holds one commit: each other blueprint's current version.
+            current = yaml.safe_load((REPO / "blueprints" / name / "blueprint.yaml").read_text())
+            assert item["versions"] == [current["version"]], item
+            assert item["latestVersion"] == current["version"], item
     assert ml_model["usage"] == {"1.1.0": 1, "1.0.0": 2}
     assert ml_model["answersSchema"]["required"] == ["project_name", "owner", "repository"]
     assert "edge_regions" in ml_model["answersSchema"]["properties"]
