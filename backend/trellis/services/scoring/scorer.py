@@ -148,8 +148,10 @@ class Scorer:
     def _follow(self) -> None:
         """A follower's round: the store reached, the definitions and the catalog read again."""
         try:
-            self.pipeline.store.open()  # a store never reached makes the scorecards unavailable
+            # Definitions first: a store never reached must make the routes say so, not say
+            # that the definitions were never read.
             self.pipeline.definitions.reload()
+            self.pipeline.store.open()  # a store never reached makes the scorecards unavailable
         except (SourceUnavailable, DefinitionError, NotReady) as exc:
             self.state.last_error = str(exc)
             return
