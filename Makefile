@@ -77,8 +77,10 @@ unit: $(VENV)/.test ## tests/unit: Python only, no process or network, under a m
 contract: $(VENV)/.test $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js ## Only the tests that start a real service (by marker)
 	$(BIN)/pytest $(XDIST) -m "mlflow or prometheus or backstage or postgres or kube_replay"
 
-# One worker per core, each taking whole test files: a module's services start once, on one worker.
-XDIST := -n auto --dist loadfile
+# One worker per core and one more, each taking whole test files (a module's services start
+# once, on one worker). The extra worker runs while the others wait on a service to start or
+# answer: on 2 cores the suite took 544 s with 3 workers against 609 s with 2.
+XDIST := -n $(shell echo $$(( $$(nproc) + 1 ))) --dist loadfile
 
 test: $(VENV)/.test $(CHECKOV_VENV)/.installed $(HARNESS)/node_modules/.installed $(MODULE)/dist/index.js $(PROVIDER)/dist/index.js lint typecheck ## Install what the tests need and run them all
 	$(BIN)/pytest $(XDIST)
