@@ -67,6 +67,8 @@ OTHERS = [
     ModelSpec("churn-predictor", {"owner": "growth-ml"}, versions=2, champion=2),
 ]
 NAMES = {MODEL, *(spec.name for spec in OTHERS)}
+#: The teams that own the models, as an adopter's catalog has them: their pages link up.
+TEAMS = ("ml", "supply-ml", "growth-ml")
 #: History runs this far past now, so the card's window (ending now) is covered to its end.
 AHEAD_SECONDS = 15 * 60
 SIGNALS = ("request_rate", "error_ratio", "latency_p95")
@@ -164,9 +166,24 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "backend": {"cors": {"origin": app_url, "credentials": True}},
         }
         try:
+            teams = root / "teams.yaml"
+            teams.write_text(
+                "".join(
+                    json.dumps(
+                        {
+                            "apiVersion": "backstage.io/v1alpha1",
+                            "kind": "Group",
+                            "metadata": {"name": team},
+                            "spec": {"type": "team", "children": []},
+                        }
+                    )
+                    + "\n---\n"
+                    for team in TEAMS
+                )
+            )
             with BackstageBackend.start(
                 root / "backstage",
-                locations=[],
+                locations=[{"type": "file", "target": str(teams)}],
                 reading_allow=[],
                 extra_config=config,
                 scaffolder=False,
@@ -185,6 +202,11 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     ),
                     scaled(60),
                     "the models from Trellis's entity provider",
+                )
+                backstage.wait_for(
+                    lambda: len(backstage.entities("kind=group")) == len(TEAMS),
+                    scaled(60),
+                    "the teams that own the models",
                 )
                 yield Scene(app_url, backstage, trellis, prometheus, fleet, trained)
         finally:
