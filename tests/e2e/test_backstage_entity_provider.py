@@ -11,11 +11,16 @@ should lose."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.backstage import BackstageBackend
+from support.backstage import NODE_MODULES, PROVIDER_DIR, BackstageBackend, node_executable
 from support.doc_snippets import snippet
 from support.registry import ModelSpec, client
 from support.services import TrellisServer, free_port, wait_until
@@ -234,3 +239,64 @@ def test_an_outage_and_a_trellis_without_its_registry_lose_nothing(scene, tmp_pa
 def test_the_token_is_in_no_log(scene):
     assert TOKEN not in scene.backstage.log_path.read_text(errors="replace")
     assert TOKEN not in scene.trellis.process_log.read_text(errors="replace")
+
+
+class EndlessAnswer(http.server.BaseHTTPRequestHandler):
+    """A look-alike of Trellis whose catalog answer never ends (Trellis itself cannot be made
+    to send one): what a broken proxy in between could do."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        chunk = b" " * 1024 * 1024
+        with contextlib.suppress(OSError):
+            while True:
+                self.wfile.write(chunk)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+READ_ONCE = """
+const { TrellisEntityProvider } = require(process.argv[1]);
+const logger = { warn: m => console.error(m), info: m => console.error(m) };
+const provider = new TrellisEntityProvider(
+  { baseUrl: process.argv[2], token: 't', timeoutMs: 120000 }, logger);
+let applied = 0;
+provider
+  .connect({ applyMutation: async () => { applied += 1; }, refresh: async () => {} })
+  .then(() => provider.read())
+  .then(outcome => { console.log(JSON.stringify({ outcome, applied })); process.exit(0); });
+"""
+
+
+def test_an_endless_answer_is_cut_at_the_cap_and_applies_nothing():
+    """The provider's own code, in Node, reading an upstream that never stops sending."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndlessAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run(
+            [
+                node_executable(),
+                "-e",
+                READ_ONCE,
+                str(PROVIDER_DIR / "dist" / "provider.js"),
+                f"http://127.0.0.1:{server.server_port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            check=True,
+            # The compiled provider's @backstage/* imports resolve in the harness's packages.
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    report = json.loads(result.stdout)
+    assert report == {
+        "applied": 0,
+        "outcome": {"kind": "kept", "reason": "the answer is larger than 268435456 bytes"},
+    }
+    assert "entities kept as they are: the answer is larger than" in result.stderr

@@ -23,6 +23,12 @@ export interface TrellisProviderOptions {
   timeoutMs: number;
 }
 
+/**
+ * Largest answer read: Trellis's catalog of 10,000 models is a few MB of JSON, so this leaves
+ * ample room while keeping a misbehaving upstream from filling the backend's memory.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
 /** What one read did; returned for logs and tests. */
 export type ReadOutcome =
   | { kind: 'applied'; entities: number; etag: string | null }
@@ -99,7 +105,11 @@ export class TrellisEntityProvider implements EntityProvider {
       if (response.status === 304) {
         return { kind: 'unchanged' };
       }
-      text = await response.text();
+      const body = await readCapped(response, MAX_ANSWER_BYTES);
+      if (body === undefined) {
+        return { kind: 'kept', reason: `the answer is larger than ${MAX_ANSWER_BYTES} bytes` };
+      }
+      text = body;
     } catch (error) {
       // The error names the host at most; the token travels only in a header.
       return { kind: 'kept', reason: describe(error, this.options.timeoutMs) };
@@ -127,6 +137,24 @@ export class TrellisEntityProvider implements EntityProvider {
       },
     };
   }
+}
+
+/** The body as text, or undefined (and the read stopped) once it passes `limit` bytes. */
+async function readCapped(response: Response, limit: number): Promise<string | undefined> {
+  if (Number(response.headers.get('content-length') ?? 0) > limit) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      return undefined; // leaving the loop cancels the rest of the stream
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The entities of a `{"items": [...]}` answer, or why the answer cannot be applied. */
