@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from support.checkov_scan import Scans
+from support.checkov_scan import Scans, assert_only_justified_skips
 from support.terraform import Terraform, attr, blocks
 
 Variant = tuple[str, dict[str, Any], Path]
-MAX_SKIPS = 5
 #: Checks suppressed inside the Terraform, each on the one resource it cannot apply to.
 PINNED_SUPPRESSIONS = {
     ("CKV_AWS_18", "aws_s3_bucket.access_logs"),  # a log bucket does not log itself
@@ -31,18 +30,6 @@ PINNED_SUPPRESSIONS = {
 
 def answers_of(repo: Path) -> dict[str, Any]:
     return yaml.safe_load((repo / ".copier-answers.yml").read_text())
-
-
-def skips(repo: Path) -> dict[str, str]:
-    """Check id → reason, from the ``.checkov.yaml`` comments (``- CKV_X  # reason``)."""
-    text = (repo / ".checkov.yaml").read_text()
-    listed = yaml.safe_load(text)["skip-check"]
-    reasons = {}
-    for line in text.splitlines():
-        item, _, reason = line.strip().removeprefix("- ").partition("#")
-        if item.strip() in listed:
-            reasons[item.strip()] = reason.strip()
-    return {check: reasons.get(check, "") for check in listed}
 
 
 def test_every_terraform_file_parses_and_only_the_chosen_cloud_is_used(
@@ -143,21 +130,9 @@ def test_checkov_finds_nothing_beyond_the_listed_skips(
     finetune_variant: Variant, checkov_scans: Scans
 ) -> None:
     name, _, repo = finetune_variant
-    listed = skips(repo)
-    assert all(listed.values()), f"every skip needs a reason: {listed}"
-    findings = checkov_scans.of("edge-finetune", name)
-    ci = "github_actions" if (repo / ".github").exists() else "gitlab_ci"
-    assert set(findings) >= {"kubernetes", "terraform", "dockerfile", ci}, sorted(findings)
-    failed, inline = [], set()
-    for framework, found in findings.items():
-        assert found.parsing_errors == 0, framework
-        failed += [c for c in found.failed if c["check_id"] not in listed]
-        inline |= {
-            (c["check_id"], c["resource"]) for c in found.skipped if c["check_id"] not in listed
-        }
-        assert [c for c in found.passed if c["check_id"] not in listed], (
-            f"checkov checked nothing: {framework}"
-        )
-    assert inline <= PINNED_SUPPRESSIONS, inline
-    assert len(set(listed) | {check for check, _ in inline}) <= MAX_SKIPS
-    assert sorted({f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed}) == []
+    assert_only_justified_skips(
+        checkov_scans.of("edge-finetune", name),
+        repo,
+        frameworks={"kubernetes", "terraform", "dockerfile"},
+        pinned=PINNED_SUPPRESSIONS,
+    )

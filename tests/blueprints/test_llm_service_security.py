@@ -9,26 +9,10 @@ configuration, so the listed checks are set aside here as ``--config-file`` woul
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hcl2
 import pytest
-import yaml
 
-from support.checkov_scan import Scans
-
-MAX_SKIPS = 5
-
-
-def skips(repo: Path) -> dict[str, str]:
-    """Check id → reason, from the ``.checkov.yaml`` comments (``- CKV_X  # reason``)."""
-    reasons = {}
-    for line in (repo / ".checkov.yaml").read_text().splitlines():
-        item, sep, reason = line.strip().removeprefix("- ").partition("#")
-        if sep and item.strip().startswith("CKV"):
-            reasons[item.strip()] = reason.strip()
-    listed = yaml.safe_load((repo / ".checkov.yaml").read_text())["skip-check"]
-    return {check: reasons.get(check, "") for check in listed}
+from support.checkov_scan import MAX_SKIPS, Scans, justified_skips
 
 
 def test_every_terraform_file_parses(llm_variant):
@@ -42,7 +26,7 @@ def test_every_terraform_file_parses(llm_variant):
 @pytest.mark.tools
 def test_checkov_finds_nothing_beyond_the_listed_skips(llm_variant, checkov_scans: Scans):
     name, _, repo = llm_variant
-    listed = skips(repo)
+    listed = justified_skips(repo)
     assert len(listed) <= MAX_SKIPS, listed
     assert all(listed.values()), f"every skip needs a reason: {listed}"
 

@@ -7,31 +7,16 @@ checks the generated ``.checkov.yaml`` lists, each with a one-line reason, at mo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+
+from support.checkov_scan import MAX_SKIPS, justified_skips
 
 pytestmark = pytest.mark.tools
-
-MAX_SKIPS = 5
-
-
-def skips(repo: Path) -> dict[str, str]:
-    """Check id → reason, from the ``.checkov.yaml`` comments (``- CKV_X  # reason``)."""
-    config = repo / ".checkov.yaml"
-    listed = yaml.safe_load(config.read_text()).get("skip-check", []) if config.exists() else []
-    reasons = {}
-    for line in config.read_text().splitlines() if config.exists() else []:
-        item, _, reason = line.strip().removeprefix("- ").partition("#")
-        if item.strip() in listed:
-            reasons[item.strip()] = reason.strip()
-    return {check: reasons.get(check, "") for check in listed}
 
 
 def test_checkov_finds_nothing_beyond_the_listed_skips(variant, checkov_findings):
     _, _, repo = variant
-    listed = skips(repo)
+    listed = justified_skips(repo)
     assert len(listed) <= MAX_SKIPS, listed
     assert all(reason for reason in listed.values()), f"every skip needs a reason: {listed}"
 

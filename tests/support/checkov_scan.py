@@ -23,10 +23,20 @@ from support.manifests import OVERLAYS, render_overlay, render_overlays
 from support.timing import scaled
 from support.tools import checkov
 
-__all__ = ["FRAMEWORKS", "Findings", "Scans", "scan_repositories"]
+__all__ = [
+    "FRAMEWORKS",
+    "MAX_SKIPS",
+    "Findings",
+    "Scans",
+    "assert_only_justified_skips",
+    "justified_skips",
+    "scan_repositories",
+]
 
 FRAMEWORKS = ("kubernetes", "terraform", "dockerfile", "github_actions", "gitlab_ci")
 OUTCOMES = ("passed", "failed", "skipped")
+#: Most checks a generated repository may skip (each with its reason).
+MAX_SKIPS = 5
 
 Check = dict[str, Any]
 
@@ -134,3 +144,49 @@ class Scans:
             repos = self._renders.all(blueprint)
             self._scans[blueprint] = scan_repositories(repos, self._folders.mktemp("checkov"))
         return self._scans[blueprint][name]
+
+
+def justified_skips(repo: Path) -> dict[str, str]:
+    """Check id → reason, from the ``.checkov.yaml`` comments (``- CKV_X  # reason``)."""
+    config = repo / ".checkov.yaml"
+    text = config.read_text() if config.exists() else ""
+    listed = (yaml.safe_load(text) or {}).get("skip-check", [])
+    reasons = {}
+    for line in text.splitlines():
+        item, _, reason = line.strip().removeprefix("- ").partition("#")
+        if item.strip() in listed:
+            reasons[item.strip()] = reason.strip()
+    return {check: reasons.get(check, "") for check in listed}
+
+
+def assert_only_justified_skips(
+    findings: Mapping[str, Findings],
+    repo: Path,
+    *,
+    frameworks: set[str],
+    pinned: set[tuple[str, str]],
+) -> None:
+    """checkov found nothing in ``repo`` but what it skips with a reason, at most ``MAX_SKIPS``.
+
+    ``frameworks`` must all have been scanned (the repository's CI is added); an inline
+    suppression must be one of ``pinned`` (check id, resource); every framework must have
+    passed something, so an empty scan cannot pass for a clean one.
+    """
+    listed = justified_skips(repo)
+    assert all(listed.values()), f"every skip needs a reason: {listed}"
+    ci = "github_actions" if (repo / ".github").exists() else "gitlab_ci"
+    assert set(findings) >= {*frameworks, ci}, sorted(findings)
+    failed: list[Check] = []
+    inline: set[tuple[str, str]] = set()
+    for framework, found in findings.items():
+        assert found.parsing_errors == 0, framework
+        failed += [c for c in found.failed if c["check_id"] not in listed]
+        inline |= {
+            (c["check_id"], c["resource"]) for c in found.skipped if c["check_id"] not in listed
+        }
+        assert [c for c in found.passed if c["check_id"] not in listed], (
+            f"checkov checked nothing: {framework}"
+        )
+    assert inline <= pinned, inline
+    assert len(set(listed) | {check for check, _ in inline}) <= MAX_SKIPS
+    assert sorted({f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed}) == []
