@@ -24,6 +24,9 @@ export const trellisApiRef = createApiRef<TrellisApi>({ id: 'plugin.trellis.serv
 export const DEFAULT_PROXY_PATH = '/trellis';
 
 export class TrellisClient implements TrellisApi {
+  /** Requests under way, by URL: the cards of one entity page share one request. */
+  private readonly inFlight = new Map<string, Promise<ObservabilityPage>>();
+
   constructor(
     private readonly deps: {
       discoveryApi: DiscoveryApi;
@@ -45,6 +48,15 @@ export class TrellisClient implements TrellisApi {
       query.set('step', options.step);
     }
     const url = `${proxy}${this.deps.proxyPath ?? DEFAULT_PROXY_PATH}/api/observability/${path}?${query}`;
+    let page = this.inFlight.get(url);
+    if (!page) {
+      page = this.fetchPage(url).finally(() => this.inFlight.delete(url));
+      this.inFlight.set(url, page);
+    }
+    return page;
+  }
+
+  private async fetchPage(url: string): Promise<ObservabilityPage> {
     const response = await this.deps.fetchApi.fetch(url);
     if (!response.ok) {
       let detail = response.statusText;

@@ -1,9 +1,4 @@
 import React from 'react';
-import useAsync from 'react-use/esm/useAsync';
-import { useApi } from '@backstage/core-plugin-api';
-import { InfoCard, Progress } from '@backstage/core-components';
-import { useEntity } from '@backstage/plugin-catalog-react';
-import { trellisApiRef } from '../api';
 import {
   GOLDEN_SIGNALS,
   findSignal,
@@ -12,6 +7,7 @@ import {
   unavailableSources,
 } from '../format';
 import type { ObservabilityPage, Signal } from '../types';
+import { ObservabilityCard } from './ObservabilityCard';
 import { Sparkline } from './Sparkline';
 
 const COLUMNS: Record<(typeof GOLDEN_SIGNALS)[number], string> = {
@@ -125,28 +121,7 @@ export function GoldenSignalsView(props: { page: ObservabilityPage }) {
 
 /** Entity card: golden signals of a model per region, read from Trellis through the proxy. */
 export function GoldenSignalsCard() {
-  const { entity } = useEntity();
-  const trellis = useApi(trellisApiRef);
-  const ref = {
-    namespace: entity.metadata.namespace ?? 'default',
-    kind: entity.kind,
-    name: entity.metadata.name,
-  };
-  const { value, loading, error } = useAsync(
-    () => trellis.getObservability(ref),
-    [trellis, ref.namespace, ref.kind, ref.name],
+  return (
+    <ObservabilityCard title="Golden signals" view={page => <GoldenSignalsView page={page} />} />
   );
-  let body: React.ReactNode;
-  if (loading) {
-    body = <Progress />;
-  } else if (error) {
-    body = (
-      <p role="alert" data-testid="trellis-error">
-        Trellis could not be read: {error.message}
-      </p>
-    );
-  } else if (value) {
-    body = <GoldenSignalsView page={value} />;
-  }
-  return <InfoCard title="Golden signals">{body}</InfoCard>;
 }

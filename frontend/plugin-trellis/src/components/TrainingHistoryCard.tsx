@@ -1,11 +1,7 @@
 import React from 'react';
-import useAsync from 'react-use/esm/useAsync';
-import { useApi } from '@backstage/core-plugin-api';
-import { InfoCard, Progress } from '@backstage/core-components';
-import { useEntity } from '@backstage/plugin-catalog-react';
-import { trellisApiRef } from '../api';
 import { formatMetric, trainingProblem } from '../format';
 import type { ObservabilityPage } from '../types';
+import { ObservabilityCard } from './ObservabilityCard';
 import { Sparkline } from './Sparkline';
 
 const cell: React.CSSProperties = { padding: '4px 12px 4px 0', verticalAlign: 'top' };
@@ -65,28 +61,7 @@ export function TrainingHistoryView(props: { page: ObservabilityPage }) {
 
 /** Entity card: training history of the model's champion and candidate, from MLflow via Trellis. */
 export function TrainingHistoryCard() {
-  const { entity } = useEntity();
-  const trellis = useApi(trellisApiRef);
-  const ref = {
-    namespace: entity.metadata.namespace ?? 'default',
-    kind: entity.kind,
-    name: entity.metadata.name,
-  };
-  const { value, loading, error } = useAsync(
-    () => trellis.getObservability(ref),
-    [trellis, ref.namespace, ref.kind, ref.name],
+  return (
+    <ObservabilityCard title="Training history" view={page => <TrainingHistoryView page={page} />} />
   );
-  let body: React.ReactNode;
-  if (loading) {
-    body = <Progress />;
-  } else if (error) {
-    body = (
-      <p role="alert" data-testid="trellis-error">
-        Trellis could not be read: {error.message}
-      </p>
-    );
-  } else if (value) {
-    body = <TrainingHistoryView page={value} />;
-  }
-  return <InfoCard title="Training history">{body}</InfoCard>;
 }
