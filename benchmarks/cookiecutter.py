@@ -34,20 +34,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.cookiecutter import BUNDLE  # noqa: E402
+from support.cookiecutter import BUNDLE, CHURN_ANSWERS  # noqa: E402
 from trellis.blueprints import check_answers  # noqa: E402
 from trellis.services import cookiecutter_updates  # noqa: E402
 from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec  # noqa: E402
 from trellis.sources.cruft_checkouts import CruftCheckouts  # noqa: E402
 
 GOAL = 1.5
-ANSWERS = {
-    "project_name": "Churn Model",
-    "description": "Predicts churn.",
-    "testing_framework": "pytest",
-    "environment_manager": "uv",
-    "dependency_file": "pyproject.toml",
-}
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
 
 
@@ -139,17 +132,17 @@ def measure_new(
         {"data-science": {"source": str(BUNDLE), "ref": "v2.2.0", "trusted": True,
                           "entry_point": entry_point}}
     )  # fmt: skip
-    data = [part for k, v in ANSWERS.items() for part in ("--data", f"{k}={v}")]
+    data = [part for k, v in CHURN_ANSWERS.items() for part in ("--data", f"{k}={v}")]
     env = {"TRELLIS_BLUEPRINTS__COOKIECUTTER": settings, "PATH": "/usr/bin:/bin",
            "PYTHONPATH": str(ROOT / "backend")}  # fmt: skip
     for index in range(repeat):
 
         def new(dest: Path = work / f"new-{index}") -> None:
-            checked = check_answers(source.blueprint(), ANSWERS, require=False)
+            checked = check_answers(source.blueprint(), CHURN_ANSWERS, require=False)
             source.render_repository(dest, checked, ref="v2.2.0")
 
         def plain(out: Path = work / f"ccds-{index}") -> None:
-            ccds_render(ccds, template, ANSWERS, out)
+            ccds_render(ccds, template, CHURN_ANSWERS, out)
 
         command = [sys.executable, "-m", "trellis", "new", "data-science",
                    str(work / f"cli-{index}"), *data]  # fmt: skip
@@ -189,8 +182,8 @@ def measure_update(
         scratch.mkdir()
 
         def bare(floor: Path = floor, scratch: Path = scratch) -> None:
-            old = ccds_render(ccds["2.2.0"], templates["v2.2.0"], ANSWERS, scratch / "old")
-            new = ccds_render(ccds["2.3.0"], templates["v2.3.0"], ANSWERS, scratch / "new")
+            old = ccds_render(ccds["2.2.0"], templates["v2.2.0"], CHURN_ANSWERS, scratch / "old")
+            new = ccds_render(ccds["2.3.0"], templates["v2.3.0"], CHURN_ANSWERS, scratch / "new")
             floor_update(floor, old, new, scratch)
 
         floor_times.append(timed(bare))

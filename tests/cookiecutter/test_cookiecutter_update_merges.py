@@ -24,7 +24,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from support.cookiecutter import CcdsTools, Tree, cookiecutter_settings, run_ccds, tree
+from support.cookiecutter import (
+    CHURN_ANSWERS,
+    CcdsTools,
+    Tree,
+    cookiecutter_settings,
+    run_ccds,
+    tree,
+)
 from support.gitrepos import GIT_ENV, commit_all
 from support.timing import scaled
 from support.tools import actionlint
@@ -39,14 +46,6 @@ pytestmark = pytest.mark.tools
 
 runner = CliRunner()
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-ANSWERS = {
-    "project_name": "Churn Model",
-    "description": "Predicts churn.",
-    "testing_framework": "pytest",
-    "environment_manager": "uv",
-    "dependency_file": "pyproject.toml",
-}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def settings(ccds_template: Path, ccds_tools: CcdsTools) -> dict[str, str]:
 
 def _new(destination: Path, version: str, settings: dict[str, str]) -> Path:
     args = ["new", "data-science", str(destination), "--vcs-ref", version]
-    for key, value in ANSWERS.items():
+    for key, value in CHURN_ANSWERS.items():
         args += ["--data", f"{key}={value}"]
     result = runner.invoke(app, args, env=settings)
     assert result.exit_code == 0, result.output
@@ -194,13 +193,13 @@ def test_a_plain_ccds_repository_adopted_updates_the_same_way(
     ccds_tools: CcdsTools,
     template_at: Callable[[str], Path],
 ) -> None:
-    made = run_ccds(ccds_tools.command("2.2.0"), template_at("v2.2.0"), "v2.2.0", ANSWERS,
+    made = run_ccds(ccds_tools.command("2.2.0"), template_at("v2.2.0"), "v2.2.0", CHURN_ANSWERS,
                     tmp_path / "ccds")  # fmt: skip
     commit_all(made, "Generated with ccds")
     _edit(made)
     commit_all(made, "Our edits")
     args = ["adopt", str(made), "--template", "data-science", "--version", "v2.2.0"]
-    for key, value in ANSWERS.items():
+    for key, value in CHURN_ANSWERS.items():
         args += ["--data", f"{key}={value}"]
     adopted = runner.invoke(app, args, env=settings)
     assert adopted.exit_code == 0, adopted.output

@@ -20,6 +20,7 @@ from support.tools import REPO, tool, uv
 __all__ = [
     "BUNDLE",
     "CCDS_VERSIONS",
+    "CHURN_ANSWERS",
     "CcdsTools",
     "Tree",
     "clone_at",
@@ -30,6 +31,14 @@ __all__ = [
 
 BUNDLE = REPO.parent / "shared" / "fixtures" / "cookiecutter-data-science" / "ccds.bundle"
 CCDS_VERSIONS = ("2.2.0", "2.3.0")
+#: One ccds v2 project's answers, as a team migrating from cruft would give them.
+CHURN_ANSWERS = {
+    "project_name": "Churn Model",
+    "description": "Predicts churn.",
+    "testing_framework": "pytest",
+    "environment_manager": "uv",
+    "dependency_file": "pyproject.toml",
+}
 
 
 class CcdsTools:
