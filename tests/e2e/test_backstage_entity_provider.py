@@ -4,7 +4,8 @@ The provider (``backend/plugin-catalog-backend-module-trellis``, compiled to ``d
 inside the test backend with the config docs/backstage.md gives (its ``provider`` snippet,
 with the test's address and token, a read every second instead of every five, and a
 3-second timeout instead of 30). Trellis reads the hostile-name registry (330 models) from
-SQLite and requires the token for its catalog. The test then deletes a model, pauses Trellis
+SQLite and requires the token for its catalog. The test then deletes a model, registers one
+whose entity another location already holds (Backstage refuses that one entity only), pauses Trellis
 (reads time out), takes it down, starts it on an empty state with a registry that cannot be
 read (503), and brings it back: Backstage loses nothing it should keep, and keeps nothing it
 should lose."""
@@ -12,6 +13,7 @@ should lose."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import json
 import os
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from support.backstage import NODE_MODULES, PROVIDER_DIR, BackstageBackend, node_executable
 from support.doc_snippets import snippet
@@ -50,6 +53,8 @@ class Scene:
     registry: str
     names: set[str]
     """The names Trellis serves for the registry's models (entity names, not model names)."""
+    other_location_port: int
+    """Where a test serves a location of its own (Backstage may read from there)."""
 
 
 def trellis_env(registry: str) -> dict[str, str]:
@@ -125,15 +130,18 @@ def scene(
         # few seconds would cost more CPU than everything the test checks.
         "catalog": {"processingInterval": {"seconds": 600}},
     }
+    other_location_port = free_port()
     try:
         with BackstageBackend.start(
             root / "backstage",
             locations=[],
-            reading_allow=[],
+            reading_allow=[f"127.0.0.1:{other_location_port}"],
             extra_config=config,
             scaffolder=False,
         ) as backstage:
-            yield Scene(backstage, trellis, registry, set(served_resources(trellis)))
+            yield Scene(
+                backstage, trellis, registry, set(served_resources(trellis)), other_location_port
+            )
     finally:
         trellis.stop()
 
@@ -178,6 +186,66 @@ def test_a_model_deleted_from_the_registry_leaves_backstage(scene):
     )
     assert set(resources(scene.backstage)) == scene.names - {gone}
     scene.names.discard(gone)
+
+
+CLAIMED = "claimed-elsewhere"
+"""A model whose entity name another location of Backstage's already holds."""
+BESIDE = "arrives-beside-it"
+
+
+def test_an_entity_backstage_rejects_affects_only_itself(scene, tmp_path):
+    """Another location owns ``resource:default/claimed-elsewhere`` before a model of that name
+    is registered: Backstage refuses Trellis's entity (a conflict of locations) and keeps the
+    other location's; a model registered at the same time, and every other entity, still
+    arrive through the same full mutation."""
+    (tmp_path / "catalog-info.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Resource",
+                "metadata": {"name": CLAIMED},
+                "spec": {"type": "database", "owner": "group:default/dba"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    claim = f"http://127.0.0.1:{scene.other_location_port}/catalog-info.yaml"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", scene.other_location_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answer = scene.backstage.client.post(
+            "/api/catalog/locations", json={"type": "url", "target": claim}
+        )
+        assert answer.status_code == 201, answer.text
+        scene.backstage.wait_for(
+            lambda: CLAIMED in resources(scene.backstage), 60, "the other location's entity"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    registry = client(scene.registry)
+    registry.create_registered_model(CLAIMED)
+    registry.create_registered_model(BESIDE)
+    wait_until(
+        lambda: {CLAIMED, BESIDE} <= set(served_resources(scene.trellis)),
+        timeout=scaled(30),
+        what="Trellis to serve both new models",
+    )
+    scene.backstage.wait_for(
+        lambda: BESIDE in resources(scene.backstage), 60, f"{BESIDE} in Backstage"
+    )
+
+    kept = resources(scene.backstage)[CLAIMED]
+    assert kept["spec"] == {"type": "database", "owner": "group:default/dba"}
+    assert kept["metadata"]["annotations"]["backstage.io/managed-by-location"] == f"url:{claim}"
+    assert set(resources(scene.backstage)) == scene.names | {CLAIMED, BESIDE}
+    log = scene.backstage.log_path.read_text(errors="replace")
+    assert re.search(rf"conflict\S*.*resource:default/{CLAIMED}", log, re.IGNORECASE), (
+        "Backstage logged no conflict for the refused entity"
+    )
+    scene.names |= {CLAIMED, BESIDE}
 
 
 def test_a_trellis_too_slow_to_answer_loses_nothing(scene):
