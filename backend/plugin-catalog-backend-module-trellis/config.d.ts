@@ -1,4 +1,5 @@
 import type { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/backend-plugin-api';
+import type { HumanDuration } from '@backstage/types';
 
 /** Configuration of the Trellis catalog entity provider. */
 export interface Config {
@@ -21,6 +22,13 @@ export interface Config {
        * A read that changed nothing costs one 304.
        */
       schedule?: SchedulerServiceTaskScheduleDefinitionConfig;
+      /**
+       * How long Trellis's answers must keep having no entities at all before the provider
+       * empties the catalog (default 1 hour, e.g. { minutes: 10 } or 'PT10M'). Until then
+       * the entities stay and each read logs why: a Trellis on a fresh state pointed at a
+       * wrong but reachable registry answers "no models" with no snapshot to hold against.
+       */
+      confirmEmptyAfter?: HumanDuration | string;
     };
   };
 }

@@ -7,8 +7,8 @@ with the test's address and token, a read every second instead of every five, an
 SQLite and requires the token for its catalog. The test then deletes a model, registers one
 whose entity another location already holds (Backstage refuses that one entity only), pauses Trellis
 (reads time out), takes it down, starts it on an empty state with a registry that cannot be
-read (503), and brings it back: Backstage loses nothing it should keep, and keeps nothing it
-should lose."""
+read (503), then with a registry that has no models (an empty answer, held), and brings it
+back: Backstage loses nothing it should keep, and keeps nothing it should lose."""
 
 from __future__ import annotations
 
@@ -294,6 +294,31 @@ def test_an_outage_and_a_trellis_without_its_registry_lose_nothing(scene, tmp_pa
     assert set(resources(scene.backstage)) == scene.names
     assert "Trellis answered 503" in scene.backstage.log_path.read_text()
 
+    # On an empty state, pointed at a reachable registry with no models, Trellis has no
+    # snapshot to hold a drop against and answers an empty catalog: the provider holds it.
+    held = provider_lines(scene.backstage, "Trellis answered with no entities; held until")
+    empty_registry = f"sqlite:///{tmp_path / 'empty-registry.db'}"
+    assert client(empty_registry).search_registered_models() == []  # creates its schema
+    empty = TrellisServer(
+        tmp_path / "fresh-state",
+        env=trellis_env(empty_registry),
+        port=scene.trellis.port,
+    )
+    empty.start(timeout=scaled(60))
+    try:
+        assert served(empty) == []
+        scene.backstage.wait_for(
+            lambda: (
+                provider_lines(scene.backstage, "Trellis answered with no entities; held until")
+                >= held + 2
+            ),
+            60,
+            "two empty answers held",
+        )
+    finally:
+        empty.stop()
+    assert set(resources(scene.backstage)) == scene.names
+
     scene.trellis.start(timeout=scaled(60))
     reads = catalog_reads(scene.trellis, 200) + catalog_reads(scene.trellis, 304)
     wait_until(
@@ -326,45 +351,108 @@ class EndlessAnswer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-READ_ONCE = """
+READ_AT = """
 const { TrellisEntityProvider } = require(process.argv[1]);
 const logger = { warn: m => console.error(m), info: m => console.error(m) };
+let now = 0;
 const provider = new TrellisEntityProvider(
-  { baseUrl: process.argv[2], token: 't', timeoutMs: 120000 }, logger);
-let applied = 0;
-provider
-  .connect({ applyMutation: async () => { applied += 1; }, refresh: async () => {} })
-  .then(() => provider.read())
-  .then(outcome => { console.log(JSON.stringify({ outcome, applied })); process.exit(0); });
+  { baseUrl: process.argv[2], token: 't', timeoutMs: 120000, confirmEmptyMs: 60000 },
+  logger,
+  () => now,
+);
+const reads = [];
+const applied = [];
+(async () => {
+  await provider.connect({
+    applyMutation: async m => { applied.push(m.entities.length); },
+    refresh: async () => {},
+  });
+  for (const at of JSON.parse(process.argv[3])) {
+    now = at;
+    reads.push(await provider.read());
+  }
+  console.log(JSON.stringify({ reads, applied }));
+  process.exit(0);
+})();
 """
+"""Runs the provider's own code in Node: one read at each of the given clock times (ms)."""
+
+
+def read_at(base_url: str, times: list[int]) -> tuple[dict, str]:
+    result = subprocess.run(
+        [
+            node_executable(),
+            "-e",
+            READ_AT,
+            str(PROVIDER_DIR / "dist" / "provider.js"),
+            base_url,
+            json.dumps(times),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=True,
+        # The compiled provider's @backstage/* imports resolve in the harness's packages.
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    return json.loads(result.stdout), result.stderr
+
+
+@contextlib.contextmanager
+def upstream(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_endless_answer_is_cut_at_the_cap_and_applies_nothing():
     """The provider's own code, in Node, reading an upstream that never stops sending."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndlessAnswer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = subprocess.run(
-            [
-                node_executable(),
-                "-e",
-                READ_ONCE,
-                str(PROVIDER_DIR / "dist" / "provider.js"),
-                f"http://127.0.0.1:{server.server_port}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=scaled(60),
-            check=True,
-            # The compiled provider's @backstage/* imports resolve in the harness's packages.
-            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    report = json.loads(result.stdout)
+    with upstream(EndlessAnswer) as url:
+        report, log = read_at(url, [0])
     assert report == {
-        "applied": 0,
-        "outcome": {"kind": "kept", "reason": "the answer is larger than 268435456 bytes"},
+        "applied": [],
+        "reads": [{"kind": "kept", "reason": "the answer is larger than 268435456 bytes"}],
     }
-    assert "entities kept as they are: the answer is larger than" in result.stderr
+    assert "entities kept as they are: the answer is larger than" in log
+
+
+class ScriptedAnswers(http.server.BaseHTTPRequestHandler):
+    """A look-alike of Trellis whose catalog answers are, in turn: none, none, one entity,
+    then none from then on (what a Trellis pointed at a wrong, empty registry says)."""
+
+    answers = (0, 0, 1)
+    served = 0
+
+    def do_GET(self) -> None:
+        count = self.answers[type(self).served] if type(self).served < len(self.answers) else 0
+        type(self).served += 1
+        entity = {"apiVersion": "backstage.io/v1alpha1", "kind": "Resource", "metadata": {}}
+        items = [{**entity, "metadata": {"name": f"m{i}"}} for i in range(count)]
+        body = json.dumps({"items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_answers_with_no_entities_are_held_until_they_have_lasted():
+    """An empty answer empties the catalog only once empty answers have lasted a minute (the
+    confirmation given): one with entities in between starts the wait again."""
+    times = [0, 30_000, 40_000, 50_000, 100_000, 109_999, 110_000]
+    with upstream(ScriptedAnswers) as url:
+        report, log = read_at(url, times)
+    kinds = [read["kind"] for read in report["reads"]]
+    assert kinds == ["kept", "kept", "applied", "kept", "kept", "kept", "applied"]
+    assert report["applied"] == [1, 0]
+    held = report["reads"][3]["reason"]
+    assert held.startswith("Trellis answered with no entities; held until 1970-01-01T00:01:50")
+    assert "confirmEmptyAfter" in held
+    assert log.count("entities kept as they are: Trellis answered with no entities") == 5

@@ -11,6 +11,8 @@ import {
   type RootConfigService,
   type SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
+import { durationToMilliseconds } from '@backstage/types';
+import { readDurationFromConfig } from '@backstage/config';
 import { catalogProcessingExtensionPoint } from '@backstage/plugin-catalog-node';
 import { TrellisEntityProvider, type TrellisProviderOptions } from './provider';
 
@@ -21,6 +23,12 @@ export const DEFAULT_SCHEDULE: SchedulerServiceTaskScheduleDefinition = {
   frequency: { seconds: 5 },
   timeout: { seconds: 30 },
 };
+
+/**
+ * Default wait before an answer with no entities empties the catalog: as long as Trellis's
+ * own hold on a drop to zero (TRELLIS_CATALOG__DROP_CONFIRM_SECONDS).
+ */
+export const DEFAULT_CONFIRM_EMPTY_MS = 60 * 60 * 1000;
 
 /** The provider's options and schedule, or undefined when `trellis.catalog` is absent. */
 export function readProviderConfig(
@@ -49,6 +57,9 @@ export function readProviderConfig(
       baseUrl,
       token: config.getString('trellis.token'),
       timeoutMs: Math.max(1, timeout?.seconds ?? 30) * 1000,
+      confirmEmptyMs: block.has('confirmEmptyAfter')
+        ? durationToMilliseconds(readDurationFromConfig(block, { key: 'confirmEmptyAfter' }))
+        : DEFAULT_CONFIRM_EMPTY_MS,
     },
     schedule,
   };

@@ -4,6 +4,9 @@
  * deletes whatever a full mutation leaves out, so nothing but a complete, well-formed 200
  * answer is ever applied: a Trellis that is down, slow, answering 5xx or 503 (no snapshot
  * yet, or a held drop) leaves the entities exactly as they are. A 304 changes nothing.
+ * An answer with no entities at all is held until answers keep saying so for
+ * `confirmEmptyMs`: a Trellis started on a fresh state against a wrong but reachable registry
+ * has no snapshot to hold a drop against, and would otherwise empty the catalog.
  */
 import {
   ANNOTATION_LOCATION,
@@ -21,6 +24,8 @@ export interface TrellisProviderOptions {
   baseUrl: string;
   token: string;
   timeoutMs: number;
+  /** How long answers with no entities must repeat before the catalog is emptied. */
+  confirmEmptyMs: number;
 }
 
 /**
@@ -35,15 +40,23 @@ export type ReadOutcome =
   | { kind: 'unchanged' }
   | { kind: 'kept'; reason: string };
 
+type Fetched =
+  | { kind: 'fetched'; entities: Entity[]; etag: string | null }
+  | { kind: 'unchanged' }
+  | { kind: 'kept'; reason: string };
+
 /** The provider; `read` is what the schedule runs. */
 export class TrellisEntityProvider implements EntityProvider {
   private connection?: EntityProviderConnection;
   private etag: string | null = null;
+  /** When the answers started to have no entities (milliseconds), while they still do. */
+  private emptySince: number | null = null;
   private readonly location: string;
 
   constructor(
     private readonly options: TrellisProviderOptions,
     private readonly logger: LoggerService,
+    private readonly now: () => number = Date.now,
   ) {
     this.location = `url:${options.baseUrl}/catalog/entities`;
   }
@@ -61,7 +74,7 @@ export class TrellisEntityProvider implements EntityProvider {
     if (!this.connection) {
       return { kind: 'kept', reason: 'the catalog has not connected the provider yet' };
     }
-    const outcome = await this.fetchEntities();
+    const outcome = this.holdEmpty(await this.fetchEntities());
     if (outcome.kind === 'kept') {
       this.logger.warn(`Trellis catalog not read, entities kept as they are: ${outcome.reason}`);
       return outcome;
@@ -82,11 +95,30 @@ export class TrellisEntityProvider implements EntityProvider {
     return { kind: 'applied', entities: outcome.entities.length, etag: outcome.etag };
   }
 
-  private async fetchEntities(): Promise<
-    | { kind: 'fetched'; entities: Entity[]; etag: string | null }
-    | { kind: 'unchanged' }
-    | { kind: 'kept'; reason: string }
-  > {
+  /** An answer with no entities becomes `kept` until such answers have lasted long enough. */
+  private holdEmpty(outcome: Fetched): Fetched {
+    if (outcome.kind !== 'fetched') {
+      return outcome;
+    }
+    if (outcome.entities.length > 0) {
+      this.emptySince = null;
+      return outcome;
+    }
+    const now = this.now();
+    this.emptySince ??= now;
+    const confirmsAt = this.emptySince + this.options.confirmEmptyMs;
+    if (now >= confirmsAt) {
+      return outcome;
+    }
+    return {
+      kind: 'kept',
+      reason:
+        `Trellis answered with no entities; held until ${new Date(confirmsAt).toISOString()} ` +
+        '(trellis.catalog.confirmEmptyAfter), unless an answer with entities comes first',
+    };
+  }
+
+  private async fetchEntities(): Promise<Fetched> {
     const headers: Record<string, string> = {
       Accept: 'application/json',
       Authorization: `Bearer ${this.options.token}`,
