@@ -132,8 +132,8 @@ class Scaffolder:
     def currency(self, entity_ref: str) -> dict[str, object]:
         """The blueprint currency of the known repository whose entity is ``entity_ref``.
 
-        Raises ``NotFound`` for an entity no configured repository records (naming the
-        repositories that could not be read, one of which may be it). A blueprint source or
+        Raises ``NotFound`` for an entity no configured repository records (counting those
+        that could not be read, one of which may be it). A blueprint source or
         changelog that cannot be read makes the answer ``unavailable``, with the reason.
         """
         kind, namespace, name = parse_ref(entity_ref)
@@ -141,10 +141,11 @@ class Scaffolder:
         survey = self.survey()
         found = [i for i in survey.instances if (i.entity_ref or "").lower() == wanted]
         if not found:
+            count = len(self.repositories)
             unread = f"; {len(survey.problems)} could not be read" if survey.problems else ""
             raise NotFound(
-                f"Trellis knows no generated repository of {wanted}: it reads "
-                f"{len(self.repositories)} configured repositories "
+                f"Trellis knows no generated repository of {wanted}: it reads {count} "
+                f"configured {'repository' if count == 1 else 'repositories'} "
                 f"(TRELLIS_BLUEPRINTS__REPOSITORIES){unread}"
             )
         instance = found[0]
