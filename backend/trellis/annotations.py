@@ -18,6 +18,7 @@ __all__ = [
     "DESIRED_REPLICAS",
     "ENVIRONMENT",
     "GITHUB_PROJECT_SLUG",
+    "GITLAB_PROJECT_SLUG",
     "GPU_LIMITS",
     "GPU_PRODUCT",
     "GPU_REQUESTS",
@@ -103,6 +104,7 @@ ENVIRONMENT = f"{PREFIX}/environment"
 SOURCE_LOCATION = "backstage.io/source-location"
 TECHDOCS_REF = "backstage.io/techdocs-ref"
 GITHUB_PROJECT_SLUG = "github.com/project-slug"
+GITLAB_PROJECT_SLUG = "gitlab.com/project-slug"
 KUBERNETES_ID = "backstage.io/kubernetes-id"
 KUBERNETES_LABEL_SELECTOR = "backstage.io/kubernetes-label-selector"
 KUBERNETES_NAMESPACE = "backstage.io/kubernetes-namespace"

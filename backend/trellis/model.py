@@ -380,3 +380,6 @@ class BlueprintInstance:
     version: str
     source: str
     entity_ref: str | None = None
+    #: Its entity's Git host annotations (``github.com/project-slug`` and the like) as
+    #: ``(key, value)`` pairs: where its blueprint-update requests are opened.
+    project_slugs: tuple[tuple[str, str], ...] = ()

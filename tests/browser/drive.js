@@ -63,6 +63,79 @@ async function readTraining(page) {
   );
 }
 
+/** The Regional variants and servers card: each variant's and server's facts as shown. */
+async function readVariantsAndServers(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('[data-testid="trellis-variants-servers"]');
+    if (!root) {
+      const error = document.querySelector('[data-testid="trellis-variants-error"]');
+      return { error: error ? error.textContent.trim() : 'no card' };
+    }
+    const text = (row, id) => row.querySelector(`[data-testid="${id}"]`)?.textContent.trim() ?? null;
+    const links = row => [...row.querySelectorAll('a')].map(a => a.getAttribute('href'));
+    return {
+      variants: [...root.querySelectorAll('[data-testid="trellis-variant"]')].map(row => ({
+        ref: row.dataset.ref,
+        text: row.querySelector('td').textContent.trim(),
+        region: text(row, 'trellis-variant-region'),
+        method: text(row, 'trellis-variant-method'),
+        parentVersion: text(row, 'trellis-variant-parent-version'),
+        version: text(row, 'trellis-variant-version'),
+        dataset: text(row, 'trellis-variant-dataset'),
+        links: links(row),
+      })),
+      noVariants: text(root, 'trellis-no-variants'),
+      servers: [...root.querySelectorAll('[data-testid="trellis-server"]')].map(row => ({
+        ref: row.dataset.ref,
+        region: text(row, 'trellis-server-region'),
+        cluster: text(row, 'trellis-server-cluster'),
+        runtime: text(row, 'trellis-server-runtime'),
+        serves: text(row, 'trellis-server-serves'),
+        apis: text(row, 'trellis-server-apis'),
+        links: links(row),
+      })),
+      noServers: text(root, 'trellis-no-servers-listed'),
+    };
+  });
+}
+
+/** The Blueprint currency card: its facts, the update request link and the releases. */
+async function readCurrency(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('[data-testid="trellis-currency"]');
+    if (!root) {
+      const error = document.querySelector('[data-testid="trellis-currency-error"]');
+      return { error: error ? error.textContent.trim() : 'no card' };
+    }
+    const text = id => root.querySelector(`[data-testid="${id}"]`)?.textContent.trim() ?? null;
+    const link = root.querySelector('[data-testid="trellis-currency-request-link"]');
+    return {
+      status: root.dataset.status,
+      unavailable: text('trellis-currency-unavailable'),
+      blueprint: text('trellis-currency-blueprint'),
+      current: text('trellis-currency-current'),
+      latest: text('trellis-currency-latest'),
+      behind: text('trellis-currency-behind'),
+      request: text('trellis-currency-request'),
+      requestUrl: link ? link.getAttribute('href') : null,
+      releases: [...root.querySelectorAll('[data-testid="trellis-currency-release"]')].map(section => ({
+        version: section.dataset.version,
+        text: section.textContent.trim(),
+      })),
+    };
+  });
+}
+
+/** A screenshot of the card around `inner` (its InfoCard), else of the whole page. */
+async function cardScreenshot(page, inner, path) {
+  const card = page.locator(inner).locator('xpath=ancestor::*[contains(@class, "MuiCard-root")][1]');
+  if ((await card.count()) === 1) {
+    await card.screenshot({ path });
+  } else {
+    await page.screenshot({ path, fullPage: true });
+  }
+}
+
 async function main() {
   const options = JSON.parse(process.argv[2]);
   const browser = await chromium.launch({
@@ -120,6 +193,33 @@ async function main() {
       ),
     );
     await page.screenshot({ path: options.screenshots.catalog, fullPage: false });
+    }
+    // A model's regional variants and its servers (and its variants'), from the catalog.
+    if (options.steps.includes('variants')) {
+      await page.goto(`${options.appUrl}/catalog/${options.model.replace('/', '/resource/')}`);
+      await page.waitForSelector(
+        '[data-testid="trellis-variants-servers"], [data-testid="trellis-variants-error"]',
+      );
+      result.variants = await readVariantsAndServers(page);
+      await cardScreenshot(page, '[data-testid="trellis-variants-servers"]', options.screenshots.variants);
+      // A variant's own page: the card says what it is and what it lacks.
+      await page.goto(`${options.appUrl}/catalog/${options.adapter.replace('/', '/resource/')}`);
+      await page.waitForSelector(
+        '[data-testid="trellis-variants-servers"], [data-testid="trellis-variants-error"]',
+      );
+      result.adapterVariants = await readVariantsAndServers(page);
+    }
+
+    // A generated repository's Component: its blueprint currency, from Trellis.
+    if (options.steps.includes('currency')) {
+      await page.goto(`${options.appUrl}/catalog/${options.repository.replace('/', '/component/')}`);
+      await page.waitForSelector('[data-testid="trellis-currency"], [data-testid="trellis-currency-error"]');
+      result.currency = await readCurrency(page);
+      await page.screenshot({ path: options.screenshots.currency, fullPage: true });
+      // A Component naming a blueprint that Trellis does not know: the card says why.
+      await page.goto(`${options.appUrl}/catalog/${options.unknownRepository.replace('/', '/component/')}`);
+      await page.waitForSelector('[data-testid="trellis-currency"], [data-testid="trellis-currency-error"]');
+      result.unknownCurrency = await readCurrency(page);
     }
   } catch (error) {
     // What the page showed instead, for the failure message.

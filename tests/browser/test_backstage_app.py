@@ -36,7 +36,9 @@ import httpx
 import pytest
 
 from support.backstage import BackstageBackend, node_executable
+from support.blueprints import VARIANTS
 from support.doc_snippets import snippet
+from support.gitrepos import blueprint_source, generated_repo, release
 from support.kube_replay import KubeReplay
 from support.observability import DATA_SECONDS, FRAUD_EU, FRAUD_US, expected_series
 from support.prometheus import Fleet, PrometheusServer, prometheus_with
@@ -66,7 +68,38 @@ OTHERS = [
     ModelSpec("demand-forecast", {"owner": "supply-ml", "system": "supply-chain"}, 3, champion=3),
     ModelSpec("churn-predictor", {"owner": "growth-ml"}, versions=2, champion=2),
 ]
-NAMES = {MODEL, *(spec.name for spec in OTHERS)}
+#: Regional fine-tunes of the model (adapters: `model_kind`, `parent_model`, `data_region`).
+REGIONAL = {
+    "fraud-detector-de": ("eu-central-1", "lora", "2", "d" * 64),
+    "fraud-detector-jp": ("ap-northeast-1", "qlora", "3", "a" * 64),
+}
+ADAPTERS = [
+    ModelSpec(
+        name,
+        {
+            "owner": "group:default/ml",
+            "model_kind": "adapter",
+            "parent_model": MODEL,
+            "data_region": region,
+            "method": method,
+            "parent_version": parent,
+            "dataset_fingerprint": fingerprint,
+        },
+        versions=2,
+        champion=2,
+    )
+    for name, (region, method, parent, fingerprint) in REGIONAL.items()
+]
+NAMES = {MODEL, *(spec.name for spec in [*OTHERS, *ADAPTERS])}
+#: A repository generated from the ml-model blueprint's 1.0.0, known to Trellis; the blueprint
+#: has since released 1.1.0 and 1.2.0. Its catalog-info.yaml is a location of the catalog.
+REPOSITORY = "fraud-detector"
+#: A Component that names a blueprint, in a repository Trellis is not told of.
+UNKNOWN_REPOSITORY = "legacy-scoring"
+NEWER_RELEASES = {
+    "1.2.0": "- Serving manifests set resource limits.",
+    "1.1.0": "- The catalog entry says who manages it.",
+}
 #: The teams that own the models, as an adopter's catalog has them: their pages link up.
 TEAMS = ("ml", "supply-ml", "growth-ml")
 #: History runs this far past now, so the card's window (ending now) is covered to its end.
@@ -118,6 +151,27 @@ def app_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def generated_repository(root: Path) -> tuple[Path, Path]:
+    """A scratch blueprint source released up to 1.2.0, and a repository rendered at 1.0.0."""
+    source = blueprint_source(root / "blueprints")
+    for version, notes in reversed(NEWER_RELEASES.items()):
+        release(source, version, notes)
+    answers = {**VARIANTS["sklearn-github-aws"], "owner": "group:default/ml"}
+    repository = generated_repo(source, root / REPOSITORY, answers)
+    unknown = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {
+            "name": UNKNOWN_REPOSITORY,
+            "annotations": {"trellis.dev/blueprint": "ml-model"},
+        },
+        "spec": {"type": "service", "lifecycle": "production", "owner": "group:default/ml"},
+    }
+    # Another file location of the catalog, beside the repository's own catalog-info.yaml.
+    (root / "unknown-repository.yaml").write_text(json.dumps(unknown))
+    return source, repository
+
+
 @pytest.fixture(scope="module")
 def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     root = tmp_path_factory.mktemp("scene")
@@ -128,6 +182,8 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     registry = f"sqlite:///{root / 'mlflow.db'}"
     trained = seed_trained(registry, MODEL, RUNS, {"champion": 2, "candidate": 3})
     seed(registry, OTHERS)
+    seed(registry, ADAPTERS)
+    source, repository = generated_repository(root)
 
     app_port = free_port()
     app_url = f"http://127.0.0.1:{app_port}"
@@ -150,6 +206,8 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 "TRELLIS_KUBERNETES__REGIONS": "hub=eu-west-1,edge=us-east-1",
                 "TRELLIS_PROMETHEUS__URL": prometheus.url,
                 "TRELLIS_API_TOKENS": TOKEN,
+                "TRELLIS_BLUEPRINTS__SOURCE": str(source),
+                "TRELLIS_BLUEPRINTS__REPOSITORIES": str(repository),
             },
         )
         trellis.state_dir.mkdir()
@@ -183,7 +241,11 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             )
             with BackstageBackend.start(
                 root / "backstage",
-                locations=[{"type": "file", "target": str(teams)}],
+                locations=[
+                    {"type": "file", "target": str(teams)},
+                    {"type": "file", "target": str(repository / "catalog-info.yaml")},
+                    {"type": "file", "target": str(root / "unknown-repository.yaml")},
+                ],
                 reading_allow=[],
                 extra_config=config,
                 scaffolder=False,
@@ -224,6 +286,9 @@ def drive(scene: Scene, steps: list[str], screenshots: dict[str, Path]) -> dict[
         "chromium": str(CHROMIUM),
         "model": f"default/{MODEL}",
         "models": len(NAMES),
+        "repository": f"default/{REPOSITORY}",
+        "unknownRepository": f"default/{UNKNOWN_REPOSITORY}",
+        "adapter": f"default/{next(iter(REGIONAL))}",
         "steps": steps,
         "screenshots": {name: str(path) for name, path in screenshots.items()},
         "timeoutMs": int(scaled(20) * 1000),
@@ -351,3 +416,117 @@ def test_the_card_says_why_when_prometheus_cannot_be_read(scene: Scene) -> None:
             assert cell["reason"] == "unavailable", cell  # the reason is said once, above
     assert TOKEN not in scene.backstage.log_tail(10_000)
     record_screenshots(MANIFEST, [shot])
+
+
+def related(backstage: BackstageBackend, ref: str, relation: str) -> set[str]:
+    """The targets of one kind of relation of an entity, as the catalog has stitched them."""
+    kind, _, rest = ref.partition(":")
+    found = backstage.entities(f"kind={kind},metadata.name={rest.partition('/')[2]}")
+    return {r["targetRef"] for e in found for r in e.get("relations", []) if r["type"] == relation}
+
+
+@pytest.fixture(scope="module")
+def shown_cards(scene: Scene) -> dict[str, Any]:
+    """What the Regional variants and servers and the Blueprint currency cards show."""
+    model = f"resource:default/{MODEL}"
+    variants = {f"resource:default/{name}" for name in REGIONAL}
+    scene.backstage.wait_for(
+        lambda: (
+            variants <= related(scene.backstage, model, "dependencyOf")
+            and len(
+                {r for r in related(scene.backstage, model, "dependencyOf") if "component:" in r}
+            )
+            >= 3
+        ),  # its two servers and the generated repository's Component
+        scaled(60),
+        "the model's variants and servers related to it in the catalog",
+    )
+    for name in (REPOSITORY, UNKNOWN_REPOSITORY):
+        query = f"kind=component,metadata.name={name}"
+        scene.backstage.wait_for(
+            lambda query=query: bool(scene.backstage.entities(query)),
+            scaled(60),
+            f"the Component {name}",
+        )
+    shots = {
+        "variants": IMAGES / "model-variants-and-servers.png",
+        "currency": IMAGES / "repository-blueprint-currency.png",
+    }
+    shown = drive(scene, ["variants", "currency"], shots)
+    assert shown["pageErrors"] == []
+    for path in shots.values():
+        assert path.stat().st_size > 5_000, path
+    record_screenshots(MANIFEST, shots.values())
+    return shown
+
+
+def test_the_model_page_shows_its_regional_variants_and_the_servers_of_each(
+    shown_cards: dict[str, Any],
+) -> None:
+    card = shown_cards["variants"]
+    assert "error" not in card, card
+    # Sorted by region: each variant with the facts its adapter model carries, and a link.
+    assert [v["ref"] for v in card["variants"]] == [
+        "resource:default/fraud-detector-jp",
+        "resource:default/fraud-detector-de",
+    ]
+    for variant in card["variants"]:
+        name = variant["ref"].split("/")[-1]
+        region, method, parent, fingerprint = REGIONAL[name]
+        assert (variant["region"], variant["method"], variant["parentVersion"]) == (
+            region,
+            method,
+            parent,
+        ), variant
+        assert variant["version"] == "2", variant  # the champion of the adapter
+        assert variant["dataset"] == fingerprint[:12], variant
+        assert variant["links"] == [f"/catalog/default/resource/{name}"], variant
+    assert card["noVariants"] is None
+    # The recorded clusters serve the model in two regions; each server provides its API.
+    servers = {s["region"]: s for s in card["servers"]}
+    assert sorted(servers) == ["eu-west-1", "us-east-1"], card["servers"]
+    for region, cluster in (("eu-west-1", "hub"), ("us-east-1", "edge")):
+        server = servers[region]
+        assert server["cluster"] == cluster, server
+        assert server["runtime"] == "kserve-mlserver", server
+        assert server["serves"].startswith("this model"), server
+        name = server["ref"].split("/")[-1]
+        assert server["links"] == [
+            f"/catalog/default/component/{name}",
+            f"/catalog/default/api/{name}",
+        ], server
+    assert card["noServers"] is None
+
+    # On a variant's own page: no variants of its own, its base named, no servers.
+    adapter = shown_cards["adapterVariants"]
+    assert (adapter["variants"], adapter["servers"]) == ([], []), adapter
+    assert adapter["noVariants"].startswith("No fine-tuned variants: this model is itself a")
+    assert adapter["noVariants"].endswith(f"of {MODEL}."), adapter
+    assert adapter["noServers"].startswith("No model servers: no Kubernetes cluster"), adapter
+
+
+def test_the_repository_page_shows_its_blueprint_currency_and_update_request(
+    shown_cards: dict[str, Any],
+) -> None:
+    card = shown_cards["currency"]
+    assert "error" not in card, card
+    assert (card["status"], card["unavailable"]) == ("ok", None)
+    assert (card["blueprint"], card["current"], card["latest"]) == ("ml-model", "1.0.0", "1.2.0")
+    assert card["behind"] == "2 releases behind"
+    # The branch scripts/blueprint-update.sh pushes, searched on the repository's GitHub.
+    assert card["requestUrl"] == (
+        "https://github.com/acme/fraud-detector/pulls?q=is%3Apr+head%3Ablueprint-update%2F1.2.0"
+    )
+    assert "blueprint-update/1.2.0" in card["request"]
+    assert [r["version"] for r in card["releases"]] == list(NEWER_RELEASES)
+    for shown, notes in zip(card["releases"], NEWER_RELEASES.values(), strict=True):
+        assert notes.removeprefix("- ") in shown["text"], shown
+
+
+def test_a_component_trellis_does_not_know_gets_the_reason_not_a_blank_card(
+    shown_cards: dict[str, Any],
+) -> None:
+    card = shown_cards["unknownCurrency"]
+    assert card["error"].startswith("Trellis could not say how current this repository is: ")
+    assert "answered 404" in card["error"]
+    assert f"no generated repository of component:default/{UNKNOWN_REPOSITORY}" in card["error"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from trellis.api.deps import Detail, ScaffolderDep, TokenRequired
+from trellis.api.deps import Answer, Detail, ScaffolderDep, TokenRequired
 from trellis.blueprints import answers_schema
 from trellis.errors import NotFound
 
@@ -171,6 +171,67 @@ async def list_repositories(scaffolder: ScaffolderDep) -> RepositoryList:
             for location, reason in survey.problems
         ],
     )
+
+
+class ReleasePublic(Answer):
+    """One release the repository has not taken yet, as its changelog tells it."""
+
+    version: str
+    date: str | None
+    notes: str
+
+
+class UpdateRequestPublic(Answer):
+    """Where the scheduled workflow's update request is found."""
+
+    host: str = Field(description="`github` or `gitlab`.")
+    branch: str = Field(description="The branch the workflow pushes: `blueprint-update/<v>`.")
+    url: str = Field(description="A search for requests from that branch on the host.")
+
+
+class CurrencyPublic(Answer):
+    """How current one generated repository is with its blueprint."""
+
+    entityRef: str | None
+    location: str
+    blueprint: str
+    currentVersion: str
+    latestVersion: str | None
+    versionsBehind: int | None
+    upToDate: bool
+    note: str | None = Field(description="Why versionsBehind is counted as it is, if odd.")
+    status: Literal["ok", "unavailable"]
+    reason: str | None = Field(description="Why the status is `unavailable`.")
+    releases: list[ReleasePublic] = Field(description="Newer releases, newest first.")
+    updateRequest: UpdateRequestPublic | None
+    updateRequestReason: str | None = Field(description="Why there is no update request link.")
+
+
+_Segment = Annotated[str, Path(min_length=1, max_length=253)]
+
+
+@router.get(
+    "/currency/{namespace}/{kind}/{name}",
+    response_model=CurrencyPublic,
+    summary="Blueprint currency of a generated repository's entity",
+    responses={
+        404: {"model": Detail, "description": "No known generated repository is that entity."},
+        503: {"model": Detail, "description": "Blueprints are not configured."},
+    },
+)
+async def currency(
+    namespace: _Segment, kind: _Segment, name: _Segment, scaffolder: ScaffolderDep
+) -> CurrencyPublic:
+    """How far behind its blueprint a generated repository is, and its update request.
+
+    The blueprint, the version in use, the newest release, the changelog in between, and a
+    link to the request the repository's scheduled workflow opens. Only repositories Trellis
+    reads (``TRELLIS_BLUEPRINTS__REPOSITORIES``) are known; their entity is the one their
+    ``catalog-info.yaml`` names.
+    """
+    ref = f"{kind}:{namespace}/{name}"
+    answer = await asyncio.to_thread(scaffolder.currency, ref)
+    return CurrencyPublic.model_validate(answer)
 
 
 @router.post(

@@ -17,9 +17,18 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from trellis.blueprints import blueprint_fact, check_answers, usage_by_version
+from trellis.blueprints import (
+    Release,
+    blueprint_fact,
+    check_answers,
+    parse_changelog,
+    releases_between,
+    usage_by_version,
+)
+from trellis.blueprints.currency import currency_answer
 from trellis.blueprints.template import location_entity, template_entity
-from trellis.errors import SourceUnavailable, TimedOut
+from trellis.entity_refs import parse_ref, stringify_ref
+from trellis.errors import NotFound, SourceUnavailable, TimedOut, TrellisError
 from trellis.model import Blueprint, BlueprintInstance
 from trellis.ports import GeneratedRepositories, Rendering, RenderPool, TemplateSource
 from trellis.services.updates import known_instances
@@ -75,7 +84,12 @@ class Scaffolder:
         self.renders = renders
         self.reader = reader
         self._cache: TTLCache[str, Any] = TTLCache(maxsize=4, ttl=cache_seconds)
+        #: Changelog sections by (blueprint, current, newest): one read per update step.
+        self._changes: TTLCache[tuple[str, str, str], tuple[Release, ...]] = TTLCache(
+            64, ttl=cache_seconds
+        )
         self._lock = threading.Lock()
+        self._versions_problem: str | None = None
 
     def close(self) -> None:
         """Stop renders still running; release the HTTP connections to the repositories."""
@@ -90,6 +104,7 @@ class Scaffolder:
                     found = self.source.versions_by_blueprint()
                 except SourceUnavailable as exc:
                     log.warning("blueprint versions unknown: %s", exc)
+                    self._versions_problem = str(exc)
                     return None
                 self._cache["versions"] = {name: tuple(v) for name, v in found.items()}
             versions: Mapping[str, tuple[str, ...]] = self._cache["versions"]
@@ -113,6 +128,56 @@ class Scaffolder:
                 )
             survey: Survey = self._cache["survey"]
             return survey
+
+    def currency(self, entity_ref: str) -> dict[str, object]:
+        """The blueprint currency of the known repository whose entity is ``entity_ref``.
+
+        Raises ``NotFound`` for an entity no configured repository records (counting those
+        that could not be read, one of which may be it). A blueprint source or
+        changelog that cannot be read makes the answer ``unavailable``, with the reason.
+        """
+        kind, namespace, name = parse_ref(entity_ref)
+        wanted = stringify_ref(kind, namespace, name).lower()
+        survey = self.survey()
+        found = [i for i in survey.instances if (i.entity_ref or "").lower() == wanted]
+        if not found:
+            count = len(self.repositories)
+            unread = f"; {len(survey.problems)} could not be read" if survey.problems else ""
+            raise NotFound(
+                f"Trellis knows no generated repository of {wanted}: it reads {count} "
+                f"configured {'repository' if count == 1 else 'repositories'} "
+                f"(TRELLIS_BLUEPRINTS__REPOSITORIES){unread}"
+            )
+        instance = found[0]
+        versions = None if survey.versions is None else survey.versions.get(instance.blueprint, ())
+        problem = None
+        if versions is None:
+            problem = self._versions_problem or "the blueprint source could not be read"
+        elif not versions:
+            problem = f"the blueprint source has no release of {instance.blueprint}"
+        answer = currency_answer(instance, versions, (), problem)
+        newest, behind = answer["latestVersion"], answer["versionsBehind"]
+        if problem is None and isinstance(newest, str) and behind != 0:
+            try:
+                releases = self._releases(instance.blueprint, instance.version, newest)
+            except TrellisError as exc:
+                problem = f"the changelog of {instance.blueprint} could not be read: {exc}"
+                releases = ()
+            answer = currency_answer(instance, versions, releases, problem)
+        return answer
+
+    def _releases(self, blueprint: str, current: str, newest: str) -> tuple[Release, ...]:
+        """The changelog sections after ``current`` up to ``newest``, newest first (cached)."""
+        key = (blueprint, current, newest)
+        with self._lock:
+            if key in self._changes:
+                cached: tuple[Release, ...] = self._changes[key]
+                return cached
+        changelog = parse_changelog(self.source.changelog(blueprint, ref=newest))
+        releases = tuple(releases_between(changelog, current, newest))
+        with self._lock:
+            self._changes[key] = releases
+        return releases
 
     def _named(self, instance: BlueprintInstance) -> BlueprintInstance:
         """A ``.cruft.json`` repository under its registered template's blueprint name."""

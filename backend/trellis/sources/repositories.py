@@ -18,6 +18,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trellis import annotations as ann
 from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import BlueprintInstance
@@ -44,6 +45,8 @@ CATALOG_FILE = "catalog-info.yaml"
 #: What Copier writes where it could not merge a local edit with a blueprint change.
 CONFLICT_MARKER = "<<<<<<< before updating"
 _ENV_LOCK = threading.Lock()
+#: The annotations that name a repository on its Git host, read from its catalog entity.
+_SLUG_ANNOTATIONS = (ann.GITHUB_PROJECT_SLUG, ann.GITLAB_PROJECT_SLUG)
 
 
 def read_instance(
@@ -78,7 +81,7 @@ def read_instance(
         blueprint=str(blueprint),
         version=str(version),
         source=str(answers.get("_src_path", "")),
-        entity_ref=_entity_ref(location, catalog) if catalog is not None else None,
+        **_entity_facts(location, catalog),
     )
 
 
@@ -206,7 +209,7 @@ def _cruft_instance(
         blueprint=record.template,
         version=record.checkout or record.commit,
         source=record.template,
-        entity_ref=_entity_ref(location, catalog) if catalog is not None else None,
+        **_entity_facts(location, catalog),
     )
 
 
@@ -295,14 +298,28 @@ def _answers(location: str, text: str | None) -> dict[str, Any]:
     return loaded
 
 
-def _entity_ref(location: str, text: str) -> str | None:
-    """``kind:namespace/name`` of the first entity in ``catalog-info.yaml``."""
+def _entity_facts(location: str, text: str | None) -> dict[str, Any]:
+    """A ``BlueprintInstance``'s ``entity_ref`` and ``project_slugs``, from its catalog file.
+
+    The first entity with a kind and a name is the repository's; its Git host annotations
+    say where the repository lives (and where its update requests are opened).
+    """
+    if text is None:
+        return {}
     try:
         documents = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
         raise ConfigError(f"{location}: {CATALOG_FILE} is {yaml_problem(exc)}") from None
     for entity in documents:
         ref = ref_of(entity)
-        if ref is not None:
-            return ref
+        if ref is None:
+            continue
+        metadata = entity.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        slugs = tuple(
+            (key, value)
+            for key in _SLUG_ANNOTATIONS
+            if isinstance(annotations, dict) and isinstance(value := annotations.get(key), str)
+        )
+        return {"entity_ref": ref, "project_slugs": slugs}
     raise ConfigError(f"{location}: {CATALOG_FILE} holds no entity with a kind and a name")

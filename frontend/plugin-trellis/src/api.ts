@@ -8,7 +8,7 @@ import {
   type DiscoveryApi,
   type FetchApi,
 } from '@backstage/core-plugin-api';
-import type { ObservabilityPage } from './types';
+import type { BlueprintCurrency, ObservabilityPage } from './types';
 
 export interface TrellisApi {
   /** Golden signals and training history of one entity over the last `range`. */
@@ -16,6 +16,12 @@ export interface TrellisApi {
     entity: { namespace: string; kind: string; name: string },
     options?: { range?: string; step?: string },
   ): Promise<ObservabilityPage>;
+  /** How far a generated repository's entity is behind its blueprint, and its update request. */
+  getBlueprintCurrency(entity: {
+    namespace: string;
+    kind: string;
+    name: string;
+  }): Promise<BlueprintCurrency>;
 }
 
 export const trellisApiRef = createApiRef<TrellisApi>({ id: 'plugin.trellis.service' });
@@ -39,24 +45,42 @@ export class TrellisClient implements TrellisApi {
     entity: { namespace: string; kind: string; name: string },
     options: { range?: string; step?: string } = {},
   ): Promise<ObservabilityPage> {
-    const proxy = await this.deps.discoveryApi.getBaseUrl('proxy');
-    const path = [entity.namespace, entity.kind.toLocaleLowerCase('en-US'), entity.name]
-      .map(encodeURIComponent)
-      .join('/');
     const query = new URLSearchParams({ range: options.range ?? '1h' });
     if (options.step) {
       query.set('step', options.step);
     }
-    const url = `${proxy}${this.deps.proxyPath ?? DEFAULT_PROXY_PATH}/api/observability/${path}?${query}`;
+    const url = `${await this.entityUrl('/api/observability', entity)}?${query}`;
     let page = this.inFlight.get(url);
     if (!page) {
-      page = this.fetchPage(url).finally(() => this.inFlight.delete(url));
+      page = this.fetchJson<ObservabilityPage>(url).finally(() => this.inFlight.delete(url));
       this.inFlight.set(url, page);
     }
     return page;
   }
 
-  private async fetchPage(url: string): Promise<ObservabilityPage> {
+  async getBlueprintCurrency(entity: {
+    namespace: string;
+    kind: string;
+    name: string;
+  }): Promise<BlueprintCurrency> {
+    return this.fetchJson<BlueprintCurrency>(
+      await this.entityUrl('/api/blueprints/currency', entity),
+    );
+  }
+
+  /** `{proxy}/trellis{route}/{namespace}/{kind}/{name}`, each part encoded. */
+  private async entityUrl(
+    route: string,
+    entity: { namespace: string; kind: string; name: string },
+  ): Promise<string> {
+    const proxy = await this.deps.discoveryApi.getBaseUrl('proxy');
+    const path = [entity.namespace, entity.kind.toLocaleLowerCase('en-US'), entity.name]
+      .map(encodeURIComponent)
+      .join('/');
+    return `${proxy}${this.deps.proxyPath ?? DEFAULT_PROXY_PATH}${route}/${path}`;
+  }
+
+  private async fetchJson<T>(url: string): Promise<T> {
     const response = await this.deps.fetchApi.fetch(url);
     if (!response.ok) {
       let detail = response.statusText;
@@ -68,6 +92,6 @@ export class TrellisClient implements TrellisApi {
       }
       throw new Error(`Trellis answered ${response.status}: ${detail}`);
     }
-    return (await response.json()) as ObservabilityPage;
+    return (await response.json()) as T;
   }
 }

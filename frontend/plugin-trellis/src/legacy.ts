@@ -1,4 +1,4 @@
-/** The same card for apps still on the legacy frontend system (`EntityPage.tsx`). */
+/** The same cards for apps still on the legacy frontend system (`EntityPage.tsx`). */
 import {
   createApiFactory,
   createComponentExtension,
@@ -35,6 +35,27 @@ export const EntityTrellisTrainingHistoryCard = trellisPlugin.provide(
     name: 'EntityTrellisTrainingHistoryCard',
     component: {
       lazy: () => import('./components/TrainingHistoryCard').then(m => m.TrainingHistoryCard),
+    },
+  }),
+);
+
+/** `<EntityTrellisVariantsAndServersCard />`: a model's regional variants and their servers. */
+export const EntityTrellisVariantsAndServersCard = trellisPlugin.provide(
+  createComponentExtension({
+    name: 'EntityTrellisVariantsAndServersCard',
+    component: {
+      lazy: () =>
+        import('./components/VariantsAndServersCard').then(m => m.VariantsAndServersCard),
+    },
+  }),
+);
+
+/** `<EntityTrellisBlueprintCurrencyCard />`, for Components generated from a blueprint. */
+export const EntityTrellisBlueprintCurrencyCard = trellisPlugin.provide(
+  createComponentExtension({
+    name: 'EntityTrellisBlueprintCurrencyCard',
+    component: {
+      lazy: () => import('./components/BlueprintCurrencyCard').then(m => m.BlueprintCurrencyCard),
     },
   }),
 );

@@ -1,4 +1,6 @@
-/** The parts of Trellis's `GET /api/observability/{namespace}/{kind}/{name}` answer the cards show. */
+/** The parts of Trellis's answers the cards show. */
+
+// GET /api/observability/{namespace}/{kind}/{name}
 
 export type SignalStatus = 'ok' | 'missing' | 'stale' | 'unavailable';
 
@@ -61,4 +63,30 @@ export interface ObservabilityPage {
   model: { servers: number; signals: Signal[] };
   training: Training[];
   sources: Record<string, SourceState>;
+}
+
+// GET /api/blueprints/currency/{namespace}/{kind}/{name}
+
+export interface BlueprintRelease {
+  version: string;
+  date: string | null;
+  notes: string;
+}
+
+export interface BlueprintCurrency {
+  entityRef: string | null;
+  location: string;
+  blueprint: string;
+  currentVersion: string;
+  latestVersion: string | null;
+  /** Releases newer than the version in use; null when that cannot be told. */
+  versionsBehind: number | null;
+  upToDate: boolean;
+  note: string | null;
+  status: 'ok' | 'unavailable';
+  reason: string | null;
+  /** The releases not taken yet, newest first. */
+  releases: BlueprintRelease[];
+  updateRequest: { host: 'github' | 'gitlab'; branch: string; url: string } | null;
+  updateRequestReason: string | null;
 }
