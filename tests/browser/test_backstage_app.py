@@ -429,47 +429,6 @@ def test_the_model_page_shows_golden_signals_from_prometheus_and_the_catalog_lis
     record_screenshots(MANIFEST, shots.values())
 
 
-def prometheus_state(scene: Scene) -> str:
-    """How Trellis finds Prometheus when asked for the model's page right now."""
-    page = httpx.get(
-        f"{scene.trellis.url}/api/observability/default/resource/{MODEL}",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=scaled(30),
-    )
-    page.raise_for_status()
-    state: str = page.json()["sources"]["prometheus"]["status"]
-    return state
-
-
-def test_the_card_says_why_when_prometheus_cannot_be_read(scene: Scene) -> None:
-    scene.prometheus.stop()
-    try:
-        # Trellis serves a complete answer again for a few seconds; wait until it has read
-        # (and failed to read) Prometheus itself, as the next page load will.
-        wait_until(
-            lambda: prometheus_state(scene) == "unavailable",
-            timeout=scaled(60),
-            what="Trellis to find Prometheus unavailable",
-        )
-        shot = IMAGES / "model-entity-page-prometheus-down.png"
-        shown = drive(scene, ["card"], {"entity": shot})
-    finally:
-        scene.prometheus.start()
-    card = shown["card"]
-    assert "error" not in card, card
-    [unavailable] = card["unavailable"]
-    assert unavailable.startswith("prometheus is unavailable: ")
-    assert len(unavailable) > len("prometheus is unavailable: ") + 5
-    assert [row["region"] for row in card["rows"]] == ["eu-west-1", "us-east-1", "All regions"]
-    for row in card["rows"]:
-        for signal in SIGNALS:
-            cell = row["cells"][signal]
-            assert cell["value"] is None, cell
-            assert cell["reason"] == "unavailable", cell  # the reason is said once, above
-    assert TOKEN not in scene.backstage.log_tail(10_000)
-    record_screenshots(MANIFEST, [shot])
-
-
 def model_server(scene: Scene, region: str) -> dict[str, Any]:
     """The catalog's model-server Component of the model in ``region``."""
     [server] = [
@@ -527,6 +486,7 @@ def test_the_model_page_has_scorecards_and_its_server_page_its_kubernetes_object
         "kubernetes": IMAGES / "model-server-kubernetes.png",
         "techdocs": IMAGES / "model-techdocs.png",
     }
+    before = trellis_checks(scene)
     deployments = sorted({name for objects in found.values() for name in objects["deployments"]})
     shown = drive(
         scene,
@@ -544,8 +504,8 @@ def test_the_model_page_has_scorecards_and_its_server_page_its_kubernetes_object
     # Scorecards: every known check, with Trellis's own pass or fail for this model.
     assert "error" not in shown["scorecards"], shown["scorecards"]
     on_page = {c["id"]: (c["name"], c["result"]) for c in shown["scorecards"]["checks"]}
-    expected = trellis_checks(scene)
-    assert on_page == expected
+    # The scorer runs every 5 s: the page holds one of its answers, the one before or after.
+    assert on_page in (before, trellis_checks(scene)), (on_page, before)
     assert {"pass", "fail"} <= {result for _, result in on_page.values()}, on_page
     assert {"Overview", "TechDocs", "Scorecards"} <= set(shown["tabs"]), shown["tabs"]
 
@@ -623,3 +583,44 @@ def test_the_template_form_from_copier_yml_is_filled_in_and_dry_run_in_the_edito
     for path in shots.values():
         assert path.stat().st_size > 10_000, path
     record_screenshots(MANIFEST, shots.values())
+
+
+def prometheus_state(scene: Scene) -> str:
+    """How Trellis finds Prometheus when asked for the model's page right now."""
+    page = httpx.get(
+        f"{scene.trellis.url}/api/observability/default/resource/{MODEL}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=scaled(30),
+    )
+    page.raise_for_status()
+    state: str = page.json()["sources"]["prometheus"]["status"]
+    return state
+
+
+def test_the_card_says_why_when_prometheus_cannot_be_read(scene: Scene) -> None:
+    scene.prometheus.stop()
+    try:
+        # Trellis serves a complete answer again for a few seconds; wait until it has read
+        # (and failed to read) Prometheus itself, as the next page load will.
+        wait_until(
+            lambda: prometheus_state(scene) == "unavailable",
+            timeout=scaled(60),
+            what="Trellis to find Prometheus unavailable",
+        )
+        shot = IMAGES / "model-entity-page-prometheus-down.png"
+        shown = drive(scene, ["card"], {"entity": shot})
+    finally:
+        scene.prometheus.start()
+    card = shown["card"]
+    assert "error" not in card, card
+    [unavailable] = card["unavailable"]
+    assert unavailable.startswith("prometheus is unavailable: ")
+    assert len(unavailable) > len("prometheus is unavailable: ") + 5
+    assert [row["region"] for row in card["rows"]] == ["eu-west-1", "us-east-1", "All regions"]
+    for row in card["rows"]:
+        for signal in SIGNALS:
+            cell = row["cells"][signal]
+            assert cell["value"] is None, cell
+            assert cell["reason"] == "unavailable", cell  # the reason is said once, above
+    assert TOKEN not in scene.backstage.log_tail(10_000)
+    record_screenshots(MANIFEST, [shot])
