@@ -52,7 +52,8 @@ $(PROVIDER)/dist/index.js: $(shell find $(PROVIDER)/src -name '*.ts') $(PROVIDER
 	npm run build-provider --prefix $(HARNESS) --silent
 	@touch $@
 
-# The browser test's app (new frontend system, catalog plugin, Trellis's frontend plugin)
+# The browser test's app (new frontend system, the stock catalog, scaffolder, TechDocs and
+# Kubernetes plugins, Trellis's frontend plugin)
 # and playwright-core; Chromium is Debian's.
 $(BROWSER)/node_modules/.installed: $(BROWSER)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (with Node.js 20+) is needed for the browser test: apt-get install nodejs npm" >&2; exit 1; }

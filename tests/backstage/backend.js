@@ -22,6 +22,14 @@
  * (backend/plugin-catalog-backend-module-trellis, compiled to dist/ by
  * `npm run build-provider`; it reads the `trellis.catalog` config block).
  *
+ * With a `kubernetes` block in the config (TRELLIS_KUBERNETES_BACKEND=1) it adds
+ * the Kubernetes backend plugin, with a `techdocs` block
+ * (TRELLIS_TECHDOCS_BACKEND=1) the TechDocs backend plugin, and with an `auth`
+ * block (TRELLIS_AUTH_BACKEND=1) the auth backend with its guest provider, so
+ * a browser's guest has a Backstage token (TechDocs serves its pages only with
+ * a user's cookie): the browser test's app needs them; other tests start
+ * faster without.
+ *
  * A small `discovery-probe` plugin answers GET /api/discovery-probe/<pluginId>
  * with `{"baseUrl", "externalBaseUrl"}` from the backend's discovery service,
  * so tests can see where `discovery.endpoints` sends a plugin id (Backstage's
@@ -175,6 +183,16 @@ async function main() {
   }
   if (process.env.TRELLIS_CATALOG_PROVIDER === '1') {
     backend.add(require(TRELLIS_PROVIDER_DIR));
+  }
+  if (process.env.TRELLIS_KUBERNETES_BACKEND === '1') {
+    backend.add(require('@backstage/plugin-kubernetes-backend'));
+  }
+  if (process.env.TRELLIS_TECHDOCS_BACKEND === '1') {
+    backend.add(require('@backstage/plugin-techdocs-backend'));
+  }
+  if (process.env.TRELLIS_AUTH_BACKEND === '1') {
+    backend.add(require('@backstage/plugin-auth-backend'));
+    backend.add(require('@backstage/plugin-auth-backend-module-guest-provider'));
   }
   await backend.start();
   // The logger writes to stdout as well; this line is the stable marker.

@@ -49,10 +49,14 @@ async function main() {
       '@trellis/backstage-plugin-trellis': path.join(pluginDir, 'src/index.ts'),
       // The catalog's CSV export imports the Node build; the package ships a browser one.
       'csv-stringify/lib/sync': path.join(here, 'node_modules/csv-stringify/lib/browser/sync.js'),
+      // TechDocs looks for named exports on a dynamic import of it (see the file).
+      'react-dom/client': path.join(here, 'react-dom-client.js'),
     },
     define: {
       'process.env.NODE_ENV': '"production"',
       'process.env.APP_CONFIG': '[]',
+      // Set by Backstage's CLI: TechDocs renders with react-dom/client when it exists (React 18).
+      'process.env.HAS_REACT_DOM_CLIENT': 'true',
       global: 'globalThis',
     },
     loader: {

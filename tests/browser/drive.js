@@ -4,8 +4,17 @@
  * it is told.
  *
  * Usage: node drive.js '{"appUrl": ..., "chromium": ..., "model": "default/fraud-detector",
- *   "models": 3, "steps": ["card", "catalog"], "screenshots": {"entity": "...png", "catalog": "...png"},
+ *   "server": "default/<model server component>", "models": 3,
+ *   "steps": ["card", "catalog", "scorecards", "kubernetes", "techdocs", "template", "dryrun"],
+ *   "screenshots": {"entity": "...png", "catalog": "...png", ...},
+ *   "template": {"files": {"template.yaml": "..."}, "answers": {"Project name": ..., ...}},
  *   "timeoutMs": ...}'
+ *
+ * The scaffolder's template editor loads a template from a folder the user picks with
+ * `window.showDirectoryPicker`, which headless Chromium cannot show. An init script replaces
+ * it with one that returns a folder of the Origin Private File System
+ * (`navigator.storage.getDirectory()`) holding the template's files: the editor then reads,
+ * renders and dry-runs that template exactly as it would a local folder.
  */
 'use strict';
 
@@ -41,6 +50,50 @@ async function readCard(page) {
       })),
     };
   });
+}
+
+/** Replaces the directory picker with a folder of the page's private file system. */
+function installDirectoryPicker(files) {
+  window.showDirectoryPicker = async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle('template', { create: true });
+    for (const [name, text] of Object.entries(files)) {
+      const handle = await folder.getFileHandle(name, { create: true });
+      const writable = await handle.createWritable();
+      await writable.write(text);
+      await writable.close();
+    }
+    return folder;
+  };
+}
+
+/** The entity page's tabs, by their labels: the links to the entity's own sub-pages. */
+async function readTabs(page, entityPath) {
+  return page.evaluate(
+    prefix =>
+      [...document.querySelectorAll(`a[href^="${prefix}"]`)]
+        .map(link => link.textContent.trim())
+        .filter(Boolean),
+    entityPath,
+  );
+}
+
+/** Fills the template's form: text fields by label, the owner picker by typing and choosing. */
+async function fillTemplateForm(page, answers) {
+  for (const [label, value] of Object.entries(answers.text)) {
+    await page.getByRole('textbox', { name: new RegExp(`^${label}`) }).first().fill(value);
+  }
+  const owner = page.getByRole('textbox', { name: /^Owner/ }).first();
+  await owner.click();
+  await owner.fill(answers.owner);
+  await page.getByRole('option', { name: answers.owner, exact: true }).first().click();
+}
+
+/** The form's field labels as shown (the first page of the stepper). */
+async function readFormLabels(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('form label')].map(label => label.textContent.replace(/\s*\*\s*$/, '').trim()),
+  );
 }
 
 /** The Training history card: each aliased version's metrics and their last values. */
@@ -145,6 +198,7 @@ async function main() {
   });
   const result = { console: [], pageErrors: [] };
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  if (options.template) await context.addInitScript(installDirectoryPicker, options.template.files);
   const page = await context.newPage();
   try {
     page.setDefaultTimeout(options.timeoutMs);
@@ -154,8 +208,8 @@ async function main() {
     page.on('pageerror', error => result.pageErrors.push(String(error)));
 
     // The app's sign-in page: enter as the guest user (the app has no other provider). The
-    // test backend has no auth plugin, so the page offers the guest identity of the frontend
-    // alone (no Backstage token; the backend runs without its default auth policy): accept.
+    // test backend's auth plugin has the guest provider, so the guest gets a Backstage token;
+    // without it the page offers the frontend's own guest identity after a dialog: accept.
     // The choice is kept in local storage, so later page loads sign in by themselves.
     page.on('dialog', dialog => dialog.accept());
     await page.goto(options.appUrl);
@@ -220,6 +274,108 @@ async function main() {
       await page.goto(`${options.appUrl}/catalog/${options.unknownRepository.replace('/', '/component/')}`);
       await page.waitForSelector('[data-testid="trellis-currency"], [data-testid="trellis-currency-error"]');
       result.unknownCurrency = await readCurrency(page);
+
+    // The model's Scorecards tab: each check the stock Tech Insights client ran, pass or fail.
+    if (options.steps.includes('scorecards')) {
+      const entityPath = `/catalog/${options.model.replace('/', '/resource/')}`;
+      await page.goto(`${options.appUrl}${entityPath}/scorecards`);
+      await page.waitForSelector('[data-testid="scorecards"], [data-testid="scorecards-error"]');
+      result.tabs = await readTabs(page, entityPath);
+      result.scorecards = await page.evaluate(() => {
+        const error = document.querySelector('[data-testid="scorecards-error"]');
+        if (error) return { error: error.textContent };
+        return {
+          checks: [...document.querySelectorAll('[data-testid="scorecard-check"]')].map(row => ({
+            id: row.dataset.checkId,
+            result: row.dataset.result,
+            name: row.querySelector('[data-testid="scorecard-name"]').textContent.trim(),
+          })),
+        };
+      });
+      await page.screenshot({ path: options.screenshots.scorecards, fullPage: true });
+    }
+
+    // A model server's Kubernetes tab (the stock plugin): its clusters and Deployments.
+    if (options.steps.includes('kubernetes')) {
+      const serverPath = `/catalog/${options.server.replace('/', '/component/')}`;
+      await page.goto(`${options.appUrl}${serverPath}/kubernetes`);
+      await page.getByText(options.kubernetes.waitFor).first().waitFor();
+      result.serverTabs = await readTabs(page, serverPath);
+      // Open each cluster's panel: its Deployments are listed inside.
+      for (const cluster of options.kubernetes.clusters) {
+        await page.getByText(cluster, { exact: true }).first().click();
+      }
+      for (const name of options.kubernetes.deployments) {
+        await page.getByText(name).first().waitFor();
+      }
+      await page.locator('.MuiCollapse-entered').first().waitFor(); // the panel has opened
+      result.kubernetes = await page.evaluate(() => document.querySelector('main')?.innerText ?? document.body.innerText);
+      await page.screenshot({ path: options.screenshots.kubernetes, fullPage: true });
+    }
+
+    // The model's TechDocs tab (the stock reader): the published site's page and navigation.
+    // Locators pierce the reader's shadow root, where the page is rendered.
+    if (options.steps.includes('techdocs')) {
+      await page.goto(`${options.appUrl}/catalog/${options.model.replace('/', '/resource/')}/docs`);
+      const title = page.locator('article h1').first();
+      await title.waitFor();
+      await page.locator('[role="progressbar"]').first().waitFor({ state: 'detached' });
+      const plain = texts => texts.map(text => text.replace(/¶$/, '').trim());
+      const nav = '.md-nav--primary > .md-nav__list > .md-nav__item > .md-nav__link';
+      result.techdocs = {
+        title: plain([await title.textContent()])[0],
+        headings: plain(await page.locator('article h2').allTextContents()),
+        nav: [...new Set(plain(await page.locator(nav).allTextContents()))],
+      };
+      await page.screenshot({ path: options.screenshots.techdocs, fullPage: false });
+    }
+
+    // The Software Template's form, from the catalog, filled in.
+    if (options.steps.includes('template')) {
+      await page.goto(`${options.appUrl}/create/templates/default/ml-model`);
+      await page.getByRole('textbox', { name: /^Project name/ }).first().waitFor();
+      result.templateHeadings = await page.locator('h1, h2, h3, h4, h5, h6').allTextContents();
+      result.formLabels = await readFormLabels(page);
+      await fillTemplateForm(page, options.template.answers);
+      result.formSteps = await page.evaluate(() =>
+        [...document.querySelectorAll('.MuiStepLabel-label')].map(label => label.textContent.trim()),
+      );
+      await page.screenshot({ path: options.screenshots.template, fullPage: false });
+    }
+
+    // A dry run from the template editor: load the folder, fill the form, create, read results.
+    if (options.steps.includes('dryrun')) {
+      await page.goto(`${options.appUrl}/create/edit`);
+      await page.getByText('Load Template Directory').click();
+      await page.getByRole('textbox', { name: /^Project name/ }).first().waitFor();
+      await fillTemplateForm(page, options.template.answers);
+      for (;;) {
+        const next = page.getByRole('button', { name: /^(Next|Review)$/ });
+        if ((await next.count()) === 0) break;
+        await next.first().click();
+      }
+      // What the editor sends to the scaffolder, so the test can send the same through its API.
+      page.on('request', request => {
+        if (request.url().endsWith('/api/scaffolder/v2/dry-run')) {
+          result.dryRunValues = request.postDataJSON().values;
+        }
+      });
+      await page.getByRole('button', { name: /^Create$/ }).click();
+      await page.getByText('Result 1').first().waitFor();
+      // The result's file tree (the last tree on the page; the editor's own comes first).
+      result.dryRunFiles = await page.evaluate(() => {
+        const trees = [...document.querySelectorAll('[role="tree"]')];
+        return [...trees[trees.length - 1].children].map(item =>
+          item.querySelector('.MuiTreeItem-label').textContent.trim(),
+        );
+      });
+      await page.screenshot({ path: options.screenshots.dryrun, fullPage: false });
+      await page.getByRole('tab', { name: 'Log' }).click();
+      await page.getByText(/Finished step/).first().waitFor();
+      result.dryRunLog = await page.evaluate(() => {
+        const text = document.body.innerText;
+        return text.slice(text.lastIndexOf('Dry-run results'));
+      });
     }
   } catch (error) {
     // What the page showed instead, for the failure message.

@@ -24,6 +24,7 @@ import http.server
 import json
 import math
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,25 +35,34 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from support.backstage import BackstageBackend, node_executable
-from support.blueprints import VARIANTS
+from support.backstage import BackstageBackend, dry_run_files, node_executable, task_log
+from support.blueprints import VARIANTS, render
 from support.doc_snippets import snippet
 from support.gitrepos import blueprint_source, generated_repo, release
 from support.kube_replay import KubeReplay
+from support.markers import starting
 from support.observability import DATA_SECONDS, FRAUD_EU, FRAUD_US, expected_series
 from support.prometheus import Fleet, PrometheusServer, prometheus_with
-from support.registry import ModelSpec, seed
+from support.registry import ModelSpec, client, seed
 from support.screenshots import MANIFEST, record_screenshots
 from support.services import TrellisServer, free_port, wait_until
 from support.timing import scaled
 from support.training import RunSpec, Trained, curve, seed_trained
 
-pytestmark = [pytest.mark.backstage, pytest.mark.prometheus, pytest.mark.kube_replay]
+pytestmark = [
+    pytest.mark.backstage,
+    pytest.mark.prometheus,
+    pytest.mark.kube_replay,
+    pytest.mark.tools,  # mkdocs builds the model's TechDocs
+]
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().parent
 IMAGES = REPO / "docs" / "images"
+#: The Software Template generated from the ml-model blueprint's questions.
+TEMPLATE = REPO / "catalog" / "templates" / "ml-model.yaml"
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 TOKEN = "browser-test-token-" + "x" * 24
 
@@ -105,6 +115,8 @@ TEAMS = ("ml", "supply-ml", "growth-ml")
 #: History runs this far past now, so the card's window (ending now) is covered to its end.
 AHEAD_SECONDS = 15 * 60
 SIGNALS = ("request_rate", "error_ratio", "latency_p95")
+#: The model's repository, as its ``source_repo`` tag names it: its TechDocs are shown.
+SOURCE_REPO = "https://github.com/acme/fraud-detector"
 
 
 @dataclass
@@ -115,6 +127,8 @@ class Scene:
     prometheus: PrometheusServer
     fleet: Fleet
     trained: Trained
+    replay: KubeReplay
+    techdocs: Path
 
 
 class _AppHandler(http.server.SimpleHTTPRequestHandler):
@@ -184,6 +198,8 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     seed(registry, OTHERS)
     seed(registry, ADAPTERS)
     source, repository = generated_repository(root)
+    client(registry).set_registered_model_tag(MODEL, "source_repo", SOURCE_REPO)
+    techdocs = publish_techdocs(root)
 
     app_port = free_port()
     app_url = f"http://127.0.0.1:{app_port}"
@@ -208,21 +224,33 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 "TRELLIS_API_TOKENS": TOKEN,
                 "TRELLIS_BLUEPRINTS__SOURCE": str(source),
                 "TRELLIS_BLUEPRINTS__REPOSITORIES": str(repository),
+                "TRELLIS_SCORECARDS__INTERVAL_SECONDS": "5",
             },
         )
         trellis.state_dir.mkdir()
         trellis.start(timeout=scaled(60))
         address = f"127.0.0.1:{trellis.port}"
-        provider = snippet("provider", address)
-        provider["trellis"]["token"] = TOKEN
-        proxy = snippet("frontend-proxy", address)
-        proxy["proxy"]["endpoints"]["/trellis"]["headers"]["Authorization"] = f"Bearer {TOKEN}"
-        config = {
-            **provider,
-            **proxy,
-            "app": {"baseUrl": app_url},
-            "backend": {"cors": {"origin": app_url, "credentials": True}},
-        }
+
+        def config(port: int) -> dict[str, Any]:
+            """The documented snippets, pointed at this run's Trellis, clusters and Backstage."""
+            backstage_url = f"http://127.0.0.1:{port}"
+            provider = snippet("provider", address)
+            provider["trellis"]["token"] = TOKEN
+            proxy = snippet("tech-insights", address, backstage_url)
+            # The card's proxy snippet is part of the Tech Insights one: one block serves both.
+            assert holds(proxy, snippet("frontend-proxy", address))
+            proxy["proxy"]["endpoints"]["/trellis"]["headers"]["Authorization"] = f"Bearer {TOKEN}"
+            return {
+                **provider,
+                **proxy,
+                **kubernetes_config(replay),
+                **techdocs_config(techdocs),
+                "app": {"baseUrl": app_url},
+                "backend": {"cors": {"origin": app_url, "credentials": True}},
+                # The sign-in page's guest gets a Backstage token (TechDocs needs a user).
+                "auth": {"providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}},
+            }
+
         try:
             teams = root / "teams.yaml"
             teams.write_text(
@@ -245,16 +273,18 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     {"type": "file", "target": str(teams)},
                     {"type": "file", "target": str(repository / "catalog-info.yaml")},
                     {"type": "file", "target": str(root / "unknown-repository.yaml")},
+                    {"type": "file", "target": str(TEMPLATE)},
                 ],
                 reading_allow=[],
                 extra_config=config,
-                scaffolder=False,
             ) as backstage:
+                discovery = snippet("tech-insights", address, backstage.base_url)["discovery"]
                 (app_build / "app-config.json").write_text(
                     json.dumps(
                         {
                             "app": {"baseUrl": app_url, "title": "Backstage"},
                             "backend": {"baseUrl": backstage.base_url},
+                            "discovery": discovery,
                         }
                     )
                 )
@@ -270,15 +300,98 @@ def scene(app_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     scaled(60),
                     "the teams that own the models",
                 )
-                yield Scene(app_url, backstage, trellis, prometheus, fleet, trained)
+                backstage.wait_for(
+                    lambda: len(backstage.entities("kind=template")) == 1,
+                    scaled(60),
+                    "the ml-model Software Template",
+                )
+                wait_until(
+                    lambda: httpx.get(f"{trellis.url}/readyz").json()["scorecards"]["last_run"],
+                    timeout=scaled(30),
+                    what="the scorer's first run",
+                )
+                yield Scene(
+                    app_url, backstage, trellis, prometheus, fleet, trained, replay, techdocs
+                )
         finally:
             trellis.stop()
             server.shutdown()
             server.server_close()
 
 
-def drive(scene: Scene, steps: list[str], screenshots: dict[str, Path]) -> dict[str, Any]:
-    """Run drive.js over the app; what the pages showed, as JSON."""
+def kubernetes_config(replay: KubeReplay) -> dict[str, Any]:
+    """The documented Kubernetes block, its clusters the replayed ones.
+
+    The replay answers pods, Deployments and InferenceServices only (what Trellis reads), so
+    ``objectTypes`` asks for no other kinds and ``skipMetricsLookup`` skips the metrics API.
+    """
+    config = snippet("kubernetes", "unused")
+    [locator] = config["kubernetes"]["clusterLocatorMethods"]
+    documented = locator["clusters"][0]
+    locator["clusters"] = [
+        {
+            **documented,
+            "name": name,
+            "url": replay.url(name),
+            "serviceAccountToken": replay.clusters[name].token,
+            "skipMetricsLookup": True,
+        }
+        for name in ("hub", "edge")
+    ]
+    config["kubernetes"]["objectTypes"] = ["pods", "deployments"]
+    return config
+
+
+def publish_techdocs(root: Path) -> Path:
+    """The model's TechDocs as its repository's CI publishes them; the storage folder.
+
+    The repository is the ml-model blueprint rendered for the model; its site is built with
+    mkdocs and ``techdocs-core`` (as ``techdocs-cli generate`` does, ``techdocs_metadata.json``
+    included) into the folder layout of TechDocs' ``local`` publisher. The build turns the
+    theme's Google Fonts off (``font: false``): this browser has no internet, and the TechDocs
+    reader keeps a page hidden until every stylesheet has loaded.
+    """
+    answers = {**VARIANTS["sklearn-github-aws"], "project_name": MODEL, "owner": "group:default/ml"}
+    repo = render(answers, root / "repo")
+    offline = repo / "mkdocs.offline.yml"
+    offline.write_text("INHERIT: mkdocs.yml\ntheme:\n  name: material\n  font: false\n")
+    storage = root / "techdocs"
+    site = storage / "default" / "resource" / MODEL
+    starting("tools")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--quiet", "-f", str(offline), "-d", str(site)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        check=False,
+    )
+    assert result.returncode == 0, f"mkdocs build failed:\n{result.stderr[-4000:]}"
+    assert (site / "techdocs_metadata.json").is_file()
+    assert "fonts.googleapis.com" not in (site / "index.html").read_text()
+    return storage
+
+
+def techdocs_config(storage: Path) -> dict[str, Any]:
+    """The documented TechDocs block, its local publisher's folder this run's."""
+    config = snippet("techdocs", "unused")
+    config["techdocs"]["publisher"]["local"]["publishDirectory"] = str(storage)
+    return config
+
+
+def holds(config: Any, documented: Any) -> bool:
+    """Whether ``config`` has every key and value of ``documented``."""
+    if isinstance(documented, dict):
+        return isinstance(config, dict) and all(
+            key in config and holds(config[key], value) for key, value in documented.items()
+        )
+    return bool(config == documented)
+
+
+def drive(
+    scene: Scene, steps: list[str], screenshots: dict[str, Path], **more: Any
+) -> dict[str, Any]:
+    """Run drive.js over the app (``more`` is added to its options); what the pages showed."""
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: apt-get install -y --no-install-recommends chromium")
     options = {
@@ -292,6 +405,7 @@ def drive(scene: Scene, steps: list[str], screenshots: dict[str, Path]) -> dict[
         "steps": steps,
         "screenshots": {name: str(path) for name, path in screenshots.items()},
         "timeoutMs": int(scaled(20) * 1000),
+        **more,
     }
     result = subprocess.run(
         [node_executable(), "drive.js", json.dumps(options)],
@@ -372,6 +486,162 @@ def test_the_model_page_shows_golden_signals_from_prometheus_and_the_catalog_lis
     assert names >= NAMES, shown["catalog"]
     assert shown["pageErrors"] == []
 
+    for path in shots.values():
+        assert path.stat().st_size > 10_000, path
+    record_screenshots(MANIFEST, shots.values())
+
+
+def model_server(scene: Scene, region: str) -> dict[str, Any]:
+    """The catalog's model-server Component of the model in ``region``."""
+    [server] = [
+        entity
+        for entity in scene.backstage.entities("kind=component,spec.type=model-server")
+        if entity["metadata"]["annotations"].get("trellis.dev/registered-model") == MODEL
+        and entity["metadata"]["annotations"].get("trellis.dev/region") == region
+    ]
+    return server
+
+
+def workloads(scene: Scene, entity_ref: str) -> dict[str, dict[str, list[str]]]:
+    """What the Kubernetes backend finds for an entity: per cluster, object names by type."""
+    response = scene.backstage.client.post(
+        "/api/kubernetes/resources/workloads/query", json={"entityRef": entity_ref, "auth": {}}
+    )
+    response.raise_for_status()
+    found: dict[str, dict[str, list[str]]] = {}
+    for item in response.json()["items"]:
+        assert item["errors"] == [], item["errors"]
+        found[item["cluster"]["name"]] = {
+            group["type"]: [obj["metadata"]["name"] for obj in group["resources"]]
+            for group in item["resources"]
+        }
+    return found
+
+
+def trellis_checks(scene: Scene) -> dict[str, tuple[str, str]]:
+    """Trellis's own answer for the model's checks: id → (name, pass or fail), known only."""
+    response = httpx.post(
+        f"{scene.trellis.url}/api/tech-insights/checks/run/default/resource/{MODEL}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={},
+        timeout=scaled(30),
+    )
+    response.raise_for_status()
+    return {
+        result["check"]["id"]: (result["check"]["name"], "pass" if result["result"] else "fail")
+        for result in response.json()
+        if isinstance(result["result"], bool)
+    }
+
+
+def test_the_model_page_has_scorecards_and_its_server_page_its_kubernetes_objects(
+    scene: Scene,
+) -> None:
+    server = model_server(scene, "eu-west-1")
+    server_ref = f"component:default/{server['metadata']['name']}"
+    found = workloads(scene, server_ref)
+    # The server's labels select its Deployment in the hub cluster (eu-west-1) only.
+    assert sorted(found) == ["hub"], found
+    assert (found["hub"]["deployments"], found["hub"]["pods"]) == (["fraud-detector-predictor"], [])
+    shots = {
+        "scorecards": IMAGES / "model-scorecards.png",
+        "kubernetes": IMAGES / "model-server-kubernetes.png",
+        "techdocs": IMAGES / "model-techdocs.png",
+    }
+    before = trellis_checks(scene)
+    deployments = sorted({name for objects in found.values() for name in objects["deployments"]})
+    shown = drive(
+        scene,
+        ["scorecards", "kubernetes", "techdocs"],
+        shots,
+        server=f"default/{server['metadata']['name']}",
+        kubernetes={
+            "waitFor": "Your Clusters",
+            "clusters": sorted(found),
+            "deployments": deployments,
+        },
+        techdocs={"heading": "h1"},
+    )
+
+    # Scorecards: every known check, with Trellis's own pass or fail for this model.
+    assert "error" not in shown["scorecards"], shown["scorecards"]
+    on_page = {c["id"]: (c["name"], c["result"]) for c in shown["scorecards"]["checks"]}
+    # The scorer runs every 5 s: the page holds one of its answers, the one before or after.
+    assert on_page in (before, trellis_checks(scene)), (on_page, before)
+    assert {"pass", "fail"} <= {result for _, result in on_page.values()}, on_page
+    assert {"Overview", "TechDocs", "Scorecards"} <= set(shown["tabs"]), shown["tabs"]
+
+    # Kubernetes: the stock tab lists each cluster, its pod count and its Deployments.
+    assert "Kubernetes" in shown["serverTabs"], shown["serverTabs"]
+    text = shown["kubernetes"]
+    for cluster, objects in found.items():
+        assert cluster in text.splitlines(), text
+        assert f"{len(objects['pods'])} pods" in text, text
+        for deployment in objects["deployments"]:
+            assert deployment in text, text
+    assert "edge" not in text.splitlines(), text
+
+    # TechDocs: the stock reader shows the published site: its title, sections and pages.
+    site = scene.techdocs / "default" / "resource" / MODEL
+    nav = yaml.safe_load((site.parents[3] / "repo" / "mkdocs.yml").read_text())["nav"]
+    docs = shown["techdocs"]
+    assert docs["title"] == MODEL, docs
+    assert docs["nav"] == [next(iter(page)) for page in nav], docs
+    index = (site / "index.html").read_text()
+    assert docs["headings"] and all(f">{heading}<" in index for heading in docs["headings"]), docs
+    assert shown["pageErrors"] == []
+    for path in shots.values():
+        assert path.stat().st_size > 10_000, path
+    record_screenshots(MANIFEST, shots.values())
+
+
+def test_the_template_form_from_copier_yml_is_filled_in_and_dry_run_in_the_editor(
+    scene: Scene,
+) -> None:
+    template = yaml.safe_load(TEMPLATE.read_text())
+    [first_page, *pages] = template["spec"]["parameters"]
+    answers = {"project_name": "Fraud detector", "repository": "acme/fraud-detector"}
+    owner = "ml"
+    shots = {
+        "template": IMAGES / "template-form.png",
+        "dryrun": IMAGES / "template-dry-run.png",
+    }
+    shown = drive(
+        scene,
+        ["template", "dryrun"],
+        shots,
+        template={
+            "files": {"template.yaml": TEMPLATE.read_text()},
+            "answers": {
+                "text": {first_page["properties"][k]["title"]: v for k, v in answers.items()},
+                "owner": owner,
+            },
+        },
+    )
+
+    # The form is the template's: its pages, and the first page's fields in order.
+    assert shown["formSteps"] == [page["title"] for page in [first_page, *pages]] + ["Review"]
+    assert shown["formLabels"] == [p["title"] for p in first_page["properties"].values()]
+    assert template["metadata"]["title"] in shown["templateHeadings"]
+
+    # The editor's dry run went through the scaffolder and trellis:blueprint:render: the form
+    # sent the typed answers (and the defaults), and the page shows the same files and log line
+    # as a dry run of exactly those values through the scaffolder's API.
+    sent = shown["dryRunValues"]
+    typed = answers | {"owner": f"group:default/{owner}"}
+    assert {key: sent.get(key) for key in typed} == typed, sent
+    response = scene.backstage.dry_run(template, sent)
+    files = dry_run_files(response)
+    top = {path.split("/")[0] for path in files}
+    folders = sorted(name for name in top if any(p.startswith(f"{name}/") for p in files))
+    assert shown["dryRunFiles"] == folders + sorted(top - set(folders))  # as the tree sorts
+    [rendered] = [line for line in task_log(response.json()["log"]) if line.startswith("Rendered ")]
+    assert rendered.startswith("Rendered ml-model ") and rendered.endswith(f": {len(files)} files")
+    log = shown["dryRunLog"]
+    assert f"info: {rendered}" in log, log
+    assert '"owner": "group:default/ml",' in log and '"repository": "acme/fraud-detector",' in log
+    assert "Finished step Render the ML model blueprint" in log
+    assert shown["pageErrors"] == []
     for path in shots.values():
         assert path.stat().st_size > 10_000, path
     record_screenshots(MANIFEST, shots.values())

@@ -406,7 +406,9 @@ class BackstageBackend:
 
         With a ``trellis`` block in the config the backend also loads the scaffolder with
         the Trellis module (unless ``scaffolder`` is false), and with ``trellis.catalog`` the
-        Trellis entity provider.
+        Trellis entity provider; a ``kubernetes`` block adds the Kubernetes backend plugin,
+        a ``techdocs`` block the TechDocs backend plugin, an ``auth`` block the auth backend
+        with its guest provider.
         """
         node = _node()
         tmp_dir = Path(tmp_dir)
@@ -469,6 +471,15 @@ class BackstageBackend:
         # The module needs the `trellis` config block, so the scaffolder comes only with one.
         env.pop("TRELLIS_SCAFFOLDER_MODULE", None)
         env.pop("TRELLIS_CATALOG_PROVIDER", None)
+        # The Kubernetes, TechDocs and auth backends start only for a config that sets them up.
+        for block, variable in (
+            ("kubernetes", "TRELLIS_KUBERNETES_BACKEND"),
+            ("techdocs", "TRELLIS_TECHDOCS_BACKEND"),
+            ("auth", "TRELLIS_AUTH_BACKEND"),
+        ):
+            env.pop(variable, None)
+            if block in config:
+                env[variable] = "1"
         if "trellis" in config and scaffolder:
             env["TRELLIS_SCAFFOLDER_MODULE"] = "1"
         if "catalog" in config.get("trellis", {}):
