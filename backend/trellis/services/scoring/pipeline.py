@@ -31,7 +31,14 @@ from trellis.scorecards.assembly import (
     unknowns,
 )
 from trellis.scorecards.facts import BLUEPRINT, REGISTRY, RETRIEVERS, SERVING
-from trellis.scorecards.scoring import CheckOutcome, Outcome, fleet_rollup, json_value, run_checks
+from trellis.scorecards.scoring import (
+    CheckOutcome,
+    Outcome,
+    compile_checks,
+    fleet_rollup,
+    json_value,
+    run_checks,
+)
 from trellis.services.scaffolding import Scaffolder, Survey
 from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.options import ScoringOptions
@@ -141,6 +148,7 @@ class Pipeline:
         started = time.perf_counter()
         self.state.last_error = None
         scorecards = self.definitions.reload()
+        checks = compile_checks(scorecards)  # once per run, not once per entity
         self.store.open()  # before any source is read: no reading for results that cannot be kept
         document = self.catalog.document()
         snapshot = self.catalog.snapshot()
@@ -164,7 +172,7 @@ class Pipeline:
         by_entity: dict[str, dict[str, CheckOutcome]] = {}
 
         def evaluate(ref: str) -> None:
-            for outcome in run_checks(scorecards, entities[ref], facts.get(ref, {})):
+            for outcome in run_checks(checks, entities[ref], facts.get(ref, {})):
                 by_entity.setdefault(ref, {})[outcome.check_id] = outcome
                 counts[outcome.outcome.value] += 1
 
