@@ -97,7 +97,8 @@ def test_a_storage_that_fails_every_read_is_not_asked_for_the_rest_of_the_read(r
     assert all(d.problems[0].endswith("HTTP 500 (INTERNAL_ERROR)") for d in asked)
     assert len(skipped) == 200 - len(asked)
     pattern = (
-        r"MLmodel of m-\d+ version 1 could not be read: not asked: \d+ MLmodel reads from "
+        rf"MLmodel of m-\d+ version 1 could not be read: not asked: {STORAGE_FAILURES} MLmodel "
+        r"reads from "
         r"s3://models failed in a row in this read \(the last: HTTP 500 \(INTERNAL_ERROR\)\); "
         r"asked again next read"
     )

@@ -109,9 +109,10 @@ class _Breaker:
         with self._lock:
             if self._failures.get(storage, 0) < STORAGE_FAILURES or storage in self._answered:
                 return None
+            # The same words on every read, so that a fact's history does not change for them.
             return (
-                f"not asked: {self._failures[storage]} MLmodel reads from {storage} failed in a "
-                f"row in this read (the last: {self._why[storage]}); asked again next read"
+                f"not asked: {STORAGE_FAILURES} MLmodel reads from {storage} failed in a row "
+                f"in this read (the last: {self._why[storage]}); asked again next read"
             )
 
     def answered(self, storage: str) -> None:
