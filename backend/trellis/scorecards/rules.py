@@ -30,6 +30,7 @@ from trellis.errors import TrellisError
 from trellis.scorecards.jsvalues import (
     index_of,
     is_array,
+    is_number,
     is_object_like,
     less_than,
     number_validator,
@@ -324,6 +325,11 @@ def _comparator(leaf: Leaf) -> _Comparator:
     operator, fact, segments = leaf.operator, leaf.fact, leaf.segments
     ref = leaf.value if isinstance(leaf.value, FactRef) else None
     constant = leaf.value
+    if ref is None and (equal := _equal_to(constant)) is not None:
+        if operator == "equal":
+            return _against_constant(fact, segments, constant, equal)
+        if operator == "notEqual":
+            return _against_constant(fact, segments, constant, lambda seen: not equal(seen))
 
     def run(facts: Mapping[str, object]) -> Seen:
         seen = _read(fact, segments, facts)
@@ -339,6 +345,36 @@ def _comparator(leaf: Leaf) -> _Comparator:
             )
             return None, seen, compared_to, reason
         return result, seen, compared_to, None
+
+    return run
+
+
+def _equal_to(constant: object) -> Callable[[object], bool] | None:
+    """``strict_equal(seen, constant)`` for a scalar constant, without its type dispatch.
+
+    None for arrays and objects, which ``===`` compares by identity: the general path.
+    """
+    if constant is None:
+        return lambda seen: seen is None
+    if type(constant) in (str, bool):
+        kind = type(constant)
+        return lambda seen: type(seen) is kind and seen == constant
+    if is_number(constant):
+        number = float(constant)  # type: ignore[arg-type]
+        return lambda seen: is_number(seen) and float(seen) == number  # type: ignore[arg-type]
+    return None
+
+
+def _against_constant(
+    fact: str, segments: tuple[str, ...] | None, constant: object, test: Callable[[object], bool]
+) -> _Comparator:
+    """A comparison of one fact with a constant: only the fact's side can be unknown."""
+
+    def run(facts: Mapping[str, object]) -> Seen:
+        seen = _read(fact, segments, facts)
+        if isinstance(seen, Unknown):
+            return None, seen, constant, seen.reason or None
+        return test(seen), seen, constant, None
 
     return run
 
