@@ -971,9 +971,13 @@ def notes(result: Mapping[str, Any], history: int) -> list[str]:
         "evaluate_s is the median of warm runs: champion details already kept. The cold run "
         "(evaluate_cold_s) also reads every champion's MLmodel through the tracking server "
         "(registry_requests_cold_run): the seeded versions have s3:// sources the server "
-        "cannot read and no runs, so every read fails fast (HTTP 500) and is kept as "
-        "unreadable for 15 minutes; a server running every 5 minutes pays that again on every "
-        "third run. Versions without runs cost no run search.",
+        "cannot read and no runs, so every read fails (HTTP 500). After 16 such failures in "
+        "a row the rest of s3://models is not asked in that run (unknown, asked next run); "
+        "each failed version is not asked again for an hour. Versions without runs cost no "
+        "run search.",
+        "checks_compiled_s / checks_walked_s: the last warm run's check evaluation timed "
+        "again over the same entities and facts, compiled once (as runs do) and walked per "
+        "entity (evaluate(), the definition); the two must give the same outcomes.",
         "Runs are timed with wrappers around the scorer's steps (evaluate_breakdown_s): "
         "read_sources is the wall time of the parallel source reads (prometheus, "
         "champion_details and blueprint_survey run inside it); checks is run_checks over "
