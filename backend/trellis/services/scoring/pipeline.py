@@ -58,7 +58,10 @@ __all__ = [
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
-_WORKERS = 8
+#: The fleet queries (8) and the two source reads at once: with only 8 threads the champion
+#: details and the blueprint survey waited for a Prometheus query to end before starting,
+#: and with them the facts and every model's checks that could run during the wait.
+_WORKERS = 10
 _PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
 _NO_BLUEPRINTS = "no blueprint source is configured"
 _VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
