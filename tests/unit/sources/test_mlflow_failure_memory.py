@@ -187,6 +187,7 @@ def test_failures_of_the_versions_themselves_never_cut_a_storage_off(reader):
     [
         ("s3://models/a/1", "s3://models"),
         ("gs://bucket/x", "gs://bucket"),
+        ("s3://key:secret@minio:9000/models/1", "s3://minio:9000"),
         ("models:/m-123", "models://"),
         ("runs:/abc/model", "runs://"),
         ("/srv/mlflow/artifacts/1", "file"),

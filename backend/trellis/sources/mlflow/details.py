@@ -326,7 +326,8 @@ def storage_of(source: str) -> str:
     parts = urlsplit(source)
     if len(parts.scheme) <= 1:  # a plain path (or a Windows drive letter)
         return "file"
-    return f"{parts.scheme}://{parts.netloc}"
+    # Without userinfo: the name ends up in a reason that the API shows.
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _mlmodel_problem(version: ModelVersion, reason: str) -> str:
