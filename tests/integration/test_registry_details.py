@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+import yaml
 
 from support.registry import client
 from support.services import MlflowServer, free_port, mlflow_server
@@ -32,6 +33,9 @@ pytestmark = pytest.mark.mlflow
 RUNS_SEARCH = "/api/2.0/mlflow/runs/search"
 EXPERIMENTS_SEARCH = "/api/2.0/mlflow/experiments/search"
 ARTIFACT = "/model-versions/get-artifact"
+VERSION_GET = "/api/2.0/mlflow/model-versions/get"
+VERSIONS_SEARCH = "/api/2.0/mlflow/model-versions/search"
+LOGGED_MODEL_GET = "/api/2.0/mlflow/logged-models"
 #: Runs are searched in batches of this many (the adapters' default is larger): a small
 #: batch shows the batching with few runs to seed.
 BATCH = 10
@@ -355,3 +359,29 @@ def test_a_registry_that_cannot_be_reached_is_unavailable(seeded: Seeded, tmp_pa
     garbage.write_bytes(b"this is not an SQLite database" * 100)
     with sql(f"sqlite:///{garbage}") as registry, pytest.raises(SourceUnavailable):
         registry.version_details(versions)
+
+
+def test_only_the_mlmodel_file_tells_a_signature_not_the_version_or_its_logged_model(
+    server: MlflowServer,
+):
+    """What MLflow 3 answers for a version (get and search) and for the logged model it points
+    at carries no signature; the ``MLmodel`` file does, so the adapters read that. Should a
+    later MLflow add one to these answers, this fails and the adapters should use it.
+    """
+    with httpx.Client(base_url=server.url, timeout=scaled(30)) as http:
+        got = http.get(VERSION_GET, params={"name": "signed", "version": "1"})
+        searched = http.get(VERSIONS_SEARCH, params={"filter": "name = 'signed'"})
+        version = got.json()["model_version"]
+        model_id = version["source"].removeprefix("models:/")
+        logged = http.get(f"{LOGGED_MODEL_GET}/{model_id}")
+        mlmodel = http.get(ARTIFACT, params={"name": "signed", "version": "1", "path": "MLmodel"})
+
+    assert model_id.startswith("m-")
+    for answer in (got, searched, logged):
+        assert answer.status_code == 200, answer.text
+        assert "signature" not in answer.text.lower(), answer.text
+    assert logged.json()["model"]["info"]["model_id"] == model_id
+    assert yaml.safe_load(mlmodel.text)["signature"]["inputs"]
+    with rest(server.url) as registry:
+        (signed,) = next(m for m in registry.read().models if m.name == "signed").versions
+        assert registry.version_details([signed])[("signed", 1)].has_signature is True

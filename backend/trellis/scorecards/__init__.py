@@ -13,11 +13,13 @@ from trellis.scorecards.definitions import (
 )
 from trellis.scorecards.rules import (
     OPERATORS,
+    CompiledRule,
     Evaluation,
     LeafResult,
     Node,
     RuleError,
     Truth,
+    compile_rule,
     evaluate,
     facts_used,
     parse_conditions,
@@ -27,6 +29,7 @@ from trellis.scorecards.unknown import Unknown
 __all__ = [
     "OPERATORS",
     "Check",
+    "CompiledRule",
     "DefinitionError",
     "EntityFilter",
     "Evaluation",
@@ -39,6 +42,7 @@ __all__ = [
     "Scorecard",
     "Truth",
     "Unknown",
+    "compile_rule",
     "evaluate",
     "facts_used",
     "load_scorecards",

@@ -118,12 +118,14 @@ class EntityFilter:
 
     def matches(self, entity: Mapping[str, Any]) -> bool:
         """Whether ``entity`` (a Backstage entity as JSON) is one this scorecard scores."""
-        metadata = _mapping(entity.get("metadata"))
-        spec = _mapping(entity.get("spec"))
+        # Cheapest first: most entities of a fleet are told apart by their kind alone.
         if self.kinds and _fold(entity.get("kind")) not in self.kinds:
             return False
-        if self.types and _fold(spec.get("type")) not in self.types:
+        if self.types and _fold(_mapping(entity.get("spec")).get("type")) not in self.types:
             return False
+        if not self.tags and not self.annotations:
+            return True
+        metadata = _mapping(entity.get("metadata"))
         tags = metadata.get("tags")
         if self.tags and not (isinstance(tags, list) and self.tags & {_fold(t) for t in tags}):
             return False
@@ -336,6 +338,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
+    if type(value) is dict:  # JSON's objects: no abstract-class check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

@@ -162,12 +162,20 @@ def parse_float(value: object) -> float:
 
 
 def number_validator(value: object) -> bool:
-    """json-rules-engine's guard for numeric operators: ``parseFloat(fact)`` is not NaN."""
+    """json-rules-engine's guard for numeric operators: ``parseFloat(fact)`` is not NaN.
+
+    A number prints as a number (``Infinity`` included), so only NaN fails: no printing.
+    """
+    if is_number(value):
+        return not math.isnan(value)  # type: ignore[arg-type]
     return not math.isnan(parse_float(value))
 
 
 def less_than(a: object, b: object) -> bool | None:
     """``IsLessThan(a, b)``: None where JavaScript answers ``undefined`` (a NaN was involved)."""
+    if is_number(a) and is_number(b):  # the common case, without the conversions
+        na, nb = float(a), float(b)  # type: ignore[arg-type]
+        return None if math.isnan(na) or math.isnan(nb) else na < nb
     pa, pb = _to_primitive(a), _to_primitive(b)
     if isinstance(pa, str) and isinstance(pb, str):
         return pa.encode("utf-16-be") < pb.encode("utf-16-be")  # code-unit order

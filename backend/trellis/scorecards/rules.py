@@ -12,11 +12,17 @@ treats a fact that could not be read as *unknown*: the leaf is None, and ``all``
 ``not`` combine results with Kleene's logic, so an unknown only decides the outcome when the
 known parts cannot. Where the package would throw a TypeError (``in`` against a number),
 the leaf is unknown too, with the reason, rather than failing a whole fleet's run.
+
+A fleet's run evaluates the same trees for thousands of entities, so ``compile_rule`` turns a
+tree into closures once (each leaf's reads, operator and constant bound; the tree's shape a
+function of the leaves' results) and ``CompiledRule.results`` gives per entity what
+``evaluate`` gives, without walking the tree or building a ``LeafResult`` per leaf.
+``evaluate`` stays the plain tree walk: the definition the compiled form is tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -24,6 +30,7 @@ from trellis.errors import TrellisError
 from trellis.scorecards.jsvalues import (
     index_of,
     is_array,
+    is_number,
     is_object_like,
     less_than,
     number_validator,
@@ -37,6 +44,7 @@ __all__ = [
     "OPERATORS",
     "All",
     "AnyOf",
+    "CompiledRule",
     "Evaluation",
     "FactRef",
     "Leaf",
@@ -47,6 +55,7 @@ __all__ = [
     "Truth",
     "all_of",
     "any_of",
+    "compile_rule",
     "evaluate",
     "facts_used",
     "parse_conditions",
@@ -290,21 +299,7 @@ def _read(fact: str, segments: tuple[str, ...] | None, facts: Mapping[str, objec
 
 
 def _compare(leaf: Leaf, facts: Mapping[str, object]) -> LeafResult:
-    seen = _read(leaf.fact, leaf.segments, facts)
-    if isinstance(leaf.value, FactRef):
-        compared_to = _read(leaf.value.fact, leaf.value.segments, facts)
-    else:
-        compared_to = leaf.value
-    unknown = [v.reason for v in (seen, compared_to) if isinstance(v, Unknown)]
-    result: Truth = None
-    reason = "; ".join(unknown) or None
-    if not unknown:
-        result = _OPERATORS[leaf.operator](seen, compared_to)
-        if result is None:
-            reason = (
-                f"{leaf.operator} needs an array or a string to search, got a "
-                f"{type_name(compared_to)} (json-rules-engine would throw a TypeError)"
-            )
+    result, seen, compared_to, reason = _comparator(leaf)(facts)
     return LeafResult(
         fact=leaf.fact,
         operator=leaf.operator,
@@ -315,3 +310,141 @@ def _compare(leaf: Leaf, facts: Mapping[str, object]) -> LeafResult:
         result=result,
         reason=reason,
     )
+
+
+#: What one comparison saw: its result, the fact's value, what it was compared to, and why
+#: it is unknown (None when it is not).
+Seen: TypeAlias = tuple[Truth, object, object, str | None]
+_Comparator: TypeAlias = Callable[[Mapping[str, object]], Seen]
+_Combine: TypeAlias = Callable[[Sequence[Seen]], Truth]
+
+
+def _comparator(leaf: Leaf) -> _Comparator:
+    """``leaf`` as a function of the facts, its operator and both sides' reads bound once."""
+    compare = _OPERATORS[leaf.operator]
+    operator, fact, segments = leaf.operator, leaf.fact, leaf.segments
+    ref = leaf.value if isinstance(leaf.value, FactRef) else None
+    constant = leaf.value
+    if ref is None and (equal := _equal_to(constant)) is not None:
+        if operator == "equal":
+            return _against_constant(fact, segments, constant, equal)
+        if operator == "notEqual":
+            return _against_constant(fact, segments, constant, lambda seen: not equal(seen))
+
+    def run(facts: Mapping[str, object]) -> Seen:
+        seen = _read(fact, segments, facts)
+        compared_to = constant if ref is None else _read(ref.fact, ref.segments, facts)
+        if isinstance(seen, Unknown) or isinstance(compared_to, Unknown):
+            unknown = [v.reason for v in (seen, compared_to) if isinstance(v, Unknown)]
+            return None, seen, compared_to, "; ".join(unknown) or None
+        result = compare(seen, compared_to)
+        if result is None:
+            reason = (
+                f"{operator} needs an array or a string to search, got a "
+                f"{type_name(compared_to)} (json-rules-engine would throw a TypeError)"
+            )
+            return None, seen, compared_to, reason
+        return result, seen, compared_to, None
+
+    return run
+
+
+def _equal_to(constant: object) -> Callable[[object], bool] | None:
+    """``strict_equal(seen, constant)`` for a scalar constant, without its type dispatch.
+
+    None for arrays and objects, which ``===`` compares by identity: the general path.
+    """
+    if constant is None:
+        return lambda seen: seen is None
+    if type(constant) in (str, bool):
+        kind = type(constant)
+        return lambda seen: type(seen) is kind and seen == constant
+    if is_number(constant):
+        number = float(constant)  # type: ignore[arg-type]
+        return lambda seen: is_number(seen) and float(seen) == number  # type: ignore[arg-type]
+    return None
+
+
+def _against_constant(
+    fact: str, segments: tuple[str, ...] | None, constant: object, test: Callable[[object], bool]
+) -> _Comparator:
+    """A comparison of one fact with a constant: only the fact's side can be unknown."""
+
+    def run(facts: Mapping[str, object]) -> Seen:
+        seen = _read(fact, segments, facts)
+        if isinstance(seen, Unknown):
+            return None, seen, constant, seen.reason or None
+        return test(seen), seen, constant, None
+
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A condition tree made into closures once, to be evaluated for many entities.
+
+    ``leaves`` are the tree's comparisons in written order, as ``evaluate`` reports them.
+    """
+
+    node: Node
+    leaves: tuple[Leaf, ...]
+    _comparators: tuple[_Comparator, ...] = field(repr=False, compare=False)
+    _combine: _Combine = field(repr=False, compare=False)
+
+    def results(self, facts: Mapping[str, object]) -> tuple[Truth, list[Seen]]:
+        """The tree's result for ``facts`` and what each leaf saw, as ``evaluate`` finds them."""
+        seen = [compare(facts) for compare in self._comparators]
+        return self._combine(seen), seen
+
+    def evaluate(self, facts: Mapping[str, object]) -> Evaluation:
+        """``evaluate(self.node, facts)``, through the compiled form."""
+        result, seen = self.results(facts)
+        return Evaluation(
+            result,
+            tuple(
+                LeafResult(
+                    fact=leaf.fact,
+                    operator=leaf.operator,
+                    value=leaf.value,
+                    path=leaf.path,
+                    fact_value=fact_value,
+                    compared_to=compared_to,
+                    result=truth,
+                    reason=reason,
+                )
+                for leaf, (truth, fact_value, compared_to, reason) in zip(
+                    self.leaves, seen, strict=True
+                )
+            ),
+        )
+
+
+def compile_rule(node: Node) -> CompiledRule:
+    """``node`` as closures: every leaf is still evaluated (each is explained), in order."""
+    leaves: list[Leaf] = []
+    combine = _combiner(node, leaves)
+    return CompiledRule(node, tuple(leaves), tuple(_comparator(leaf) for leaf in leaves), combine)
+
+
+def _combiner(node: Node, leaves: list[Leaf]) -> _Combine:
+    """How ``node`` combines its leaves' results; appends its leaves to ``leaves`` in order."""
+    if isinstance(node, Leaf):
+        index = len(leaves)
+        leaves.append(node)
+        return lambda seen: seen[index][0]
+    if isinstance(node, Not):
+        child = _combiner(node.child, leaves)
+
+        def negate(seen: Sequence[Seen]) -> Truth:
+            result = child(seen)
+            return None if result is None else not result
+
+        return negate
+    first = len(leaves)
+    children = [_combiner(child, leaves) for child in node.children]
+    join = all_of if isinstance(node, All) else any_of
+    if all(isinstance(child, Leaf) for child in node.children):
+        # Only leaves below: their results are a slice of the list, in order.
+        last = len(leaves)
+        return lambda seen: join([item[0] for item in seen[first:last]])
+    return lambda seen: join([child(seen) for child in children])

@@ -4,6 +4,10 @@ Results are three-valued: a check is passed, failed or unknown (a fact it reads 
 be read). A level is reached when every check at that level and below has passed; an
 unknown check holds a level back just as a failed one does, but it is never reported as
 failed.
+
+A run compiles its checks once (``compile_checks``): each check's tree as closures, the facts
+it reports, and what a failed comparison against a constant says; then ``run_checks`` costs
+per entity only the comparisons themselves.
 """
 
 from __future__ import annotations
@@ -11,21 +15,23 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from trellis.scorecards.definitions import Check, Level, Scorecard
-from trellis.scorecards.rules import LeafResult, evaluate
+from trellis.scorecards.rules import CompiledRule, FactRef, Seen, compile_rule
 from trellis.scorecards.unknown import Unknown
 
 __all__ = [
     "NO_LEVEL",
     "CheckOutcome",
+    "CompiledChecks",
     "Outcome",
     "ScorecardView",
     "applicable",
     "check_facts",
+    "compile_checks",
     "fleet_rollup",
     "json_value",
     "run_checks",
@@ -88,37 +94,101 @@ def check_facts(check: Check, facts: Mapping[str, Mapping[str, object]]) -> dict
     return merged
 
 
+@dataclass(frozen=True, slots=True)
+class _CompiledCheck:
+    """One check ready to run: its rule compiled, what it reports, how failures read."""
+
+    check: Check
+    rule: CompiledRule
+    #: The facts its outcome shows: the left-hand side of every comparison, sorted.
+    shown: tuple[str, ...]
+    #: Per leaf: the failure's start (``fact$.path``) and, for a constant, its ``wanted`` part.
+    failures: tuple[tuple[str, str | None], ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledChecks:
+    """Scorecards with every check compiled once, for a run over many entities."""
+
+    scorecards: tuple[tuple[Scorecard, tuple[_CompiledCheck, ...]], ...]
+
+
+def compile_checks(scorecards: Iterable[Scorecard]) -> CompiledChecks:
+    """``scorecards`` with each check's conditions compiled (once per run, not per entity)."""
+    return CompiledChecks(
+        tuple(
+            (scorecard, tuple(_compile(check) for check in scorecard.checks))
+            for scorecard in scorecards
+        )
+    )
+
+
+def _compile(check: Check) -> _CompiledCheck:
+    rule = compile_rule(check.conditions)
+    failures = tuple(
+        (
+            _where(leaf.fact, leaf.path),
+            None if isinstance(leaf.value, FactRef) else _wanted(leaf.operator, leaf.value),
+        )
+        for leaf in rule.leaves
+    )
+    return _CompiledCheck(check, rule, tuple(sorted({leaf.fact for leaf in rule.leaves})), failures)
+
+
 def run_checks(
-    scorecards: Iterable[Scorecard],
+    scorecards: Iterable[Scorecard] | CompiledChecks,
     entity: Mapping[str, Any],
     facts: Mapping[str, Mapping[str, object]],
 ) -> list[CheckOutcome]:
     """Every check of every scorecard that applies to ``entity``, against its facts.
 
     ``facts`` are by retriever id; a retriever with no facts for it leaves them unknown.
+    A run over many entities passes ``compile_checks``'s result; scorecards are compiled here.
     """
+    compiled = scorecards if isinstance(scorecards, CompiledChecks) else compile_checks(scorecards)
     outcomes = []
-    for scorecard in applicable(scorecards, entity):
-        for check in scorecard.checks:
-            seen = check_facts(check, facts)
-            evaluation = evaluate(check.conditions, seen)
-            if evaluation.result is None:
-                outcome, reasons = Outcome.UNKNOWN, evaluation.reasons
-            elif evaluation.result:
+    merged: dict[tuple[str, ...], dict[str, object]] = {}
+    for scorecard, checks in compiled.scorecards:
+        if not scorecard.filter.matches(entity):
+            continue
+        for compiled_check in checks:
+            check = compiled_check.check
+            seen = merged.get(check.fact_ids)
+            if seen is None:  # checks that name the same retrievers see the same facts
+                seen = merged[check.fact_ids] = check_facts(check, facts)
+            result, leaves = compiled_check.rule.results(seen)
+            if result is None:
+                outcome = Outcome.UNKNOWN
+                reasons = tuple(dict.fromkeys(reason for *_, reason in leaves if reason))
+            elif result:
                 outcome, reasons = Outcome.PASSED, ()
             else:
-                outcome = Outcome.FAILED
-                reasons = tuple(_failed(leaf) for leaf in evaluation.leaves if leaf.result is False)
-            read = {leaf.fact for leaf in evaluation.leaves}
+                outcome, reasons = Outcome.FAILED, _failures(compiled_check, leaves)
             outcomes.append(
                 CheckOutcome(
                     check.id,
                     outcome,
                     reasons,
-                    {name: json_value(seen.get(name, Unknown(""))) for name in sorted(read)},
+                    {name: json_value(seen.get(name, _NOT_READ)) for name in compiled_check.shown},
                 )
             )
     return outcomes
+
+
+#: What ``json_value`` makes null: a fact a check reports but no retriever gave.
+_NOT_READ = Unknown("")
+
+
+def _failures(compiled: _CompiledCheck, leaves: Sequence[Seen]) -> tuple[str, ...]:
+    """Each comparison that was false, in order: what it saw and what it wanted."""
+    reasons = []
+    for leaf, (result, fact_value, compared_to, _), (where, wanted) in zip(
+        compiled.rule.leaves, leaves, compiled.failures, strict=True
+    ):
+        if result is False:
+            wanted = wanted or _wanted(leaf.operator, compared_to)
+            reasons.append(f"{where} is {_show(fact_value)}; {wanted}")
+    return tuple(reasons)
 
 
 def view(scorecard: Scorecard, outcomes: Mapping[str, CheckOutcome]) -> ScorecardView:
@@ -181,6 +251,8 @@ def _levels(counts: Counter[str]) -> dict[str, int]:
 
 def json_value(value: object) -> object:
     """A fact value as JSON: unknowns (at any depth) become null."""
+    if value is None or type(value) in _SCALARS:
+        return value
     if isinstance(value, Unknown):
         return None
     if isinstance(value, Mapping):
@@ -190,9 +262,16 @@ def json_value(value: object) -> object:
     return value
 
 
-def _failed(leaf: LeafResult) -> str:
-    where = f"{leaf.fact}{leaf.path[1:] if leaf.path and leaf.path.startswith('$') else ''}"
-    return f"{where} is {_show(leaf.fact_value)}; wanted {leaf.operator} {_show(leaf.compared_to)}"
+#: Types ``json_value`` gives back as they are (exact types: subclasses take the long way).
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _where(fact: str, path: str | None) -> str:
+    return f"{fact}{path[1:] if path and path.startswith('$') else ''}"
+
+
+def _wanted(operator: str, compared_to: object) -> str:
+    return f"wanted {operator} {_show(compared_to)}"
 
 
 def _show(value: object) -> str:

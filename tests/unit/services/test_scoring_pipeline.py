@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -22,6 +25,7 @@ from support.scoring_scene import (
 )
 from support.timing import scaled
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.model import ModelVersion, Sample
 from trellis.observability.fleet import FLEET_FACTS
 from trellis.scorecards import DefinitionError
 from trellis.sources.fact_store import FactStore
@@ -247,3 +251,30 @@ def test_a_background_run_that_fails_is_kept_as_the_last_error(scene: Scene) -> 
     finally:
         scorer.stop()
     assert str(health["last_error"]).startswith("no valid scorecard definitions: ")
+
+
+def test_the_registry_is_read_while_every_fleet_query_is_still_out(scene: Scene) -> None:
+    """The champion details are not queued behind the fleet queries: the facts and the
+    models' checks are meant to be worked out while Prometheus answers."""
+    details_asked = threading.Event()
+    seen_while_waiting: list[bool] = []
+
+    class SlowPrometheus(FakePrometheus):
+        def query(self, promql: str, at: datetime | None = None) -> list[Sample]:
+            seen_while_waiting.append(details_asked.wait(scaled(10)))
+            return super().query(promql, at)
+
+    read_details = scene.registry.version_details
+
+    def version_details(versions: Sequence[ModelVersion]) -> dict[tuple[str, int], Any]:
+        details_asked.set()
+        return read_details(versions)
+
+    scene.prometheus = SlowPrometheus(samples=error_ratio(0.5))
+    scene.registry.version_details = version_details  # type: ignore[method-assign]
+    scorer = scene.scorer()
+    try:
+        scorer.run_once()
+    finally:
+        scorer.stop()
+    assert seen_while_waiting == [True] * len(FLEET_FACTS)

@@ -151,3 +151,31 @@ def test_one_entity_is_found_among_a_fleet_sized_table(tmp_path):
         kept = store.latest_facts(entity, ["mlflow-registry", "blueprint"])
         assert set(kept) == {"mlflow-registry"}
     store.close()
+
+
+def test_an_unchanged_result_costs_no_encoding(monkeypatch):
+    """A fleet's run is 200,000 results: those unchanged since the last write are told by a
+    fingerprint of their values, not by encoding them again."""
+    import trellis.sources.fact_store.store as store_module
+
+    encoded: list[object] = []
+    encode = store_module.canonical_json
+
+    def counting(value: object) -> str:
+        encoded.append(value)
+        return encode(value)
+
+    monkeypatch.setattr(store_module, "canonical_json", counting)
+    store = FactStore("sqlite://")
+    try:
+        rows = [result(check_id=f"check-{n}", reasons=("why",), owner="risk") for n in range(5)]
+        assert store.write([], rows, at=T0).results_written == 5
+        assert encoded
+        encoded.clear()
+        assert store.write([], rows, at=T0).results_written == 0
+        assert encoded == []
+        changed = [*rows[:4], result(check_id="check-4", reasons=("why",), owner="ml")]
+        assert store.write([], changed, at=T0).results_written == 1
+        assert len(encoded) == 2  # the changed one's reasons and facts only
+    finally:
+        store.close()

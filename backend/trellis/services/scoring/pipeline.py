@@ -31,7 +31,14 @@ from trellis.scorecards.assembly import (
     unknowns,
 )
 from trellis.scorecards.facts import BLUEPRINT, REGISTRY, RETRIEVERS, SERVING
-from trellis.scorecards.scoring import CheckOutcome, Outcome, fleet_rollup, json_value, run_checks
+from trellis.scorecards.scoring import (
+    CheckOutcome,
+    Outcome,
+    compile_checks,
+    fleet_rollup,
+    json_value,
+    run_checks,
+)
 from trellis.services.scaffolding import Scaffolder, Survey
 from trellis.services.scoring.definitions import Definitions
 from trellis.services.scoring.options import ScoringOptions
@@ -51,7 +58,10 @@ __all__ = [
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
-_WORKERS = 8
+#: The fleet queries (8) and the two source reads at once: with only 8 threads the champion
+#: details and the blueprint survey waited for a Prometheus query to end before starting,
+#: and with them the facts and every model's checks that could run during the wait.
+_WORKERS = 10
 _PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
 _NO_BLUEPRINTS = "no blueprint source is configured"
 _VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
@@ -141,6 +151,7 @@ class Pipeline:
         started = time.perf_counter()
         self.state.last_error = None
         scorecards = self.definitions.reload()
+        checks = compile_checks(scorecards)  # once per run, not once per entity
         self.store.open()  # before any source is read: no reading for results that cannot be kept
         document = self.catalog.document()
         snapshot = self.catalog.snapshot()
@@ -164,7 +175,7 @@ class Pipeline:
         by_entity: dict[str, dict[str, CheckOutcome]] = {}
 
         def evaluate(ref: str) -> None:
-            for outcome in run_checks(scorecards, entities[ref], facts.get(ref, {})):
+            for outcome in run_checks(checks, entities[ref], facts.get(ref, {})):
                 by_entity.setdefault(ref, {})[outcome.check_id] = outcome
                 counts[outcome.outcome.value] += 1
 

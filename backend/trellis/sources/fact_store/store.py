@@ -28,6 +28,7 @@ from trellis.sources.fact_store.changes import (
     Batch,
     Latest,
     Stamps,
+    Written,
     canonical_json,
     cycles_paused,
     digest_of,
@@ -153,7 +154,7 @@ class FactStore:
             }
         self._lock = threading.Lock()
         self._facts_seen: dict[tuple[str, str], Latest] = {}
-        self._results_seen: dict[tuple[str, str], bytes] = {}
+        self._results_seen: dict[tuple[str, str], Written] = {}
         #: Entities with stored results, read once by ``forget`` and kept up to date after.
         self._result_entities: set[str] | None = None
         self._last_id: int | None = None  # None until the digests are loaded
@@ -323,16 +324,19 @@ class FactStore:
             if earlier is not None and utc <= earlier:
                 continue
             newest[key] = utc
+            written = batch.results_seen.get(key) or self._results_seen.get(key)
+            quick = fingerprint(row.outcome, row.reasons, row.facts)
+            if written is not None and quick is not None and quick == written.quick:
+                continue  # the same values as last written: nothing to encode
             try:
                 reasons = canonical_json(list(row.reasons)) if row.reasons else "[]"
                 facts = canonical_json(row.facts)
             except ValueError as exc:
                 raise ValueError(f"{what(row)}: {exc}") from exc
             digest = digest_of(row.outcome, reasons, facts)
-            written = batch.results_seen.get(key) or self._results_seen.get(key)
-            if written == digest:
+            batch.results_seen[key] = Written(digest, quick)
+            if written is not None and written.digest == digest:
                 continue
-            batch.results_seen[key] = digest
             batch.result_entities.add(row.entity)
             values = (row.entity, row.check_id, stored, row.outcome, reasons, facts)
             if earlier is None:

@@ -1,9 +1,17 @@
 """Champion details: signature, dataset lineage and metrics of many versions, read and kept.
 
 The runs are read in batches of ``attributes.run_id IN (...)`` searches, and each version's
-``MLmodel`` file (the only place MLflow 3 keeps a signature) a few in parallel. What was read
-whole from a run that has ended is kept, since a version's run and logged model do not
-change. The adapters lend the I/O; this module decides what to read and what to keep.
+``MLmodel`` file a few in parallel (``ARTIFACT_READS``). The file is the only place MLflow 3
+keeps a signature: a version's REST answer and its logged model's (``logged-models/get``)
+carry none, as the tests against a real server check. What was read whole from a run that
+has ended is kept, since a version's run and logged model do not change.
+
+Failures are remembered two ways, and neither makes a fact false: a version whose file
+could not be read is not asked for again for ``MLMODEL_RETRY_SECONDS``, and within one read,
+once ``STORAGE_FAILURES`` files in a row from one storage failed on the server's side (and
+none of it could be read), the rest of that storage is not asked for until the next read.
+Their signatures are unknown, with the reason. The adapters lend the I/O; this module
+decides what to read and what to keep.
 """
 
 from __future__ import annotations
@@ -11,10 +19,13 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from cachetools import LRUCache, TTLCache
@@ -31,6 +42,7 @@ __all__ = [
     "MLMODEL_RETRY_SECONDS",
     "RUN_BATCH",
     "RUN_ID",
+    "STORAGE_FAILURES",
     "DetailsReader",
     "Unreadable",
     "run_filter",
@@ -46,15 +58,71 @@ _EXPERIMENTS_PER_SEARCH = 10_000
 DETAILS_KEPT = 100_000
 #: ``MLmodel`` files read at once.
 ARTIFACT_READS = 8
-#: How long an ``MLmodel`` that could not be read is not asked for again.
+#: How long an ``MLmodel`` that could not be read is not asked for again: twelve runs at the
+#: default interval. Its signature stays unknown meanwhile (never false), and a registry
+#: whose artifact store Trellis cannot read costs one request per version an hour, not one
+#: per version and run.
 MLMODEL_RETRY_SECONDS = 3_600.0
+#: Server-side failures in a row, with no success, after which one read stops asking the
+#: same storage (twice the reads in flight, so one slow batch is not enough).
+STORAGE_FAILURES = 2 * ARTIFACT_READS
 MLMODEL = "MLmodel"
 #: MLflow's own rule for run ids; anything else cannot be quoted into a search filter.
 RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 
 
 class Unreadable(Exception):
-    """One version's ``MLmodel`` file could not be read; the text says why."""
+    """One version's ``MLmodel`` file could not be read; the text says why.
+
+    ``storage`` is true when the server or the storage failed (a 5xx, a timeout, a storage
+    client's error) rather than the version itself (no such file, not an ``MLmodel``): such
+    a failure is likely shared by every version kept in the same place.
+    """
+
+    def __init__(self, reason: str, *, storage: bool = False) -> None:
+        super().__init__(reason)
+        self.storage = storage
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Why a signature was not read; ``kept`` when the version should not be asked again soon."""
+
+    text: str
+    kept: bool = True
+
+
+class _Breaker:
+    """Per storage, within one read: stop asking once it failed ``STORAGE_FAILURES`` in a row.
+
+    A storage that answered once is never cut off: its failures are its versions' own.
+    """
+
+    def __init__(self) -> None:
+        self._failures: dict[str, int] = {}
+        self._answered: set[str] = set()
+        self._why: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def refusal(self, storage: str) -> str | None:
+        """Why ``storage`` is not asked any more in this read, or None to ask it."""
+        with self._lock:
+            if self._failures.get(storage, 0) < STORAGE_FAILURES or storage in self._answered:
+                return None
+            # The same words on every read, so that a fact's history does not change for them.
+            return (
+                f"not asked: {STORAGE_FAILURES} MLmodel reads from {storage} failed in a row "
+                f"in this read (the last: {self._why[storage]}); asked again next read"
+            )
+
+    def answered(self, storage: str) -> None:
+        with self._lock:
+            self._answered.add(storage)
+
+    def failed(self, storage: str, reason: str) -> None:
+        with self._lock:
+            self._failures[storage] = self._failures.get(storage, 0) + 1
+            self._why[storage] = reason
 
 
 _Key = tuple[str, int]
@@ -74,13 +142,20 @@ class DetailsReader:
     each ``MLmodel`` read for adapters whose reads cannot time out on their own.
     """
 
-    def __init__(self, run_batch: int, *, deadline: float | None) -> None:
+    def __init__(
+        self,
+        run_batch: int,
+        *,
+        deadline: float | None,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._run_batch = run_batch
         self._deadline = deadline
         self._kept: LRUCache[_Key, tuple[_Identity, ChampionDetails]] = LRUCache(DETAILS_KEPT)
         self._signed: LRUCache[_Key, tuple[_Identity, bool]] = LRUCache(DETAILS_KEPT)
+        # Bounded like the others: past DETAILS_KEPT failures, the oldest is asked again early.
         self._unreadable: TTLCache[_Key, tuple[_Identity, str]] = TTLCache(
-            DETAILS_KEPT, ttl=MLMODEL_RETRY_SECONDS
+            DETAILS_KEPT, ttl=MLMODEL_RETRY_SECONDS, timer=timer
         )
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(ARTIFACT_READS, thread_name_prefix="trellis-mlmodel")
@@ -97,8 +172,9 @@ class DetailsReader:
         if not todo:
             return result
         # The MLmodel files are read while the runs are searched.
-        futures: dict[_Key, Future[bool | str]] = {
-            key: self._pool.submit(_signature, version, mlmodel)
+        breaker = _Breaker()
+        futures: dict[_Key, Future[bool | _Problem]] = {
+            key: self._pool.submit(_signature, version, mlmodel, breaker)
             for key, version in todo.items()
             if key not in signatures
         }
@@ -108,11 +184,14 @@ class DetailsReader:
             _cancel(futures.values())
             raise
         read = self._signatures(todo, futures)
-        signatures.update(read)
         with self._lock:
-            for key, problem in read.items():
-                if isinstance(problem, str):
-                    self._unreadable[key] = (_identity(todo[key]), problem)
+            for key, outcome in read.items():
+                if isinstance(outcome, _Problem):
+                    signatures[key] = outcome.text
+                    if outcome.kept:
+                        self._unreadable[key] = (_identity(todo[key]), outcome.text)
+                else:
+                    signatures[key] = outcome
             for key, version in todo.items():
                 details, keep = _details(version, runs, signatures[key])
                 result[key] = details
@@ -173,8 +252,10 @@ class DetailsReader:
         return found
 
     def _signatures(
-        self, versions: Mapping[_Key, ModelVersion], futures: Mapping[_Key, Future[bool | str]]
-    ) -> dict[_Key, bool | str]:
+        self,
+        versions: Mapping[_Key, ModelVersion],
+        futures: Mapping[_Key, Future[bool | _Problem]],
+    ) -> dict[_Key, bool | _Problem]:
         """Each version's ``has_signature``, or the problem that kept it from being read."""
         rounds = math.ceil(len(futures) / ARTIFACT_READS)
         timeout = None if self._deadline is None else self._deadline * rounds
@@ -188,7 +269,9 @@ class DetailsReader:
             key: (
                 future.result()
                 if future in done
-                else _mlmodel_problem(versions[key], f"no answer within {self._deadline:g} s")
+                else _Problem(
+                    _mlmodel_problem(versions[key], f"no answer within {self._deadline:g} s")
+                )
             )
             for key, future in futures.items()
         }
@@ -210,19 +293,41 @@ def run_filter(run_ids: Sequence[str]) -> str:
     return "attributes.run_id IN (" + ", ".join(f"'{run_id}'" for run_id in run_ids) + ")"
 
 
-def _signature(version: ModelVersion, mlmodel: Callable[[ModelVersion], str]) -> bool | str:
+def _signature(
+    version: ModelVersion, mlmodel: Callable[[ModelVersion], str], breaker: _Breaker
+) -> bool | _Problem:
     """Whether the version's logged model has a signature, or why that could not be read."""
+    storage = storage_of(version.source)
+    refusal = breaker.refusal(storage)
+    if refusal is not None:  # not tried, so nothing to remember of this version
+        return _Problem(_mlmodel_problem(version, refusal), kept=False)
     try:
         text = mlmodel(version)
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise Unreadable("not valid YAML") from exc
-        if not isinstance(document, dict):
-            raise Unreadable("not an MLmodel file")
     except Unreadable as exc:
-        return _mlmodel_problem(version, str(exc))
+        if exc.storage:
+            breaker.failed(storage, str(exc))
+        return _Problem(_mlmodel_problem(version, str(exc)))
+    breaker.answered(storage)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _Problem(_mlmodel_problem(version, "not valid YAML"))
+    if not isinstance(document, dict):
+        return _Problem(_mlmodel_problem(version, "not an MLmodel file"))
     return bool(document.get("signature"))
+
+
+def storage_of(source: str) -> str:
+    """Where a version's files are kept, as far as its source tells: ``s3://bucket``.
+
+    ``models:/`` and ``runs:/`` sources are resolved by the server to their experiments'
+    storage, which the source does not name: each is one storage here.
+    """
+    parts = urlsplit(source)
+    if len(parts.scheme) <= 1:  # a plain path (or a Windows drive letter)
+        return "file"
+    # Without userinfo: the name ends up in a reason that the API shows.
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _mlmodel_problem(version: ModelVersion, reason: str) -> str:

@@ -118,11 +118,14 @@ class RestRegistry:
             response = self._send("GET", _VERSION_ARTIFACT_PATH, params=params)
         except SourceUnavailable as exc:
             if isinstance(exc.__cause__, httpx.TimeoutException):
-                raise Unreadable("no answer within the client's timeout") from exc
+                raise Unreadable("no answer within the client's timeout", storage=True) from exc
             raise  # the server itself cannot be reached
         if response.status_code != httpx.codes.OK:
             code = _error_code(response)
-            raise Unreadable(f"HTTP {response.status_code}" + (f" ({code})" if code else ""))
+            raise Unreadable(
+                f"HTTP {response.status_code}" + (f" ({code})" if code else ""),
+                storage=response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR,
+            )
         return response.text
 
     def _pages(

@@ -134,7 +134,12 @@ class SqlRegistry:
             raise
         except Exception as exc:  # MLflow and its storage clients raise many types
             reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise Unreadable(f"{type(exc).__name__}: {reason}".rstrip(": ")) from exc
+            # No such file is the version's own problem; anything else is the storage's.
+            code = getattr(exc, "error_code", None)
+            missing = isinstance(exc, FileNotFoundError) or code == MISSING
+            raise Unreadable(
+                f"{type(exc).__name__}: {reason}".rstrip(": "), storage=not missing
+            ) from exc
 
     def _location(self, name: str, version: str) -> str:
         """Where a version's files are stored, resolved as the tracking server resolves it.
