@@ -274,6 +274,7 @@ async function main() {
       await page.goto(`${options.appUrl}/catalog/${options.unknownRepository.replace('/', '/component/')}`);
       await page.waitForSelector('[data-testid="trellis-currency"], [data-testid="trellis-currency-error"]');
       result.unknownCurrency = await readCurrency(page);
+    }
 
     // The model's Scorecards tab: each check the stock Tech Insights client ran, pass or fail.
     if (options.steps.includes('scorecards')) {
