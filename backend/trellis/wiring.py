@@ -24,6 +24,7 @@ from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
 from trellis.services.observability import Observer
+from trellis.services.recording_rules import RecordedSeries
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
@@ -315,11 +316,13 @@ def build_observer(
 ) -> Observer:
     """The observability pages, reading training history from ``registry``."""
     config = settings.prometheus
+    prometheus = build_prometheus(settings)
     return Observer(
-        prometheus=build_prometheus(settings),
+        prometheus=prometheus,
         registry=registry,
         limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
         metrics=metrics,
+        recorded=RecordedSeries(prometheus) if prometheus is not None else None,
     )
 
 

@@ -4,6 +4,8 @@ The pure package ``trellis.observability`` plans the queries and shapes the answ
 module runs them: every query of a page and every training-run read at once on a small
 thread pool, each with its source's timeout. A source that fails degrades only what depends
 on it: Prometheus down leaves the training history, MLflow down leaves the golden signals.
+Signals are read from platform-hub's recorded series where Prometheus has them
+(``RecordedSeries``, asked once per interval), from the raw series otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from trellis.observability import (
 )
 from trellis.observability.training import MAX_TRAINING_METRICS
 from trellis.ports import PromQLSource, RegistrySource
+from trellis.services.recording_rules import RecordedSeries
 
 __all__ = [
     "NOT_CONFIGURED",
@@ -68,8 +71,10 @@ class Observer:
         limits: Limits,
         metrics: Metrics | None = None,
         page_ttl_seconds: float = PAGE_TTL_SECONDS,
+        recorded: RecordedSeries | None = None,
     ) -> None:
         self.prometheus = prometheus
+        self.recorded = recorded
         self.registry = registry
         self.limits = limits
         self._metrics = metrics
@@ -109,7 +114,8 @@ class Observer:
         return page
 
     def _read_page(self, ref: str, target: Target, window: Window) -> dict[str, Any]:
-        queries = plan_queries(page_servers(target), window.rate_seconds)
+        recorded = self.recorded.available() if self.recorded is not None else frozenset()
+        queries = plan_queries(page_servers(target), window.rate_seconds, recorded)
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="trellis-observe") as pool:
             runs = [self._start_run(pool, run) for run in training_runs(target.model)]
             asked = {q.key: self._ask(pool, q, window) for q in queries}
