@@ -408,10 +408,18 @@ def _hub_recorded(bases: Iterable[str], window: str, recorded: frozenset[str]) -
     return all(name is not None and name in recorded for name in names)
 
 
+#: What the hub records over one hour: the rates scorecards read over their serving window.
+HUB_HOURLY = (HUB_REQUESTS, HUB_ERRORS, HUB_API_REQUESTS, HUB_DURATION_BUCKETS)
+
+
 def hub_recorded_names() -> tuple[str, ...]:
-    """Every name of platform-hub's recording rules that Trellis reads, sorted."""
+    """Every name of platform-hub's recording rules that Trellis reads, sorted.
+
+    Every base over 5 minutes; those of ``HUB_HOURLY`` over 1 hour too.
+    """
     bases = {base for found in HUB_SIGNALS.values() for base in found} | {HUB_DURATION_BUCKETS}
-    return tuple(sorted(f"{b}:rate{w}" for b in bases for w in HUB_WINDOWS.values()))
+    names = {f"{base}:rate5m" for base in bases} | {f"{base}:rate1h" for base in HUB_HOURLY}
+    return tuple(sorted(names))
 
 
 def runtime_builder(
