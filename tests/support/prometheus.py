@@ -466,7 +466,7 @@ class PrometheusServer:
         )
         assert result.returncode == 0, f"promtool failed:\n{result.stderr[-3000:]}"
 
-    def record(self, rules: Path, start: float, end: float) -> None:
+    def record(self, rules: Path, start: float, end: float, *, timeout: float = 60) -> None:
         """Evaluate the recording ``rules`` over the data from ``start`` to ``end``, and keep them.
 
         Each rule's expression is evaluated by this Prometheus at every step of its group's
@@ -502,7 +502,7 @@ class PrometheusServer:
                                      float(t), float(value))  # fmt: skip
         self.stop()
         self.backfill(recorded, name="rules")
-        self.start()
+        self.start(timeout=timeout)
 
     def start(self, *, timeout: float = 60) -> PrometheusServer:
         prometheus, _ = binaries()
