@@ -287,6 +287,9 @@ EXPECTED = {
     "server:requests:rate1h": {MLSERVER: 12, VLLM: 4},
     "server:api_requests:rate5m": {MLSERVER: 12, VLLM: 4},
     "server:request_errors:ratio_rate5m": {MLSERVER: 2 / 12, VLLM: 0.25},
+    # Of vLLM's 4 requests a second, 2 within one second: the median is the top of that bucket.
+    "server:request_duration_seconds:p50_5m": {VLLM: 1},
+    "server:request_duration_seconds:p50_1h": {VLLM: 1},
     "server:request_duration_seconds_bucket:rate5m": {
         f'{VLLM}, le="1"': 2,
         f'{VLLM}, le="+Inf"': 5,
@@ -336,4 +339,4 @@ def test_promtool_checks_and_evaluates_the_recording_rules(
         )
         assert result.returncode == 0, result.stdout + result.stderr
         checked += result.stdout
-    assert "SUCCESS: 16 rules found" in checked
+    assert "SUCCESS: 21 rules found" in checked

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from support.markers import starting
 from support.services import Process, free_port, start_process, wait_http
@@ -475,34 +476,48 @@ class PrometheusServer:
         rules`` does, except that the evaluation instants are ``start + k * interval`` rather
         than shifted by a hash of the group (so they fall on the minutes queries ask about).
         Prometheus is restarted over the new blocks. Rules that read other recorded rules
-        are left out: their inputs are not there yet.
+        are evaluated in a later round, once those are imported (as a rule group's later rules
+        see its earlier ones at the same moment).
         """
-        import httpx
         import yaml
 
-        recorded = Samples()
-        names = {
-            r["record"] for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]
-        }
-        for group in yaml.safe_load(rules.read_text())["groups"]:
-            step = parse_seconds(group.get("interval", "60s"))
-            for rule in group["rules"]:
-                if "record" not in rule or any(name in rule["expr"] for name in names):
-                    continue
-                form = {"query": rule["expr"], "start": f"{start:.3f}", "end": f"{end:.3f}",
-                        "step": f"{step:g}"}  # fmt: skip
-                answer = httpx.post(
-                    f"{self.url}/api/v1/query_range", data=form, timeout=scaled(120)
-                )
-                assert answer.status_code == 200, answer.text[:2000]
-                for series in answer.json()["data"]["result"]:
-                    labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
-                    for t, value in series["values"]:
-                        recorded.add(rule["record"], {**labels, **rule.get("labels", {})},
-                                     float(t), float(value))  # fmt: skip
-        self.stop()
-        self.backfill(recorded, name="rules")
-        self.start(timeout=timeout)
+        groups = yaml.safe_load(rules.read_text())["groups"]
+        pending = [
+            (parse_seconds(group.get("interval", "60s")), rule)
+            for group in groups
+            for rule in group["rules"]
+            if "record" in rule
+        ]
+        for round_ in range(len(pending)):
+            waiting = {rule["record"] for _, rule in pending}
+            ready = [(step, rule) for step, rule in pending
+                     if not any(name in rule["expr"] for name in waiting)]  # fmt: skip
+            assert ready, f"recording rules that read each other: {sorted(waiting)}"
+            recorded = Samples()
+            for step, rule in ready:
+                self._evaluate(rule, start, end, step, recorded)
+            self.stop()
+            self.backfill(recorded, name=f"rules-{round_}")
+            self.start(timeout=timeout)
+            pending = [item for item in pending if item not in ready]
+            if not pending:
+                return
+
+    def _evaluate(
+        self, rule: dict[str, Any], start: float, end: float, step: float, into: Samples
+    ) -> None:
+        """One recording rule over ``start``..``end`` at ``step``, added to ``into``."""
+        import httpx
+
+        form = {"query": rule["expr"], "start": f"{start:.3f}", "end": f"{end:.3f}",
+                "step": f"{step:g}"}  # fmt: skip
+        answer = httpx.post(f"{self.url}/api/v1/query_range", data=form, timeout=scaled(300))
+        assert answer.status_code == 200, answer.text[:2000]
+        for series in answer.json()["data"]["result"]:
+            labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+            labels.update(rule.get("labels", {}))
+            for t, value in series["values"]:
+                into.add(rule["record"], labels, float(t), float(value))
 
     def start(self, *, timeout: float = 60) -> PrometheusServer:
         prometheus, _ = binaries()

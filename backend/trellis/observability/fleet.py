@@ -40,6 +40,7 @@ from trellis.observability.queries import (
     _gpu,
     _over,
     _Servers,
+    hub_percentile_name,
     latency_histogram,
     runtime_builder,
 )
@@ -144,13 +145,21 @@ def _runtimes(signal: str, servers: _Servers, window: str, recorded: frozenset[s
 
 
 def _percentile(q: float, servers: _Servers, window: str, recorded: frozenset[str]) -> str:
-    """The ``q`` quantile of each server's latency, in seconds, every runtime ``or``-ed."""
+    """The ``q`` quantile of each server's latency, in seconds, every runtime ``or``-ed.
+
+    Histograms' quantiles come from the hub's recorded percentiles when Prometheus has them
+    (one series per server), else from its recorded bucket rates, else from the raw buckets.
+    """
     parts: list[str] = []
-    for runtime in sorted(HISTOGRAMS):
-        rows = latency_histogram(runtime, window, recorded)
-        part = "" if rows is None else f"(histogram_quantile({q!r}, {rows(servers, window)}))"
-        if part and part not in parts:
-            parts.append(part)
+    name = hub_percentile_name(q, window)
+    if name is not None and name in recorded:
+        parts.append(f"(max by ({BY_SERVER}) ({name}))")
+    else:
+        for runtime in sorted(HISTOGRAMS):
+            rows = latency_histogram(runtime, window, recorded)
+            part = "" if rows is None else f"(histogram_quantile({q!r}, {rows(servers, window)}))"
+            if part and part not in parts:
+                parts.append(part)
     parts += [
         f"({quantiles([q], BY_SERVER)(servers, window)})"
         for _, quantiles in sorted(SUMMARIES.items())

@@ -56,6 +56,7 @@ __all__ = [
     "Query",
     "ServerKey",
     "Signal",
+    "hub_percentile_name",
     "hub_recorded_names",
     "latency_histogram",
     "plan_queries",
@@ -410,6 +411,18 @@ def _hub_recorded(bases: Iterable[str], window: str, recorded: frozenset[str]) -
 
 #: What the hub records over one hour: the rates scorecards read over their serving window.
 HUB_HOURLY = (HUB_REQUESTS, HUB_ERRORS, HUB_API_REQUESTS, HUB_DURATION_BUCKETS)
+#: Each server's latency percentiles from its recorded buckets, over 5 minutes and 1 hour:
+#: ``server:request_duration_seconds:p95_5m`` (the quantile's hundredths, the window).
+HUB_PERCENTILE = "server:request_duration_seconds:p{hundredths}_{window}"
+
+
+def hub_percentile_name(q: float, window: str) -> str | None:
+    """The recorded name of each server's ``q`` latency quantile over ``window``, if recorded."""
+    suffix = HUB_WINDOWS.get(int(window.removesuffix("s")))
+    hundredths = round(q * 100)
+    if suffix is None or hundredths / 100 != q or hundredths not in (50, 95, 99):
+        return None
+    return HUB_PERCENTILE.format(hundredths=hundredths, window=suffix)
 
 
 def hub_recorded_names() -> tuple[str, ...]:
@@ -419,6 +432,8 @@ def hub_recorded_names() -> tuple[str, ...]:
     """
     bases = {base for found in HUB_SIGNALS.values() for base in found} | {HUB_DURATION_BUCKETS}
     names = {f"{base}:rate5m" for base in bases} | {f"{base}:rate1h" for base in HUB_HOURLY}
+    for window in ("300s", "3600s"):
+        names |= {hub_percentile_name(q, window) or "" for q in (0.5, 0.95, 0.99)}
     return tuple(sorted(names))
 
 
