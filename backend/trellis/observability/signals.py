@@ -10,9 +10,11 @@ no requests) is a point without a value, not a zero.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 from trellis.model import Series
@@ -146,8 +148,14 @@ def _pooled(quantiles: Sequence[float], buckets: Columns) -> dict[float, dict[fl
         except KeyError:
             present = [bound for bound, column in zip(bounds, columns, strict=True) if t in column]
             counts = [column[t] for column in columns if t in column]
-        running = counts[0] if counts else 0.0
-        for i, count in enumerate(counts):  # made non-decreasing as Prometheus does
+        total = sum(counts)
+        if total == total:  # no NaN: non-decreasing counts, the rank found by bisection
+            counts = list(accumulate(counts, max))  # made non-decreasing as Prometheus does
+            for q in quantiles:
+                at[q][t] = _quantile(q, present, counts, sorted_counts=True)
+            continue
+        running = counts[0]
+        for i, count in enumerate(counts):  # the same, in Prometheus's order of arguments
             running = counts[i] = max(count, running)
         for q in quantiles:
             at[q][t] = _quantile(q, present, counts)
@@ -172,7 +180,10 @@ def _cumulative(buckets: Sequence[tuple[float, float]]) -> tuple[list[float], li
     return bounds, counts
 
 
-def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+def _quantile(
+    q: float, bounds: list[float], counts: list[float], *, sorted_counts: bool = False
+) -> float | None:
+    """``histogram_quantile`` over cumulative ``counts``; ``sorted_counts``: none is NaN."""
     if len(bounds) < 2 or bounds[-1] != math.inf:
         return None
     total = counts[-1]
@@ -180,10 +191,13 @@ def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | Non
         return None
     rank = q * total
     b = len(bounds) - 1
-    for i in range(b):
-        if counts[i] >= rank:
-            b = i
-            break
+    if sorted_counts:  # the first bucket whose count reaches the rank, as the scan below finds
+        b = bisect_left(counts, rank, 0, b)
+    else:
+        for i in range(b):
+            if counts[i] >= rank:
+                b = i
+                break
     if b == len(bounds) - 1:
         return bounds[-2]
     if b == 0 and bounds[0] <= 0:
