@@ -32,6 +32,7 @@ goes to stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -55,7 +56,13 @@ from kubernetes import config as k8s_config  # noqa: E402
 
 from support.kube_replay import FLEET_REGIONS, KubeReplay, fleet  # noqa: E402
 from support.observability import deployment  # noqa: E402
-from support.prometheus import Fleet, Server, prometheus_with, record_vllm  # noqa: E402
+from support.prometheus import (  # noqa: E402
+    Fleet,
+    Server,
+    hub_rules_file,
+    prometheus_with,
+    record_vllm,
+)
 from trellis.annotations import REGISTERED_MODEL  # noqa: E402
 from trellis.sources.kube_objects import PREDICTOR_LABEL  # noqa: E402
 from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
@@ -219,8 +226,42 @@ def _raw(client: httpx.Client, queries: list[str], window: Any) -> int:
         return sum(pool.map(ask, queries))
 
 
+def _wall_and_cpu(action: Callable[[], Any]) -> tuple[float, float]:
+    """Milliseconds of wall time and of this process's CPU time (every thread) ``action`` took.
+
+    After a garbage collection, as ``timed`` does, and outside it.
+    """
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return 1000 * (time.perf_counter() - wall), 1000 * (time.process_time() - cpu)
+
+
+def _road(ms: dict[str, list[float]]) -> dict[str, Any]:
+    """One road's figures: the page, the observer alone, the floor, and the page over it."""
+    page, floor = median(ms["page"]), median(ms["floor"])
+    return {
+        "page_median_ms": round(page, 2),
+        "page_runs_ms": [round(v, 2) for v in ms["page"]],
+        "observer_median_ms": round(median(ms["observer"]), 2),
+        # CPU time of this process (every thread): what Trellis itself spends, whatever the
+        # machine's load; the floor's is decoding the same answers.
+        "observer_cpu_median_ms": round(median(ms["observer_cpu"]), 2),
+        "raw_queries_cpu_median_ms": round(median(ms["floor_cpu"]), 2),
+        "raw_queries_median_ms": round(floor, 2),
+        "raw_queries_runs_ms": [round(v, 2) for v in ms["floor"]],
+        "page_over_raw_queries": round(page / floor, 2),
+    }
+
+
 def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
-    """Part 2: one model page, warm, against the raw queries it makes; queries per page."""
+    """Part 2: one model page, uncached, against the queries it sends, on both roads.
+
+    ``raw``: no recording rules are known, every rate is computed from the raw series.
+    ``recorded``: platform-hub's rules, evaluated over the same history, are in Prometheus and
+    Trellis reads them (its names asked once, before the timed pages). Each road's floor is
+    its own PromQL sent straight to Prometheus; the runs of both roads are interleaved.
+    """
     from fastapi.testclient import TestClient
 
     from trellis.api.deps import entity_targets, install_state, state_of
@@ -228,6 +269,7 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
     from trellis.config import Settings
     from trellis.observability import EntityServers, Limits, plan_queries
     from trellis.services.observability import Observer
+    from trellis.services.recording_rules import RecordedSeries
 
     end = float(int(time.time() // 60) * 60)
     history, model, crowd = _page_fleet(regions, many, end)
@@ -237,16 +279,35 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
         started = time.perf_counter()
         with prometheus_with(history.samples, Path(tmp) / "prom") as prom:
             backfill_s = time.perf_counter() - started
+            started = time.perf_counter()
+            prom.record(hub_rules_file(Path(tmp) / "hub-rules.yaml"), end - 65 * 60, end)
+            record_s = time.perf_counter() - started
             client, sent = _counted(prom.url)
-            observer = Observer(
-                prometheus=PrometheusSource(client),
-                registry=None,
-                limits=Limits(),
-                page_ttl_seconds=0,  # every page read from Prometheus
-            )
-            window = observer.window("1h", "60s", None)
+            source = PrometheusSource(client)
+            recorded = RecordedSeries(source)
+            observers = {
+                "raw": Observer(
+                    prometheus=source, registry=None, limits=Limits(), page_ttl_seconds=0
+                ),
+                "recorded": Observer(
+                    prometheus=source,
+                    registry=None,
+                    limits=Limits(),
+                    page_ttl_seconds=0,  # every page read from Prometheus
+                    recorded=recorded,
+                ),
+            }
+            names = recorded.available()
+            if not names:
+                raise AssertionError("Prometheus has none of the hub's recorded names")
+            window = observers["raw"].window("1h", "60s", None)
             target = EntityServers(None, servers)
-            queries = [q.promql for q in plan_queries(list(servers), window.rate_seconds)]
+            queries = {
+                "raw": [q.promql for q in plan_queries(list(servers), window.rate_seconds)],
+                "recorded": [
+                    q.promql for q in plan_queries(list(servers), window.rate_seconds, names)
+                ],
+            }
             settings = Settings(
                 state_dir=Path(tmp) / "state",
                 api_tokens=["bench-token-" + "x" * 20],
@@ -259,36 +320,52 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
             app.dependency_overrides[entity_targets] = lambda: targets
             url = "/api/observability/default/resource/support-llm?range=1h&step=60s"
             headers = {"Authorization": "Bearer bench-token-" + "x" * 20}
+            ms: dict[str, dict[str, list[float]]] = {
+                road: {k: [] for k in ("page", "observer", "floor", "observer_cpu", "floor_cpu")}
+                for road in observers
+            }
+            repeat_ms: list[float] = []
             with TestClient(app) as http:
-                first = http.get(url, headers=headers)
-                first.raise_for_status()
-                page = first.json()
-                statuses = {s["status"] for e in page["servers"] for s in e["signals"]}
-                if statuses != {"ok"} or len(page["servers"]) != regions:
-                    raise AssertionError(f"page not whole: {statuses}, {len(page['servers'])}")
-                api_ms, repeat_ms, observer_ms, raw_ms = [], [], [], []
                 kept = state_of(app)
-                fresh = replace(kept, observer=observer)
+                for road, observer in observers.items():
+                    install_state(app, replace(kept, observer=observer))
+                    first = http.get(url, headers=headers)
+                    first.raise_for_status()
+                    page = first.json()
+                    statuses = {s["status"] for e in page["servers"] for s in e["signals"]}
+                    if statuses != {"ok"} or len(page["servers"]) != regions:
+                        raise AssertionError(f"{road} page not whole: {statuses}")
                 for _ in range(requests):
-                    install_state(app, fresh)  # nothing kept: each page asks Prometheus
-                    api_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
+                    for road, observer in observers.items():
+                        install_state(app, replace(kept, observer=observer))
+                        ms[road]["page"].append(
+                            1000 * timed(lambda: http.get(url, headers=headers))[0]
+                        )
+                        wall, cpu = _wall_and_cpu(lambda o=observer: o.page("x", target, window))
+                        ms[road]["observer"].append(wall)
+                        ms[road]["observer_cpu"].append(cpu)
+                        wall, cpu = _wall_and_cpu(lambda r=road: _raw(client, queries[r], window))
+                        ms[road]["floor"].append(wall)
+                        ms[road]["floor_cpu"].append(cpu)
                     install_state(app, kept)  # a repeat view within the step
+                    http.get(url, headers=headers)
                     repeat_ms.append(1000 * timed(lambda: http.get(url, headers=headers))[0])
-                    observer_ms.append(1000 * timed(lambda: observer.page("x", target, window))[0])
-                    raw_ms.append(1000 * timed(lambda: _raw(client, queries, window))[0])
-            log(
-                f"page {median(api_ms):.1f} ms (observer {median(observer_ms):.1f} ms, repeat "
-                f"view {median(repeat_ms):.1f} ms), raw queries {median(raw_ms):.1f} ms"
-            )
+            roads = {road: _road(found) for road, found in ms.items()}
+            for road, found in roads.items():
+                log(
+                    f"{road}: page {found['page_median_ms']:.1f} ms (observer "
+                    f"{found['observer_median_ms']:.1f} ms), its queries "
+                    f"{found['raw_queries_median_ms']:.1f} ms"
+                )
             per_page = {}
             for label, group in (("1_server", crowd[:1]), (f"{many}_servers", crowd)):
                 sent.clear()
-                crowd_page = observer.page(
+                crowd_page = observers["recorded"].page(
                     "x", EntityServers(None, tuple(map(deployment, group))), window
                 )
-                found = {s["status"] for e in crowd_page["servers"] for s in e["signals"]}
-                if found != {"ok"}:
-                    raise AssertionError(f"{label}: statuses {found}")
+                found_statuses = {s["status"] for e in crowd_page["servers"] for s in e["signals"]}
+                if found_statuses != {"ok"}:
+                    raise AssertionError(f"{label}: statuses {found_statuses}")
                 per_page[label] = len(sent)
             client.close()
     counts = list(per_page.values())
@@ -296,17 +373,127 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
         "regions": regions,
         "series_backfilled": len(history.samples.series),
         "backfill_and_start_seconds": round(backfill_s, 2),
-        "queries_per_page": len(queries),
-        "page_median_ms": round(median(api_ms), 2),
-        "page_runs_ms": [round(v, 2) for v in api_ms],
+        "record_rules_seconds": round(record_s, 2),
+        "queries_per_page": len(queries["recorded"]),
+        "recorded_queries": sum("server:" in q for q in queries["recorded"]),
+        **roads["recorded"],
+        "raw": roads["raw"],
+        "recorded_page_over_raw_page": round(
+            roads["recorded"]["page_median_ms"] / roads["raw"]["page_median_ms"], 2
+        ),
         "repeat_view_median_ms": round(median(repeat_ms), 2),
-        "observer_median_ms": round(median(observer_ms), 2),
-        "raw_queries_median_ms": round(median(raw_ms), 2),
-        "raw_queries_runs_ms": [round(v, 2) for v in raw_ms],
-        "page_over_raw_queries": round(median(api_ms) / median(raw_ms), 2),
         "prometheus_requests_per_page": per_page,
         "requests_independent_of_servers": len(set(counts)) == 1,
     }
+
+
+# --------------------------------------------------------------------------- part 3: fleet
+
+FLEET_HISTORY_SECONDS = 900  # the scorecards benchmark's cached history (15 minutes)
+FLEET_AT_BEFORE_END = 60  # asked a minute before the end of the data, as the scorer is there
+
+
+def _instant(client: httpx.Client, promql: str, at: float) -> list[Any]:
+    form = {"query": promql, "time": f"{at:.3f}", "timeout": f"{TIMEOUT_SECONDS:g}s"}
+    response = client.post("/api/v1/query", data=form)
+    response.raise_for_status()
+    result: list[Any] = response.json()["data"]["result"]
+    return result
+
+
+def _rows(result: list[Any]) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in result}
+
+
+def _largest_difference(raw: list[Any], recorded: list[Any]) -> float:
+    """The largest relative difference between the roads' rows (inf: not the same rows)."""
+    mine, theirs = _rows(raw), _rows(recorded)
+    if mine.keys() != theirs.keys():
+        return float("inf")
+    worst = 0.0
+    for key, value in mine.items():
+        other = theirs[key]
+        if value != value and other != other:  # both NaN
+            continue
+        worst = max(worst, abs(value - other) / max(abs(value), 1e-12))
+    return worst
+
+
+def measure_fleet(servers: int, repeat: int, cache_dir: Path, windows: list[int]) -> dict[str, Any]:
+    """Part 3: each scorecard fleet query at ``servers`` servers, raw and from recorded rates.
+
+    The history is the scorecards benchmark's (its cached TSDB, made the first time); the
+    hub's rules are evaluated over its last minutes by that Prometheus and imported, so the
+    recorded series exist where the queries are asked. Queries run one at a time, each
+    road's runs interleaved; both roads' answers are compared row by row.
+    """
+    from scorecards import cached_prometheus, prometheus_over
+    from trellis.observability.fleet import plan_fleet_queries
+    from trellis.observability.queries import hub_recorded_names
+
+    data, info, _ = cached_prometheus(cache_dir, servers, FLEET_HISTORY_SECONDS)
+    at = float(info["end"]) - FLEET_AT_BEFORE_END
+    names = frozenset(hub_recorded_names())
+    result: dict[str, Any] = {
+        "servers": servers,
+        "history_seconds": FLEET_HISTORY_SECONDS,
+        "series_in_history": info["series"],
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="trellis-bench-fleet-") as tmp,
+        prometheus_over(data, Path(tmp)) as prom,
+    ):
+        started = time.perf_counter()
+        prom.record(hub_rules_file(Path(tmp) / "hub-rules.yaml"), at - 60, at, timeout=300)
+        result["record_rules_seconds"] = round(time.perf_counter() - started, 1)
+        log(f"recording rules evaluated and imported in {result['record_rules_seconds']} s")
+        with httpx.Client(base_url=prom.url, timeout=TIMEOUT_SECONDS + 5) as client:
+            for serving in windows:
+                raw = {q.fact: q.promql for q in plan_fleet_queries(serving, 86_400)}
+                recorded = {q.fact: q.promql for q in plan_fleet_queries(serving, 86_400, names)}
+                runs: dict[str, dict[str, list[float]]] = {"raw": {}, "recorded": {}}
+                answers: dict[str, dict[str, list[Any]]] = {"raw": {}, "recorded": {}}
+                for _ in range(repeat):
+                    for fact in raw:
+                        for road, plan in (("raw", raw), ("recorded", recorded)):
+                            if road == "recorded" and plan[fact] == raw[fact]:
+                                continue  # the same query: timed once
+                            started = time.perf_counter()  # Prometheus's time: no gc first
+                            answer = _instant(client, plan[fact], at)
+                            seconds = time.perf_counter() - started
+                            runs[road].setdefault(fact, []).append(seconds)
+                            answers[road][fact] = answer
+                facts: dict[str, Any] = {}
+                for fact in raw:
+                    raw_s = median(runs["raw"][fact])
+                    same = fact not in runs["recorded"]
+                    recorded_s = raw_s if same else median(runs["recorded"][fact])
+                    facts[fact] = {
+                        "raw_seconds": round(raw_s, 3),
+                        "recorded_seconds": round(recorded_s, 3),
+                        "rows": len(answers["raw"][fact]),
+                        "same_query": same,
+                        "largest_relative_difference": (
+                            0.0
+                            if same
+                            else _largest_difference(
+                                answers["raw"][fact], answers["recorded"][fact]
+                            )
+                        ),
+                    }
+                    log(
+                        f"serving {serving} s, {fact}: raw {raw_s:.3f} s, recorded "
+                        f"{recorded_s:.3f} s ({facts[fact]['rows']} rows)"
+                    )
+                result[f"serving_{serving}s"] = {
+                    "facts": facts,
+                    "slowest_raw_seconds": max(f["raw_seconds"] for f in facts.values()),
+                    "slowest_recorded_seconds": max(f["recorded_seconds"] for f in facts.values()),
+                    "values_agree_to_1e-9": all(
+                        f["largest_relative_difference"] <= 1e-9 for f in facts.values()
+                    ),
+                }
+    return result
 
 
 # --------------------------------------------------------------------------- main
@@ -321,6 +508,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-requests", type=int, default=20, help="timed page requests")
     parser.add_argument("--page-regions", type=int, default=4, help="regions of the page's model")
     parser.add_argument("--many-servers", type=int, default=40, help="servers of the big page")
+    parser.add_argument(
+        "--fleet-servers", type=int, default=10_000, help="servers of the fleet queries (0: none)"
+    )
+    parser.add_argument(
+        "--fleet-windows",
+        default="300,3600",
+        help="serving windows of the fleet queries, in seconds, comma-separated",
+    )
+    parser.add_argument("--fleet-repeat", type=int, default=3, help="runs of each fleet query")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(".cache/bench"), help="cached fleet history"
+    )
     args = parser.parse_args(argv)
     if min(args.servers, args.regions, args.repeat, args.page_requests, args.page_regions) < 1:
         parser.error("every count must be positive")
@@ -330,6 +529,17 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "deployments": measure_deployments(args.servers, args.regions, args.repeat),
         "page": measure_page(args.page_requests, args.page_regions, args.many_servers),
+        "fleet": (
+            measure_fleet(
+                args.fleet_servers,
+                args.fleet_repeat,
+                args.cache_dir,
+                [int(w) for w in args.fleet_windows.split(",")],
+            )
+            if args.fleet_servers
+            else None
+        ),
+        "load_average": os.getloadavg(),
         "environment": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),

@@ -67,10 +67,12 @@ def test_the_cookiecutter_benchmark_runs_end_to_end():
 
 @pytest.mark.kube_replay
 @pytest.mark.prometheus
-def test_the_observability_benchmark_runs_end_to_end():
+def test_the_observability_benchmark_runs_end_to_end(tmp_path):
     report = run_benchmark(
         "observability.py", "--servers", "40", "--regions", "2", "--repeat", "1",
         "--page-requests", "2", "--page-regions", "2", "--many-servers", "3",
+        "--fleet-servers", "20", "--fleet-repeat", "1", "--fleet-windows", "3600",
+        "--cache-dir", str(tmp_path),
     )  # fmt: skip
     servers = report["deployments"]
     assert servers["servers"] == 40 and servers["clusters"] == 2
@@ -81,11 +83,21 @@ def test_the_observability_benchmark_runs_end_to_end():
     page = report["page"]
     # vLLM: 17 signals; the three latency and the three TTFT percentiles share a query each.
     assert page["regions"] == 2 and page["queries_per_page"] == 13
+    # Requests, errors, latency (mean and percentiles) and queue time from the hub's rules,
+    # tokens, queue depth, KV cache and TTFT from llm-service's (or raw).
+    assert page["recorded_queries"] == 10
     assert page["prometheus_requests_per_page"] == {"1_server": 13, "3_servers": 13}
     assert page["requests_independent_of_servers"] is True
-    for key in ("page_median_ms", "observer_median_ms", "raw_queries_median_ms",
-                "page_over_raw_queries"):  # fmt: skip
-        assert page[key] > 0, key
+    for road in (page, page["raw"]):
+        for key in ("page_median_ms", "observer_median_ms", "raw_queries_median_ms",
+                    "page_over_raw_queries"):  # fmt: skip
+            assert road[key] > 0, key
+    fleet = report["fleet"]["serving_3600s"]
+    assert fleet["values_agree_to_1e-9"] is True
+    assert {f for f, v in fleet["facts"].items() if not v["same_query"]} == {
+        "requestRate", "errorRatio", "latencyP50", "latencyP95", "latencyP99",
+    }  # fmt: skip
+    assert all(v["rows"] == 20 for v in fleet["facts"].values())
 
 
 @pytest.mark.postgres

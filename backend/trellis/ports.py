@@ -43,6 +43,7 @@ __all__ = [
     "FactRow",
     "GeneratedRepositories",
     "Lease",
+    "MetricNameSource",
     "PromQLSource",
     "RecordedRelease",
     "RegistrySource",
@@ -146,6 +147,14 @@ class PromQLSource(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class MetricNameSource(Protocol):
+    """Port: which metric names one Prometheus has; every failure is ``SourceUnavailable``."""
+
+    def metric_names(self, start: datetime, end: datetime) -> frozenset[str]:
+        """The metric names with samples between ``start`` and ``end``."""
         ...
 
 

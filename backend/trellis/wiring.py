@@ -24,6 +24,7 @@ from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
 from trellis.services.observability import Observer
+from trellis.services.recording_rules import FleetOnRecordedSeries, RecordedSeries
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
@@ -315,11 +316,13 @@ def build_observer(
 ) -> Observer:
     """The observability pages, reading training history from ``registry``."""
     config = settings.prometheus
+    prometheus = build_prometheus(settings)
     return Observer(
-        prometheus=build_prometheus(settings),
+        prometheus=prometheus,
         registry=registry,
         limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
         metrics=metrics,
+        recorded=RecordedSeries(prometheus) if prometheus is not None else None,
     )
 
 
@@ -354,14 +357,25 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
     With a PostgreSQL fact store, replicas elect which of them scores (``scorer_lease``).
     """
     database_url = settings.scorecard_database_url
+    options = scoring_options(settings)
+    prometheus = build_prometheus(
+        settings, timeout_seconds=settings.scorecards.query_timeout_seconds
+    )
     return Scorer(
         catalog=catalog,
         store=FactStore(database_url, history_days=settings.scorecards.history_days),
         lease=scorer_lease(database_url),
         directory=settings.scorecards.directory or default_scorecards(),
-        options=scoring_options(settings),
-        prometheus=build_prometheus(
-            settings, timeout_seconds=settings.scorecards.query_timeout_seconds
+        options=options,
+        prometheus=(
+            None
+            if prometheus is None
+            else FleetOnRecordedSeries(
+                prometheus,
+                RecordedSeries(prometheus),
+                serving_window_seconds=options.policy.serving_window_seconds,
+                availability_window_seconds=options.availability_window_seconds,
+            )
         ),
         scaffolder=scaffolder,
     )

@@ -248,10 +248,29 @@ def test_the_recording_rules_read_trellis_s_metric_names(objects: list[Manifest]
         for rule in group["rules"]:
             if rule["record"].startswith("server:") and "rate(" in rule["expr"]:
                 assert f"by ({queries.BY_SERVER}" in rule["expr"], rule["record"]
+    records = [rule["record"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(records) == len(set(records))
+    # Every recorded name Trellis looks for is recorded here.
+    assert set(queries.hub_recorded_names()) <= set(records)
 
 
-#: Two servers: MLServer's answers 10 successes and 2 failures a second; vLLM's 4 successes
-#: and 1 server error a second, 2 of them within one second.
+def test_no_other_blueprint_records_a_name_the_hub_records(objects: list[Manifest]) -> None:
+    """Rule files loaded into one Prometheus must not write the same series twice."""
+    hub = {rule["record"] for group in _rules(objects)["groups"] for rule in group["rules"]}
+    elsewhere: dict[str, set[str]] = {}
+    for path in (REPO / "blueprints").glob("*/template/**/*"):
+        if path.is_file() and "platform-hub" not in path.parts:
+            found = re.findall(r"^\s*-\s*record:\s*(\S+)", path.read_text(), re.M)
+            if found:
+                elsewhere[str(path.relative_to(REPO))] = set(found)
+    assert elsewhere, "llm-service records its vLLM rules"
+    for path, names in elsewhere.items():
+        assert not names & hub, path
+    assert not hub & {queries.VLLM_RECORDED_TTFT_BUCKETS, queries.VLLM_RECORDED_GENERATION_TOKENS}
+
+
+#: Two servers: MLServer's answers 10 successes and 2 failures a second; vLLM's 4 successes,
+#: and its API 3 answers and 1 server error a second; 2 of vLLM's requests within one second.
 MLSERVER = 'namespace="fraud", inferenceservice="fraud-detector", region="eu-west-1"'
 VLLM = 'namespace="chat", inferenceservice="assistant", region="us-east-1"'
 SERIES = {
@@ -259,12 +278,18 @@ SERIES = {
     f"model_infer_request_failure_total{{{MLSERVER}}}": 2,
     f"vllm:request_success_total{{{VLLM}}}": 4,
     f'http_requests_total{{{VLLM}, handler="/v1/chat/completions", status="5xx"}}': 1,
+    f'http_requests_total{{{VLLM}, handler="/v1/chat/completions", status="2xx"}}': 3,
     f'vllm:e2e_request_latency_seconds_bucket{{{VLLM}, le="1"}}': 2,
     f'vllm:e2e_request_latency_seconds_bucket{{{VLLM}, le="+Inf"}}': 5,
 }
 EXPECTED = {
-    "server:requests:rate5m": {MLSERVER: 12, VLLM: 5},
-    "server:request_errors:ratio_rate5m": {MLSERVER: 2 / 12, VLLM: 0.2},
+    "server:requests:rate5m": {MLSERVER: 12, VLLM: 4},
+    "server:requests:rate1h": {MLSERVER: 12, VLLM: 4},
+    "server:api_requests:rate5m": {MLSERVER: 12, VLLM: 4},
+    "server:request_errors:ratio_rate5m": {MLSERVER: 2 / 12, VLLM: 0.25},
+    # Of vLLM's 4 requests a second, 2 within one second: the median is the top of that bucket.
+    "server:request_duration_seconds:p50_5m": {VLLM: 1},
+    "server:request_duration_seconds:p50_1h": {VLLM: 1},
     "server:request_duration_seconds_bucket:rate5m": {
         f'{VLLM}, le="1"': 2,
         f'{VLLM}, le="+Inf"': 5,
@@ -286,13 +311,13 @@ def test_promtool_checks_and_evaluates_the_recording_rules(
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": series, "values": f"0+{per_second * 60}x10"}
+                    {"series": series, "values": f"0+{per_second * 60}x70"}
                     for series, per_second in SERIES.items()
                 ],
                 "promql_expr_test": [
                     {
                         "expr": record,
-                        "eval_time": "10m",
+                        "eval_time": "70m",
                         "exp_samples": [
                             {"labels": f"{record}{{{labels}}}", "value": value}
                             for labels, value in samples.items()
@@ -314,4 +339,4 @@ def test_promtool_checks_and_evaluates_the_recording_rules(
         )
         assert result.returncode == 0, result.stdout + result.stderr
         checked += result.stdout
-    assert "SUCCESS: 7 rules found" in checked
+    assert "SUCCESS: 21 rules found" in checked

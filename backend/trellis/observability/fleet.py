@@ -12,6 +12,11 @@ failures from each runtime's counters, percentiles computed by Prometheus
 (``histogram_quantile`` over each server's summed bucket rates, or the highest of a Triton
 server's pods' summary quantile), GPU series joined to the servers' pods through ``up``.
 Units are the scorecard's: seconds, ratios 0..1 (GPU utilisation too), bytes.
+
+Where Prometheus has platform-hub's recording rules over the serving window (``recorded``),
+the rates and latency bucket rates are read from them (``queries.runtime_builder``,
+``queries.latency_histogram``): a few recorded series per server instead of a rate over every
+raw series, the same values.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from trellis.observability.queries import (
     _gpu,
     _over,
     _Servers,
+    hub_percentile_name,
+    latency_histogram,
+    runtime_builder,
 )
 
 __all__ = ["FLEET_FACTS", "FleetQuery", "fleet_rows", "plan_fleet_queries"]
@@ -64,21 +72,25 @@ class FleetQuery:
 
 
 def plan_fleet_queries(
-    serving_window_seconds: int, availability_window_seconds: int
+    serving_window_seconds: int,
+    availability_window_seconds: int,
+    recorded: frozenset[str] = frozenset(),
 ) -> tuple[FleetQuery, ...]:
     """One instant query per fact for every server of every runtime.
 
     Rates, percentiles and GPU utilisation are taken over the serving window; availability
-    (the share of scrapes that succeeded) over the availability window.
+    (the share of scrapes that succeeded) over the availability window. ``recorded`` names
+    the hub's recorded series Prometheus has; rates recorded over the serving window are read
+    from them.
     """
     serving = _window(serving_window_seconds)
     availability = _window(availability_window_seconds)
     everyone = _Servers.everyone()
     promql = {
-        "requestRate": _runtimes("request_rate", everyone, serving),
-        "errorRatio": _runtimes("error_ratio", everyone, serving),
+        "requestRate": _runtimes("request_rate", everyone, serving, recorded),
+        "errorRatio": _runtimes("error_ratio", everyone, serving, recorded),
         **{
-            fact: _percentile(PERCENTILES[signal], everyone, serving)
+            fact: _percentile(PERCENTILES[signal], everyone, serving, recorded)
             for fact, signal in _LATENCY.items()
         },
         "availability": (
@@ -117,22 +129,37 @@ def _window(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _runtimes(signal: str, servers: _Servers, window: str) -> str:
-    """The per-server expression of ``signal`` for every runtime that has it, ``or``-ed."""
-    parts = [
-        f"({builders[signal](servers, window)[0]})"
-        for _, builders in sorted(RUNTIME_SIGNALS.items())
-        if signal in builders
-    ]
+def _runtimes(signal: str, servers: _Servers, window: str, recorded: frozenset[str]) -> str:
+    """The per-server expression of ``signal`` for every runtime that has it, ``or``-ed.
+
+    Recorded rates cover every runtime in one series per server, so one part stands for all.
+    """
+    parts: list[str] = []
+    for runtime in sorted(RUNTIME_SIGNALS):
+        builder = runtime_builder(runtime, signal, window, recorded)
+        if builder is not None:
+            part = f"({builder(servers, window)[0]})"
+            if part not in parts:
+                parts.append(part)
     return " or ".join(parts)
 
 
-def _percentile(q: float, servers: _Servers, window: str) -> str:
-    """The ``q`` quantile of each server's latency, in seconds, every runtime ``or``-ed."""
-    parts = [
-        f"(histogram_quantile({q!r}, {rows(servers, window)}))"
-        for _, rows in sorted(HISTOGRAMS.items())
-    ]
+def _percentile(q: float, servers: _Servers, window: str, recorded: frozenset[str]) -> str:
+    """The ``q`` quantile of each server's latency, in seconds, every runtime ``or``-ed.
+
+    Histograms' quantiles come from the hub's recorded percentiles when Prometheus has them
+    (one series per server), else from its recorded bucket rates, else from the raw buckets.
+    """
+    parts: list[str] = []
+    name = hub_percentile_name(q, window)
+    if name is not None and name in recorded:
+        parts.append(f"(max by ({BY_SERVER}) ({name}))")
+    else:
+        for runtime in sorted(HISTOGRAMS):
+            rows = latency_histogram(runtime, window, recorded)
+            part = "" if rows is None else f"(histogram_quantile({q!r}, {rows(servers, window)}))"
+            if part and part not in parts:
+                parts.append(part)
     parts += [
         f"({quantiles([q], BY_SERVER)(servers, window)})"
         for _, quantiles in sorted(SUMMARIES.items())

@@ -42,10 +42,14 @@ from trellis.observability.window import Window
 
 __all__ = [
     "EntityServers",
+    "Group",
+    "Pooled",
     "SourceState",
     "Target",
     "build_page",
     "page_servers",
+    "percentile_groups",
+    "pool_percentiles",
 ]
 
 
@@ -101,6 +105,36 @@ def page_servers(target: Target) -> list[Deployment]:
     return list(seen.values())
 
 
+Group = tuple[ServerKey, ...]
+#: One percentile query's points, by group of servers, then by quantile.
+Pooled = Mapping[Group, Mapping[float, tuple[Point, ...]]]
+
+
+def percentile_groups(servers: Sequence[Deployment]) -> list[Group]:
+    """The groups a page's percentiles are pooled over: each server, then each runtime's."""
+    by_runtime: dict[str, list[ServerKey]] = {}
+    for deployment in servers:
+        by_runtime.setdefault(deployment.runtime, []).append(server_key(deployment))
+    return [(server_key(d),) for d in servers] + [
+        tuple(keys) for _, keys in sorted(by_runtime.items())
+    ]
+
+
+def pool_percentiles(key: str, result: Sequence[Series], groups: Sequence[Group]) -> Pooled:
+    """The percentiles of query ``key`` for each group, from its rows.
+
+    ``build_page`` works them out itself when not given; the caller can instead do it as soon
+    as the query's answer comes, while the others are still awaited.
+    """
+    percentiles = PERCENTILE_QUERIES[key]
+    by_server = rows_by_server(result)
+    quantiles = list(percentiles.quantiles.values())
+    return {
+        group: percentile_points(quantiles, [row for s in group for row in by_server.get(s, ())])
+        for group in groups
+    }
+
+
 def build_page(
     *,
     ref: str,
@@ -112,8 +146,12 @@ def build_page(
     training: Sequence[TrainingRun],
     mlflow: SourceState,
     max_points: int,
+    pooled: Mapping[str, Pooled] | None = None,
 ) -> dict[str, Any]:
-    """The whole answer for ``ref`` (JSON-ready)."""
+    """The whole answer for ``ref`` (JSON-ready).
+
+    ``pooled`` holds percentiles already worked out (``pool_percentiles``), by query key.
+    """
     servers = page_servers(target)
     rows: dict[str, SplitRows | Unavailable] = {}
     distributions: dict[str, Distribution] = {}
@@ -125,6 +163,9 @@ def build_page(
         else:
             rows[query.key] = answer if isinstance(answer, Unavailable) else split_rows(answer)
     view = _Rows(rows, distributions)
+    for key, groups in (pooled or {}).items():
+        for group, points in groups.items():
+            view.percentiles[(key, group)] = dict(points)
     kind, namespace, name = parse_ref(ref)
     model = target.model
     return {

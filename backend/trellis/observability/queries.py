@@ -21,6 +21,13 @@ and KV-cache use are read from the recording rules (``server:vllm_...``) and fro
 series only for a server without them, in the same query: ``recorded or raw``, each side
 aggregated ``by (namespace, inferenceservice, region)`` first, so a server whose raw series
 were dropped after recording still has its signals, and one with both counts once.
+
+The rates every runtime shares (requests, failures, latency and queue time, latency buckets)
+are read from platform-hub's fleet-wide recording rules (``server:...:rate5m`` and
+``...:rate1h``) when Prometheus has them: the caller says which recorded names exist
+(``recorded``), and a signal whose names all exist for the query's rate window is read from
+them alone. Those rules record every server that Prometheus scrapes or receives, so there is
+no per-server ``or``: the raw rates are not computed at all, which is what makes them cheap.
 """
 
 from __future__ import annotations
@@ -49,8 +56,12 @@ __all__ = [
     "Query",
     "ServerKey",
     "Signal",
+    "hub_percentile_name",
+    "hub_recorded_names",
+    "latency_histogram",
     "plan_queries",
     "roadie_rules",
+    "runtime_builder",
     "server_key",
     "signals_for",
 ]
@@ -163,6 +174,21 @@ VLLM_RECORDED_WAITING = "server:vllm_num_requests_waiting:sum"
 VLLM_RECORDED_KV_CACHE = "server:vllm_kv_cache_usage_perc:max"
 #: The window of the recorded rates.
 RECORDED_RATE_WINDOW = "300s"
+
+# platform-hub's fleet-wide recording rules (its PrometheusRule trellis-golden-signals): each
+# server's rates of every runtime, `by (namespace, inferenceservice, region)`, named
+# `<base>:rate5m` and, for what scorecards read over their one-hour window, `<base>:rate1h`.
+# Each is exactly the raw expression below for its runtime, so the values are the same.
+HUB_REQUESTS = "server:requests"  # successes + failures (vLLM: its successes)
+HUB_ERRORS = "server:request_errors"  # failures (vLLM: its OpenAI API's 5xx answers)
+HUB_API_REQUESTS = "server:api_requests"  # the error ratio's denominator
+HUB_DURATION_SUM = "server:request_duration_seconds_sum"
+HUB_DURATION_COUNT = "server:request_duration_seconds_count"
+HUB_QUEUE_SUM = "server:request_queue_seconds_sum"
+HUB_QUEUE_COUNT = "server:request_queue_seconds_count"
+HUB_DURATION_BUCKETS = "server:request_duration_seconds_bucket"  # MLServer's REST, vLLM's e2e
+#: Recorded windows by their length in seconds, as the rules name them.
+HUB_WINDOWS: Mapping[int, str] = {300: "5m", 3600: "1h"}
 
 # DCGM exporter (etc/default-counters.csv, NVIDIA/dcgm-exporter): `DCGM_FI_DEV_GPU_UTIL`
 # (percent) and `DCGM_FI_DEV_FB_USED` (MiB), per GPU, labelled with the `namespace` and `pod`
@@ -350,6 +376,78 @@ def _recorded_or_raw(op: str, recorded: Inner, raw: Inner) -> Builder:
     return build
 
 
+def _hub_name(base: str, window: str) -> str | None:
+    """The recorded name of ``base`` over a rate window (``"300s"``), if one is recorded."""
+    suffix = HUB_WINDOWS.get(int(window.removesuffix("s")))
+    return None if suffix is None else f"{base}:rate{suffix}"
+
+
+def _hub_rates(*bases: str) -> Callable[[str], Builder]:
+    """A signal from hub-recorded rates over the window: summed, or the ratio of two sums."""
+
+    def for_window(window: str) -> Builder:
+        names = [_hub_name(base, window) or "" for base in bases]
+        if len(names) == 1:
+            return _aggregate("sum", _gauge(names[0]))
+        return _ratio(_gauge(names[0]), _gauge(names[1]))
+
+    return for_window
+
+
+#: Signals the hub records for every runtime that has them, and the bases of their names.
+HUB_SIGNALS: Mapping[str, tuple[str, ...]] = {
+    "request_rate": (HUB_REQUESTS,),
+    "error_ratio": (HUB_ERRORS, HUB_API_REQUESTS),
+    "latency_mean": (HUB_DURATION_SUM, HUB_DURATION_COUNT),
+    "queue_time": (HUB_QUEUE_SUM, HUB_QUEUE_COUNT),
+}
+
+
+def _hub_recorded(bases: Iterable[str], window: str, recorded: frozenset[str]) -> bool:
+    """Whether every one of ``bases`` is recorded over ``window`` and Prometheus has it."""
+    names = [_hub_name(base, window) for base in bases]
+    return all(name is not None and name in recorded for name in names)
+
+
+#: What the hub records over one hour: the rates scorecards read over their serving window.
+HUB_HOURLY = (HUB_REQUESTS, HUB_ERRORS, HUB_API_REQUESTS, HUB_DURATION_BUCKETS)
+#: Each server's latency percentiles from its recorded buckets, over 5 minutes and 1 hour:
+#: ``server:request_duration_seconds:p95_5m`` (the quantile's hundredths, the window).
+HUB_PERCENTILE = "server:request_duration_seconds:p{hundredths}_{window}"
+
+
+def hub_percentile_name(q: float, window: str) -> str | None:
+    """The recorded name of each server's ``q`` latency quantile over ``window``, if recorded."""
+    suffix = HUB_WINDOWS.get(int(window.removesuffix("s")))
+    hundredths = round(q * 100)
+    if suffix is None or hundredths / 100 != q or hundredths not in (50, 95, 99):
+        return None
+    return HUB_PERCENTILE.format(hundredths=hundredths, window=suffix)
+
+
+def hub_recorded_names() -> tuple[str, ...]:
+    """Every name of platform-hub's recording rules that Trellis reads, sorted.
+
+    Every base over 5 minutes; those of ``HUB_HOURLY`` over 1 hour too.
+    """
+    bases = {base for found in HUB_SIGNALS.values() for base in found} | {HUB_DURATION_BUCKETS}
+    names = {f"{base}:rate5m" for base in bases} | {f"{base}:rate1h" for base in HUB_HOURLY}
+    for window in ("300s", "3600s"):
+        names |= {hub_percentile_name(q, window) or "" for q in (0.5, 0.95, 0.99)}
+    return tuple(sorted(names))
+
+
+def runtime_builder(
+    runtime: str, signal_id: str, window: str, recorded: frozenset[str]
+) -> Builder | None:
+    """How ``runtime``'s servers answer ``signal_id``: hub-recorded rates, else raw series."""
+    raw = RUNTIME_SIGNALS.get(runtime, {}).get(signal_id)
+    bases = HUB_SIGNALS.get(signal_id)
+    if raw is None or bases is None or not _hub_recorded(bases, window, recorded):
+        return raw
+    return _hub_rates(*bases)(window)
+
+
 _INFER = f"path=~{quote(MLSERVER_INFER_PATH)}"
 _VLLM_API = f"handler=~{quote(VLLM_API_HANDLERS)}"
 
@@ -402,6 +500,20 @@ def _bucket_rates(histogram: str, *extra: str) -> Rows:
         return f"sum by ({BY_SERVER}, le) ({rates})"
 
     return build
+
+
+def _hub_buckets(servers: _Servers, window: str) -> str:
+    """Each server's hub-recorded latency bucket rates (MLServer's and vLLM's histograms)."""
+    name = _hub_name(HUB_DURATION_BUCKETS, window) or ""
+    return f"sum by ({BY_SERVER}, le) ({_vector(name, servers)})"
+
+
+def latency_histogram(runtime: str, window: str, recorded: frozenset[str]) -> Rows | None:
+    """``runtime``'s latency bucket rows: hub-recorded when Prometheus has them, else raw."""
+    raw = HISTOGRAMS.get(runtime)
+    if raw is None or not _hub_recorded([HUB_DURATION_BUCKETS], window, recorded):
+        return raw
+    return _hub_buckets
 
 
 def _recorded_or_raw_buckets(record: str, histogram: str) -> Rows:
@@ -518,10 +630,16 @@ def signals_for(runtime: str) -> tuple[Signal, ...]:
     return tuple(s for s in SIGNALS if _offers(runtime, s.id))
 
 
-def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Query]:
+def plan_queries(
+    deployments: Sequence[Deployment],
+    rate_seconds: int,
+    recorded: frozenset[str] = frozenset(),
+) -> list[Query]:
     """The queries of a page: one per signal its servers have, one per set of percentiles.
 
     In the order of ``SIGNALS``; a percentile query comes where its first percentile is.
+    ``recorded`` names the hub's recorded series Prometheus has (``hub_recorded_names``):
+    a signal whose rates are all among them is read from them instead of the raw series.
     """
     window = f"{rate_seconds}s"
     by_runtime: dict[str, list[Deployment]] = defaultdict(list)
@@ -533,14 +651,14 @@ def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Q
         percentiles = PERCENTILES_OF.get(signal.id)
         if percentiles is not None:
             if signal.id == next(iter(percentiles.quantiles)):
-                queries.extend(_percentile_query(percentiles, by_runtime, window))
+                queries.extend(_percentile_query(percentiles, by_runtime, window, recorded))
             continue
         parts: list[str] = []
         if signal.id in GPU_SIGNALS and deployments:
             servers = _Servers.of(deployments)
             parts.extend(_parts(GPU_SIGNALS[signal.id], servers, window, ALL_RUNTIMES))
         for runtime in sorted(by_runtime):
-            builder = RUNTIME_SIGNALS[runtime].get(signal.id)
+            builder = runtime_builder(runtime, signal.id, window, recorded)
             if builder is not None:
                 parts.extend(_parts(builder, _Servers.of(by_runtime[runtime]), window, runtime))
         if parts:
@@ -549,14 +667,20 @@ def plan_queries(deployments: Sequence[Deployment], rate_seconds: int) -> list[Q
 
 
 def _percentile_query(
-    percentiles: Percentiles, by_runtime: Mapping[str, Sequence[Deployment]], window: str
+    percentiles: Percentiles,
+    by_runtime: Mapping[str, Sequence[Deployment]],
+    window: str,
+    recorded: frozenset[str],
 ) -> list[Query]:
     """The query of one set of percentiles, if a server of the page has them."""
-    rows = [
-        f"({percentiles.rows[runtime](_Servers.of(found), window)})"
-        for runtime, found in sorted(by_runtime.items())
-        if runtime in percentiles.rows
-    ]
+    rows = []
+    for runtime, found in sorted(by_runtime.items()):
+        build = percentiles.rows.get(runtime)
+        if build is None:
+            continue
+        if percentiles.key == LATENCY:
+            build = latency_histogram(runtime, window, recorded) or build
+        rows.append(f"({build(_Servers.of(found), window)})")
     if not rows:
         return []
     signals = tuple(s for s in SIGNALS if s.id in percentiles.quantiles)

@@ -10,9 +10,11 @@ no requests) is a point without a value, not a zero.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 from trellis.model import Series
@@ -96,30 +98,68 @@ def percentile_points(
     ``histogram_quantile`` reads them; quantile rows (summaries) cannot be pooled, so the
     highest is taken (an upper bound).
     """
-    buckets: dict[float, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    highest: dict[float, dict[float, float]] = {q: {} for q in quantiles}
+    buckets, highest = _columns(quantiles, rows)
+    at = _pooled(quantiles, buckets)
+    result = {}
+    for q in quantiles:
+        found = at[q]
+        for t, value in highest[q].items():
+            known = found.get(t)
+            found[t] = value if known is None else max(known, value)
+        result[q] = tuple((t, found[t]) for t in sorted(found))
+    return result
+
+
+Columns = dict[float, dict[float, float]]
+
+
+def _columns(quantiles: Sequence[float], rows: Sequence[Series]) -> tuple[Columns, Columns]:
+    """Bucket rows summed by bound then time; the highest of summary rows by quantile then time."""
+    buckets: Columns = {}
+    highest: Columns = {q: {} for q in quantiles}
     for series in rows:
         bound, quantile = series.labels.get("le"), series.labels.get("quantile")
         if bound is not None:
             le = _float(bound)
             if le is None:
                 continue
+            column = buckets.get(le)
+            if column is None:  # the first row of a bound: its points as they are
+                buckets[le] = dict(series.points)
+                continue
             for t, value in series.points:
-                buckets[t][le] += value
+                column[t] = column.get(t, 0.0) + value
         elif quantile is not None and _float(quantile) in highest:
             worst = highest[float(quantile)]
             for t, value in series.points:
                 if math.isfinite(value):
                     worst[t] = max(value, worst.get(t, -math.inf))
-    pooled = {t: _cumulative(sorted(by_le.items())) for t, by_le in buckets.items()}
-    result = {}
-    for q in quantiles:
-        at = {t: _quantile(q, *counts) for t, counts in pooled.items()}
-        for t, value in highest[q].items():
-            known = at.get(t)
-            at[t] = value if known is None else max(known, value)
-        result[q] = tuple((t, at[t]) for t in sorted(at))
-    return result
+    return buckets, highest
+
+
+def _pooled(quantiles: Sequence[float], buckets: Columns) -> dict[float, dict[float, float | None]]:
+    """Each quantile at each time from the summed buckets (bounds sorted once, not per time)."""
+    at: dict[float, dict[float, float | None]] = {q: {} for q in quantiles}
+    bounds = sorted(buckets)
+    columns = [buckets[bound] for bound in bounds]
+    for t in {t for column in columns for t in column}:
+        try:  # every bound has a count at t: the usual case, one list at once
+            present, counts = bounds, [column[t] for column in columns]
+        except KeyError:
+            present = [bound for bound, column in zip(bounds, columns, strict=True) if t in column]
+            counts = [column[t] for column in columns if t in column]
+        total = sum(counts)
+        if total == total:  # no NaN: non-decreasing counts, the rank found by bisection
+            counts = list(accumulate(counts, max))  # made non-decreasing as Prometheus does
+            for q in quantiles:
+                at[q][t] = _quantile(q, present, counts, sorted_counts=True)
+            continue
+        running = counts[0]
+        for i, count in enumerate(counts):  # the same, in Prometheus's order of arguments
+            running = counts[i] = max(count, running)
+        for q in quantiles:
+            at[q][t] = _quantile(q, present, counts)
+    return at
 
 
 def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -140,14 +180,24 @@ def _cumulative(buckets: Sequence[tuple[float, float]]) -> tuple[list[float], li
     return bounds, counts
 
 
-def _quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+def _quantile(
+    q: float, bounds: list[float], counts: list[float], *, sorted_counts: bool = False
+) -> float | None:
+    """``histogram_quantile`` over cumulative ``counts``; ``sorted_counts``: none is NaN."""
     if len(bounds) < 2 or bounds[-1] != math.inf:
         return None
     total = counts[-1]
     if not total > 0:
         return None
     rank = q * total
-    b = next((i for i in range(len(bounds) - 1) if counts[i] >= rank), len(bounds) - 1)
+    b = len(bounds) - 1
+    if sorted_counts:  # the first bucket whose count reaches the rank, as the scan below finds
+        b = bisect_left(counts, rank, 0, b)
+    else:
+        for i in range(b):
+            if counts[i] >= rank:
+                b = i
+                break
     if b == len(bounds) - 1:
         return bounds[-2]
     if b == 0 and bounds[0] <= 0:

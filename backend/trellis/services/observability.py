@@ -4,6 +4,8 @@ The pure package ``trellis.observability`` plans the queries and shapes the answ
 module runs them: every query of a page and every training-run read at once on a small
 thread pool, each with its source's timeout. A source that fails degrades only what depends
 on it: Prometheus down leaves the training history, MLflow down leaves the golden signals.
+Signals are read from platform-hub's recorded series where Prometheus has them
+(``RecordedSeries``, asked once per interval), from the raw series otherwise.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from trellis.observability import (
     plan_window,
     training_runs,
 )
+from trellis.observability.page import Group, Pooled, percentile_groups, pool_percentiles
+from trellis.observability.queries import PERCENTILE_QUERIES
 from trellis.observability.training import MAX_TRAINING_METRICS
 from trellis.ports import PromQLSource, RegistrySource
+from trellis.services.recording_rules import RecordedSeries
 
 __all__ = [
     "NOT_CONFIGURED",
@@ -68,8 +73,10 @@ class Observer:
         limits: Limits,
         metrics: Metrics | None = None,
         page_ttl_seconds: float = PAGE_TTL_SECONDS,
+        recorded: RecordedSeries | None = None,
     ) -> None:
         self.prometheus = prometheus
+        self.recorded = recorded
         self.registry = registry
         self.limits = limits
         self._metrics = metrics
@@ -109,10 +116,14 @@ class Observer:
         return page
 
     def _read_page(self, ref: str, target: Target, window: Window) -> dict[str, Any]:
-        queries = plan_queries(page_servers(target), window.rate_seconds)
+        recorded = self.recorded.available() if self.recorded is not None else frozenset()
+        servers = page_servers(target)
+        queries = plan_queries(servers, window.rate_seconds, recorded)
+        groups = percentile_groups(servers)
+        pooled: dict[str, Pooled] = {}
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="trellis-observe") as pool:
             runs = [self._start_run(pool, run) for run in training_runs(target.model)]
-            asked = {q.key: self._ask(pool, q, window) for q in queries}
+            asked = {q.key: self._ask(pool, q, window, groups, pooled) for q in queries}
             started = [self._start_history(pool, run, keys) for run, keys in runs]
             training = [self._finish_history(run) for run in started]
             answers, prometheus = self._answers(asked)
@@ -129,6 +140,7 @@ class Observer:
             training=training,
             mlflow=_mlflow_state(training, requests),
             max_points=self.limits.max_points,
+            pooled=pooled,
         )
 
     def close(self) -> None:
@@ -139,14 +151,28 @@ class Observer:
     # --- Prometheus ---
 
     def _ask(
-        self, pool: ThreadPoolExecutor, query: Query, window: Window
+        self,
+        pool: ThreadPoolExecutor,
+        query: Query,
+        window: Window,
+        groups: Sequence[Group],
+        pooled: dict[str, Pooled],
     ) -> Future[list[Series]] | Unavailable:
+        """Run ``query``; a percentile query's percentiles are worked out as soon as it answers.
+
+        That work then overlaps the wait for the other queries instead of following it.
+        """
         source = self.prometheus
         if source is None:
             return Unavailable(NOT_CONFIGURED)
-        return pool.submit(
-            source.query_range, query.promql, window.start, window.end, window.step_seconds
-        )
+
+        def run() -> list[Series]:
+            result = source.query_range(query.promql, window.start, window.end, window.step_seconds)
+            if query.key in PERCENTILE_QUERIES:
+                pooled[query.key] = pool_percentiles(query.key, result, groups)
+            return result
+
+        return pool.submit(run)
 
     def _answers(
         self, asked: Mapping[str, Future[list[Series]] | Unavailable]

@@ -24,6 +24,7 @@ __all__ = ["SOURCE", "PrometheusSource", "to_samples", "to_series"]
 SOURCE = "prometheus"
 _QUERY = "/api/v1/query"
 _QUERY_RANGE = "/api/v1/query_range"
+_NAMES = "/api/v1/label/__name__/values"
 
 Json = dict[str, Any]
 
@@ -54,6 +55,28 @@ class PrometheusSource:
         }
         data = self._post(_QUERY_RANGE, form, expect="matrix")
         return to_series(data["result"])
+
+    def metric_names(self, start: datetime, end: datetime) -> frozenset[str]:
+        """The metric names that have samples between ``start`` and ``end``.
+
+        Read from the TSDB's index (``/api/v1/label/__name__/values``), no samples: cheap
+        even for a large Prometheus.
+        """
+        try:
+            response = self._client.get(_NAMES, params={"start": _unix(start), "end": _unix(end)})
+        except httpx.TimeoutException as exc:
+            raise SourceUnavailable(SOURCE, f"no answer from {self.label} in time") from exc
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                SOURCE, f"cannot reach {self.label} ({type(exc).__name__})"
+            ) from exc
+        body = _json(response)
+        if response.status_code != httpx.codes.OK or body.get("status") != "success":
+            raise SourceUnavailable(SOURCE, _failure(response, body))
+        names = body.get("data")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise SourceUnavailable(SOURCE, f"{_NAMES} answered without a list of names")
+        return frozenset(names)
 
     def close(self) -> None:
         """Close the HTTP client's connections."""

@@ -10,6 +10,7 @@ import pytest
 
 from trellis.model import Sample
 from trellis.observability.fleet import FLEET_FACTS, FleetQuery, fleet_rows, plan_fleet_queries
+from trellis.observability.queries import hub_recorded_names
 
 # A PromQL string literal: double-quoted with Go's escapes (the only kind Trellis writes).
 _LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -126,3 +127,28 @@ def test_an_absent_label_is_empty_as_in_prometheus():
 def test_should_two_rows_answer_for_one_server_the_first_counts():
     answers = {"requestRate": [row("a", "b", "eu", 1.0), row("a", "b", "eu", 9.0, pod="p")]}
     assert fleet_rows(answers) == {("a", "b", "eu"): {"requestRate": 1.0}}
+
+
+def test_recorded_rates_over_the_serving_window_replace_the_raw_ones():
+    names = frozenset(hub_recorded_names())
+    raw = {q.fact: q.promql for q in plan_fleet_queries(3_600, 86_400)}
+    recorded = {q.fact: q.promql for q in plan_fleet_queries(3_600, 86_400, names)}
+    assert recorded["requestRate"] == (
+        "(sum by (namespace, inferenceservice, region) "
+        '((server:requests:rate1h{inferenceservice!=""})))'
+    )
+    assert "server:request_errors:rate1h" in recorded["errorRatio"]
+    assert "server:api_requests:rate1h" in recorded["errorRatio"]
+    for fact, p in (("latencyP50", "p50"), ("latencyP95", "p95"), ("latencyP99", "p99")):
+        assert "histogram_quantile" not in recorded[fact], fact
+        assert f"server:request_duration_seconds:{p}_1h" in recorded[fact]
+        assert "nv_inference_request_summary_us" in recorded[fact]  # a summary is no rate
+    # Without the recorded percentiles, Prometheus works them out of the recorded buckets.
+    buckets = {n for n in names if not n.startswith("server:request_duration_seconds:p")}
+    partial = {q.fact: q.promql for q in plan_fleet_queries(3_600, 86_400, buckets)}
+    assert partial["latencyP95"].count("histogram_quantile") == 1
+    assert "server:request_duration_seconds_bucket:rate1h" in partial["latencyP95"]
+    for fact in ("availability", "gpuUtilization", "gpuMemoryBytes"):
+        assert recorded[fact] == raw[fact], fact
+    # A serving window the hub does not record is read raw.
+    assert plan_fleet_queries(1_800, 86_400, names) == plan_fleet_queries(1_800, 86_400)

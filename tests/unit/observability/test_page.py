@@ -31,6 +31,7 @@ from trellis.observability import (
     thin,
     training_runs,
 )
+from trellis.observability.page import percentile_groups, pool_percentiles
 from trellis.observability.signals import (
     bucket_quantile,
     combine_runtimes,
@@ -275,3 +276,35 @@ def test_time_to_first_token_is_pooled_apart_from_latency():
     llm = next(s for s in missing_ttft["servers"] if s["name"] == "llm")
     statuses = {s["id"]: s["status"] for s in llm["signals"]}
     assert statuses["ttft_p95"] == "unavailable" and statuses["latency_p95"] == "ok"
+
+
+def test_percentiles_pooled_beforehand_give_the_page_built_without_them():
+    servers = (
+        deployment(),
+        deployment(region="us-east-1"),
+        deployment("llm", runtime=Runtime.VLLM),
+    )
+    queries = plan_queries(list(servers), 300)
+    answers: dict[str, list[Series]] = {q.key: [series(END)] for q in queries}
+    for key in ("latency", "ttft"):
+        answers[key] = [
+            series(END, le=le, inferenceservice=name, region=region)
+            for name, region in (("fraud-detector", "eu-west-1"), ("llm", "eu-west-1"),
+                                 ("fraud-detector", "us-east-1"))
+            for le in ("0.1", "0.5", "+Inf")
+        ]  # fmt: skip
+    groups = percentile_groups(page_servers(EntityServers(None, servers)))
+    assert len(groups) == 3 + 2  # each server, then each runtime's
+    pooled = {key: pool_percentiles(key, answers[key], groups) for key in ("latency", "ttft")}
+
+    def page(**extra):
+        return build_page(
+            ref="resource:default/fraud-detector", target=EntityServers(None, servers),
+            window=WINDOW, queries=queries, answers=answers, prometheus=SourceState("ok"),
+            training=[], mlflow=SourceState("ok"), max_points=1100, **extra,
+        )  # fmt: skip
+
+    without, with_pooled = page(), page(pooled=pooled)
+    assert with_pooled == without
+    p95 = next(s for s in without["model"]["signals"] if s["id"] == "latency_p95")
+    assert p95["status"] == "ok" and p95["series"]

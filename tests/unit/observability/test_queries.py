@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from trellis.model import Condition, Deployment, Runtime
 from trellis.observability import SIGNALS, plan_queries, roadie_rules, signals_for
 from trellis.observability.promql import quote, regex_alternatives, regex_quote
+from trellis.observability.queries import hub_recorded_names
 
 # Python's string literals read the escapes PromQL's do (Go's): \" \\ \n \r \t \xHH.
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
@@ -217,3 +218,39 @@ def test_every_metric_name_the_queries_use_is_documented():
     names = [n for n in names if not n.startswith(("(", "/"))]  # paths and handlers
     assert len(names) > 20
     assert [n for n in names if f"`{n}`" not in page] == []
+
+
+HUB_NAMES = frozenset(hub_recorded_names())
+EVERY_RUNTIME = [
+    server("m", runtime=Runtime.MLSERVER), server("t", runtime=Runtime.TRITON),
+    server("v", runtime=Runtime.VLLM), server("x|y", namespace='q"}', runtime=Runtime.VLLM),
+]  # fmt: skip
+
+
+def test_recorded_rates_replace_raw_ones_only_where_every_name_of_a_signal_exists():
+    raw = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300)}
+    recorded = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300, HUB_NAMES)}
+    assert raw.keys() == recorded.keys()
+    for key in ("request_rate", "error_ratio", "latency_mean", "queue_time", "latency"):
+        assert "rate(" not in recorded[key] and "server:" in recorded[key], key
+        assert "server:" not in raw[key], key
+    assert recorded["latency"].count("histogram") == 0 and "nv_inference" in recorded["latency"]
+    for key in ("in_flight", "gpu_utilization", "kv_cache_usage"):
+        assert recorded[key] == raw[key], key
+    # Hostile names stay escaped in the recorded selectors too.
+    assert 'namespace="q\\"}"' in recorded["request_rate"]
+    assert 'inferenceservice="x|y"' in recorded["request_rate"]
+    # Half of the error ratio's names is not enough: that signal stays raw.
+    partial = HUB_NAMES - {"server:api_requests:rate5m"}
+    planned = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300, partial)}
+    assert planned["error_ratio"] == raw["error_ratio"]
+    assert planned["request_rate"] == recorded["request_rate"]
+
+
+def test_a_rate_window_the_hub_does_not_record_reads_raw_series():
+    raw = plan_queries(EVERY_RUNTIME, 600)
+    assert plan_queries(EVERY_RUNTIME, 600, HUB_NAMES) == raw
+    hourly = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 3600, HUB_NAMES)}
+    assert "server:requests:rate1h" in hourly["request_rate"]
+    assert "server:request_duration_seconds_bucket:rate1h" in hourly["latency"]
+    assert "server:" not in hourly["latency_mean"]  # recorded over 5 minutes only

@@ -147,3 +147,41 @@ def test_a_request_that_fails_is_unavailable_without_the_credentials(error, reas
 
     assert caught.value.reason == reason
     assert SECRET not in str(caught.value)
+
+
+def test_metric_names_come_from_the_index_between_two_moments():
+    seen: list[httpx.Request] = []
+
+    def names(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"status": "success", "data": ["up", "server:requests:rate5m", HOSTILE]}
+        return httpx.Response(200, json=body)
+
+    start = datetime.fromtimestamp(1_700_000_000 - 600, tz=UTC)
+    found = source(names).metric_names(start, END)
+
+    assert found == {"up", "server:requests:rate5m", HOSTILE}
+    (request,) = seen
+    assert request.method == "GET" and request.url.path == "/api/v1/label/__name__/values"
+    assert dict(request.url.params) == {"start": "1699999400.000", "end": "1700000000.000"}
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (503, {"status": "error", "errorType": "unavailable", "error": "shutting down"}),
+        (200, {"status": "success", "data": {"up": 1}}),
+        (200, {"status": "success", "data": ["up", 3]}),
+        (200, "not json"),
+    ],
+    ids=["refused", "not-a-list", "not-names", "not-prometheus"],
+)
+def test_metric_names_that_cannot_be_read_are_source_unavailable(status, body):
+    def answer_with(_: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(status, text=body)
+        return httpx.Response(status, json=body)
+
+    with pytest.raises(SourceUnavailable) as failed:
+        source(answer_with).metric_names(END, END)
+    assert SECRET not in str(failed.value)
