@@ -24,7 +24,7 @@ from trellis.scorecards.assembly import FactPolicy
 from trellis.services.catalog_refresh import CatalogService, merge_clusters
 from trellis.services.drop_guard import DropPolicy
 from trellis.services.observability import Observer
-from trellis.services.recording_rules import FleetOnRecordedSeries, RecordedSeries
+from trellis.services.recording_rules import RecordedSeries
 from trellis.services.scaffolding import Scaffolder
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.pipeline import CatalogView
@@ -367,15 +367,7 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
         lease=scorer_lease(database_url),
         directory=settings.scorecards.directory or default_scorecards(),
         options=options,
-        prometheus=(
-            None
-            if prometheus is None
-            else FleetOnRecordedSeries(
-                prometheus,
-                RecordedSeries(prometheus),
-                serving_window_seconds=options.policy.serving_window_seconds,
-                availability_window_seconds=options.availability_window_seconds,
-            )
-        ),
+        prometheus=prometheus,
         scaffolder=scaffolder,
+        recorded=frozenset if prometheus is None else RecordedSeries(prometheus).available,
     )

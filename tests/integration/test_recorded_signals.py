@@ -49,7 +49,7 @@ from trellis.observability import EntityServers, Limits, Window, plan_window
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
 from trellis.observability.queries import HUB_SIGNALS, hub_recorded_names, plan_queries
 from trellis.services.observability import Observer
-from trellis.services.recording_rules import FleetOnRecordedSeries, RecordedSeries
+from trellis.services.recording_rules import RecordedSeries
 from trellis.sources.prometheus import PrometheusSource
 
 pytestmark = pytest.mark.prometheus
@@ -173,13 +173,6 @@ def test_fleet_queries_from_recorded_series_have_the_raw_values(source, recorded
     answers: dict[str, dict[str, list[Sample]]] = {}
     for road, queries in (("raw", raw_plan), ("recorded", plan)):
         answers[road] = {f: source.query(q, at(recorded_fleet)) for f, q in queries.items()}
-    # The scorer's source: sent the raw plan, it answers from the recorded series.
-    scorer = FleetOnRecordedSeries(
-        source, RecordedSeries(source, now=lambda: at(recorded_fleet)),
-        serving_window_seconds=serving, availability_window_seconds=86_400,
-    )  # fmt: skip
-    through = {f: scorer.query(q, at(recorded_fleet)) for f, q in raw_plan.items()}
-    assert fleet_rows(through) == fleet_rows(answers["recorded"])
     raw, recorded = fleet_rows(answers["raw"]), fleet_rows(answers["recorded"])
     assert sorted(recorded) == sorted(raw)
     assert {s.key for s in LIVE} <= set(raw)

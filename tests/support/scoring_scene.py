@@ -7,6 +7,7 @@ error ratio of servers, so each source's failure shows in exactly one check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +165,11 @@ class Scene:
         return OneRead(self.registry, build_document(snapshot, CatalogOptions()), snapshot)
 
     def scorer(
-        self, store: FactStore | None = None, lease: Lease | None = None, **options: object
+        self,
+        store: FactStore | None = None,
+        lease: Lease | None = None,
+        recorded: Callable[[], frozenset[str]] = frozenset,
+        **options: object,
     ) -> Scorer:
         if not self.directory.exists():
             write_definitions(self.directory)
@@ -178,6 +183,7 @@ class Scene:
             clock=lambda: NOW,
             lease=lease,
             replica=getattr(lease, "replica", None),
+            recorded=recorded,
         )
 
 

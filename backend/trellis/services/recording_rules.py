@@ -5,8 +5,8 @@ has its recorded series (``observability.queries.hub_recorded_names``), and from
 series otherwise. Finding out is one request for the metric names of the last minutes (the
 TSDB's index, no samples), kept for ``ttl_seconds``: in the steady state a page costs no
 extra request. A failed request means "none": the raw queries are always right, only slower,
-and the question is asked again after ``retry_seconds``. ``FleetOnRecordedSeries`` does the
-same for the scorer's fleet queries.
+and the question is asked again after ``retry_seconds``. The scorer asks the same object
+before it plans its fleet queries.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from trellis.errors import SourceUnavailable
-from trellis.model import Sample, Series
-from trellis.observability.fleet import plan_fleet_queries
 from trellis.observability.queries import hub_recorded_names
-from trellis.ports import MetricNameSource, PromQLSource
+from trellis.ports import MetricNameSource
 
-__all__ = ["LOOKBACK", "FleetOnRecordedSeries", "RecordedSeries"]
+__all__ = ["LOOKBACK", "RecordedSeries"]
 
 log = logging.getLogger(__name__)
 
@@ -69,51 +67,3 @@ class RecordedSeries:
                 return self._known
             self._known, self._until = names & self._wanted, self._clock() + self._ttl
             return self._known
-
-
-class FleetOnRecordedSeries:
-    """The scorer's Prometheus: its fleet queries read the hub's recorded series where they exist.
-
-    The scorer plans its fleet queries for raw series (``plan_fleet_queries`` with its two
-    windows). This source knows those queries by their text and sends, for each, the same
-    fact's query over the recorded series Prometheus has now; any other query, or every one
-    while no recorded name exists, goes as it came. Names are asked through ``recorded``,
-    which keeps them for its interval.
-    """
-
-    def __init__(
-        self,
-        source: PromQLSource,
-        recorded: RecordedSeries,
-        *,
-        serving_window_seconds: int,
-        availability_window_seconds: int,
-    ) -> None:
-        self._source = source
-        self._recorded = recorded
-        self._windows = (serving_window_seconds, availability_window_seconds)
-        self._facts = {q.promql: q.fact for q in plan_fleet_queries(*self._windows)}
-        self._plans: dict[frozenset[str], dict[str, str]] = {}
-
-    def query(self, promql: str, at: datetime) -> list[Sample]:
-        """``promql`` at ``at``, from recorded series when it is a fleet query that has them."""
-        fact = self._facts.get(promql)
-        if fact is not None:
-            names = self._recorded.available()
-            if names:
-                plan = self._plans.get(names)
-                if plan is None:
-                    planned = plan_fleet_queries(*self._windows, names)
-                    plan = self._plans[names] = {q.fact: q.promql for q in planned}
-                promql = plan[fact]
-        return self._source.query(promql, at)
-
-    def query_range(
-        self, promql: str, start: datetime, end: datetime, step_seconds: float
-    ) -> list[Series]:
-        """Range queries go as they came."""
-        return self._source.query_range(promql, start, end, step_seconds)
-
-    def close(self) -> None:
-        """Close the source's connections."""
-        self._source.close()

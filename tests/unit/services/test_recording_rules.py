@@ -1,5 +1,4 @@
-"""``RecordedSeries``: which of the hub's recorded names Prometheus has, asked once per interval;
-``FleetOnRecordedSeries``: the scorer's fleet queries sent over them.
+"""``RecordedSeries``: which of the hub's recorded names Prometheus has, asked once per interval.
 
 The source is a fake of the ``MetricNameSource`` port; the real request is covered against a
 real Prometheus in ``tests/integration/test_recorded_signals.py``.
@@ -10,10 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from trellis.errors import SourceUnavailable
-from trellis.model import Sample
-from trellis.observability.fleet import plan_fleet_queries
 from trellis.observability.queries import hub_recorded_names
-from trellis.services.recording_rules import LOOKBACK, FleetOnRecordedSeries, RecordedSeries
+from trellis.services.recording_rules import LOOKBACK, RecordedSeries
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 HUB = frozenset(hub_recorded_names())
@@ -66,44 +63,3 @@ def test_a_failed_question_means_raw_queries_until_it_is_asked_again():
 
 def test_without_prometheus_nothing_is_recorded_and_nothing_asked():
     assert recorded(None, [0.0]).available() == frozenset()
-
-
-class Sent:
-    """A PromQL source that keeps every query it is sent and answers nothing."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-        self.closed = False
-
-    def query(self, promql: str, at: datetime) -> list[Sample]:
-        self.queries.append(promql)
-        return []
-
-    def query_range(self, promql: str, start: datetime, end: datetime, step: float) -> list:
-        self.queries.append(promql)
-        return []
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_the_scorer_s_fleet_queries_go_to_the_recorded_series_that_exist():
-    names, clock, sent = Names(HUB), [0.0], Sent()
-    source = FleetOnRecordedSeries(
-        sent, recorded(names, clock), serving_window_seconds=3_600,
-        availability_window_seconds=86_400,
-    )  # fmt: skip
-    raw = plan_fleet_queries(3_600, 86_400)
-    for query in raw:
-        source.query(query.promql, NOW)
-    wanted = [q.promql for q in plan_fleet_queries(3_600, 86_400, HUB)]
-    assert sent.queries == wanted and wanted != [q.promql for q in raw]
-    assert len(names.asked) == 1  # once for all eight
-    source.query("up", NOW)  # not a fleet query: as it came
-    source.query_range(raw[0].promql, NOW, NOW, 60)
-    assert sent.queries[-2:] == ["up", raw[0].promql]
-    names.names, clock[0] = frozenset(), 301.0  # the rules are gone: raw again
-    source.query(raw[0].promql, NOW)
-    assert sent.queries[-1] == raw[0].promql
-    source.close()
-    assert sent.closed

@@ -15,6 +15,7 @@ from support.fakes import FakePrometheus
 from support.scoring_scene import (
     MODEL,
     NOW,
+    OPTIONS,
     ORPHAN,
     FakeScaffolder,
     Scene,
@@ -26,7 +27,8 @@ from support.scoring_scene import (
 from support.timing import scaled
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import ModelVersion, Sample
-from trellis.observability.fleet import FLEET_FACTS
+from trellis.observability.fleet import FLEET_FACTS, plan_fleet_queries
+from trellis.observability.queries import hub_recorded_names
 from trellis.scorecards import DefinitionError
 from trellis.sources.fact_store import FactStore
 
@@ -63,6 +65,25 @@ def test_the_fleet_is_asked_once_per_serving_fact_and_champions_in_one_batch(sce
     assert scene.prometheus is not None
     assert len(scene.prometheus.queries) == len(FLEET_FACTS)
     assert scene.registry.asked_details == [(("fraud", 1),)]
+
+
+def test_fleet_queries_read_the_recorded_series_prometheus_has_at_each_run(scene: Scene) -> None:
+    hub = frozenset(hub_recorded_names())
+    recorded = [frozenset[str]()]
+    scorer = scene.scorer(recorded=lambda: recorded[0])
+    assert scene.prometheus is not None
+    try:
+        scorer.run_once()
+        raw = sorted(scene.prometheus.queries)
+        scene.prometheus.queries.clear()
+        recorded[0] = hub  # the rules were installed since
+        scorer.run_once()
+    finally:
+        scorer.stop()
+    windows = (OPTIONS.policy.serving_window_seconds, OPTIONS.availability_window_seconds)
+    assert raw == sorted(q.promql for q in plan_fleet_queries(*windows))
+    wanted = sorted(q.promql for q in plan_fleet_queries(*windows, hub))
+    assert sorted(scene.prometheus.queries) == wanted != raw
 
 
 def test_prometheus_down_leaves_serving_checks_unknown_and_the_rest_evaluated(scene: Scene) -> None:

@@ -132,8 +132,12 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         still_leading: Callable[[], bool] = lambda: True,
         replica: str = "",
+        recorded: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
-        """``still_leading`` is asked before anything is kept (see ``LeaseLost``)."""
+        """``still_leading`` is asked before anything is kept (see ``LeaseLost``).
+
+        ``recorded`` names the recorded series Prometheus has now; fleet queries read them.
+        """
         self.catalog = catalog
         self.store = store
         self.definitions = definitions
@@ -144,6 +148,7 @@ class Pipeline:
         self.clock = clock
         self.still_leading = still_leading
         self.replica = replica
+        self.recorded = recorded
         self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
 
     def run_once(self) -> RunReport:
@@ -271,7 +276,9 @@ class Pipeline:
         if prometheus is None:
             return None
         queries = plan_fleet_queries(
-            self.options.policy.serving_window_seconds, self.options.availability_window_seconds
+            self.options.policy.serving_window_seconds,
+            self.options.availability_window_seconds,
+            self.recorded(),
         )
         at = self.clock()
         return {q.fact: self._pool.submit(prometheus.query, q.promql, at) for q in queries}

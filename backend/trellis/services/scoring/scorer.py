@@ -54,8 +54,12 @@ class Scorer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lease: Lease | None = None,
         replica: str | None = None,
+        recorded: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
-        """``lease`` None: the only replica, which always runs."""
+        """``lease`` None: the only replica, which always runs.
+
+        ``recorded`` names the recorded series Prometheus has now; fleet queries read them.
+        """
         definitions = Definitions(directory)
         self.lease = lease
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
@@ -75,6 +79,7 @@ class Scorer:
             clock=clock,
             still_leading=self._still_leading,
             replica=self.replica,
+            recorded=recorded,
         )
         self.queries = ScoreQueries(definitions=definitions, store=guard, state=self.state)
         self._runner = Runner(
