@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
+from trellis.catalog import CatalogBuilder, CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
 from trellis.model import ClusterRead, Deployment, Snapshot
@@ -89,16 +89,25 @@ def merge_clusters(
     return tuple(order), clusters
 
 
-def build_document(snapshot: Snapshot, options: CatalogOptions) -> CatalogDocument:
-    """Entities and their rendered bytes for one snapshot (shared by the API and the CLI)."""
-    catalog = build_catalog(snapshot, options)
+def build_document(
+    snapshot: Snapshot, options: CatalogOptions, builder: CatalogBuilder | None = None
+) -> CatalogDocument:
+    """Entities and their rendered bytes for one snapshot (shared by the API and the CLI).
+
+    With ``builder`` (the service's, kept from one refresh to the next), only what changed
+    since its last build is made and rendered again; the bytes are the same either way.
+    """
+    catalog = builder.build(snapshot) if builder is not None else build_catalog(snapshot, options)
     for problem in catalog.problems:
         level = logging.ERROR if problem.severity == "error" else logging.INFO
         log.log(
             level, "catalog %s for model %r: %s", problem.severity, problem.model, problem.message
         )
     return CatalogDocument.build(
-        catalog, taken_at=snapshot.taken_at, model_count=len(snapshot.models)
+        catalog,
+        taken_at=snapshot.taken_at,
+        model_count=len(snapshot.models),
+        cache=builder.render_cache if builder is not None else None,
     )
 
 
@@ -129,8 +138,11 @@ class CatalogService:
     #: One refresh or confirmation at a time.
     _refreshing: threading.Lock = field(default_factory=threading.Lock, init=False)
     _runner: Runner = field(init=False)
+    #: What the last build made of each model, so a refresh remakes only what changed.
+    _builder: CatalogBuilder = field(init=False)
 
     def __post_init__(self) -> None:
+        self._builder = CatalogBuilder(self.options)
         self._health = SourceHealth(self.registry.name)
         self.metrics.snapshot_age.set_function(lambda: self.snapshot_age_seconds() or float("nan"))
         # The registry's hold gauge exists from the start (0), so alerts see it before a hold.
@@ -150,7 +162,9 @@ class CatalogService:
         snapshot = self.store.load()
         if snapshot is None:
             return False
-        self._publish(build_document(snapshot, self.options), snapshot, from_store=True)
+        self._publish(
+            build_document(snapshot, self.options, self._builder), snapshot, from_store=True
+        )
         log.info(
             "serving kept snapshot of %d models and %d servers from %s",
             len(snapshot.models),
@@ -204,7 +218,7 @@ class CatalogService:
             # The usual case: nothing changed, so keep the bytes (and ETag), just newer.
             self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot)
         else:
-            self._publish(build_document(snapshot, self.options), snapshot)
+            self._publish(build_document(snapshot, self.options, self._builder), snapshot)
         self.store.save(snapshot)  # after publishing: a restart needs it, a request does not
 
     def _read_clusters(self) -> ClusterResults | None:
