@@ -368,7 +368,7 @@ def measure_refresh_load(
         secret=secret,
     )
     result: dict[str, Any] = {"rounds": rounds, "write_period_seconds": period}
-    quiet = 3.0
+    quiet = 3.0 * period  # seconds without a refresh ending before a phase (3 s at 1 write/s)
     for mode, shape in (("single_client", (1, single)), ("concurrent", (clients, each))):
         pooled = {condition: _Condition() for condition in ("idle", "named", "full")}
         for round_number in range(1, rounds + 1):
