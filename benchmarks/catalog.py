@@ -7,11 +7,15 @@ versions (seeded once and cached, see ``seed.py``), measures:
 * a cold build: ``RestRegistry.read()`` + ``build_document()``, and its ratio to the floor;
 * ``trellis serve``: GET /catalog/entities.yaml (200 and 304) on a kept-alive connection,
   next to a bare FastAPI endpoint serving the same bytes, and the process's peak RSS;
-* the naive alternative: two requests per model, timed on a subset and extrapolated.
+* the naive alternative: two requests per model, timed on a subset and extrapolated;
+* refreshes (``catalog_refresh.py``): Trellis CPU of one changed model against a full
+  rebuild, and GET latencies while a writer adds one model per second (each one a webhook
+  and a refresh), against idle, from one client and from many at once.
 
 Usage: ``.venv/bin/python benchmarks/catalog.py [--models 10000] [--subset 1000]
-[--cache-dir .cache/bench] [--repeat 3] [--profile FILE]``. One JSON object goes to stdout;
-progress goes to stderr. Every server listens on 127.0.0.1 and is stopped at the end.
+[--cache-dir .cache/bench] [--repeat 3] [--profile FILE] [--clients 50]``. One JSON object
+goes to stdout; progress goes to stderr. Every server listens on 127.0.0.1 and is stopped at
+the end.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import platform
 import pstats
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -41,14 +46,20 @@ sys.path.insert(0, str(_ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from catalog_refresh import (  # noqa: E402
+    WEBHOOK_ENV,
+    measure_incremental,
+    measure_refresh_load,
+    webhook_env,
+)
 from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry  # noqa: E402
 
 from support.services import (  # noqa: E402
+    MlflowServer,
     Process,
     TrellisServer,
     free_port,
-    mlflow_server,
     start_process,
     wait_http,
 )
@@ -69,6 +80,9 @@ GOALS = {
     "warm_get_median_ms": 50,
     "not_modified_median_ms": 10,
     "serve_peak_rss_mb": 400,
+    "one_change_cpu_seconds": 0.2,
+    "refresh_get_p95_ratio": 2.0,
+    "refresh_get_p99_ratio": 2.0,
 }
 
 # --------------------------------------------------------------------------- processes
@@ -87,6 +101,16 @@ def running(name: str, args: list[str], log_path: Path, env: dict[str, str]) -> 
     finally:
         process.stop()
         log(f"stopped {name}")
+
+
+@contextmanager
+def running_server(server: MlflowServer) -> Iterator[MlflowServer]:
+    """Start ``server``; always stop it."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --------------------------------------------------------------------------- measurements
@@ -273,12 +297,20 @@ def peak_rss_mb(pid: int) -> tuple[float, float]:
     return mib("VmHWM"), mib("VmRSS")
 
 
-def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[str, Any]:
-    """``trellis serve`` against the MLflow server: readiness, GET latencies, peak RSS."""
+def measure_serve(
+    url: str, work: Path, gets: int, not_modified: int, load: dict[str, Any]
+) -> dict[str, Any]:
+    """``trellis serve`` against the MLflow server: readiness, GET latencies, peak RSS.
+
+    Then GETs during refreshes (``load`` holds ``measure_refresh_load``'s sizes): the serve
+    takes MLflow's webhooks, so each model the writer adds is a refresh.
+    """
+    secret = "bench-" + secrets.token_hex(16)
     env = {
         "TRELLIS_MLFLOW__TRACKING_URI": url,
         "TRELLIS_CATALOG__REFRESH_INTERVAL_SECONDS": str(REFRESH_SECONDS),
         "TRELLIS_LOG_LEVEL": "warning",
+        **webhook_env(secret),
     }
     (work / "trellis-state").mkdir()
     server = TrellisServer(state_dir=work / "trellis-state", env=env, port=free_port())
@@ -306,6 +338,10 @@ def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[st
                 http, ENTITIES_PATH, not_modified, status=304, headers={"If-None-Match": etag}
             )
         peak, current = peak_rss_mb(pid)
+        refresh_load = measure_refresh_load(url, base, pid, secret, **load)
+        load_peak, _ = peak_rss_mb(pid)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            after = http.get("/readyz").json()["snapshot"]
     finally:
         server.stop()
     (work / "entities.yaml").write_bytes(body)
@@ -324,6 +360,11 @@ def measure_serve(url: str, work: Path, gets: int, not_modified: int) -> dict[st
         "serve_peak_rss_mb": round(peak, 1),
         "serve_rss_after_gets_mb": round(current, 1),
         "serve_problems": health["snapshot"]["problems"],
+        "refresh_load": {
+            **refresh_load,
+            "models_after_writes": after["models"],
+            "serve_peak_rss_after_load_mb": round(load_peak, 1),
+        },
     }
 
 
@@ -364,17 +405,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gets", type=int, default=50, help="timed 200 GETs")
     parser.add_argument("--not-modified-gets", type=int, default=200, help="timed 304 GETs")
     parser.add_argument("--profile", type=Path, help="also profile one cold build into FILE")
+    parser.add_argument("--changes", type=int, default=10, help="single-model changes timed")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent GET clients")
+    parser.add_argument("--concurrent-gets", type=int, default=3, help="GETs per client")
+    parser.add_argument("--load-gets", type=int, default=150, help="single-client GETs")
+    parser.add_argument("--write-period", type=float, default=1.0, help="seconds per write")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of idle/refreshing GETs")
     args = parser.parse_args(argv)
     if args.models < 1 or args.repeat < 1 or args.subset < 1:
         parser.error("--models, --subset and --repeat must be positive")
     subset = min(args.subset, args.models)
 
+    started_load = os.getloadavg()
     db, seed_info = cached_registry(args.cache_dir.resolve(), args.models, log=log)
     result: dict[str, Any] = {"models": args.models}
     with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
         work = Path(tmp)
         shutil.copyfile(db, work / "mlflow.db")  # the cache stays as seeded
-        with mlflow_server(work / "mlflow.db") as mlflow:
+        mlflow = MlflowServer(db=work / "mlflow.db", port=free_port(), env=WEBHOOK_ENV)
+        with running_server(mlflow):
             url = mlflow.url
             settings = Settings(
                 state_dir=work / "unused-state", mlflow=MlflowSettings(tracking_uri=url)
@@ -387,7 +436,19 @@ def main(argv: list[str] | None = None) -> int:
             names = [f"model-{i:05d}" for i in range(subset)]
             naive_s, naive_requests = naive_loop(url, names)
             log(f"naive loop: {naive_s:.1f} s for {naive_requests} requests")
-            serve = measure_serve(url, work, args.gets, args.not_modified_gets)
+            load = {
+                "clients": args.clients,
+                "each": args.concurrent_gets,
+                "single": args.load_gets,
+                "period": args.write_period,
+                "rounds": args.rounds,
+            }
+            serve = measure_serve(url, work, args.gets, args.not_modified_gets, load)
+            names = [f"model-{i:05d}" for i in range(min(args.models, 100))]
+            log(f"{args.changes} single-model changes, each refreshed alone (CPU)")
+            incremental = measure_incremental(
+                url, work, catalog_options(settings), args.changes, names
+            )
         bare_api = measure_bare_fastapi(work, args.gets)
 
     if serve["etag"] != document.yaml_etag:
@@ -407,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             **builds,
             **{k: v for k, v in serve.items() if k not in {"entities", "yaml_bytes", "etag"}},
+            "incremental": incremental,
+            "one_change_cpu_seconds": incremental["one_change_cpu_seconds"],
+            "refresh_get_p95_ratio": serve["refresh_load"]["refresh_get_p95_ratio"],
+            "refresh_get_p99_ratio": serve["refresh_load"]["refresh_get_p99_ratio"],
             "served_yaml_matches_in_process_build": serve["etag"] == document.yaml_etag,
             **bare_api,
             "naive_subset": subset,
@@ -421,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"note: the registry holds a different number of models than {args.models}")
     result["met"] = {key: result[key] <= goal for key, goal in GOALS.items()}
     result["environment"] = {
+        "load_average": [started_load, os.getloadavg()],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "mlflow": seed_info["mlflow"],

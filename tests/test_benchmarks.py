@@ -34,16 +34,26 @@ def run_benchmark(script: str, *args: str) -> dict[str, Any]:
 def test_the_catalog_benchmark_runs_end_to_end(tmp_path):
     report = run_benchmark(
         "catalog.py", "--models", "60", "--subset", "10", "--repeat", "1", "--gets", "5",
-        "--not-modified-gets", "5", "--cache-dir", str(tmp_path),
+        "--not-modified-gets", "5", "--cache-dir", str(tmp_path), "--changes", "5",
+        "--clients", "3", "--concurrent-gets", "2", "--load-gets", "3", "--rounds", "1",
+        "--write-period", "0.3",
     )  # fmt: skip
     assert report["models"] == 60 and report["versions"] == 180
     assert report["served_yaml_matches_in_process_build"] is True
     goals = {"cold_build_ratio", "warm_get_median_ms", "not_modified_median_ms",
-             "serve_peak_rss_mb"}  # fmt: skip
+             "serve_peak_rss_mb", "one_change_cpu_seconds", "refresh_get_p95_ratio",
+             "refresh_get_p99_ratio"}  # fmt: skip
     assert set(report["met"]) == set(report["goals"]) == goals
     for key in ("bare_paging_seconds", "cold_build_seconds", "bare_fastapi_get_median_ms",
-                "naive_per_model_loop_seconds", "serve_peak_rss_mb"):  # fmt: skip
+                "naive_per_model_loop_seconds", "serve_peak_rss_mb", "one_change_cpu_seconds",
+                "refresh_get_p95_ratio", "refresh_get_p99_ratio"):  # fmt: skip
         assert report[key] > 0, key
+    incremental = report["incremental"]
+    assert incremental["incremental_matches_full_rebuild"] is True
+    assert incremental["serialisation"]["entities_rendered_after_one_change"] == 1
+    load = report["refresh_load"]
+    assert load["concurrent"]["named_refreshes"]["refreshes"] > 0  # the GETs met refreshes
+    assert load["models_after_writes"] > 60  # the writer's models were read
 
 
 def test_the_blueprint_benchmark_runs_end_to_end():

@@ -30,6 +30,7 @@ from trellis.model import (
     Deployment,
     MetricPoint,
     ModelVersion,
+    RegisteredModel,
     Sample,
     Series,
     Snapshot,
@@ -95,6 +96,14 @@ class RegistrySource(Protocol):
 
     def read(self) -> Snapshot:
         """Read every registered model and version."""
+        ...
+
+    def read_models(self, names: Collection[str]) -> tuple[RegisteredModel, ...] | None:
+        """Read only the named models and their versions, as ``read`` would give them.
+
+        A named model that does not exist is left out (only a full read says a model is
+        gone). None when this source cannot read these models one by one: read all.
+        """
         ...
 
     def run_metric_keys(self, run_id: str) -> list[str]:

@@ -284,6 +284,7 @@ def build_webhooks(
     return RegistryWebhooks(
         settings.webhooks.secret.get_secret_value(),
         on_change=catalog.refresh_soon,
+        on_model=catalog.refresh_model_soon,
         metrics=metrics,
         tolerance_seconds=settings.webhooks.tolerance_seconds,
     )

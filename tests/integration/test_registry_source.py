@@ -69,6 +69,25 @@ def test_rest_and_sqlite_give_the_same_catalog_bytes(hostile_server, hostile_reg
     assert build_document(direct, options).yaml == over_http.yaml
 
 
+@pytest.mark.mlflow
+def test_models_read_by_name_are_the_full_reads_on_both_adapters(hostile_server, hostile_registry):
+    """Hostile names too: each one a filter can say reads back exactly as the full read has it."""
+    db, _ = hostile_registry
+    with rest(hostile_server.url) as registry:
+        full = registry.read()
+        sayable = [
+            m for m in full.models if not set(m.name) & set("'\\\"") and m.name.isprintable()
+        ]
+        sample = sayable[:: max(1, len(sayable) // 40)]
+        names = [m.name for m in sample] + ["no such model"]
+        assert registry.read_models(names) == tuple(sample)
+        quoted = next(m.name for m in full.models if "'" in m.name)
+        assert registry.read_models([quoted]) is None
+    direct = SqlRegistry(f"sqlite:///{db}", label="x", timeout_seconds=scaled(60))
+    assert direct.read_models(names) == tuple(sample)
+    direct.close()
+
+
 def test_a_closed_port_is_unavailable_not_empty():
     with (
         rest(f"http://127.0.0.1:{free_port()}") as registry,

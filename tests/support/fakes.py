@@ -8,7 +8,7 @@ demand with the ``SourceUnavailable`` a real adapter raises.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,6 +39,9 @@ class FakeRegistry:
     #: Why every read fails; None when reads succeed.
     failing: str | None = None
     asked_details: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
+    #: The names each ``read_models`` asked for, and how many full reads were made.
+    asked_models: list[tuple[str, ...]] = field(default_factory=list)
+    full_reads: int = 0
     closed: bool = False
 
     def _check(self) -> None:
@@ -47,7 +50,15 @@ class FakeRegistry:
 
     def read(self) -> Snapshot:
         self._check()
+        self.full_reads += 1
         return Snapshot(models=self.models, taken_at=self.clock(), registry="fake://registry")
+
+    def read_models(self, names: Collection[str]) -> tuple[RegisteredModel, ...] | None:
+        self._check()
+        self.asked_models.append(tuple(sorted(names)))
+        if any("'" in name for name in names):  # as the MLflow adapters: no filter can say it
+            return None
+        return tuple(m for m in self.models if m.name in names)
 
     def version_details(
         self, versions: Sequence[ModelVersion]

@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from trellis.catalog import CatalogDocument, CatalogOptions, build_catalog
+from trellis.catalog import CatalogBuilder, CatalogDocument, CatalogOptions, build_catalog
 from trellis.errors import NotReady, SourceUnavailable
 from trellis.metrics import Metrics
-from trellis.model import ClusterRead, Deployment, Snapshot
+from trellis.model import ClusterRead, Deployment, RegisteredModel, Snapshot
 from trellis.ports import ClusterResults, DeploymentSource, RegistrySource, SnapshotStore
 from trellis.redact import scrub_text
 from trellis.services.drop_guard import DropGuard, DropPolicy, Hold, Verdict
@@ -33,6 +33,7 @@ __all__ = [
     "SourceHealth",
     "build_document",
     "merge_clusters",
+    "with_models",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,16 +90,25 @@ def merge_clusters(
     return tuple(order), clusters
 
 
-def build_document(snapshot: Snapshot, options: CatalogOptions) -> CatalogDocument:
-    """Entities and their rendered bytes for one snapshot (shared by the API and the CLI)."""
-    catalog = build_catalog(snapshot, options)
+def build_document(
+    snapshot: Snapshot, options: CatalogOptions, builder: CatalogBuilder | None = None
+) -> CatalogDocument:
+    """Entities and their rendered bytes for one snapshot (shared by the API and the CLI).
+
+    With ``builder`` (the service's, kept from one refresh to the next), only what changed
+    since its last build is made and rendered again; the bytes are the same either way.
+    """
+    catalog = builder.build(snapshot) if builder is not None else build_catalog(snapshot, options)
     for problem in catalog.problems:
         level = logging.ERROR if problem.severity == "error" else logging.INFO
         log.log(
             level, "catalog %s for model %r: %s", problem.severity, problem.model, problem.message
         )
     return CatalogDocument.build(
-        catalog, taken_at=snapshot.taken_at, model_count=len(snapshot.models)
+        catalog,
+        taken_at=snapshot.taken_at,
+        model_count=len(snapshot.models),
+        cache=builder.render_cache if builder is not None else None,
     )
 
 
@@ -129,8 +139,16 @@ class CatalogService:
     #: One refresh or confirmation at a time.
     _refreshing: threading.Lock = field(default_factory=threading.Lock, init=False)
     _runner: Runner = field(init=False)
+    #: What the last build made of each model, so a refresh remakes only what changed.
+    _builder: CatalogBuilder = field(init=False)
+    #: Models a webhook named since the last refresh, and whether a full read was asked for.
+    _named: set[str] = field(default_factory=set, init=False)
+    _full_asked: bool = field(default=False, init=False)
+    #: When the last full read began (``time.monotonic``), None before the first.
+    _last_full: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self._builder = CatalogBuilder(self.options)
         self._health = SourceHealth(self.registry.name)
         self.metrics.snapshot_age.set_function(lambda: self.snapshot_age_seconds() or float("nan"))
         # The registry's hold gauge exists from the start (0), so alerts see it before a hold.
@@ -150,7 +168,9 @@ class CatalogService:
         snapshot = self.store.load()
         if snapshot is None:
             return False
-        self._publish(build_document(snapshot, self.options), snapshot, from_store=True)
+        self._publish(
+            build_document(snapshot, self.options, self._builder), snapshot, from_store=True
+        )
         log.info(
             "serving kept snapshot of %d models and %d servers from %s",
             len(snapshot.models),
@@ -167,14 +187,42 @@ class CatalogService:
         with self._refreshing:
             return self._refresh()
 
+    def refresh_models(self, names: Collection[str]) -> CatalogDocument | None:
+        """Read only the named models (a webhook named them) and publish them with the rest.
+
+        The other models stay as the last read gave them, and nothing is removed: a model
+        that is gone is seen, and judged by the drop guard, by the next full read. A full read
+        is made instead when there is nothing live to patch (no read yet, the kept file
+        served, a drop held) or the source cannot read these models one by one.
+        """
+        with self._refreshing:
+            previous = self._snapshot
+            if previous is None or self._from_store or self._held_read is not None:
+                return self._refresh()
+            started = time.perf_counter()
+            try:
+                found = self.registry.read_models(names)
+            except SourceUnavailable as exc:
+                self._read_failed(exc)
+                return None
+            if found is None:
+                return self._refresh()
+            _succeeded(self._health, self.clock())
+            self._publish_read(with_models(previous, found))
+            self.metrics.refresh_seconds.observe(time.perf_counter() - started)
+            return self._document
+
+    def _read_failed(self, exc: SourceUnavailable) -> None:
+        _failed(self._health, self.clock(), exc.reason)
+        self.metrics.source_errors.labels(exc.source).inc()
+        log.warning("registry read failed (%s); still serving the last good snapshot", exc)
+
     def _refresh(self) -> CatalogDocument | None:
         started = time.perf_counter()
         try:
             read = self.registry.read()
         except SourceUnavailable as exc:
-            _failed(self._health, self.clock(), exc.reason)
-            self.metrics.source_errors.labels(exc.source).inc()
-            log.warning("registry read failed (%s); still serving the last good snapshot", exc)
+            self._read_failed(exc)
             return None
         _succeeded(self._health, self.clock())
         results = self._read_clusters()
@@ -204,7 +252,7 @@ class CatalogService:
             # The usual case: nothing changed, so keep the bytes (and ETag), just newer.
             self._publish(replace(current, snapshot_taken_at=snapshot.taken_at), snapshot)
         else:
-            self._publish(build_document(snapshot, self.options), snapshot)
+            self._publish(build_document(snapshot, self.options, self._builder), snapshot)
         self.store.save(snapshot)  # after publishing: a restart needs it, a request does not
 
     def _read_clusters(self) -> ClusterResults | None:
@@ -401,6 +449,14 @@ class CatalogService:
 
     def refresh_soon(self) -> None:
         """Refresh now, or when the debounce allows: the registry said something changed."""
+        with self._lock:
+            self._full_asked = True
+        self._runner.wake()
+
+    def refresh_model_soon(self, name: str) -> None:
+        """Read ``name`` again soon (the registry said it changed), without a full read."""
+        with self._lock:
+            self._named.add(name)
         self._runner.wake()
 
     def stop(self) -> None:
@@ -410,8 +466,40 @@ class CatalogService:
         if self.deployments is not None:
             self.deployments.close()
 
-    def _refresh_in_background(self) -> None:
-        self.refresh()
+    def _refresh_in_background(self) -> float:
+        """A full read every interval; between them, only the models webhooks named.
+
+        Returns the time left until the next full read, when the loop runs again unless a
+        webhook wakes it first.
+        """
+        with self._lock:
+            names, self._named = self._named, set()
+            full, self._full_asked = self._full_asked, False
+        now = time.monotonic()
+        due = self._last_full is None or now - self._last_full >= self.interval_seconds
+        if names and not (due or full):
+            self.refresh_models(names)
+        else:
+            self._last_full = now
+            self.refresh()
+        last = self._last_full if self._last_full is not None else now
+        return max(0.0, last + self.interval_seconds - time.monotonic())
+
+
+def with_models(snapshot: Snapshot, models: Iterable[RegisteredModel]) -> Snapshot:
+    """``snapshot`` with ``models`` in place of those of the same name, new ones added.
+
+    Models stay in name order, as a full read gives them, so an equal registry gives an
+    equal snapshot whichever way it was read.
+    """
+    fresh = {model.name: model for model in models}
+    if not fresh:
+        return snapshot
+    result = [fresh.pop(model.name, model) for model in snapshot.models]
+    if fresh:
+        result += fresh.values()
+        result.sort(key=lambda model: model.name)
+    return replace(snapshot, models=tuple(result))
 
 
 def _succeeded(health: SourceHealth, at: datetime) -> None:

@@ -8,7 +8,9 @@ matches, and its delivery id was not taken within twice that window. A captured 
 therefore not be replayed: within the window its id is known, after it its timestamp is too
 old. A registry event then asks for a catalog refresh; the refresh loop folds a burst of
 them into one read, and polling stays the fallback for anything a webhook misses (MLflow
-sends no event when a model is deleted).
+sends no event when a model is deleted). Every registry event names its model
+(``data.name``): with ``on_model``, only that model is read again, and the periodic full
+read stays the reconciliation.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ SIGNATURE_VERSION = "v1"
 MAX_DELIVERY_ID = 128
 #: Most delivery ids remembered at once; only signed deliveries are remembered.
 MAX_REMEMBERED = 100_000
+#: Longest model name taken from a delivery (MLflow's limit is far lower); longer: read all.
+MAX_MODEL_NAME = 1000
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,16 @@ class RegistryWebhooks:
         metrics: Metrics,
         tolerance_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
+        on_model: Callable[[str], None] | None = None,
     ) -> None:
-        """``clock`` is wall time in seconds, as the senders' timestamps are."""
+        """``clock`` is wall time in seconds, as the senders' timestamps are.
+
+        ``on_model`` is called with the model an event names, when it names one; else
+        ``on_change``.
+        """
         self._secret = secret
         self.on_change = on_change
+        self.on_model = on_model
         self.metrics = metrics
         self.tolerance_seconds = tolerance_seconds
         self.clock = clock
@@ -115,7 +125,11 @@ class RegistryWebhooks:
         self.metrics.webhooks.labels("refresh" if received.refresh else "ignored").inc()
         log.debug("MLflow webhook %s taken (refresh: %s)", received.event, received.refresh)
         if received.refresh:
-            self.on_change()
+            model = _model_name(delivery.body) if self.on_model is not None else None
+            if model is not None and self.on_model is not None:
+                self.on_model(model)
+            else:
+                self.on_change()
         return received
 
     def _receive(self, delivery: Delivery) -> Received:
@@ -185,6 +199,13 @@ def _is_base64(text: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
+
+
+def _model_name(body: bytes) -> str | None:
+    """The registered model a signed registry event names (``data.name``), if it names one."""
+    data = json.loads(body).get("data")
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and 0 < len(name) <= MAX_MODEL_NAME else None
 
 
 def _event(body: bytes) -> str:

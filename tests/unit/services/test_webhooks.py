@@ -217,3 +217,20 @@ def test_a_signed_body_that_is_not_an_mlflow_event_is_malformed(hooks, refreshes
     with pytest.raises(InvalidRequest, match="not an MLflow webhook event"):
         hooks.receive(delivery(body=body))
     assert refreshes == []
+
+
+def test_with_on_model_a_registry_event_asks_for_its_model_alone(clock, refreshes, metrics):
+    named: list[str] = []
+    hooks = RegistryWebhooks(
+        SECRET,
+        on_change=lambda: refreshes.append(1),
+        on_model=named.append,
+        metrics=metrics,
+        tolerance_seconds=TOLERANCE,
+        clock=clock,
+    )
+    assert hooks.receive(delivery("model_version_alias.created")).refresh is True
+    assert named == ["fraud-detector"] and refreshes == []
+    unnamed = json.dumps({"entity": "registered_model", "action": "created", "data": {}})
+    hooks.receive(delivery("registered_model.created", delivery_id="other", body=unnamed.encode()))
+    assert named == ["fraud-detector"] and refreshes == [1]  # no name: a full read

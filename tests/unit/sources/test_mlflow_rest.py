@@ -141,3 +141,40 @@ def test_a_metric_history_is_read_in_step_order():
 
     assert [(p.step, p.value) for p in points] == [(0, 0.9), (1, 0.5), (2, 0.25)]
     assert answers.requests[0].url.params["max_results"] == "25000"
+
+
+def test_a_named_model_is_read_alone_as_a_full_read_gives_it(paged):
+    source, _ = paged
+    full = source.read()
+    models = [
+        model
+        for page in PAGES[:2]
+        for model in recording("mlflow", page)["body"]["registered_models"]
+    ]
+    versions = [
+        version
+        for page in PAGES[2:]
+        for version in recording("mlflow", page)["body"]["model_versions"]
+    ]
+    wanted = next(m for m in full.models if "'" not in m.name and '"' not in m.name)
+    quoted = next(m.name for m in full.models if "'" in m.name)
+    asked: list[httpx.QueryParams] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params)
+        if request.url.path == "/api/2.0/mlflow/registered-models/get":
+            found = [m for m in models if m["name"] == request.url.params["name"]]
+            if not found:
+                return httpx.Response(404, json={"error_code": "RESOURCE_DOES_NOT_EXIST"})
+            return httpx.Response(200, json={"registered_model": found[0]})
+        assert request.url.path == VERSIONS
+        assert request.url.params["filter"] == f"name='{wanted.name}'"
+        # The filter is the server's: a version of another model is never taken.
+        return httpx.Response(200, json={"model_versions": versions})
+
+    alone = registry(handler)
+    assert alone.read_models([wanted.name, "gone"]) == (wanted,)
+    assert [params.get("name") for params in asked] == [wanted.name, None, "gone"]
+    assert alone.read_models([quoted]) is None  # no filter can name it: read all
+    assert len(asked) == 3
+    alone.close()

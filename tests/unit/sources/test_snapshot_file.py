@@ -201,3 +201,22 @@ def test_the_adapters_a_server_loads_survive_a_round_trip(tmp_path):
     store.save(Snapshot(models=(), taken_at=T0, registry="x", deployments=(server,)))
     loaded = store.load()
     assert loaded is not None and loaded.deployments[0].adapters == server.adapters
+
+
+def test_a_file_written_after_one_model_changed_is_the_file_written_whole(tmp_path):
+    def model(name: str, description: str = "") -> RegisteredModel:
+        return RegisteredModel(name, description, {"owner": "x"}, {}, T0, T0, ())
+
+    first = Snapshot(models=(model("a"), model("b")), taken_at=T0, registry="r")
+    second = Snapshot(
+        models=(model("a"), model("b", "changed"), model("c")), taken_at=T0, registry="r"
+    )
+    kept = SnapshotFile(tmp_path / "kept.json")
+    kept.save(first)
+    kept.save(second)
+    fresh = SnapshotFile(tmp_path / "fresh.json")
+    fresh.save(second)
+    assert kept.path.read_bytes() == fresh.path.read_bytes()
+    written = json.loads(kept.path.read_bytes())
+    assert [m["description"] for m in written["snapshot"]["models"]] == ["", "changed", ""]
+    assert SnapshotFile(kept.path).load() == second

@@ -17,7 +17,17 @@ from typing import Any
 
 from trellis.model import MetricPoint, ModelVersion, RegisteredModel, Snapshot
 
-__all__ = ["MISSING", "SOURCE", "Json", "RunFacts", "log_read", "points", "run_facts", "to_domain"]
+__all__ = [
+    "MISSING",
+    "SOURCE",
+    "Json",
+    "RunFacts",
+    "log_read",
+    "points",
+    "run_facts",
+    "to_domain",
+    "version_filter",
+]
 
 # The package's name: what an operator reads the registry's log lines under.
 log = logging.getLogger(__package__)
@@ -58,6 +68,18 @@ def to_domain(models: list[Json], versions: list[Json], *, registry: str) -> Sna
         )
     result.sort(key=lambda m: m.name)
     return Snapshot(models=tuple(result), taken_at=datetime.now(UTC), registry=registry)
+
+
+def version_filter(name: str) -> str | None:
+    """``model-versions/search``'s filter for one model's versions, or None if none can say it.
+
+    MLflow's filter parser strips the quotes around a value and unescapes nothing, so a name
+    holding a quote or a backslash (or a control character) cannot be written in a filter:
+    such a model is read by a full read instead.
+    """
+    if any(c in "'\\\"" or not c.isprintable() for c in name):
+        return None
+    return f"name='{name}'"
 
 
 def _version(raw: Json) -> ModelVersion:

@@ -13,13 +13,13 @@ credentials.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from trellis.errors import NotFound, SourceUnavailable
-from trellis.model import ChampionDetails, MetricPoint, ModelVersion, Snapshot
+from trellis.model import ChampionDetails, MetricPoint, ModelVersion, RegisteredModel, Snapshot
 from trellis.sources.mlflow.details import (
     EXPERIMENT_PAGE,
     MLMODEL,
@@ -28,11 +28,20 @@ from trellis.sources.mlflow.details import (
     Unreadable,
     run_filter,
 )
-from trellis.sources.mlflow.mapping import MISSING, SOURCE, Json, log_read, points, to_domain
+from trellis.sources.mlflow.mapping import (
+    MISSING,
+    SOURCE,
+    Json,
+    log_read,
+    points,
+    to_domain,
+    version_filter,
+)
 
 __all__ = ["HISTORY_PAGE", "RestRegistry"]
 
 _MODELS_PATH = "/api/2.0/mlflow/registered-models/search"
+_MODEL_PATH = "/api/2.0/mlflow/registered-models/get"
 _VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 _RUN_PATH = "/api/2.0/mlflow/runs/get"
 _HISTORY_PATH = "/api/2.0/mlflow/metrics/get-history"
@@ -73,6 +82,31 @@ class RestRegistry:
         versions = list(self._pages(_VERSIONS_PATH, "model_versions", self._version_page_size))
         log_read(self._label, models, versions)
         return to_domain(models, versions, registry=self._label)
+
+    def read_models(self, names: Collection[str]) -> tuple[RegisteredModel, ...] | None:
+        """Per name, ``registered-models/get`` and a search of its versions.
+
+        None when a name cannot be put in a version filter; a model that does not exist is
+        left out.
+        """
+        filters = {name: version_filter(name) for name in sorted(set(names))}
+        if not all(filters.values()):
+            return None
+        models: list[Json] = []
+        versions: list[Json] = []
+        for name, where in filters.items():
+            try:
+                model = self._get(_MODEL_PATH, {"name": name}).get("registered_model")
+            except NotFound:
+                continue
+            if not isinstance(model, dict) or model.get("name") != name:
+                raise SourceUnavailable(SOURCE, f"{_MODEL_PATH} answered with an unexpected shape")
+            query = {"filter": str(where)}
+            found = self._pages(_VERSIONS_PATH, "model_versions", self._version_page_size, query)
+            models.append(model)
+            versions += (version for version in found if version.get("name") == name)
+        log_read(self._label, models, versions)
+        return to_domain(models, versions, registry=self._label).models
 
     def run_metric_keys(self, run_id: str) -> list[str]:
         """One ``runs/get``: the run's latest metrics name every metric it logged."""

@@ -12,14 +12,15 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from trellis.errors import NotFound, SourceUnavailable
-from trellis.model import ChampionDetails, MetricPoint, ModelVersion, Snapshot
+from trellis.model import ChampionDetails, MetricPoint, ModelVersion, RegisteredModel, Snapshot
 from trellis.sources.mlflow.details import (
     EXPERIMENT_PAGE,
     MLMODEL,
@@ -29,7 +30,15 @@ from trellis.sources.mlflow.details import (
     Unreadable,
     run_filter,
 )
-from trellis.sources.mlflow.mapping import MISSING, SOURCE, Json, log_read, points, to_domain
+from trellis.sources.mlflow.mapping import (
+    MISSING,
+    SOURCE,
+    Json,
+    log_read,
+    points,
+    to_domain,
+    version_filter,
+)
 
 __all__ = ["SqlRegistry"]
 
@@ -75,6 +84,32 @@ class SqlRegistry:
         models, versions = self._call(self._pool, self._read)
         log_read(self._label, models, versions)
         return to_domain(models, versions, registry=self._label)
+
+    def read_models(self, names: Collection[str]) -> tuple[RegisteredModel, ...] | None:
+        """The named models through the store, as ``RestRegistry.read_models`` reads them."""
+        filters = {name: version_filter(name) for name in sorted(set(names))}
+        if not all(filters.values()):
+            return None
+
+        def work() -> tuple[list[Json], list[Json]]:
+            client = self._client()
+            models: list[Json] = []
+            versions: list[Json] = []
+            for name, where in filters.items():
+                try:
+                    model = client.get_registered_model(name)
+                except Exception as exc:  # MLflow raises many types; a missing one is left out
+                    if getattr(exc, "error_code", None) == MISSING:
+                        continue
+                    raise
+                models.append(_as_json(model))
+                search = partial(client.search_model_versions, filter_string=where)
+                versions += [_as_json(v) for v in _paged(search, self._version_page_size)]
+            return models, versions
+
+        models, versions = self._call(self._pool, work)
+        log_read(self._label, models, versions)
+        return to_domain(models, versions, registry=self._label).models
 
     def run_metric_keys(self, run_id: str) -> list[str]:
         """The run's latest metrics, through MLflow's store."""

@@ -1,0 +1,103 @@
+"""A refresh of the models a webhook named: only they are read, and the bytes are a full read's.
+
+The periodic full read stays the reconciliation: it alone removes a model that is gone (and
+the drop guard judges it), and it is made instead whenever there is nothing live to patch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from support.domain import registered_model
+from support.fakes import T0, FakeRegistry
+from support.timing import scaled
+from trellis.catalog import CatalogOptions
+from trellis.services.catalog_refresh import CatalogService, with_models
+from trellis.sources.snapshot_file import SnapshotFile
+
+FLEET = tuple(registered_model(f"model-{i}", tags={"system": f"s{i % 2}"}) for i in range(5))
+
+
+def service(tmp_path: Path, registry: FakeRegistry, interval: float = 3600.0) -> CatalogService:
+    return CatalogService(
+        registry=registry,
+        store=SnapshotFile(tmp_path / "snapshot.json"),
+        options=CatalogOptions(),
+        interval_seconds=interval,
+        clock=lambda: T0,
+    )
+
+
+def eventually(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + scaled(seconds)
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_named_refresh_reads_that_model_alone_and_serves_a_full_reads_bytes(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    catalog.refresh()
+    changed = replace(FLEET[2], description="retrained", tags={"system": "new"})
+    added = registered_model("model-10")
+    registry.models = tuple(sorted((*FLEET[:2], changed, *FLEET[3:], added), key=lambda m: m.name))
+
+    named = catalog.refresh_models({changed.name, added.name})
+
+    assert registry.full_reads == 1 and registry.asked_models == [("model-10", "model-2")]
+    assert named is not None
+    whole = service(tmp_path / "whole", registry).refresh()
+    assert whole is not None
+    assert (named.yaml, named.yaml_etag, named.json) == (whole.yaml, whole.yaml_etag, whole.json)
+    assert catalog.snapshot().models == registry.models
+    assert SnapshotFile(tmp_path / "snapshot.json").load().models == registry.models
+
+
+def test_a_named_refresh_never_removes_a_model_only_a_full_read_does(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    catalog.refresh()
+    registry.models = FLEET[1:]
+    catalog.refresh_models({FLEET[0].name})
+    assert catalog.document().model_count == 5
+    catalog.refresh()
+    assert catalog.document().model_count == 4
+
+
+def test_a_full_read_is_made_when_there_is_nothing_to_patch_or_no_filter_for_a_name(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    catalog.refresh_models({"model-1"})  # nothing read yet
+    assert registry.full_reads == 1 and registry.asked_models == []
+    catalog.refresh_models({"it's"})
+    assert registry.full_reads == 2 and registry.asked_models == [("it's",)]
+
+
+def test_the_loop_reads_named_models_between_full_reads_and_all_when_asked(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    catalog.start()
+    try:
+        assert eventually(lambda: registry.full_reads == 1)
+        catalog.refresh_model_soon("model-3")
+        assert eventually(lambda: registry.asked_models == [("model-3",)])
+        assert registry.full_reads == 1
+        catalog.refresh_soon()  # no model named: everything is read
+        assert eventually(lambda: registry.full_reads == 2)
+    finally:
+        catalog.stop()
+
+
+def test_models_replace_those_of_their_name_and_new_ones_keep_the_name_order():
+    snapshot = replace(FakeRegistry(FLEET).read(), models=FLEET)
+    changed = replace(FLEET[1], description="changed")
+    result = with_models(snapshot, [changed, registered_model("model-15")])
+    assert [m.name for m in result.models] == ["model-0", "model-1", "model-15", "model-2",
+                                               "model-3", "model-4"]  # fmt: skip
+    assert result.models[1] is changed
+    assert with_models(snapshot, []) is snapshot
