@@ -126,7 +126,8 @@ def to_series(result: list[Any]) -> list[Series]:
         return [
             Series(
                 labels=_labels(item["metric"]),
-                points=tuple((float(t), float(v)) for t, v in item["values"]),
+                # A list first: the tuple then knows its size, and no generator runs per point.
+                points=tuple([(float(t), float(v)) for t, v in item["values"]]),
             )
             for item in result
         ]
