@@ -77,7 +77,9 @@ class SignalSeries:
             "status": self.status,
             "reason": self.reason,
             "current": None if current is None else {"at": current[0], "value": current[1]},
-            "series": list(map(list, self.points)),
+            # Pairs kept as tuples (JSON arrays all the same): a tuple of numbers leaves the
+            # cyclic collector's care at its first pass, a list would be promoted with the page.
+            "series": list(self.points),
         }
 
 
