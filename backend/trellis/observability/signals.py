@@ -77,7 +77,9 @@ class SignalSeries:
             "status": self.status,
             "reason": self.reason,
             "current": None if current is None else {"at": current[0], "value": current[1]},
-            "series": [list(point) for point in self.points],
+            # Pairs kept as tuples (JSON arrays all the same): a tuple of numbers leaves the
+            # cyclic collector's care at its first pass, a list would be promoted with the page.
+            "series": list(self.points),
         }
 
 
@@ -281,7 +283,12 @@ def combine_runtimes(signal: Signal, rows: Sequence[Sequence[Point]]) -> tuple[P
 
 
 def _points(series: Series) -> tuple[Point, ...]:
-    return tuple((t, v if math.isfinite(v) else None) for t, v in series.points)
+    points = series.points
+    # A finite sum means every value is finite (a NaN or an infinity would carry through):
+    # the usual case keeps the points as they are instead of copying them one by one.
+    if math.isfinite(math.fsum(v for _, v in points)):
+        return points
+    return tuple([(t, v if math.isfinite(v) else None) for t, v in points])
 
 
 def judged(signal: Signal, points: Sequence[Point], window: Window) -> SignalSeries:
