@@ -198,6 +198,10 @@ def requests_for_every_route(doc: dict, leaks: Secrets) -> dict[tuple[str, str],
         ("POST", "/api/catalog/drops/confirm"): {},
         ("GET", "/api/blueprints"): {},
         ("GET", "/api/blueprints/repositories"): {},
+        # The Resource the repositories' catalog-info.yaml names.
+        ("GET", "/api/blueprints/currency/{namespace}/{kind}/{name}"): {
+            "url": f"/api/blueprints/currency/default/resource/{MODEL}",
+        },
         ("POST", "/api/blueprints/{name}/render"): {
             "url": "/api/blueprints/ml-model/render",
             "json": {"values": values},
@@ -298,6 +302,10 @@ def test_no_answer_and_no_log_line_holds_a_configured_secret(
     assert len(survey["items"]) == 2
     [problem] = survey["problems"]
     assert problem["location"].startswith(f"{upstreams.repositories}/acme/missing/main?")
+    currency = answers[("GET", "/api/blueprints/currency/{namespace}/{kind}/{name}")].json()
+    assert (currency["blueprint"], currency["currentVersion"]) == ("ml-model", "1.0.0")
+    assert (currency["status"], currency["upToDate"]) == ("ok", True)
+    assert currency["location"].endswith("/acme/fraud/main?token=REDACTED")
     rendered = answers[("POST", "/api/blueprints/{name}/render")]
     assert rendered.status_code == 200, rendered.text
     taken = answers[("POST", "/api/webhooks/mlflow")]
