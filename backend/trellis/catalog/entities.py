@@ -147,6 +147,17 @@ def build_catalog(
             if ref:
                 serving = (*served.get(model.name, ()), *as_adapter.get(model.name, ()))
                 targets[ref] = Target(model, serving)
+    return _completed(entities, systems, servers, problems, targets)
+
+
+def _completed(
+    entities: list[Entity],
+    systems: Sequence[Entity],
+    servers: Sequence[ServerEntities],
+    problems: list[Problem],
+    targets: dict[str, Target],
+) -> Catalog:
+    """The catalog from its valid model entities: valid Systems and servers added, in order."""
     entities += [system for system in systems if _valid(system, problems)]
     for server in servers:
         if _valid_pair(server, problems):

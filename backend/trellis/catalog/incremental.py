@@ -24,18 +24,17 @@ from dataclasses import dataclass, field
 from trellis.catalog.common import Entity, Problem, clean
 from trellis.catalog.document import RenderCache
 from trellis.catalog.entities import (
-    _KIND_ORDER,
     Catalog,
     CatalogOptions,
     Naming,
     Target,
     _adapter_entities,
     _annotate,
+    _completed,
     _model_entity,
     _servers_by_model,
     _systems,
     _valid,
-    _valid_pair,
     model_resource,
 )
 from trellis.catalog.lineage import link_lineage
@@ -262,17 +261,7 @@ def _assemble(work: _Round, systems: list[Entity]) -> Catalog:
             if unit.ref:
                 serving = (*work.served.get(model.name, ()), *work.as_adapter.get(model.name, ()))
                 targets[unit.ref] = Target(model, serving) if serving else unit.target
-    entities += [system for system in systems if _valid(system, problems)]
-    for server in work.servers:
-        if _valid_pair(server, problems):
-            entities += [server.component, server.api]
-            ref = ref_of(server.component)
-            if ref:
-                served_model = server.model.model if server.model else None
-                targets[ref] = Target(served_model, (server.deployment,))
-    entities.sort(key=lambda e: (_KIND_ORDER.get(e["kind"], 9), e["metadata"]["name"]))
-    problems.sort(key=lambda p: (p.model, p.severity, p.message))
-    return Catalog(entities=tuple(entities), problems=tuple(problems), targets=targets)
+    return _completed(entities, systems, work.servers, problems, targets)
 
 
 class _Finder:
