@@ -62,18 +62,8 @@ class PrometheusSource:
         Read from the TSDB's index (``/api/v1/label/__name__/values``), no samples: cheap
         even for a large Prometheus.
         """
-        try:
-            response = self._client.get(_NAMES, params={"start": _unix(start), "end": _unix(end)})
-        except httpx.TimeoutException as exc:
-            raise SourceUnavailable(SOURCE, f"no answer from {self.label} in time") from exc
-        except httpx.HTTPError as exc:
-            raise SourceUnavailable(
-                SOURCE, f"cannot reach {self.label} ({type(exc).__name__})"
-            ) from exc
-        body = _json(response)
-        if response.status_code != httpx.codes.OK or body.get("status") != "success":
-            raise SourceUnavailable(SOURCE, _failure(response, body))
-        names = body.get("data")
+        params = {"start": _unix(start), "end": _unix(end)}
+        names = self._send("GET", _NAMES, params=params).get("data")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceUnavailable(SOURCE, f"{_NAMES} answered without a list of names")
         return frozenset(names)
@@ -86,8 +76,17 @@ class PrometheusSource:
         timeout = self._client.timeout.read
         if timeout is not None:
             form = {**form, "timeout": f"{timeout:g}s"}
+        data = self._send("POST", path, data=form).get("data")
+        if not isinstance(data, dict) or data.get("resultType") != expect:
+            raise SourceUnavailable(SOURCE, f"{path} answered without a {expect} result")
+        if not isinstance(data.get("result"), list):
+            raise SourceUnavailable(SOURCE, f"{path} answered without a result list")
+        return data
+
+    def _send(self, method: str, path: str, **request: Any) -> Json:
+        """The answer's body when Prometheus says ``success``; else why it could not be read."""
         try:
-            response = self._client.post(path, data=form)
+            response = self._client.request(method, path, **request)
         except httpx.TimeoutException as exc:
             raise SourceUnavailable(SOURCE, f"no answer from {self.label} in time") from exc
         except httpx.HTTPError as exc:
@@ -97,12 +96,7 @@ class PrometheusSource:
         body = _json(response)
         if response.status_code != httpx.codes.OK or body.get("status") != "success":
             raise SourceUnavailable(SOURCE, _failure(response, body))
-        data = body.get("data")
-        if not isinstance(data, dict) or data.get("resultType") != expect:
-            raise SourceUnavailable(SOURCE, f"{path} answered without a {expect} result")
-        if not isinstance(data.get("result"), list):
-            raise SourceUnavailable(SOURCE, f"{path} answered without a result list")
-        return data
+        return body
 
 
 def to_samples(result: list[Any]) -> list[Sample]:
