@@ -14,7 +14,7 @@ from support.domain import registered_model
 from support.fakes import T0, FakeRegistry
 from support.timing import scaled
 from trellis.catalog import CatalogOptions
-from trellis.services.catalog_refresh import CatalogService, with_models
+from trellis.services.catalog_refresh import NAMED_READS_MAX, CatalogService, with_models
 from trellis.sources.snapshot_file import SnapshotFile
 
 FLEET = tuple(registered_model(f"model-{i}", tags={"system": f"s{i % 2}"}) for i in range(5))
@@ -76,6 +76,25 @@ def test_a_full_read_is_made_when_there_is_nothing_to_patch_or_no_filter_for_a_n
     assert registry.full_reads == 1 and registry.asked_models == []
     catalog.refresh_models({"it's"})
     assert registry.full_reads == 2 and registry.asked_models == [("it's",)]
+
+
+def test_more_named_models_than_a_read_by_name_may_ask_for_are_read_in_full(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    catalog.refresh()
+    names = {f"model-{i}" for i in range(NAMED_READS_MAX + 1)}
+    catalog.refresh_models(names)
+    assert registry.full_reads == 2 and registry.asked_models == []
+    catalog.refresh_models(set(sorted(names)[:NAMED_READS_MAX]))
+    assert registry.full_reads == 2 and len(registry.asked_models) == 1
+
+
+def test_a_burst_of_webhooks_asks_for_one_full_read_instead_of_a_growing_list(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    for i in range(NAMED_READS_MAX * 3):
+        catalog.refresh_model_soon(f"model-{i}")
+    assert len(catalog._named) == NAMED_READS_MAX and catalog._full_asked
 
 
 def test_the_loop_reads_named_models_between_full_reads_and_all_when_asked(tmp_path):
