@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -378,16 +379,10 @@ const applied = [];
 """Runs the provider's own code in Node: one read at each of the given clock times (ms)."""
 
 
-def read_at(base_url: str, times: list[int]) -> tuple[dict, str]:
+def run_node(script: str, module: str, *args: str) -> tuple[Any, str]:
+    """Runs ``script`` on the compiled provider's ``module``; its JSON stdout and its stderr."""
     result = subprocess.run(
-        [
-            node_executable(),
-            "-e",
-            READ_AT,
-            str(PROVIDER_DIR / "dist" / "provider.js"),
-            base_url,
-            json.dumps(times),
-        ],
+        [node_executable(), "-e", script, str(PROVIDER_DIR / "dist" / module), *args],
         capture_output=True,
         text=True,
         timeout=scaled(60),
@@ -396,6 +391,10 @@ def read_at(base_url: str, times: list[int]) -> tuple[dict, str]:
         env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
     )
     return json.loads(result.stdout), result.stderr
+
+
+def read_at(base_url: str, times: list[int]) -> tuple[dict, str]:
+    return run_node(READ_AT, "provider.js", base_url, json.dumps(times))
 
 
 @contextlib.contextmanager
@@ -447,6 +446,7 @@ def test_answers_with_no_entities_are_held_until_they_have_lasted():
     """An empty answer empties the catalog only once empty answers have lasted a minute (the
     confirmation given): one with entities in between starts the wait again."""
     times = [0, 30_000, 40_000, 50_000, 100_000, 109_999, 110_000]
+    ScriptedAnswers.served = 0
     with upstream(ScriptedAnswers) as url:
         report, log = read_at(url, times)
     kinds = [read["kind"] for read in report["reads"]]
@@ -456,3 +456,30 @@ def test_answers_with_no_entities_are_held_until_they_have_lasted():
     assert held.startswith("Trellis answered with no entities; held until 1970-01-01T00:01:50")
     assert "confirmEmptyAfter" in held
     assert log.count("entities kept as they are: Trellis answered with no entities") == 5
+
+
+READ_CONFIG = """
+const { readProviderConfig } = require(process.argv[1]);
+const { ConfigReader } = require('@backstage/config');
+const read = baseUrl => {
+  const config = new ConfigReader({ trellis: { baseUrl, token: 't', catalog: {} } });
+  try {
+    return readProviderConfig(config).options.baseUrl;
+  } catch (error) {
+    return `error: ${error.message}`;
+  }
+};
+console.log(JSON.stringify(JSON.parse(process.argv[2]).map(read)));
+"""
+
+
+def test_a_base_url_with_credentials_is_refused_without_repeating_them():
+    """fetch() would refuse such a URL later with an error holding the password, in the logs."""
+    urls = ["http://reader:s3cret@trellis:8080", "ftp://trellis", "http://trellis:8080/"]
+    answers, log = run_node(READ_CONFIG, "index.js", json.dumps(urls))
+    assert answers == [
+        "error: trellis.baseUrl must not carry credentials: set trellis.token instead",
+        'error: trellis.baseUrl must be an http(s) URL, got "ftp://trellis"',
+        "http://trellis:8080",
+    ]
+    assert "s3cret" not in json.dumps(answers) + log

@@ -39,13 +39,18 @@ export function readProviderConfig(
     return undefined;
   }
   const baseUrl = config.getString('trellis.baseUrl').replace(/\/+$/, '');
-  let protocol: string;
+  let url: URL | undefined;
   try {
-    protocol = new URL(baseUrl).protocol;
+    url = new URL(baseUrl);
   } catch {
-    protocol = '';
+    url = undefined;
   }
-  if (protocol !== 'http:' && protocol !== 'https:') {
+  if (url?.username || url?.password) {
+    // fetch() refuses such a URL with an error that repeats it, password and all, into the
+    // logs; the message here names neither.
+    throw new Error('trellis.baseUrl must not carry credentials: set trellis.token instead');
+  }
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
     throw new Error(`trellis.baseUrl must be an http(s) URL, got ${JSON.stringify(baseUrl)}`);
   }
   const schedule = block.has('schedule')
