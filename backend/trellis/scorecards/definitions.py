@@ -32,6 +32,7 @@ __all__ = [
     "Link",
     "Problem",
     "Scorecard",
+    "definition_texts",
     "load_scorecards",
     "parse_scorecard",
 ]
@@ -148,6 +149,18 @@ class Scorecard:
     filter: EntityFilter
     checks: tuple[Check, ...]
     source: str
+
+
+def definition_texts(directory: Path) -> tuple[tuple[str, bytes], ...] | None:
+    """Each ``directory/*.yaml`` file's name and bytes, by name; None when one can't be read.
+
+    Reading is cheap next to parsing and validating: a caller that already holds what these
+    bytes give need not parse them again.
+    """
+    try:
+        return tuple((path.name, path.read_bytes()) for path in sorted(directory.glob("*.yaml")))
+    except OSError:
+        return None
 
 
 def load_scorecards(directory: Path) -> tuple[Scorecard, ...]:

@@ -1,4 +1,9 @@
-"""The scorecard definitions a scorer runs: read again each run, the last valid set kept."""
+"""The scorecard definitions a scorer runs: read again each run, the last valid set kept.
+
+Files whose bytes have not changed since the last read are not parsed again: a scorer that
+waits for its catalog asks every second, and parsing and validating YAML each time would
+cost a steady few percent of a core (and log the same problems every second).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 
 from trellis.errors import NotReady
 from trellis.scorecards import DefinitionError, Scorecard, load_scorecards
+from trellis.scorecards.definitions import definition_texts
 
 __all__ = ["Definitions"]
 
@@ -26,6 +32,8 @@ class Definitions:
         self._scorecards: tuple[Scorecard, ...] | None = None
         #: Why the last read failed; None when it succeeded.
         self.error: str | None = None
+        self._texts: tuple[tuple[str, bytes], ...] | None = None  # what the last read found
+        self._failure: DefinitionError | None = None
 
     @property
     def ever_valid(self) -> bool:
@@ -41,15 +49,19 @@ class Definitions:
         """
         if self.directory is None:
             self.error = _NO_DIRECTORY
-        else:
+            return self.scorecards()
+        texts = definition_texts(self.directory)
+        if texts is None or texts != self._texts:
+            self._texts = texts
             try:
                 self._scorecards = load_scorecards(self.directory)
-                self.error = None
+                self.error, self._failure = None, None
             except DefinitionError as exc:
-                self.error = str(exc)
-                if self._scorecards is None:
-                    raise
-                log.error("scorecard definitions kept as they were: %s", exc)
+                self.error, self._failure = str(exc), exc
+                if self._scorecards is not None:
+                    log.error("scorecard definitions kept as they were: %s", exc)
+        if self._failure is not None and self._scorecards is None:
+            raise DefinitionError(self._failure.problems)
         return self.scorecards()
 
     def scorecards(self) -> tuple[Scorecard, ...]:
