@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
+from operator import add, itemgetter, le
 from typing import Literal
 
 from trellis.model import Series
@@ -100,6 +101,9 @@ def percentile_points(
     ``histogram_quantile`` reads them; quantile rows (summaries) cannot be pooled, so the
     highest is taken (an upper bound).
     """
+    aligned = _aligned_buckets(rows)
+    if aligned is not None:
+        return _pooled_aligned(quantiles, *aligned)
     buckets, highest = _columns(quantiles, rows)
     at = _pooled(quantiles, buckets)
     result = {}
@@ -113,6 +117,55 @@ def percentile_points(
 
 
 Columns = dict[float, dict[float, float]]
+
+
+def _aligned_buckets(
+    rows: Sequence[Series],
+) -> tuple[tuple[float, ...], dict[float, tuple[float, ...]]] | None:
+    """The usual case, column by column: bucket rows at the same times, every count a number.
+
+    Then each bound's rows are summed point by point in one pass (in the order the general
+    path adds them, so the sums are the same floats) and no time is looked up. None when any
+    row is not such a bucket row, times differ or are out of order, or a count is NaN (or
+    infinities of both signs meet): the general path takes those.
+    """
+    times: tuple[float, ...] | None = None
+    by_bound: dict[float, tuple[float, ...]] = {}
+    for series in rows:
+        bound = series.labels.get("le")
+        upper = None if bound is None else _float(bound)
+        if upper is None or not series.points:
+            return None
+        found, counts = zip(*series.points, strict=True)
+        if times is None:
+            if list(found) != sorted(found):
+                return None
+            times = found
+        elif found != times:
+            return None
+        known = by_bound.get(upper)
+        by_bound[upper] = counts if known is None else tuple(map(add, known, counts))
+    total = sum(map(sum, by_bound.values()))
+    if times is None or total != total:
+        return None
+    return times, by_bound
+
+
+def _pooled_aligned(
+    quantiles: Sequence[float], times: tuple[float, ...], by_bound: Mapping[float, Sequence[float]]
+) -> dict[float, tuple[Point, ...]]:
+    """Each quantile at each of ``times`` from bucket columns of one row each, no NaN."""
+    bounds = sorted(by_bound)
+    columns = [by_bound[bound] for bound in bounds]
+    by_time: Iterable[Sequence[float]] = zip(*columns, strict=True)
+    if not all(all(map(le, low, high)) for low, high in pairwise(columns)):
+        # made non-decreasing as Prometheus does (rates of cumulative counts seldom need it)
+        by_time = [list(accumulate(counts, max)) for counts in by_time]
+    per_time = [_quantiles(quantiles, bounds, counts, sorted_counts=True) for counts in by_time]
+    return {
+        q: tuple(zip(times, values, strict=True))
+        for q, values in zip(quantiles, zip(*per_time, strict=True), strict=True)
+    }
 
 
 def _columns(quantiles: Sequence[float], rows: Sequence[Series]) -> tuple[Columns, Columns]:
@@ -153,14 +206,14 @@ def _pooled(quantiles: Sequence[float], buckets: Columns) -> dict[float, dict[fl
         total = sum(counts)
         if total == total:  # no NaN: non-decreasing counts, the rank found by bisection
             counts = list(accumulate(counts, max))  # made non-decreasing as Prometheus does
-            for q in quantiles:
-                at[q][t] = _quantile(q, present, counts, sorted_counts=True)
-            continue
-        running = counts[0]
-        for i, count in enumerate(counts):  # the same, in Prometheus's order of arguments
-            running = counts[i] = max(count, running)
-        for q in quantiles:
-            at[q][t] = _quantile(q, present, counts)
+            found = _quantiles(quantiles, present, counts, sorted_counts=True)
+        else:
+            running = counts[0]
+            for i, count in enumerate(counts):  # the same, in Prometheus's order of arguments
+                running = counts[i] = max(count, running)
+            found = _quantiles(quantiles, present, counts)
+        for q, value in zip(quantiles, found, strict=True):
+            at[q][t] = value
     return at
 
 
@@ -170,7 +223,7 @@ def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float |
     Linear interpolation inside the bucket the rank falls in; the top finite bound when it
     falls in ``+Inf``; None (no number) without a ``+Inf`` bucket or without observations.
     """
-    return _quantile(q, *_cumulative(buckets))
+    return _quantiles([q], *_cumulative(buckets))[0]
 
 
 def _cumulative(buckets: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
@@ -182,33 +235,43 @@ def _cumulative(buckets: Sequence[tuple[float, float]]) -> tuple[list[float], li
     return bounds, counts
 
 
-def _quantile(
-    q: float, bounds: list[float], counts: list[float], *, sorted_counts: bool = False
-) -> float | None:
-    """``histogram_quantile`` over cumulative ``counts``; ``sorted_counts``: none is NaN."""
-    if len(bounds) < 2 or bounds[-1] != math.inf:
-        return None
-    total = counts[-1]
-    if not total > 0:
-        return None
-    rank = q * total
-    b = len(bounds) - 1
-    if sorted_counts:  # the first bucket whose count reaches the rank, as the scan below finds
-        b = bisect_left(counts, rank, 0, b)
-    else:
-        for i in range(b):
-            if counts[i] >= rank:
-                b = i
-                break
-    if b == len(bounds) - 1:
-        return bounds[-2]
-    if b == 0 and bounds[0] <= 0:
-        return bounds[0]
-    start, below = (bounds[b - 1], counts[b - 1]) if b > 0 else (0.0, 0.0)
-    inside = counts[b] - below
-    if inside <= 0:
-        return None
-    return start + (bounds[b] - start) * ((rank - below) / inside)
+def _quantiles(
+    quantiles: Sequence[float],
+    bounds: Sequence[float],
+    counts: Sequence[float],
+    *,
+    sorted_counts: bool = False,
+) -> list[float | None]:
+    """``histogram_quantile`` of each of ``quantiles`` over cumulative ``counts``.
+
+    ``sorted_counts``: none is NaN, so the rank's bucket is found by bisection.
+    """
+    if len(bounds) < 2 or bounds[-1] != math.inf or not counts[-1] > 0:
+        return [None] * len(quantiles)
+    total, last = counts[-1], len(bounds) - 1
+    found: list[float | None] = []
+    for q in quantiles:
+        rank = q * total
+        b = last
+        if sorted_counts:  # the first bucket whose count reaches the rank, as the scan finds
+            b = bisect_left(counts, rank, 0, last)
+        else:
+            for i in range(last):
+                if counts[i] >= rank:
+                    b = i
+                    break
+        if b == last:
+            found.append(bounds[-2])
+            continue
+        if b == 0 and bounds[0] <= 0:
+            found.append(bounds[0])
+            continue
+        start, below = (bounds[b - 1], counts[b - 1]) if b > 0 else (0.0, 0.0)
+        inside = counts[b] - below
+        found.append(
+            None if inside <= 0 else start + (bounds[b] - start) * ((rank - below) / inside)
+        )
+    return found
 
 
 def split_rows(
@@ -285,8 +348,9 @@ def combine_runtimes(signal: Signal, rows: Sequence[Sequence[Point]]) -> tuple[P
 def _points(series: Series) -> tuple[Point, ...]:
     points = series.points
     # A finite sum means every value is finite (a NaN or an infinity would carry through):
-    # the usual case keeps the points as they are instead of copying them one by one.
-    if math.isfinite(math.fsum(v for _, v in points)):
+    # the usual case keeps the points as they are instead of copying them one by one. A sum
+    # that overflows is infinite, not an error (``math.fsum`` would raise), and takes the copy.
+    if math.isfinite(sum(map(itemgetter(1), points))):
         return points
     return tuple([(t, v if math.isfinite(v) else None) for t, v in points])
 

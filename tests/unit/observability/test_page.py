@@ -6,6 +6,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trellis.api.observability import ObservabilityPublic
 from trellis.model import (
@@ -102,6 +104,13 @@ def test_nan_and_infinity_are_points_without_a_value():
     assert found.status == "ok"
     assert found.points == ((END.timestamp() - 60, None), (END.timestamp(), None))
     assert found.as_json()["current"] == {"at": END.timestamp(), "value": None}
+
+
+def test_values_whose_sum_overflows_are_kept_as_they_are():
+    labels = dict(zip(("namespace", "inferenceservice", "region"), KEY, strict=True))
+    huge = ((END.timestamp() - 60, 1e308), (END.timestamp(), 1e308))
+    found = server_series(RATE, {KEY: Series(labels, huge)}, KEY, WINDOW)
+    assert (found.status, found.points) == ("ok", huge)
 
 
 def test_runtimes_of_one_model_add_up_or_take_the_worst():
@@ -215,6 +224,50 @@ def test_percentiles_interpolate_inside_the_bucket_like_prometheus():
     assert found[0.95] == ((at, 0.5),)  # in +Inf: the top finite bound
     assert bucket_quantile(0.5, [(0.1, 0.0), (math.inf, 0.0)]) is None  # no requests
     assert bucket_quantile(0.5, [(0.1, 5.0)]) is None  # no +Inf bucket
+
+
+COUNTS = st.one_of(
+    st.floats(min_value=0, max_value=1e6), st.sampled_from([0.0, float("nan"), float("inf")])
+)
+
+
+@st.composite
+def bucket_rows(draw: st.DrawFn) -> list[Series]:
+    """Rows of two servers over up to 4 times: bounds, counts and gaps at random."""
+    times = [END.timestamp() - 60 * i for i in range(draw(st.integers(1, 4)))][::-1]
+    bounds = draw(st.lists(st.sampled_from(["-1", "0", "0.1", "0.5", "1", "5"]), unique=True))
+    rows = []
+    for key in (KEY, ("fraud", "fraud-detector", "us-east-1")):
+        for le in [*bounds, "+Inf"]:
+            gaps = draw(st.booleans())
+            kept = draw(st.lists(st.sampled_from(times), unique=True)) if gaps else times
+            labels = dict(zip(("namespace", "inferenceservice", "region"), key, strict=True))
+            points = tuple((t, draw(COUNTS)) for t in sorted(kept))
+            rows.append(Series({**labels, "le": le}, points))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(bucket_rows(), st.lists(st.sampled_from([0.5, 0.95, 0.99]), min_size=1, unique=True))
+def test_pooled_percentiles_equal_histogram_quantile_at_each_time(rows, quantiles):
+    """Each time on its own, the counts summed in row order, as Prometheus would see them.
+
+    Rows at the same times with numbers only take a column-wise road, the others a
+    time-by-time one; both must give these floats exactly.
+    """
+    found = percentile_points(quantiles, rows)
+    times = sorted({t for row in rows for t, _ in row.points})
+    for q in quantiles:
+        assert [t for t, _ in found[q]] == times
+        for t, value in found[q]:
+            summed: dict[float, float] = {}
+            for row in rows:
+                for at, count in row.points:
+                    if at == t:
+                        bound = float(row.labels["le"])
+                        summed[bound] = summed[bound] + count if bound in summed else count
+            expected = bucket_quantile(q, sorted(summed.items()))
+            assert value == expected or (value != value and expected != expected)
 
 
 def test_buckets_of_several_servers_pool_and_summaries_take_the_worst():
