@@ -637,21 +637,24 @@ def plan_queries(
 ) -> list[Query]:
     """The queries of a page: one per signal its servers have, one per set of percentiles.
 
-    In the order of ``SIGNALS``; a percentile query comes where its first percentile is.
-    ``recorded`` names the hub's recorded series Prometheus has (``hub_recorded_names``):
-    a signal whose rates are all among them is read from them instead of the raw series.
+    In the order they are best sent: the percentile queries first (a row per bucket and
+    server, the slowest to answer and to decode, so their work overlaps the others' instead
+    of following them), then one per signal in the order of ``SIGNALS``. ``recorded`` names
+    the hub's recorded series Prometheus has (``hub_recorded_names``): a signal whose rates
+    are all among them is read from them instead of the raw series.
     """
     window = f"{rate_seconds}s"
     by_runtime: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in deployments:
         runtime = deployment.runtime if deployment.runtime in RUNTIME_SIGNALS else Runtime.CUSTOM
         by_runtime[runtime].append(deployment)
-    queries = []
+    queries = [
+        query
+        for percentiles in PERCENTILE_QUERIES.values()
+        for query in _percentile_query(percentiles, by_runtime, window, recorded)
+    ]
     for signal in SIGNALS:
-        percentiles = PERCENTILES_OF.get(signal.id)
-        if percentiles is not None:
-            if signal.id == next(iter(percentiles.quantiles)):
-                queries.extend(_percentile_query(percentiles, by_runtime, window, recorded))
+        if signal.id in PERCENTILES_OF:
             continue
         parts: list[str] = []
         if signal.id in GPU_SIGNALS and deployments:

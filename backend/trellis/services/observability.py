@@ -1,11 +1,14 @@
 """One entity's observability answer, read from Prometheus and MLflow (shared by API and CLI).
 
 The pure package ``trellis.observability`` plans the queries and shapes the answer; this
-module runs them: every query of a page and every training-run read at once on a small
-thread pool, each with its source's timeout. A source that fails degrades only what depends
-on it: Prometheus down leaves the training history, MLflow down leaves the golden signals.
-Signals are read from platform-hub's recorded series where Prometheus has them
-(``RecordedSeries``, asked once per interval), from the raw series otherwise.
+module runs them: every query of a page and every training-run read at once on the
+observer's thread pool, each with its source's timeout. The pool is kept between pages
+(starting its threads anew made each page's reads start one after another) and bounds what
+all pages ask of Prometheus and MLflow at once: more views queue rather than pile on. A
+source that fails degrades only what depends on it: Prometheus down leaves the training
+history, MLflow down leaves the golden signals. Signals are read from platform-hub's
+recorded series where Prometheus has them (``RecordedSeries``, asked once per interval),
+from the raw series otherwise.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "TRELLIS_PROMETHEUS__URL is not set"
-#: Reads of one page in flight at once: a page has about fifteen queries and a few runs.
-WORKERS = 8
+#: Reads in flight at once, all pages together: a page has about fifteen queries and a few
+#: runs, so one page reads all at once and a second one alongside it.
+WORKERS = 16
 
 PAGE_TTL_SECONDS = 15.0
 """How long a complete page is served again: half the blueprints' 30 s scrape interval."""
@@ -84,6 +88,7 @@ class Observer:
             TTLCache(maxsize=PAGES_KEPT, ttl=page_ttl_seconds) if page_ttl_seconds > 0 else None
         )
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="trellis-observe")
 
     def window(self, range_text: str, step_text: str | None, end: datetime | None) -> Window:
         """The window asked for, or ``WindowError`` naming each limit it breaks."""
@@ -121,12 +126,12 @@ class Observer:
         queries = plan_queries(servers, window.rate_seconds, recorded)
         groups = percentile_groups(servers)
         pooled: dict[str, Pooled] = {}
-        with ThreadPoolExecutor(WORKERS, thread_name_prefix="trellis-observe") as pool:
-            runs = [self._start_run(pool, run) for run in training_runs(target.model)]
-            asked = {q.key: self._ask(pool, q, window, groups, pooled) for q in queries}
-            started = [self._start_history(pool, run, keys) for run, keys in runs]
-            training = [self._finish_history(run) for run in started]
-            answers, prometheus = self._answers(asked)
+        pool = self._pool
+        runs = [self._start_run(pool, run) for run in training_runs(target.model)]
+        asked = {q.key: self._ask(pool, q, window, groups, pooled) for q in queries}
+        started = [self._start_history(pool, run, keys) for run, keys in runs]
+        training = [self._finish_history(run) for run in started]
+        answers, prometheus = self._answers(asked)
         requests = sum(keys is not None for _, keys in runs) + sum(
             len(run.pending) for run in started if isinstance(run, _Reading)
         )
@@ -144,7 +149,8 @@ class Observer:
         )
 
     def close(self) -> None:
-        """Close Prometheus's connections (the registry belongs to the catalog)."""
+        """End the pool and close Prometheus's connections (the registry is the catalog's)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self.prometheus is not None:
             self.prometheus.close()
 

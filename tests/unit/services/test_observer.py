@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from support.domain import T0, model_server, registered_model
 from support.fakes import FakePrometheus, FakeRegistry, labels
+from support.timing import scaled
 from trellis.errors import NotFound
 from trellis.model import Deployment, MetricPoint, RegisteredModel, Series
 from trellis.observability import Limits, WindowError
-from trellis.services.observability import NOT_CONFIGURED, Observer, find_target
+from trellis.services.observability import NOT_CONFIGURED, WORKERS, Observer, find_target
 
 END = datetime(2026, 3, 1, 12, tzinfo=UTC)
 REF = "resource:default/fraud"
@@ -152,3 +155,50 @@ def test_targets_are_found_whatever_the_case_of_kind_and_namespace():
     assert find_target("Resource:Default/fraud", {REF: target}) is target
     with pytest.raises(NotFound):
         find_target("resource:default/other", {REF: target})
+
+
+@dataclass
+class _Gate(FakePrometheus):
+    """A Prometheus whose range queries wait at a gate, counting how many wait at once."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    waiting: int = 0
+    most: int = 0
+
+    def query_range(self, promql, start, end, step_seconds):
+        with self._lock:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+        self.arrived.release()
+        self.gate.wait(scaled(10))
+        with self._lock:
+            self.waiting -= 1
+        return super().query_range(promql, start, end, step_seconds)
+
+
+def test_reads_of_all_pages_at_once_are_bounded_by_one_pool():
+    """A page sends its queries at once; pages viewed together share the pool, not pile up."""
+    source = _Gate(series={"": [served(2.0)]})
+    reader = observer(source, None, page_ttl_seconds=0)
+    window = reader.window("1h", None, END)
+    with ThreadPoolExecutor(4) as views:
+        one = views.submit(reader.page, REF, Target(None), window)
+        assert source.arrived.acquire(timeout=scaled(10))
+        while source.arrived.acquire(timeout=scaled(0.2)):  # one page: its queries at once
+            pass
+        per_page = source.most
+        assert per_page > 5 and source.queries == []
+        source.gate.set()
+        one.result(scaled(10))
+        source.gate.clear()
+        source.most = 0
+        pages = [views.submit(reader.page, REF, Target(None), window) for _ in range(4)]
+        for _ in range(WORKERS):  # the pool fills up; nothing more is asked until it frees
+            assert source.arrived.acquire(timeout=scaled(10))
+        assert not source.arrived.acquire(timeout=scaled(0.2))
+        assert source.most == WORKERS < 4 * per_page
+        source.gate.set()
+        assert all(p.result(scaled(10))["sources"]["prometheus"]["status"] == "ok" for p in pages)
+    assert len(source.queries) == 5 * per_page
+    reader.close()
