@@ -18,8 +18,11 @@ Prometheus (``tests/support/prometheus.py``, ``promtool`` then ``prometheus``); 
 of its regions also record llm-service's rules, so the page's ``recorded or raw`` queries
 find both sides:
 
-* ``page``: ``GET /api/observability/...`` in-process (FastAPI's test client, warm, median of
-  ``--page-requests``), and the same page from ``Observer.page()`` without the HTTP layer;
+* ``served_page``: ``GET /api/observability/...`` over HTTP from the app served by uvicorn as
+  ``trellis serve`` runs it, with a kept-alive client (median of ``--page-requests``): the
+  page as Backstage's proxy gets it;
+* ``page``: the same request in-process (FastAPI's test client, whose thread hops add a few
+  ms no server pays), and the same page from ``Observer.page()`` without the HTTP layer;
 * the floor, ``raw_queries``: the same PromQL sent with httpx straight to Prometheus, as many
   at once as the page sends them, answers JSON-decoded and nothing else;
 * ``queries_per_page``: Prometheus requests for a model with 1 server and with 40 (equal).
@@ -36,12 +39,15 @@ import gc
 import json
 import os
 import platform
+import socket
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -239,10 +245,13 @@ def _wall_and_cpu(action: Callable[[], Any]) -> tuple[float, float]:
 
 def _road(ms: dict[str, list[float]]) -> dict[str, Any]:
     """One road's figures: the page, the observer alone, the floor, and the page over it."""
-    page, floor = median(ms["page"]), median(ms["floor"])
+    page, floor, served = median(ms["page"]), median(ms["floor"]), median(ms["served"])
     return {
         "page_median_ms": round(page, 2),
         "page_runs_ms": [round(v, 2) for v in ms["page"]],
+        "served_page_median_ms": round(served, 2),
+        "served_page_runs_ms": [round(v, 2) for v in ms["served"]],
+        "served_page_over_raw_queries": round(served / floor, 2),
         "observer_median_ms": round(median(ms["observer"]), 2),
         # CPU time of this process (every thread): what Trellis itself spends, whatever the
         # machine's load; the floor's is decoding the same answers.
@@ -252,6 +261,42 @@ def _road(ms: dict[str, list[float]]) -> dict[str, Any]:
         "raw_queries_runs_ms": [round(v, 2) for v in ms["floor"]],
         "page_over_raw_queries": round(page / floor, 2),
     }
+
+
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """``app`` served over HTTP by uvicorn as ``trellis serve`` runs it; its base URL.
+
+    On a thread of this process, its lifespan already run by the test client: the same app
+    state, reached the way Backstage's proxy reaches it.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, lifespan="off", workers=1, access_log=False, log_config=None)
+    server = uvicorn.Server(config)
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError("uvicorn did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(TIMEOUT_SECONDS)
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """The part of the catalog service the page route reads: the targets of its document."""
+
+    targets: Mapping[str, Any]
+
+    def document(self) -> _Catalog:
+        return self
 
 
 def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
@@ -264,7 +309,7 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
     """
     from fastapi.testclient import TestClient
 
-    from trellis.api.deps import entity_targets, install_state, state_of
+    from trellis.api.deps import install_state, state_of
     from trellis.app import create_app
     from trellis.config import Settings
     from trellis.observability import EntityServers, Limits, plan_queries
@@ -316,17 +361,23 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
                 catalog={"refresh_interval_seconds": 3600},
             )
             app = create_app(settings)
-            targets = {"resource:default/support-llm": target}
-            app.dependency_overrides[entity_targets] = lambda: targets
+            # The catalog the route reads its targets from, put in the app's state as the
+            # catalog service puts its own: a dependency override would be analysed again
+            # on every request, a cost a served Trellis never pays.
+            catalog = _Catalog({"resource:default/support-llm": target})
             url = "/api/observability/default/resource/support-llm?range=1h&step=60s"
             headers = {"Authorization": "Bearer bench-token-" + "x" * 20}
+            kinds = ("page", "served", "observer", "floor", "observer_cpu", "floor_cpu")
             ms: dict[str, dict[str, list[float]]] = {
-                road: {k: [] for k in ("page", "observer", "floor", "observer_cpu", "floor_cpu")}
-                for road in observers
+                road: {k: [] for k in kinds} for road in observers
             }
             repeat_ms: list[float] = []
-            with TestClient(app) as http:
-                kept = state_of(app)
+            with (
+                TestClient(app) as http,
+                _served(app) as served_url,
+                httpx.Client(base_url=served_url, headers=headers, timeout=30) as served,
+            ):
+                kept = replace(state_of(app), catalog=catalog)
                 for road, observer in observers.items():
                     install_state(app, replace(kept, observer=observer))
                     first = http.get(url, headers=headers)
@@ -341,6 +392,7 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
                         ms[road]["page"].append(
                             1000 * timed(lambda: http.get(url, headers=headers))[0]
                         )
+                        ms[road]["served"].append(1000 * timed(lambda: served.get(url))[0])
                         wall, cpu = _wall_and_cpu(lambda o=observer: o.page("x", target, window))
                         ms[road]["observer"].append(wall)
                         ms[road]["observer_cpu"].append(cpu)
@@ -353,7 +405,8 @@ def measure_page(requests: int, regions: int, many: int) -> dict[str, Any]:
             roads = {road: _road(found) for road, found in ms.items()}
             for road, found in roads.items():
                 log(
-                    f"{road}: page {found['page_median_ms']:.1f} ms (observer "
+                    f"{road}: page {found['page_median_ms']:.1f} ms in-process, "
+                    f"{found['served_page_median_ms']:.1f} ms served (observer "
                     f"{found['observer_median_ms']:.1f} ms), its queries "
                     f"{found['raw_queries_median_ms']:.1f} ms"
                 )

@@ -124,8 +124,11 @@ ScaffolderDep = Annotated[Scaffolder, Depends(_scaffolder)]
 WebhooksDep = Annotated[RegistryWebhooks, Depends(_webhooks)]
 
 
-def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
-    """The served catalog's index of entity refs to their model and servers."""
+async def entity_targets(service: ServiceDep) -> Mapping[str, Target]:
+    """The served catalog's index of entity refs to their model and servers.
+
+    A read of what is held, so ``async``: no trip through the thread pool per request.
+    """
     return service.document().targets
 
 
