@@ -70,6 +70,7 @@ from support.prometheus import (  # noqa: E402
     record_vllm,
 )
 from trellis.annotations import REGISTERED_MODEL  # noqa: E402
+from trellis.services.observability import WORKERS as PAGE_WORKERS  # noqa: E402
 from trellis.sources.kube_objects import PREDICTOR_LABEL  # noqa: E402
 from trellis.sources.kubernetes import PAGE_SIZE, KubernetesSource  # noqa: E402
 from trellis.sources.prometheus import PrometheusSource  # noqa: E402
@@ -186,7 +187,6 @@ def measure_deployments(servers: int, regions: int, repeat: int) -> dict[str, An
 # --------------------------------------------------------------------------- part 2: a page
 
 PAGE_REGIONS = ("eu-west-1", "us-east-1", "ap-south-1", "sa-east-1")
-PAGE_WORKERS = 8  # as many queries at once as Observer.page sends
 
 
 def _page_fleet(regions: int, many: int, end: float) -> tuple[Fleet, list[Server], list[Server]]:
@@ -228,7 +228,7 @@ def _raw(client: httpx.Client, queries: list[str], window: Any) -> int:
         response.raise_for_status()
         return len(response.json()["data"]["result"])
 
-    with ThreadPoolExecutor(PAGE_WORKERS) as pool:
+    with ThreadPoolExecutor(PAGE_WORKERS) as pool:  # as many at once as the observer sends
         return sum(pool.map(ask, queries))
 
 
