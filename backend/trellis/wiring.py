@@ -2,47 +2,40 @@
 
 The one place that reads settings for the API and the CLI alike; everything it builds
 receives plain typed objects.
+
+Each builder imports its adapter or service when it runs: a command that needs one part
+(rendering a blueprint, reading the registry) does not load the Kubernetes client, the
+SQL stores or Prometheus's metrics for the others.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from trellis import __version__
-from trellis.catalog import CatalogOptions
-from trellis.config import Settings
 from trellis.errors import ConfigError
-from trellis.metrics import Metrics
-from trellis.model import Snapshot
-from trellis.observability import Limits
-from trellis.ports import Lease, RegistrySource
 from trellis.redact import Redactor, url_base
-from trellis.scorecards.assembly import FactPolicy
-from trellis.services.catalog_refresh import CatalogService, merge_clusters
-from trellis.services.drop_guard import DropPolicy
-from trellis.services.observability import Observer
-from trellis.services.recording_rules import RecordedSeries
-from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring.options import ScoringOptions
-from trellis.services.scoring.pipeline import CatalogView
-from trellis.services.scoring.scorer import Scorer
-from trellis.services.webhooks import RegistryWebhooks
-from trellis.sources.blueprints import BlueprintSource, find_checkout
-from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
-from trellis.sources.fact_store import FactStore
-from trellis.sources.fact_store.engine import parse_url
-from trellis.sources.fact_store.lease import AdvisoryLease
-from trellis.sources.http_read import ReadLimits
-from trellis.sources.kubernetes import KubernetesSource, kubeconfig_secrets
-from trellis.sources.mlflow import RestRegistry, SqlRegistry
-from trellis.sources.prometheus import PrometheusSource
-from trellis.sources.repositories import Repositories
-from trellis.sources.snapshot_file import SnapshotFile
-from trellis.sources.template_sources import TemplateSources
-from trellis.sources.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from trellis.catalog import CatalogOptions
+    from trellis.config import Settings
+    from trellis.metrics import Metrics
+    from trellis.model import Snapshot
+    from trellis.ports import Lease, RegistrySource
+    from trellis.services.catalog_refresh import CatalogService
+    from trellis.services.observability import Observer
+    from trellis.services.scaffolding import Scaffolder
+    from trellis.services.scoring.options import ScoringOptions
+    from trellis.services.scoring.pipeline import CatalogView
+    from trellis.services.scoring.scorer import Scorer
+    from trellis.services.webhooks import RegistryWebhooks
+    from trellis.sources.blueprints import BlueprintSource
+    from trellis.sources.cookiecutter import CookiecutterSource
+    from trellis.sources.kubernetes import KubernetesSource
+    from trellis.sources.prometheus import PrometheusSource
+    from trellis.sources.template_sources import TemplateSources
+    from trellis.sources.workers import WorkerPool
 
 __all__ = [
     "build_blueprints",
@@ -70,15 +63,23 @@ def redactor(settings: Settings) -> Redactor:
     """The scrubber of logs: URL credentials, and every secret the settings point at."""
     secrets = settings.secret_values()
     if settings.kubernetes.contexts:
+        from trellis.sources.kubernetes import kubeconfig_secrets
+
         secrets += kubeconfig_secrets(settings.kubernetes.kubeconfig)
     return Redactor(secrets)
 
 
 def build_registry(settings: Settings) -> RegistrySource:
     """The registry adapter for the configured tracking URI."""
+    from trellis.sources.mlflow import RestRegistry, SqlRegistry
+
     mlflow = settings.mlflow
     uri = settings.tracking_uri
     if uri.startswith("http"):
+        import httpx
+
+        from trellis import __version__
+
         headers = {"User-Agent": f"trellis/{__version__}"}
         if mlflow.token:
             headers["Authorization"] = f"Bearer {mlflow.token.get_secret_value()}"
@@ -105,12 +106,16 @@ def build_registry(settings: Settings) -> RegistrySource:
 
 def default_scorecards() -> Path | None:
     """``scorecards/`` of the checkout Trellis runs from, when there is one."""
+    from trellis.sources.blueprints import find_checkout
+
     checkout = find_checkout()
     return checkout / "scorecards" if checkout is not None else None
 
 
 def build_blueprints(settings: Settings) -> TemplateSources:
     """Every blueprint: the Copier source's and the registered cookiecutter templates."""
+    from trellis.sources.template_sources import TemplateSources
+
     config = settings.blueprints
     copier: BlueprintSource | None
     try:
@@ -124,6 +129,8 @@ def build_blueprints(settings: Settings) -> TemplateSources:
 
 def cookiecutter_sources(settings: Settings) -> dict[str, CookiecutterSource]:
     """The registered cookiecutter templates, by blueprint name."""
+    from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
+
     config = settings.blueprints
     return {
         name: CookiecutterSource(
@@ -150,6 +157,8 @@ def cookiecutter_sources(settings: Settings) -> dict[str, CookiecutterSource]:
 
 def build_copier_blueprints(settings: Settings) -> BlueprintSource:
     """The Copier blueprint source: configured, or the checkout Trellis runs from."""
+    from trellis.sources.blueprints import BlueprintSource, find_checkout
+
     config = settings.blueprints
     checkout = find_checkout()
     source = config.source
@@ -173,9 +182,17 @@ def build_copier_blueprints(settings: Settings) -> BlueprintSource:
 
 def build_scaffolder(settings: Settings) -> Scaffolder:
     """Checks and renders blueprints at the configured version; surveys generated repos."""
+    from trellis.services.scaffolding import Scaffolder
+    from trellis.sources.http_read import ReadLimits
+    from trellis.sources.repositories import Repositories
+
     config = settings.blueprints
     client = None
     if any(location.startswith(("http://", "https://")) for location in config.repositories):
+        import httpx
+
+        from trellis import __version__
+
         # Redirects are followed by the bounded reader itself, to the same host only.
         client = httpx.Client(
             follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
@@ -206,6 +223,8 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
 
 def render_pool(*, workers: int = 2, queue: int = 8, timeout_seconds: float = 60.0) -> WorkerPool:
     """Worker processes for renders; their fork server imports Copier and the source once."""
+    from trellis.sources.workers import WorkerPool
+
     return WorkerPool(
         workers=workers,
         queue=queue,
@@ -218,6 +237,8 @@ def render_pool(*, workers: int = 2, queue: int = 8, timeout_seconds: float = 60
 
 def catalog_options(settings: Settings) -> CatalogOptions:
     """The catalog view's options from settings."""
+    from trellis.catalog import CatalogOptions
+
     return CatalogOptions(
         namespace=settings.catalog.namespace,
         fallback_owner=settings.catalog.fallback_owner,
@@ -231,6 +252,8 @@ def build_deployments(settings: Settings) -> KubernetesSource | None:
     config = settings.kubernetes
     if not config.contexts:
         return None
+    from trellis.sources.kubernetes import KubernetesSource
+
     return KubernetesSource(
         config.contexts,
         kubeconfig=config.kubeconfig,
@@ -249,6 +272,8 @@ def read_once(settings: Settings, registry: RegistrySource) -> Snapshot:
     clusters = build_deployments(settings)
     if clusters is None:
         return snapshot
+    from trellis.services.catalog_refresh import merge_clusters
+
     try:
         deployments, reads = merge_clusters(None, clusters.read())
     finally:
@@ -260,6 +285,11 @@ def build_catalog_service(
     settings: Settings, *, registry: RegistrySource | None = None, metrics: Metrics | None = None
 ) -> CatalogService:
     """The catalog service with its registry, its clusters and its snapshot file."""
+    from trellis.metrics import Metrics
+    from trellis.services.catalog_refresh import CatalogService
+    from trellis.services.drop_guard import DropPolicy
+    from trellis.sources.snapshot_file import SnapshotFile
+
     return CatalogService(
         registry=registry or build_registry(settings),
         store=SnapshotFile(settings.state_dir / "snapshot.json"),
@@ -281,6 +311,8 @@ def build_webhooks(
     """The receiver of MLflow's webhooks, or None while no secret is set."""
     if settings.webhooks.secret is None:
         return None
+    from trellis.services.webhooks import RegistryWebhooks
+
     return RegistryWebhooks(
         settings.webhooks.secret.get_secret_value(),
         on_change=catalog.refresh_soon,
@@ -300,6 +332,11 @@ def build_prometheus(
     config = settings.prometheus
     if not config.url:
         return None
+    import httpx
+
+    from trellis import __version__
+    from trellis.sources.prometheus import PrometheusSource
+
     headers = {"User-Agent": f"trellis/{__version__}"}
     if config.token:
         headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
@@ -316,6 +353,10 @@ def build_observer(
     settings: Settings, *, registry: RegistrySource | None, metrics: Metrics | None = None
 ) -> Observer:
     """The observability pages, reading training history from ``registry``."""
+    from trellis.observability import Limits
+    from trellis.services.observability import Observer
+    from trellis.services.recording_rules import RecordedSeries
+
     config = settings.prometheus
     prometheus = build_prometheus(settings)
     return Observer(
@@ -329,6 +370,9 @@ def build_observer(
 
 def scoring_options(settings: Settings) -> ScoringOptions:
     """The scorer's options from settings."""
+    from trellis.scorecards.assembly import FactPolicy
+    from trellis.services.scoring.options import ScoringOptions
+
     config = settings.scorecards
     return ScoringOptions(
         interval_seconds=config.interval_seconds,
@@ -347,6 +391,9 @@ def scorer_lease(database_url: str) -> Lease | None:
 
     SQLite is one process's store, so its scorer needs none.
     """
+    from trellis.sources.fact_store.engine import parse_url
+    from trellis.sources.fact_store.lease import AdvisoryLease
+
     if parse_url(database_url).get_backend_name() != "postgresql":
         return None
     return AdvisoryLease(database_url)
@@ -357,6 +404,10 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
 
     With a PostgreSQL fact store, replicas elect which of them scores (``scorer_lease``).
     """
+    from trellis.services.recording_rules import RecordedSeries
+    from trellis.services.scoring.scorer import Scorer
+    from trellis.sources.fact_store import FactStore
+
     database_url = settings.scorecard_database_url
     options = scoring_options(settings)
     prometheus = build_prometheus(

@@ -3,7 +3,9 @@
 The catalog entry names the blueprint and its version, the owner and the Git host's slug;
 TechDocs' navigation lists pages that exist; the README and the docs say why the Kubernetes
 layer is Kustomize and how a region is added; the weekly blueprint update ships with the
-same script as every other blueprint, on the chosen CI system.
+same script as every other blueprint, on the chosen CI system. Backstage's fragment reads
+Trellis's catalog with the keys docs/backstage.md documents (and a real Backstage loads in
+tests/e2e/test_docs_snippets.py), through the entity provider or the url location.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from support.doc_snippets import snippet
 
 Variant = tuple[str, dict[str, Any], Path]
 
@@ -69,3 +73,45 @@ def test_the_weekly_blueprint_update_runs_on_the_chosen_ci(hub_variant: Variant)
         pipeline = yaml.safe_load((repo / ".gitlab-ci.yml").read_text())
         assert "scripts/blueprint-update.sh gitlab" in pipeline["blueprint-update"]["script"]
         assert not (repo / ".github").exists()
+
+
+def test_backstage_reads_trellis_the_way_the_answers_say(hub_variant: Variant) -> None:
+    """The provider by default, with the documented keys; the url location when answered."""
+    repo = hub_variant[2]
+    answers = answers_of(repo)
+    trellis_url = answers["hub_trellis_url"]
+    host = trellis_url.split("://", 1)[1]
+    text = (repo / "backstage" / "app-config.trellis.yaml").read_text()
+    config = yaml.safe_load(text)
+    header = text.split("\nproxy:", 1)[0]
+    assert "hub_backstage_catalog" in header and "url-location" in header
+    assert config["proxy"]["endpoints"]["/trellis"]["target"] == trellis_url
+    assert config["trellis"]["token"] == "${TRELLIS_API_TOKEN}"
+    # The scaffolder module's keys, whichever reads the catalog.
+    assert holds(config, snippet("scaffolder", host))
+    operations = (repo / "docs" / "operations.md").read_text()
+    if answers["hub_backstage_catalog"] == "provider":
+        documented = snippet("provider", host)
+        assert holds(config, documented)
+        assert config["trellis"]["catalog"] == {
+            **documented["trellis"]["catalog"],
+            "confirmEmptyAfter": {"hours": 1},
+        }
+        assert "catalog" not in config and "backend" not in config
+        assert "TRELLIS_CATALOG_TOKEN" not in text and "?token=" not in text
+        assert "@trellis/plugin-catalog-backend-module-trellis" in header
+        assert "@trellis/plugin-catalog-backend-module-trellis" in operations
+    else:
+        documented = snippet("token", host)
+        assert {k: config[k] for k in documented} == documented
+        assert "catalog" not in config["trellis"]
+        assert "TRELLIS_CATALOG_TOKEN" in operations
+
+
+def holds(config: Any, documented: Any) -> bool:
+    """Whether ``config`` has every key and value of ``documented`` (a docs snippet)."""
+    if isinstance(documented, dict):
+        return isinstance(config, dict) and all(
+            key in config and holds(config[key], value) for key, value in documented.items()
+        )
+    return bool(config == documented)

@@ -6,9 +6,12 @@ every key and list entry of both, so each location is read exactly as documented
 
 The same backend also loads the app-config fragment a rendered platform-hub repository
 generates (``backstage/app-config.trellis.yaml``), with the in-cluster Trellis address and
-Backstage's base URL replaced by the test's: its catalog location is the token snippet's, its
-proxy and Tech Insights discovery reach the Trellis that requires a token, and its `trellis`
-block starts the scaffolder module, whose action then exists.
+Backstage's base URL replaced by the test's, pointed at a third Trellis that requires a token
+(so that no two readers claim the same entities): its `trellis` block is the provider
+snippet's plus ``confirmEmptyAfter``, so the entity provider reads that Trellis with the token
+(every second instead of every five) and brings its models in, and starts the scaffolder
+module, whose action then exists; its proxy and Tech Insights discovery reach the same
+Trellis.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ pytestmark = pytest.mark.backstage
 
 TOKEN = "docs-token-" + "z" * 24
 VARIANTS = ("open", "token")
+HUB = "hub"
+"""The Trellis the platform-hub fragment reads, through the entity provider."""
 #: Where the hub's fragment reaches Trellis and Backstage, as rendered by default.
 HUB_TRELLIS = "trellis.trellis.svc.cluster.local:8080"
 HUB_BACKSTAGE = "https://backstage.example.com"
@@ -86,12 +91,12 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
     monkeypatch.setenv("TRELLIS_API_TOKEN", TOKEN)
     servers: dict[str, TrellisServer] = {}
     try:
-        for variant in VARIANTS:
+        for variant in (*VARIANTS, HUB):
             uri = f"sqlite:///{tmp_path / variant / 'mlflow.db'}"
             (tmp_path / variant).mkdir()
             seed(uri, models(variant))
             env = {"TRELLIS_MLFLOW__TRACKING_URI": uri, "TRELLIS_API_TOKENS": TOKEN}
-            if variant == "token":
+            if variant != "open":
                 env["TRELLIS_CATALOG__REQUIRES_TOKEN"] = "true"
             trellis = TrellisServer(
                 state_dir=tmp_path / variant / "state", env=env, port=free_port()
@@ -99,7 +104,7 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
             trellis.state_dir.mkdir()
             servers[variant] = trellis.start()
             unauthenticated = httpx.get(f"{trellis.url}/catalog/entities.yaml")
-            assert unauthenticated.status_code == (401 if variant == "token" else 200)
+            assert unauthenticated.status_code == (200 if variant == "open" else 401)
 
         documented = {v: snippet(v, f"127.0.0.1:{servers[v].port}") for v in VARIANTS}
         config = combined(documented["open"], documented["token"])
@@ -108,14 +113,21 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
         def with_hub(port: int) -> dict[str, Any]:
             hub = hub_fragment(
                 tmp_path / f"hub-{port}",
-                f"127.0.0.1:{servers['token'].port}",
+                f"127.0.0.1:{servers[HUB].port}",
                 f"http://127.0.0.1:{port}",
             )
             merged = combined(config, hub)
             assert holds(merged, hub) and all(holds(merged, documented[v]) for v in VARIANTS)
             loaded.update(merged)
             catalog = {k: v for k, v in merged["catalog"].items() if k != "locations"}
-            return {k: v for k, v in merged.items() if k != "backend"} | {"catalog": catalog}
+            # As rendered, but read every second instead of every five: the test waits on
+            # reads, not on time (the provider's own test does the same).
+            trellis = merged["trellis"] | {
+                "catalog": merged["trellis"]["catalog"]
+                | {"schedule": {"frequency": {"seconds": 1}, "timeout": {"seconds": 30}}}
+            }
+            rest = {k: v for k, v in merged.items() if k not in ("backend", "trellis")}
+            return rest | {"catalog": catalog, "trellis": trellis}
 
         loaded: dict[str, Any] = {}
         with BackstageBackend.start(
@@ -124,9 +136,15 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
             reading_allow=[entry["host"] for entry in config["backend"]["reading"]["allow"]],
             extra_config=with_hub,
         ) as backstage:
-            # The hub's location is the token snippet's, its host one the snippets allow.
+            # The hub's fragment adds no location and no host to read: the provider reads.
             assert loaded["catalog"]["locations"] == config["catalog"]["locations"]
             assert loaded["backend"] == config["backend"]
+            provider = snippet("provider", f"127.0.0.1:{servers[HUB].port}")
+            assert holds(loaded, provider)
+            assert loaded["trellis"]["catalog"] == {
+                **provider["trellis"]["catalog"],
+                "confirmEmptyAfter": {"hours": 1},
+            }
             base = backstage.base_url
             discovered = backstage.client.get("/api/discovery-probe/tech-insights")
             assert discovered.status_code == 200, discovered.text
@@ -148,11 +166,14 @@ def test_the_documented_app_configs_bring_every_model_in(tmp_path, monkeypatch):
                     )
                 return found
 
-            expected = {f"url:{servers[v].url}": {m.name for m in models(v)} for v in VARIANTS}
+            # The provider's location is url:<baseUrl>/catalog/entities.
+            expected = {
+                f"url:{servers[v].url}": {m.name for m in models(v)} for v in (*VARIANTS, HUB)
+            }
             backstage.wait_for(
                 lambda: titles_by_location() == expected,
                 60,
-                "each snippet's location to deliver its two models",
+                "each snippet's location and the hub's provider to deliver their two models",
             )
             assert backstage.catalog_errors() == []
     finally:

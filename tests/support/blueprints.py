@@ -182,6 +182,7 @@ HUB_VARIANTS: dict[str, dict[str, Any]] = {
         "hub_gpu_spot": True,
         "hub_models": 1000,
         "hub_spoke_contexts": ["spoke-uksouth", "spoke-swedencentral"],
+        "hub_backstage_catalog": "url-location",
         "hub_team": "group:default/platform",
         "hub_repo_path": "contoso/contoso-hub",
     },

@@ -3,6 +3,10 @@
 Errors from Trellis become one message on stderr and an exit code, in one place
 (``_errors``): 2 for configuration, 3 for an upstream that could not be read, 1 otherwise.
 What the commands build from the configuration comes from ``cli.wiring``.
+
+Importing this module (as ``trellis --help`` does) loads only Typer, Rich and Trellis's
+light modules: each command imports what it needs when it runs, so no command pays for
+the clients, stores and renderers of the others.
 """
 
 from __future__ import annotations
@@ -13,20 +17,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-import yaml
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from trellis import __version__
 from trellis.cli import wiring
 from trellis.errors import AnswerError, ConfigError, SourceUnavailable, TrellisError
-from trellis.model import Question
-from trellis.scorecards import DefinitionError
-from trellis.yaml_text import dump
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from trellis.model import Question
 
 __all__ = ["app", "main"]
 
@@ -52,13 +55,18 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-_EXIT_CODES: tuple[tuple[type[TrellisError], int], ...] = (
-    (ConfigError, EXIT_CONFIG),
-    (AnswerError, EXIT_CONFIG),
-    (DefinitionError, EXIT_CONFIG),
-    (SourceUnavailable, EXIT_SOURCE),
-)
-"""Each error's exit code; any other ``TrellisError`` exits 1."""
+def _exit_code(exc: TrellisError) -> int:
+    """Each error's exit code; any other ``TrellisError`` exits 1."""
+    # Imported here: the scorecard definitions bring jsonschema, which only scoring needs.
+    from trellis.scorecards import DefinitionError
+
+    codes: tuple[tuple[type[TrellisError], int], ...] = (
+        (ConfigError, EXIT_CONFIG),
+        (AnswerError, EXIT_CONFIG),
+        (DefinitionError, EXIT_CONFIG),
+        (SourceUnavailable, EXIT_SOURCE),
+    )
+    return next((code for kind, code in codes if isinstance(exc, kind)), 1)
 
 
 @contextmanager
@@ -70,14 +78,26 @@ def _errors(*, updates: bool = False) -> Iterator[None]:
     """
     try:
         yield
-    except ValidationError as exc:
-        if updates:
-            raise
-        _fail(EXIT_CONFIG, "invalid configuration:\n" + _settings_errors(exc))
     except TrellisError as exc:
         if updates:
             _fail(1, " ".join(str(exc).split()))
-        _fail(next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), 1), str(exc))
+        _fail(_exit_code(exc), str(exc))
+    except Exception as exc:
+        settings_error = _settings_error(exc)
+        if updates or settings_error is None:
+            raise
+        _fail(EXIT_CONFIG, "invalid configuration:\n" + _settings_errors(settings_error))
+
+
+def _settings_error(exc: Exception) -> ValidationError | None:
+    """``exc`` when it is pydantic's (settings that cannot work), else None.
+
+    Pydantic is imported only once an error is seen: a command that never loads the
+    settings (``--help``) does not load it.
+    """
+    from pydantic import ValidationError
+
+    return exc if isinstance(exc, ValidationError) else None
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -100,6 +120,8 @@ def _warn(message: str) -> None:
 
 def _version(value: bool) -> None:
     if value:
+        from trellis import __version__
+
         typer.echo(f"trellis {__version__}")
         raise typer.Exit
 
@@ -152,6 +174,8 @@ def openapi(
     ] = None,
 ) -> None:
     """Print the API's OpenAPI document as YAML (the platform's own API entity uses it)."""
+    from trellis.yaml_text import dump
+
     with _errors():
         text = dump(wiring.openapi_document(), width=100)
         _write(text.encode(), output)
@@ -284,6 +308,8 @@ def blueprints_backstage(
 def _answers(pairs: list[str], data_file: Path | None) -> dict[str, object]:
     answers: dict[str, object] = {}
     if data_file is not None:
+        import yaml
+
         try:
             loaded = yaml.safe_load(data_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -2,45 +2,27 @@
 
 The commands in ``cli.app`` parse arguments and present answers; what they need from the
 configuration is built here, so they never read ``Settings`` themselves.
+
+Each function imports what it builds when it runs: ``trellis --help`` and a command that
+needs no cluster, store or renderer do not load their clients.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
-from trellis.catalog import CatalogDocument
-from trellis.config import Settings
-from trellis.entity_refs import parse_ref, stringify_ref
-from trellis.errors import ConfigError
-from trellis.model import Snapshot
-from trellis.redact import install_log_redaction
-from trellis.services import cookiecutter_updates
-from trellis.services.catalog_refresh import build_document
-from trellis.services.scaffolding import Scaffolder
-from trellis.services.scoring.pipeline import OneRead
-from trellis.services.updates import UpdateResult, UpdateStatus
-from trellis.sources.blueprints import ANSWERS_FILE, BlueprintSource
-from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
-from trellis.sources.cookiecutter_context import CRUFT_FILE
-from trellis.sources.cruft_checkouts import CruftCheckouts
-from trellis.sources.repositories import Repositories
-from trellis.wiring import (
-    build_observer,
-    build_registry,
-    build_scaffolder,
-    build_scorer,
-    catalog_options,
-    cookiecutter_sources,
-    read_once,
-    redactor,
-)
+if TYPE_CHECKING:
+    from trellis.catalog import CatalogDocument
+    from trellis.config import Settings
+    from trellis.model import Snapshot
+    from trellis.services import cookiecutter_updates
+    from trellis.services.scaffolding import Scaffolder
+    from trellis.services.updates import UpdateResult, UpdateStatus
+    from trellis.sources.cookiecutter import CookiecutterSource
 
 __all__ = [
     "Scored",
@@ -64,11 +46,18 @@ Warn = Callable[[str], None]
 
 def load_settings() -> Settings:
     """The settings from ``TRELLIS_*`` variables (``ValidationError`` when they cannot work)."""
+    from trellis.config import Settings
+
     return Settings()
 
 
 def _logging(level: str, settings: Settings) -> None:
     """Log to stderr, every line scrubbed of the configured secrets and URL credentials."""
+    import logging
+
+    from trellis.redact import install_log_redaction
+    from trellis.wiring import redactor
+
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -116,12 +105,15 @@ def run_demo(*, retrain: bool, serve_after: bool) -> None:
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document, as an app without tokens states it."""
     from trellis.app import create_app
+    from trellis.config import Settings
 
     return create_app(Settings(api_tokens=[])).openapi()
 
 
 def scaffolder(settings: Settings) -> Scaffolder:
     """The scaffolder at the configured blueprint source and version."""
+    from trellis.wiring import build_scaffolder
+
     return build_scaffolder(settings)
 
 
@@ -133,6 +125,9 @@ def _warn_failed_clusters(snapshot: Snapshot, warn: Warn) -> None:
 
 def read_catalog(warn: Warn) -> CatalogDocument:
     """One read of the registry and the clusters, as the catalog document."""
+    from trellis.services.catalog_refresh import build_document
+    from trellis.wiring import build_registry, catalog_options, read_once
+
     settings = load_settings()
     _logging("warning", settings)
     snapshot = read_once(settings, build_registry(settings))
@@ -144,6 +139,7 @@ def observe_once(entity_ref: str, range_: str, step: str | None, warn: Warn) -> 
     """One entity's observability page, from one read of every source."""
     from trellis.catalog import build_catalog
     from trellis.services.observability import find_target
+    from trellis.wiring import build_observer, build_registry, catalog_options, read_once
 
     settings = load_settings()
     _logging("warning", settings)
@@ -172,6 +168,20 @@ class Scored:
 
 def score_once(entity_ref: str | None, warn: Warn) -> Scored:
     """Score every entity once and answer for ``entity_ref`` (or the fleet); nothing is kept."""
+    from pydantic import SecretStr
+
+    from trellis.entity_refs import parse_ref, stringify_ref
+    from trellis.errors import ConfigError
+    from trellis.services.catalog_refresh import build_document
+    from trellis.services.scoring.pipeline import OneRead
+    from trellis.wiring import (
+        build_registry,
+        build_scaffolder,
+        build_scorer,
+        catalog_options,
+        read_once,
+    )
+
     settings = load_settings()
     _logging("warning", settings)
     ref = None
@@ -220,7 +230,12 @@ def check_update(location: str) -> UpdateStatus:
     A Copier repository needs no settings; a cookiecutter one (``.cruft.json``) is rendered
     with the registered template's trust and entry point when its template is registered.
     """
+    from trellis.errors import ConfigError
+    from trellis.services import cookiecutter_updates
     from trellis.services.updates import check_update
+    from trellis.sources.blueprints import BlueprintSource
+    from trellis.sources.cruft_checkouts import CruftCheckouts
+    from trellis.sources.repositories import Repositories
 
     if _records_cruft(location):
         return cookiecutter_updates.check_update(
@@ -250,7 +265,12 @@ def update(
 
     ``ask`` puts a cookiecutter template's new questions to a person (when there is one).
     """
+    from trellis.errors import ConfigError
+    from trellis.services import cookiecutter_updates
     from trellis.services.updates import update
+    from trellis.sources.blueprints import BlueprintSource
+    from trellis.sources.cruft_checkouts import CruftCheckouts
+    from trellis.sources.repositories import Repositories
 
     if _records_cruft(str(repo)):
         return cookiecutter_updates.update(
@@ -265,6 +285,9 @@ def adopt(
     repo: Path, template: str, version: str, answers: Mapping[str, object]
 ) -> cookiecutter_updates.Adopted:
     """Record an existing repository as generated from a cookiecutter template's version."""
+    from trellis.services import cookiecutter_updates
+    from trellis.sources.cruft_checkouts import CruftCheckouts
+
     return cookiecutter_updates.adopt(
         repo, _template_finder()(template), version, answers, checkouts=CruftCheckouts()
     )
@@ -272,6 +295,9 @@ def adopt(
 
 def _records_cruft(location: str) -> bool:
     """Whether a local repository is recorded by cruft's ``.cruft.json`` (not by Copier)."""
+    from trellis.sources.blueprints import ANSWERS_FILE
+    from trellis.sources.cookiecutter_context import CRUFT_FILE
+
     path = Path(location)
     return (path / CRUFT_FILE).is_file() and not (path / ANSWERS_FILE).is_file()
 
@@ -281,6 +307,9 @@ def _template_finder() -> Callable[[str], CookiecutterSource]:
 
     Trust and an entry point come only from the settings, never from a repository's record.
     """
+    from trellis.sources.cookiecutter import CookiecutterSource, CookiecutterSpec
+    from trellis.wiring import cookiecutter_sources
+
     registered = cookiecutter_sources(load_settings())
 
     def find(template: str) -> CookiecutterSource:
