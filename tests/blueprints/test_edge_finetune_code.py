@@ -113,6 +113,7 @@ def test_the_techdocs_site_builds_strictly(finetune_variant: Variant, tmp_path: 
     assert result.returncode == 0, result.stderr
     for page in ("index.html", "data-governance/index.html", "runbook/index.html"):
         assert (site / page).is_file(), page
+    assert "fonts.googleapis.com" not in (site / "index.html").read_text(), "offline readers wait"
     governance = (site / "data-governance" / "index.html").read_text()
     assert answers["data_region"] in governance
 

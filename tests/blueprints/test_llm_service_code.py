@@ -95,6 +95,7 @@ def test_the_techdocs_site_builds_strictly(llm_variant: Variant, tmp_path: Path)
     site = tmp_path / "site"
     result = run([str(BIN / "mkdocs"), "build", "--strict", "-d", str(site)], cwd=repo)
     assert result.returncode == 0, result.stderr
+    assert "fonts.googleapis.com" not in (site / "index.html").read_text(), "offline readers wait"
     answers = yaml.safe_load((repo / ".copier-answers.yml").read_text())
     model = (site / "model" / "index.html").read_text()
     assert answers["registered_model"] in model and answers["model_license"] in model

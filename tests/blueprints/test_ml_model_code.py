@@ -136,6 +136,7 @@ def test_the_techdocs_site_builds_strictly(variant, tmp_path):
     assert result.returncode == 0, result.stderr
     for page in ("index.html", "model-card/index.html", "runbook/index.html"):
         assert (site / page).is_file(), page
+    assert "fonts.googleapis.com" not in (site / "index.html").read_text(), "offline readers wait"
     card = (site / "model-card" / "index.html").read_text()
     assert answers_of(repo)["data_classification"] in card
     assert answers_of(repo)["hub_region"] in card

@@ -1,11 +1,12 @@
 """A platform-hub repository's own files: catalog entry, TechDocs, README and the update job.
 
 The catalog entry names the blueprint and its version, the owner and the Git host's slug;
-TechDocs' navigation lists pages that exist; the README and the docs say why the Kubernetes
-layer is Kustomize and how a region is added; the weekly blueprint update ships with the
-same script as every other blueprint, on the chosen CI system. Backstage's fragment reads
-Trellis's catalog with the keys docs/backstage.md documents (and a real Backstage loads in
-tests/e2e/test_docs_snippets.py), through the entity provider or the url location.
+TechDocs' navigation lists pages that exist and its theme loads no Google Fonts; the README
+and the docs say why the Kubernetes layer is Kustomize and how a region is added; the weekly
+blueprint update ships with the same script as every other blueprint, on the chosen CI
+system. Backstage's fragment reads Trellis's catalog with the keys docs/backstage.md
+documents (and a real Backstage loads in tests/e2e/test_docs_snippets.py), through the
+entity provider or the url location.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_techdocs_readme_and_the_reasons_are_there(hub_variant: Variant) -> None
     mkdocs = yaml.safe_load((repo / "mkdocs.yml").read_text())
     pages = [page for entry in mkdocs["nav"] for page in entry.values()]
     assert pages and all((repo / "docs" / page).is_file() for page in pages)
+    # The same setting keeps Google Fonts out of the other blueprints' built sites.
+    assert mkdocs["theme"] == {"name": "material", "font": False}, "offline readers would wait"
     readme = (repo / "README.md").read_text()
     overview = (repo / "docs" / "index.md").read_text()
     for text in (readme, overview):

@@ -43,6 +43,7 @@ def test_the_techdocs_site_builds_strictly(spoke_variant: Variant, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     index = (site / "index.html").read_text()
     assert answers_of(repo)["spoke_region"] in index and "Order to apply" in index
+    assert "fonts.googleapis.com" not in index, "a reader without internet access would wait"
 
 
 @pytest.mark.backstage
