@@ -347,19 +347,18 @@ def publish_techdocs(root: Path) -> Path:
 
     The repository is the ml-model blueprint rendered for the model; its site is built with
     mkdocs and ``techdocs-core`` (as ``techdocs-cli generate`` does, ``techdocs_metadata.json``
-    included) into the folder layout of TechDocs' ``local`` publisher. The build turns the
-    theme's Google Fonts off (``font: false``): this browser has no internet, and the TechDocs
-    reader keeps a page hidden until every stylesheet has loaded.
+    included) into the folder layout of TechDocs' ``local`` publisher, from the repository's
+    own ``mkdocs.yml``. That file turns the theme's Google Fonts off (``font: false``): this
+    browser has no internet, and the TechDocs reader keeps a page hidden until every
+    stylesheet has loaded.
     """
     answers = {**VARIANTS["sklearn-github-aws"], "project_name": MODEL, "owner": "group:default/ml"}
     repo = render(answers, root / "repo")
-    offline = repo / "mkdocs.offline.yml"
-    offline.write_text("INHERIT: mkdocs.yml\ntheme:\n  name: material\n  font: false\n")
     storage = root / "techdocs"
     site = storage / "default" / "resource" / MODEL
     starting("tools")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--quiet", "-f", str(offline), "-d", str(site)],
+        [sys.executable, "-m", "mkdocs", "build", "--quiet", "-d", str(site)],
         cwd=repo,
         capture_output=True,
         text=True,
