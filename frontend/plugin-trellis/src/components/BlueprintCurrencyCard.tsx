@@ -1,11 +1,9 @@
 import React from 'react';
-import useAsync from 'react-use/esm/useAsync';
-import { useApi } from '@backstage/core-plugin-api';
-import { InfoCard, Link, MarkdownContent, Progress } from '@backstage/core-components';
-import { useEntity } from '@backstage/plugin-catalog-react';
-import { trellisApiRef } from '../api';
+import { Link, MarkdownContent } from '@backstage/core-components';
+import type { TrellisApi } from '../api';
 import { behindText, requestTitle, safeHref } from '../currency';
 import type { BlueprintCurrency } from '../types';
+import { type EntityRef, TrellisEntityCard } from './TrellisEntityCard';
 
 const cell: React.CSSProperties = { padding: '4px 12px 4px 0', verticalAlign: 'top', textAlign: 'left' };
 const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
@@ -103,30 +101,18 @@ export function BlueprintCurrencyView(props: { currency: BlueprintCurrency }) {
   );
 }
 
+const loadCurrency = (trellis: TrellisApi, entity: EntityRef) =>
+  trellis.getBlueprintCurrency(entity);
+
 /** Entity card: how far the generated repository is behind its blueprint, from Trellis. */
 export function BlueprintCurrencyCard() {
-  const { entity } = useEntity();
-  const trellis = useApi(trellisApiRef);
-  const ref = {
-    namespace: entity.metadata.namespace ?? 'default',
-    kind: entity.kind,
-    name: entity.metadata.name,
-  };
-  const { value, loading, error } = useAsync(
-    () => trellis.getBlueprintCurrency(ref),
-    [trellis, ref.namespace, ref.kind, ref.name],
+  return (
+    <TrellisEntityCard
+      title="Blueprint currency"
+      load={loadCurrency}
+      failure="Trellis could not say how current this repository is"
+      errorTestId="trellis-currency-error"
+      view={currency => <BlueprintCurrencyView currency={currency} />}
+    />
   );
-  let body: React.ReactNode;
-  if (loading) {
-    body = <Progress />;
-  } else if (error) {
-    body = (
-      <p role="alert" data-testid="trellis-currency-error">
-        Trellis could not say how current this repository is: {error.message}
-      </p>
-    );
-  } else if (value) {
-    body = <BlueprintCurrencyView currency={value} />;
-  }
-  return <InfoCard title="Blueprint currency">{body}</InfoCard>;
 }
