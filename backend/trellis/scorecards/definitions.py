@@ -27,14 +27,16 @@ from trellis.scorecards.schema import LEVELS, SCORECARD_SCHEMA
 __all__ = [
     "Check",
     "DefinitionError",
+    "DefinitionFile",
     "EntityFilter",
     "Level",
     "Link",
     "Problem",
     "Scorecard",
-    "definition_texts",
     "load_scorecards",
     "parse_scorecard",
+    "parse_scorecards",
+    "read_definitions",
 ]
 
 _VALIDATOR = jsonschema.Draft7Validator(SCORECARD_SCHEMA)
@@ -151,20 +153,32 @@ class Scorecard:
     source: str
 
 
-def definition_texts(directory: Path) -> tuple[tuple[str, bytes], ...] | None:
-    """Each ``directory/*.yaml`` file's name and bytes, by name; None when one can't be read.
+#: One definition file as read: its path, and its bytes or why it could not be read.
+DefinitionFile = tuple[str, bytes | str]
 
-    Reading is cheap next to parsing and validating: a caller that already holds what these
-    bytes give need not parse them again.
+
+def read_definitions(directory: Path) -> tuple[DefinitionFile, ...]:
+    """Each ``directory/*.yaml`` file, by name, as read: equal reads compare equal.
+
+    Reading is cheap next to parsing and validating, so a caller holding the scorecards of
+    an equal read need not parse them again.
     """
-    try:
-        return tuple((path.name, path.read_bytes()) for path in sorted(directory.glob("*.yaml")))
-    except OSError:
-        return None
+    files: list[DefinitionFile] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            files.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            files.append((str(path), f"cannot be read: {exc.strerror}"))
+    return tuple(files)
 
 
 def load_scorecards(directory: Path) -> tuple[Scorecard, ...]:
-    """Every scorecard in ``directory/*.yaml``, by file name.
+    """Every scorecard in ``directory/*.yaml``, by file name (``parse_scorecards`` of a read)."""
+    return parse_scorecards(read_definitions(directory))
+
+
+def parse_scorecards(files: Sequence[DefinitionFile]) -> tuple[Scorecard, ...]:
+    """The scorecards in definition files as read.
 
     Raises:
         DefinitionError: listing every problem in every file, including check ids or
@@ -172,13 +186,12 @@ def load_scorecards(directory: Path) -> tuple[Scorecard, ...]:
     """
     scorecards: list[Scorecard] = []
     problems: list[Problem] = []
-    for path in sorted(directory.glob("*.yaml")):
-        source = str(path)
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
-        except OSError as exc:
-            problems.append(Problem(source, None, "$", f"cannot be read: {exc.strerror}"))
+    for source, content in files:
+        if isinstance(content, str):
+            problems.append(Problem(source, None, "$", content))
             continue
+        try:
+            data = yaml.load(content.decode("utf-8"), Loader=_StrictLoader)  # noqa: S506
         except UnicodeDecodeError as exc:
             problems.append(Problem(source, None, "$", f"not UTF-8 text (byte {exc.start})"))
             continue

@@ -56,12 +56,15 @@ def test_a_set_never_valid_fails_every_read_with_every_problem(directory: Path):
     assert definitions.ever_valid is False
 
 
-def test_a_file_that_cannot_be_read_is_read_again_each_time(directory: Path):
+def test_a_file_that_cannot_be_read_is_a_problem_until_it_can(directory: Path):
     definitions = Definitions(directory)
     first = definitions.reload()
-    (directory / "unreadable.yaml").mkdir()  # a directory named like a file: read_bytes fails
+    unreadable = directory / "unreadable.yaml"
+    unreadable.mkdir()  # a directory named like a file: it cannot be read
     with pytest.raises(DefinitionError) as raised:
         Definitions(directory).reload()
-    assert "unreadable.yaml" in str(raised.value)
+    assert "unreadable.yaml: $: cannot be read" in str(raised.value)
     assert definitions.reload() is first
     assert "unreadable.yaml" in (definitions.error or "")
+    unreadable.rmdir()
+    assert definitions.reload() == first and definitions.error is None

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 
 from trellis.errors import NotReady
-from trellis.scorecards import DefinitionError, Scorecard, load_scorecards
-from trellis.scorecards.definitions import definition_texts
+from trellis.scorecards import DefinitionError, Scorecard
+from trellis.scorecards.definitions import DefinitionFile, parse_scorecards, read_definitions
 
 __all__ = ["Definitions"]
 
@@ -32,7 +32,7 @@ class Definitions:
         self._scorecards: tuple[Scorecard, ...] | None = None
         #: Why the last read failed; None when it succeeded.
         self.error: str | None = None
-        self._texts: tuple[tuple[str, bytes], ...] | None = None  # what the last read found
+        self._read: tuple[DefinitionFile, ...] | None = None  # what the last read found
         self._failure: DefinitionError | None = None
 
     @property
@@ -50,11 +50,11 @@ class Definitions:
         if self.directory is None:
             self.error = _NO_DIRECTORY
             return self.scorecards()
-        texts = definition_texts(self.directory)
-        if texts is None or texts != self._texts:
-            self._texts = texts
+        files = read_definitions(self.directory)
+        if files != self._read:
+            self._read = files
             try:
-                self._scorecards = load_scorecards(self.directory)
+                self._scorecards = parse_scorecards(files)
                 self.error, self._failure = None, None
             except DefinitionError as exc:
                 self.error, self._failure = str(exc), exc
