@@ -72,6 +72,7 @@ from support.services import (  # noqa: E402
     start_process,
     wait_http,
 )
+from support.walked_checks import walked_run_checks  # noqa: E402
 from trellis.config import (  # noqa: E402
     MlflowSettings,
     PrometheusSettings,
@@ -94,15 +95,9 @@ from trellis.observability.queries import (  # noqa: E402
     _Servers,
     server_key,
 )
-from trellis.scorecards import Scorecard, Unknown, evaluate  # noqa: E402
 from trellis.scorecards.scoring import (  # noqa: E402
     CheckOutcome,
-    Outcome,
-    _show,
-    applicable,
-    check_facts,
     compile_checks,
-    json_value,
     run_checks,
 )
 from trellis.services.catalog_refresh import build_document  # noqa: E402
@@ -459,34 +454,6 @@ class Capture:
             return run_checks(checks, entity, facts)
 
         return captured
-
-
-def walked_run_checks(
-    scorecards: Sequence[Scorecard], entity: Mapping[str, Any], facts: Mapping[str, Any]
-) -> list[CheckOutcome]:
-    """``run_checks`` as it was before checks were compiled: the tree walked per entity."""
-    outcomes = []
-    for scorecard in applicable(scorecards, entity):
-        for check in scorecard.checks:
-            seen = check_facts(check, facts)
-            evaluation = evaluate(check.conditions, seen)
-            if evaluation.result is None:
-                outcome, reasons = Outcome.UNKNOWN, evaluation.reasons
-            elif evaluation.result:
-                outcome, reasons = Outcome.PASSED, ()
-            else:
-                outcome = Outcome.FAILED
-                reasons = tuple(
-                    f"{leaf.fact}{leaf.path[1:] if leaf.path and leaf.path.startswith('$') else ''}"
-                    f" is {_show(leaf.fact_value)}; wanted {leaf.operator} "
-                    f"{_show(leaf.compared_to)}"
-                    for leaf in evaluation.leaves
-                    if leaf.result is False
-                )
-            read = {leaf.fact for leaf in evaluation.leaves}
-            shown = {name: json_value(seen.get(name, Unknown(""))) for name in sorted(read)}
-            outcomes.append(CheckOutcome(check.id, outcome, reasons, shown))
-    return outcomes
 
 
 def check_evaluation(scorer: Scorer, capture: Capture) -> dict[str, Any]:

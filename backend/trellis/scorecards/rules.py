@@ -299,7 +299,8 @@ def _read(fact: str, segments: tuple[str, ...] | None, facts: Mapping[str, objec
 
 
 def _compare(leaf: Leaf, facts: Mapping[str, object]) -> LeafResult:
-    result, seen, compared_to, reason = _comparator(leaf)(facts)
+    # The general comparison, never a compiled shortcut: this walk is what they are tested on.
+    result, seen, compared_to, reason = _general(leaf)(facts)
     return LeafResult(
         fact=leaf.fact,
         operator=leaf.operator,
@@ -320,16 +321,28 @@ _Combine: TypeAlias = Callable[[Sequence[Seen]], Truth]
 
 
 def _comparator(leaf: Leaf) -> _Comparator:
-    """``leaf`` as a function of the facts, its operator and both sides' reads bound once."""
+    """``leaf`` as a function of the facts, as fast as it can be bound.
+
+    ``equal`` and ``notEqual`` with a scalar constant skip the operator's type dispatch;
+    every other leaf is the general comparison.
+    """
+    constant = leaf.value
+    if not isinstance(constant, FactRef) and (equal := _equal_to(constant)) is not None:
+        if leaf.operator == "equal":
+            return _against_constant(leaf.fact, leaf.segments, constant, equal)
+        if leaf.operator == "notEqual":
+            return _against_constant(
+                leaf.fact, leaf.segments, constant, lambda seen: not equal(seen)
+            )
+    return _general(leaf)
+
+
+def _general(leaf: Leaf) -> _Comparator:
+    """``leaf`` through its operator, its operator and both sides' reads bound once."""
     compare = _OPERATORS[leaf.operator]
     operator, fact, segments = leaf.operator, leaf.fact, leaf.segments
     ref = leaf.value if isinstance(leaf.value, FactRef) else None
     constant = leaf.value
-    if ref is None and (equal := _equal_to(constant)) is not None:
-        if operator == "equal":
-            return _against_constant(fact, segments, constant, equal)
-        if operator == "notEqual":
-            return _against_constant(fact, segments, constant, lambda seen: not equal(seen))
 
     def run(facts: Mapping[str, object]) -> Seen:
         seen = _read(fact, segments, facts)
@@ -383,10 +396,10 @@ def _against_constant(
 class CompiledRule:
     """A condition tree made into closures once, to be evaluated for many entities.
 
-    ``leaves`` are the tree's comparisons in written order, as ``evaluate`` reports them.
+    ``leaves`` are the tree's comparisons in written order, as ``evaluate`` reports them;
+    ``results`` gives what each saw, in that order.
     """
 
-    node: Node
     leaves: tuple[Leaf, ...]
     _comparators: tuple[_Comparator, ...] = field(repr=False, compare=False)
     _combine: _Combine = field(repr=False, compare=False)
@@ -396,34 +409,12 @@ class CompiledRule:
         seen = [compare(facts) for compare in self._comparators]
         return self._combine(seen), seen
 
-    def evaluate(self, facts: Mapping[str, object]) -> Evaluation:
-        """``evaluate(self.node, facts)``, through the compiled form."""
-        result, seen = self.results(facts)
-        return Evaluation(
-            result,
-            tuple(
-                LeafResult(
-                    fact=leaf.fact,
-                    operator=leaf.operator,
-                    value=leaf.value,
-                    path=leaf.path,
-                    fact_value=fact_value,
-                    compared_to=compared_to,
-                    result=truth,
-                    reason=reason,
-                )
-                for leaf, (truth, fact_value, compared_to, reason) in zip(
-                    self.leaves, seen, strict=True
-                )
-            ),
-        )
-
 
 def compile_rule(node: Node) -> CompiledRule:
     """``node`` as closures: every leaf is still evaluated (each is explained), in order."""
     leaves: list[Leaf] = []
     combine = _combiner(node, leaves)
-    return CompiledRule(node, tuple(leaves), tuple(_comparator(leaf) for leaf in leaves), combine)
+    return CompiledRule(tuple(leaves), tuple(_comparator(leaf) for leaf in leaves), combine)
 
 
 def _combiner(node: Node, leaves: list[Leaf]) -> _Combine:
