@@ -113,6 +113,13 @@ def test_an_entity_trellis_does_not_know_is_a_404_saying_so(http):
     assert "2 configured repositories" in detail
 
 
+@pytest.mark.parametrize("kind", [":", "%3A", "a:b", "%2F"])
+def test_a_kind_no_entity_ref_can_hold_is_a_404_not_a_failure(http, kind):
+    response = http.get(f"{ROUTE}/default/{kind}/x", headers=AUTH)
+    assert response.status_code == 404, response.text
+    assert "detail" in response.json()
+
+
 def test_the_route_needs_the_token(http):
     response = http.get(f"{ROUTE}/default/component/fraud-detector")
     assert response.status_code == 401

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from trellis.api.deps import Answer, Detail, ScaffolderDep, TokenRequired
 from trellis.blueprints import answers_schema
+from trellis.entity_refs import stringify_ref
 from trellis.errors import NotFound
 
 __all__ = ["router"]
@@ -229,8 +230,7 @@ async def currency(
     reads (``TRELLIS_BLUEPRINTS__REPOSITORIES``) are known; their entity is the one their
     ``catalog-info.yaml`` names.
     """
-    ref = f"{kind}:{namespace}/{name}"
-    answer = await asyncio.to_thread(scaffolder.currency, ref)
+    answer = await asyncio.to_thread(scaffolder.currency, stringify_ref(kind, namespace, name))
     return CurrencyPublic.model_validate(answer)
 
 

@@ -136,7 +136,10 @@ class Scaffolder:
         that could not be read, one of which may be it). A blueprint source or
         changelog that cannot be read makes the answer ``unavailable``, with the reason.
         """
-        kind, namespace, name = parse_ref(entity_ref)
+        try:
+            kind, namespace, name = parse_ref(entity_ref)
+        except ValueError as exc:  # no entity can have it: as unknown as any other
+            raise NotFound(f"{entity_ref!r} is not an entity ref: {exc}") from exc
         wanted = stringify_ref(kind, namespace, name).lower()
         survey = self.survey()
         found = [i for i in survey.instances if (i.entity_ref or "").lower() == wanted]
