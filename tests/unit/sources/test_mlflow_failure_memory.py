@@ -105,6 +105,20 @@ def test_a_storage_that_fails_every_read_is_not_asked_for_the_rest_of_the_read(r
     assert skipped and all(re.fullmatch(pattern, d.problems[0]) for d in skipped)
 
 
+def test_a_signed_url_in_a_storage_reason_reaches_no_problem(reader):
+    """A storage client's error can quote the URL it was handed, signature and all."""
+
+    def leaking(version: ModelVersion) -> str:
+        url = f"https://bob:hunter2@store/{version.model_name}?X-Amz-Signature=SECRET"
+        raise Unreadable(f"403 for url: {url}", storage=True)
+
+    details = read(reader, versions(40), Artifacts(leaking))
+    problems = [p for d in details.values() for p in d.problems]
+    assert len(problems) == 40  # the asked and the skipped
+    assert not any("hunter2" in p or "SECRET" in p for p in problems)
+    assert all("https://store/" in p for p in problems)
+
+
 def test_failed_versions_are_remembered_and_skipped_ones_are_asked_next_read(reader, clock):
     artifacts = Artifacts(failing_storage)
     wanted = versions(200)
@@ -192,6 +206,7 @@ def test_failures_of_the_versions_themselves_never_cut_a_storage_off(reader):
         ("runs:/abc/model", "runs://"),
         ("/srv/mlflow/artifacts/1", "file"),
         ("file:///srv/a", "file://"),
+        ("s3://[bucket/x", "unparsed"),  # no client reads it; the read goes on
     ],
 )
 def test_storage_is_what_the_source_names(source, storage):

@@ -32,6 +32,7 @@ from cachetools import LRUCache, TTLCache
 
 from trellis.errors import NotFound, SourceUnavailable
 from trellis.model import ChampionDetails, ModelVersion
+from trellis.redact import scrub_text
 from trellis.sources.mlflow.mapping import SOURCE, Json, RunFacts, run_facts
 
 __all__ = [
@@ -323,7 +324,10 @@ def storage_of(source: str) -> str:
     ``models:/`` and ``runs:/`` sources are resolved by the server to their experiments'
     storage, which the source does not name: each is one storage here.
     """
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # a source no client could read (``s3://[bucket``): one storage
+        return "unparsed"
     if len(parts.scheme) <= 1:  # a plain path (or a Windows drive letter)
         return "file"
     # Without userinfo: the name ends up in a reason that the API shows.
@@ -331,7 +335,10 @@ def storage_of(source: str) -> str:
 
 
 def _mlmodel_problem(version: ModelVersion, reason: str) -> str:
-    return f"MLmodel of {version.model_name} version {version.version} could not be read: {reason}"
+    """The problem a scorecard shows: a storage client's reason can carry a signed URL."""
+    return scrub_text(
+        f"MLmodel of {version.model_name} version {version.version} could not be read: {reason}"
+    )
 
 
 def _details(
