@@ -458,6 +458,47 @@ def test_answers_with_no_entities_are_held_until_they_have_lasted():
     assert log.count("entities kept as they are: Trellis answered with no entities") == 5
 
 
+class TakingTurns(http.server.BaseHTTPRequestHandler):
+    """Two replicas behind one Service: a good one (one entity, ETag ``"a"``, then 304 to a
+    reader holding it) and one misled to an empty registry, answering in ``turns``."""
+
+    turns = ("good", "empty", "good", "empty", "empty", "empty")
+    served = 0
+    etags: list[str | None] = []
+
+    def do_GET(self) -> None:
+        turn = self.turns[type(self).served]
+        type(self).served += 1
+        type(self).etags.append(self.headers.get("If-None-Match"))
+        if turn == "good" and self.headers.get("If-None-Match") == '"a"':
+            self.send_response(304)
+            self.end_headers()
+            return
+        entity = {"apiVersion": "backstage.io/v1alpha1", "kind": "Resource"}
+        items = [{**entity, "metadata": {"name": "m0"}}] if turn == "good" else []
+        body = json.dumps({"items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("ETag", '"a"' if turn == "good" else '"e"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_304_between_empty_answers_starts_the_wait_again():
+    """A 304 confirms the entities applied: empty answers around it do not add up."""
+    TakingTurns.served, TakingTurns.etags = 0, []
+    with upstream(TakingTurns) as url:
+        report, _ = read_at(url, [0, 10_000, 40_000, 80_000, 139_999, 140_000])
+    kinds = [read["kind"] for read in report["reads"]]
+    assert kinds == ["applied", "kept", "unchanged", "kept", "kept", "applied"]
+    assert TakingTurns.etags[2] == '"a"'  # the 304 answered the entities applied
+    assert report["applied"] == [1, 0]
+
+
 READ_CONFIG = """
 const { readProviderConfig } = require(process.argv[1]);
 const { ConfigReader } = require('@backstage/config');
@@ -475,11 +516,17 @@ console.log(JSON.stringify(JSON.parse(process.argv[2]).map(read)));
 
 def test_a_base_url_with_credentials_is_refused_without_repeating_them():
     """fetch() would refuse such a URL later with an error holding the password, in the logs."""
-    urls = ["http://reader:s3cret@trellis:8080", "ftp://trellis", "http://trellis:8080/"]
+    urls = [
+        "http://reader:s3cret@trellis:8080",
+        "ftp://trellis",
+        "http://trellis:8080/",
+        "http://reader:s3cret@[trellis",  # does not parse, so never checked for credentials
+    ]
     answers, log = run_node(READ_CONFIG, "index.js", json.dumps(urls))
     assert answers == [
         "error: trellis.baseUrl must not carry credentials: set trellis.token instead",
         'error: trellis.baseUrl must be an http(s) URL, got "ftp://trellis"',
         "http://trellis:8080",
+        'error: trellis.baseUrl must be an http(s) URL, got "http://[trellis"',
     ]
     assert "s3cret" not in json.dumps(answers) + log

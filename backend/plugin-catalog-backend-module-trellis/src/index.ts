@@ -51,7 +51,9 @@ export function readProviderConfig(
     throw new Error('trellis.baseUrl must not carry credentials: set trellis.token instead');
   }
   if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
-    throw new Error(`trellis.baseUrl must be an http(s) URL, got ${JSON.stringify(baseUrl)}`);
+    // Quoted without any userinfo: a URL that does not parse was never checked for it.
+    const shown = baseUrl.replace(/\/\/[^/]*@/, '//');
+    throw new Error(`trellis.baseUrl must be an http(s) URL, got ${JSON.stringify(shown)}`);
   }
   const schedule = block.has('schedule')
     ? readSchedulerServiceTaskScheduleDefinitionFromConfig(block.getConfig('schedule'))

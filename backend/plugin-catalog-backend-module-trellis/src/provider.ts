@@ -95,12 +95,16 @@ export class TrellisEntityProvider implements EntityProvider {
     return { kind: 'applied', entities: outcome.entities.length, etag: outcome.etag };
   }
 
-  /** An answer with no entities becomes `kept` until such answers have lasted long enough. */
+  /**
+   * An answer with no entities becomes `kept` until such answers have lasted long enough.
+   * An answer with entities ends the wait, and so does a 304: it confirms the entities
+   * last applied (behind one Service, a good replica and a misled one may take turns).
+   */
   private holdEmpty(outcome: Fetched): Fetched {
-    if (outcome.kind !== 'fetched') {
+    if (outcome.kind === 'kept') {
       return outcome;
     }
-    if (outcome.entities.length > 0) {
+    if (outcome.kind === 'unchanged' || outcome.entities.length > 0) {
       this.emptySince = null;
       return outcome;
     }
