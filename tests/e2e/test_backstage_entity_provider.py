@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -464,7 +464,7 @@ class TakingTurns(http.server.BaseHTTPRequestHandler):
 
     turns = ("good", "empty", "good", "empty", "empty", "empty")
     served = 0
-    etags: list[str | None] = []
+    etags: ClassVar[list[str | None]] = []
 
     def do_GET(self) -> None:
         turn = self.turns[type(self).served]
