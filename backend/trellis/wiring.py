@@ -365,6 +365,8 @@ def build_observer(
         limits=Limits(max_points=config.max_points, max_range_days=config.max_range_days),
         metrics=metrics,
         recorded=RecordedSeries(prometheus) if prometheus is not None else None,
+        # A read queued behind a full pool waits one source timeout at most, then takes one.
+        deadline_seconds=2 * max(config.timeout_seconds, settings.mlflow.timeout_seconds),
     )
 
 

@@ -4,7 +4,9 @@ The pure package ``trellis.observability`` plans the queries and shapes the answ
 module runs them: every query of a page and every training-run read at once on the
 observer's thread pool, each with its source's timeout. The pool is kept between pages
 (starting its threads anew made each page's reads start one after another) and bounds what
-all pages ask of Prometheus and MLflow at once: more views queue rather than pile on. A
+all pages ask of Prometheus and MLflow at once: more views queue rather than pile on. A page
+waits for its reads until its deadline, no longer, so reads stuck upstream (an answer that
+trickles in) make the pages behind them say so instead of waiting with them. A
 source that fails degrades only what depends on it: Prometheus down leaves the training
 history, MLflow down leaves the golden signals. Signals are read from platform-hub's
 recorded series where Prometheus has them (``RecordedSeries``, asked once per interval),
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 
@@ -48,17 +51,23 @@ from trellis.ports import PromQLSource, RegistrySource
 from trellis.services.recording_rules import RecordedSeries
 
 __all__ = [
+    "DEADLINE_SECONDS",
     "NOT_CONFIGURED",
     "Observer",
     "find_target",
 ]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 NOT_CONFIGURED = "TRELLIS_PROMETHEUS__URL is not set"
 #: Reads in flight at once, all pages together: a page has about fifteen queries and a few
 #: runs, so one page reads all at once and a second one alongside it.
 WORKERS = 16
+
+#: How long a page waits for its reads when not told (Trellis is told twice the longer of
+#: its sources' timeouts: a read queued behind a full pool waits one, then takes one).
+DEADLINE_SECONDS = 60.0
 
 PAGE_TTL_SECONDS = 15.0
 """How long a complete page is served again: half the blueprints' 30 s scrape interval."""
@@ -78,8 +87,10 @@ class Observer:
         metrics: Metrics | None = None,
         page_ttl_seconds: float = PAGE_TTL_SECONDS,
         recorded: RecordedSeries | None = None,
+        deadline_seconds: float = DEADLINE_SECONDS,
     ) -> None:
         self.prometheus = prometheus
+        self.deadline_seconds = deadline_seconds
         self.recorded = recorded
         self.registry = registry
         self.limits = limits
@@ -127,11 +138,12 @@ class Observer:
         groups = percentile_groups(servers)
         pooled: dict[str, Pooled] = {}
         pool = self._pool
+        deadline = time.monotonic() + self.deadline_seconds
         runs = [self._start_run(pool, run) for run in training_runs(target.model)]
         asked = {q.key: self._ask(pool, q, window, groups, pooled) for q in queries}
-        started = [self._start_history(pool, run, keys) for run, keys in runs]
-        training = [self._finish_history(run) for run in started]
-        answers, prometheus = self._answers(asked)
+        started = [self._start_history(pool, run, keys, deadline) for run, keys in runs]
+        training = [self._finish_history(run, deadline) for run in started]
+        answers, prometheus = self._answers(asked, deadline)
         requests = sum(keys is not None for _, keys in runs) + sum(
             len(run.pending) for run in started if isinstance(run, _Reading)
         )
@@ -181,7 +193,7 @@ class Observer:
         return pool.submit(run)
 
     def _answers(
-        self, asked: Mapping[str, Future[list[Series]] | Unavailable]
+        self, asked: Mapping[str, Future[list[Series]] | Unavailable], deadline: float
     ) -> tuple[dict[str, Sequence[Series] | Unavailable], SourceState]:
         answers: dict[str, Sequence[Series] | Unavailable] = {}
         failures: list[str] = []
@@ -193,7 +205,7 @@ class Observer:
                 continue
             requests += 1
             try:
-                answers[signal] = pending.result()
+                answers[signal] = self._wait(pending, deadline, "prometheus")
             except SourceUnavailable as exc:
                 answers[signal] = Unavailable(exc.reason)
                 failures.append(exc.reason)
@@ -214,7 +226,11 @@ class Observer:
         return run, pool.submit(self.registry.run_metric_keys, run.run_id)
 
     def _start_history(
-        self, pool: ThreadPoolExecutor, run: TrainingRun, keys: Future[list[str]] | None
+        self,
+        pool: ThreadPoolExecutor,
+        run: TrainingRun,
+        keys: Future[list[str]] | None,
+        deadline: float,
     ) -> TrainingRun | _Reading:
         """Once a run's metric names are known, ask for each metric's history."""
         if run.run_id is None:
@@ -222,7 +238,7 @@ class Observer:
         if self.registry is None or keys is None:
             return replace(run, status="unavailable", reason="no model registry is configured")
         try:
-            names = keys.result()
+            names = self._wait(keys, deadline, "mlflow")
         except (NotFound, SourceUnavailable) as exc:
             return self._run_failed(run, exc)
         chosen = names[:MAX_TRAINING_METRICS]
@@ -232,14 +248,26 @@ class Observer:
             reason = f"the first {len(chosen)} of {len(names)} metrics (by name)"
         return _Reading(replace(run, reason=reason), pending)
 
-    def _finish_history(self, reading: TrainingRun | _Reading) -> TrainingRun:
+    def _finish_history(self, reading: TrainingRun | _Reading, deadline: float) -> TrainingRun:
         if isinstance(reading, TrainingRun):
             return reading
         try:
-            metrics = {key: future.result() for key, future in reading.pending.items()}
+            metrics = {
+                key: self._wait(future, deadline, "mlflow")
+                for key, future in reading.pending.items()
+            }
         except (NotFound, SourceUnavailable) as exc:
             return self._run_failed(reading.run, exc)
         return replace(reading.run, metrics=metrics)
+
+    def _wait(self, future: Future[_T], deadline: float, source: str) -> _T:
+        """``future``'s result, or ``SourceUnavailable`` once the page's deadline has passed."""
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            future.cancel()  # still queued: never asked; already running: left to its timeout
+            why = f"no answer within the page's {self.deadline_seconds:g} s"
+            raise SourceUnavailable(source, why) from None
 
     def _run_failed(self, run: TrainingRun, exc: NotFound | SourceUnavailable) -> TrainingRun:
         if isinstance(exc, NotFound):

@@ -182,13 +182,17 @@ def test_reads_of_all_pages_at_once_are_bounded_by_one_pool():
     source = _Gate(series={"": [served(2.0)]})
     reader = observer(source, None, page_ttl_seconds=0)
     window = reader.window("1h", None, END)
+    source.gate.set()
+    reader.page(REF, Target(None), window)
+    per_page = len(source.queries)
+    assert per_page > 5
+    source.gate.clear()
+    source.arrived, source.most = threading.Semaphore(0), 0
     with ThreadPoolExecutor(4) as views:
         one = views.submit(reader.page, REF, Target(None), window)
-        assert source.arrived.acquire(timeout=scaled(10))
-        while source.arrived.acquire(timeout=scaled(0.2)):  # one page: its queries at once
-            pass
-        per_page = source.most
-        assert per_page > 5 and source.queries == []
+        for _ in range(per_page):  # one page: all of its queries in flight at once
+            assert source.arrived.acquire(timeout=scaled(10))
+        assert source.most == per_page
         source.gate.set()
         one.result(scaled(10))
         source.gate.clear()
@@ -200,5 +204,23 @@ def test_reads_of_all_pages_at_once_are_bounded_by_one_pool():
         assert source.most == WORKERS < 4 * per_page
         source.gate.set()
         assert all(p.result(scaled(10))["sources"]["prometheus"]["status"] == "ok" for p in pages)
-    assert len(source.queries) == 5 * per_page
+    assert len(source.queries) == 6 * per_page
     reader.close()
+
+
+def test_reads_stuck_upstream_make_a_page_say_so_at_its_deadline(registry):
+    """Reads that never end (an answer that trickles in) hold the pool, not the pages."""
+    source = _Gate(series={"": [served(2.0)]})
+    reader = observer(source, registry, page_ttl_seconds=0, deadline_seconds=scaled(0.3))
+    window = reader.window("1h", None, END)
+    try:
+        page = reader.page(REF, Target(fraud()), window)  # the gate stays shut
+        prometheus = page["sources"]["prometheus"]
+        assert prometheus["status"] == "unavailable"
+        assert prometheus["reason"].startswith("no answer within the page's")
+        assert all(s["status"] == "unavailable" for s in page["servers"][0]["signals"])
+        assert page["training"][0]["status"] == "ok"  # MLflow answered in time
+        assert page["sources"]["mlflow"]["status"] == "ok"
+    finally:
+        source.gate.set()
+        reader.close()
