@@ -162,8 +162,8 @@ class PromQLSource(Protocol):
 class MetricNameSource(Protocol):
     """Port: which metric names one Prometheus has; every failure is ``SourceUnavailable``."""
 
-    def metric_names(self, start: datetime, end: datetime) -> frozenset[str]:
-        """The metric names with samples between ``start`` and ``end``."""
+    def metric_names(self, start: datetime, end: datetime, prefix: str = "") -> frozenset[str]:
+        """The metric names starting with ``prefix`` with samples between two moments."""
         ...
 
 

@@ -12,6 +12,7 @@ before it plans its fleet queries.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class RecordedSeries:
         self._clock = clock
         self._now = now
         self._wanted = frozenset(hub_recorded_names())
+        # Only names that could be wanted are asked for (``server:``), not all of Prometheus's.
+        self._prefix = os.path.commonprefix(sorted(self._wanted))  # noqa: RUF071  # by character
         self._lock = threading.Lock()
         self._known: frozenset[str] = frozenset()
         self._until = -float("inf")
@@ -60,7 +63,7 @@ class RecordedSeries:
                 return self._known
             end = self._now()
             try:
-                names = self._source.metric_names(end - LOOKBACK, end)
+                names = self._source.metric_names(end - LOOKBACK, end, self._prefix)
             except SourceUnavailable as exc:
                 log.warning("recorded series unknown, reading raw series: %s", exc.reason)
                 self._known, self._until = frozenset(), self._clock() + self._retry

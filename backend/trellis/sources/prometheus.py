@@ -9,6 +9,7 @@ raw JSON never leaves this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ SOURCE = "prometheus"
 _QUERY = "/api/v1/query"
 _QUERY_RANGE = "/api/v1/query_range"
 _NAMES = "/api/v1/label/__name__/values"
+_METRIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 Json = dict[str, Any]
 
@@ -56,13 +58,18 @@ class PrometheusSource:
         data = self._post(_QUERY_RANGE, form, expect="matrix")
         return to_series(data["result"])
 
-    def metric_names(self, start: datetime, end: datetime) -> frozenset[str]:
-        """The metric names that have samples between ``start`` and ``end``.
+    def metric_names(self, start: datetime, end: datetime, prefix: str = "") -> frozenset[str]:
+        """The metric names starting with ``prefix`` that have samples between two moments.
 
         Read from the TSDB's index (``/api/v1/label/__name__/values``), no samples: cheap
-        even for a large Prometheus.
+        even for a large Prometheus. The prefix goes as a ``match[]`` selector, so a
+        Prometheus of a hundred thousand names answers only those asked about.
         """
         params = {"start": _unix(start), "end": _unix(end)}
+        if prefix:
+            if not _METRIC_NAME.fullmatch(prefix):  # then it needs no escaping below
+                raise ValueError(f"{prefix!r} does not begin a metric name")
+            params["match[]"] = f'{{__name__=~"{prefix}.+"}}'
         names = self._send("GET", _NAMES, params=params).get("data")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SourceUnavailable(SOURCE, f"{_NAMES} answered without a list of names")

@@ -22,10 +22,10 @@ class Names:
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
         self.down = False
-        self.asked: list[tuple[datetime, datetime]] = []
+        self.asked: list[tuple[datetime, datetime, str]] = []
 
-    def metric_names(self, start: datetime, end: datetime) -> frozenset[str]:
-        self.asked.append((start, end))
+    def metric_names(self, start: datetime, end: datetime, prefix: str = "") -> frozenset[str]:
+        self.asked.append((start, end, prefix))
         if self.down:
             raise SourceUnavailable("prometheus", "HTTP 503 from /api/v1/label/__name__/values")
         return self.names
@@ -43,7 +43,8 @@ def test_only_the_hub_s_names_are_kept_and_asked_once_per_interval():
     assert series.available() == HUB
     clock[0] = 299.9
     assert series.available() == HUB
-    assert source.asked == [(NOW - LOOKBACK, NOW)]
+    # Only the names the hub's could be among: all of them begin "server:".
+    assert source.asked == [(NOW - LOOKBACK, NOW, "server:")]
     source.names = frozenset({"server:requests:rate5m"})
     clock[0] = 300.1
     assert series.available() == {"server:requests:rate5m"}

@@ -166,6 +166,20 @@ def test_metric_names_come_from_the_index_between_two_moments():
     assert dict(request.url.params) == {"start": "1699999400.000", "end": "1700000000.000"}
 
 
+def test_metric_names_can_be_asked_for_by_prefix_only():
+    seen: list[httpx.Request] = []
+
+    def names(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"status": "success", "data": ["server:requests"]})
+
+    assert source(names).metric_names(END, END, "server:") == {"server:requests"}
+    assert seen[0].url.params["match[]"] == '{__name__=~"server:.+"}'
+    with pytest.raises(ValueError, match="does not begin a metric name"):
+        source(names).metric_names(END, END, 'x"}')  # nothing unescaped reaches the selector
+    assert len(seen) == 1
+
+
 @pytest.mark.parametrize(
     "status, body",
     [
