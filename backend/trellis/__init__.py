@@ -19,7 +19,19 @@ def __getattr__(name: str) -> str:
 
     try:
         found = version("trellis")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        found = "0.0.0"
+    except PackageNotFoundError:  # a source tree on the path, not installed
+        found = _tree_version()
     globals()["__version__"] = found
     return found
+
+
+def _tree_version() -> str:
+    """The version ``pyproject.toml`` beside the package gives (no git tag is needed)."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+        return str(project["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "0.0.0"
