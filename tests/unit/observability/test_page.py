@@ -233,16 +233,23 @@ COUNTS = st.one_of(
 
 @st.composite
 def bucket_rows(draw: st.DrawFn) -> list[Series]:
-    """Rows of two servers over up to 4 times: bounds, counts and gaps at random."""
+    """Rows of two servers over up to 4 times: bounds, counts and gaps at random.
+
+    Half of them are the usual case (every row at every time, numbers only, finite bounds
+    besides ``+Inf``), which the column-wise road takes; the others mostly are not.
+    """
+    usual = draw(st.booleans())
     times = [END.timestamp() - 60 * i for i in range(draw(st.integers(1, 4)))][::-1]
-    bounds = draw(st.lists(st.sampled_from(["-1", "0", "0.1", "0.5", "1", "5"]), unique=True))
+    finite = st.sampled_from(["-1", "0", "0.1", "0.5", "1", "5"])
+    bounds = draw(st.lists(finite, unique=True, min_size=1 if usual else 0))
+    counts = st.floats(min_value=0, max_value=1e6) if usual else COUNTS
     rows = []
     for key in (KEY, ("fraud", "fraud-detector", "us-east-1")):
         for le in [*bounds, "+Inf"]:
-            gaps = draw(st.booleans())
+            gaps = not usual and draw(st.booleans())
             kept = draw(st.lists(st.sampled_from(times), unique=True)) if gaps else times
             labels = dict(zip(("namespace", "inferenceservice", "region"), key, strict=True))
-            points = tuple((t, draw(COUNTS)) for t in sorted(kept))
+            points = tuple((t, draw(counts)) for t in sorted(kept))
             rows.append(Series({**labels, "le": le}, points))
     return rows
 
@@ -361,3 +368,13 @@ def test_percentiles_pooled_beforehand_give_the_page_built_without_them():
     assert with_pooled == without
     p95 = next(s for s in without["model"]["signals"] if s["id"] == "latency_p95")
     assert p95["status"] == "ok" and p95["series"]
+    # And the page does use them, every group's, rather than working them out again.
+    marked = {
+        key: {group: {q: tuple((t, 42.0) for t, _ in points) for q, points in by_q.items()}
+              for group, by_q in groups_.items()}
+        for key, groups_ in pooled.items()
+    }  # fmt: skip
+    used = page(pooled=marked)
+    shown = [s for e in [*used["servers"], used["model"]] for s in e["signals"]]
+    percentiles = [s for s in shown if s["id"].startswith(("latency_p", "ttft_p")) and s["series"]]
+    assert percentiles and all(v == 42.0 for s in percentiles for _, v in s["series"])
