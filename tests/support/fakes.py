@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+from trellis.catalog import CatalogOptions
 from trellis.errors import NotFound, SourceUnavailable
 from trellis.model import (
     ChampionDetails,
@@ -22,6 +24,8 @@ from trellis.model import (
     Series,
     Snapshot,
 )
+from trellis.services.catalog_refresh import CatalogService
+from trellis.sources.snapshot_file import SnapshotFile
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -158,3 +162,16 @@ class FakeLease:
         if self.shared.holder == self.replica:
             self.shared.holder = None
         self.held = False
+
+
+def catalog_service(
+    tmp_path: Path, registry: FakeRegistry, interval: float = 60.0
+) -> CatalogService:
+    """The catalog service over ``registry``, its snapshot kept under ``tmp_path``, at ``T0``."""
+    return CatalogService(
+        registry=registry,
+        store=SnapshotFile(tmp_path / "snapshot.json"),
+        options=CatalogOptions(),
+        interval_seconds=interval,
+        clock=lambda: T0,
+    )

@@ -10,8 +10,10 @@ how fast something was: speed is measured in ``benchmarks/``.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
-__all__ = ["SCALE", "scaled"]
+__all__ = ["SCALE", "eventually", "scaled"]
 
 
 def _scale() -> float:
@@ -31,3 +33,13 @@ SCALE = _scale()
 def scaled(seconds: float) -> float:
     """``seconds`` on an idle machine, stretched by the suite's scale factor."""
     return seconds * SCALE
+
+
+def eventually(condition: Callable[[], object], seconds: float = 10.0) -> bool:
+    """Whether ``condition`` holds within ``seconds`` (scaled), asked every 10 ms."""
+    deadline = time.monotonic() + scaled(seconds)
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

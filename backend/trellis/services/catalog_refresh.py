@@ -215,7 +215,9 @@ class CatalogService:
             if found is None:
                 return self._refresh()
             _succeeded(self._health, self.clock())
-            self._publish_read(with_models(previous, found))
+            patched = with_models(previous, found)
+            if patched.models != previous.models:  # else nothing to publish or keep again
+                self._publish_read(patched)
             self.metrics.refresh_seconds.observe(time.perf_counter() - started)
             return self._document
 

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 
 from support.domain import registered_model
-from support.fakes import T0, FakeRegistry
-from support.timing import scaled
-from trellis.catalog import CatalogOptions
+from support.fakes import FakeRegistry, catalog_service
+from support.timing import eventually
 from trellis.errors import NotReady
 from trellis.model import Snapshot
-from trellis.services.catalog_refresh import CatalogService
 from trellis.sources.snapshot_file import SnapshotFile
 
 FLEET = (registered_model("fraud"), registered_model("churn"))
 
 
-def service(tmp_path: Path, registry: FakeRegistry, interval: float = 60.0) -> CatalogService:
-    return CatalogService(
-        registry=registry,
-        store=SnapshotFile(tmp_path / "snapshot.json"),
-        options=CatalogOptions(),
-        interval_seconds=interval,
-        clock=lambda: T0,
-    )
-
-
-def eventually(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + scaled(seconds)
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+service = catalog_service
 
 
 def test_nothing_is_served_before_the_first_read(tmp_path):

@@ -6,37 +6,20 @@ the drop guard judges it), and it is made instead whenever there is nothing live
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from pathlib import Path
+from functools import partial
 
 from support.domain import registered_model
-from support.fakes import T0, FakeRegistry
-from support.timing import scaled
-from trellis.catalog import CatalogOptions
-from trellis.services.catalog_refresh import NAMED_READS_MAX, CatalogService, with_models
+from support.fakes import FakeRegistry, catalog_service
+from support.timing import eventually
+from trellis.services.catalog_refresh import NAMED_READS_MAX, with_models
 from trellis.sources.snapshot_file import SnapshotFile
 
 FLEET = tuple(registered_model(f"model-{i}", tags={"system": f"s{i % 2}"}) for i in range(5))
 
 
-def service(tmp_path: Path, registry: FakeRegistry, interval: float = 3600.0) -> CatalogService:
-    return CatalogService(
-        registry=registry,
-        store=SnapshotFile(tmp_path / "snapshot.json"),
-        options=CatalogOptions(),
-        interval_seconds=interval,
-        clock=lambda: T0,
-    )
-
-
-def eventually(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + scaled(seconds)
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+#: Full reads due only once an hour: what is read in between is read by name.
+service = partial(catalog_service, interval=3_600.0)
 
 
 def test_a_named_refresh_reads_that_model_alone_and_serves_a_full_reads_bytes(tmp_path):
@@ -56,6 +39,17 @@ def test_a_named_refresh_reads_that_model_alone_and_serves_a_full_reads_bytes(tm
     assert (named.yaml, named.yaml_etag, named.json) == (whole.yaml, whole.yaml_etag, whole.json)
     assert catalog.snapshot().models == registry.models
     assert SnapshotFile(tmp_path / "snapshot.json").load().models == registry.models
+
+
+def test_a_named_refresh_that_changes_nothing_writes_nothing(tmp_path):
+    registry = FakeRegistry(FLEET)
+    catalog = service(tmp_path, registry)
+    served = catalog.refresh()
+    kept = (tmp_path / "snapshot.json").stat()
+    assert catalog.refresh_models({FLEET[1].name}) is served  # the same document
+    assert registry.asked_models == [(FLEET[1].name,)]
+    again = (tmp_path / "snapshot.json").stat()  # written anew, it would be a new file
+    assert (again.st_ino, again.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)
 
 
 def test_a_named_refresh_never_removes_a_model_only_a_full_read_does(tmp_path):
