@@ -27,6 +27,7 @@ def test_mkdocs_builds_strictly(tmp_path):
     # The architecture diagram reaches the page as a Mermaid block, not as a code listing.
     architecture = (tmp_path / "site" / "architecture" / "index.html").read_text()
     assert '<pre class="mermaid"><code>flowchart TD' in architecture
+    assert "fonts.googleapis.com" not in architecture  # readable without internet access
 
 
 def _variables(model: type[BaseModel], prefix: str = "TRELLIS_") -> set[str]:
