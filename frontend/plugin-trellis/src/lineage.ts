@@ -35,9 +35,12 @@ export const ANNOTATION = {
 export const MODEL_SERVER = 'model-server';
 
 /** A ref in its full `kind:namespace/name` form, lower-cased as the catalog compares them. */
-export function normalRef(ref: string): string | undefined {
+export function normalRef(
+  ref: string,
+  context?: { defaultKind?: string; defaultNamespace?: string },
+): string | undefined {
   try {
-    return stringifyEntityRef(parseEntityRef(ref.trim())).toLocaleLowerCase('en-US');
+    return stringifyEntityRef(parseEntityRef(ref.trim(), context)).toLocaleLowerCase('en-US');
   } catch {
     return undefined;
   }
@@ -64,7 +67,8 @@ function unique(refs: Array<string | undefined>): string[] {
  * and the Resources that depend on it (an adapter's `dependsOn` its base model).
  */
 export function variantCandidates(model: Entity): { listed: string[]; related: string[] } {
-  const listed = unique((annotation(model, ANNOTATION.adapters) ?? '').split(',').map(normalRef));
+  const adapters = (annotation(model, ANNOTATION.adapters) ?? '').split(',');
+  const listed = unique(adapters.map(ref => normalRef(ref)));
   const related = unique(relationTargets(model, RELATION_DEPENDENCY_OF, 'resource'));
   return { listed, related };
 }
@@ -142,14 +146,20 @@ export function serverRow(entity: Entity, models: ReadonlySet<string>): ServerRo
     serves: relationTargets(entity, RELATION_DEPENDS_ON).filter(ref => models.has(ref)),
     apis: unique([
       ...relationTargets(entity, RELATION_PROVIDES_API),
-      ...declaredApis.map(ref => normalRef(ref.includes(':') ? ref : `api:${ref}`)),
+      // As Backstage reads spec.providesApis: an API, in the server's own namespace.
+      ...declaredApis.map(ref =>
+        normalRef(ref, { defaultKind: 'api', defaultNamespace: entity.metadata.namespace }),
+      ),
     ]),
   };
 }
 
-/** Rows sorted by region, then title: the card reads from hub to edge alphabetically. */
+/** Rows sorted by region, then title, rows without a region last. */
 export function byRegion<T extends { region: string | undefined; title: string }>(rows: T[]): T[] {
   return [...rows].sort(
-    (a, b) => (a.region ?? '~').localeCompare(b.region ?? '~') || a.title.localeCompare(b.title),
+    (a, b) =>
+      Number(a.region === undefined) - Number(b.region === undefined) ||
+      (a.region ?? '').localeCompare(b.region ?? '') ||
+      a.title.localeCompare(b.title),
   );
 }

@@ -3,10 +3,9 @@ import { Link, MarkdownContent } from '@backstage/core-components';
 import type { TrellisApi } from '../api';
 import { behindText, requestTitle, safeHref } from '../currency';
 import type { BlueprintCurrency } from '../types';
+import { cell, muted } from './styles';
 import { type EntityRef, TrellisEntityCard } from './TrellisEntityCard';
 
-const cell: React.CSSProperties = { padding: '4px 12px 4px 0', verticalAlign: 'top', textAlign: 'left' };
-const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
 
 function UpdateRequest(props: { currency: BlueprintCurrency }) {
   const { updateRequest, updateRequestReason } = props.currency;

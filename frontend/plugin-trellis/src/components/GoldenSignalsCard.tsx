@@ -9,6 +9,7 @@ import {
 import type { ObservabilityPage, Signal } from '../types';
 import { ObservabilityCard } from './ObservabilityCard';
 import { Sparkline } from './Sparkline';
+import { muted } from './styles';
 
 const COLUMNS: Record<(typeof GOLDEN_SIGNALS)[number], string> = {
   request_rate: 'Request rate',
@@ -17,7 +18,6 @@ const COLUMNS: Record<(typeof GOLDEN_SIGNALS)[number], string> = {
 };
 
 const cell: React.CSSProperties = { padding: '6px 12px 6px 0', verticalAlign: 'top' };
-const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
 
 function SignalCell(props: {
   signals: Signal[];

@@ -3,9 +3,9 @@ import { formatMetric, trainingProblem } from '../format';
 import type { ObservabilityPage } from '../types';
 import { ObservabilityCard } from './ObservabilityCard';
 import { Sparkline } from './Sparkline';
+import { muted } from './styles';
 
 const cell: React.CSSProperties = { padding: '4px 12px 4px 0', verticalAlign: 'top' };
-const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
 
 /** Each aliased version's run: its metrics' last values and curves, or why there are none. */
 export function TrainingHistoryView(props: { page: ObservabilityPage }) {

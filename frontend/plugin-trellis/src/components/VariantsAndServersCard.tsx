@@ -1,7 +1,6 @@
 import React from 'react';
 import useAsync from 'react-use/esm/useAsync';
 import { useApi } from '@backstage/core-plugin-api';
-import { InfoCard, Progress } from '@backstage/core-components';
 import { type Entity, RELATION_DEPENDS_ON } from '@backstage/catalog-model';
 import {
   EntityRefLink,
@@ -22,9 +21,9 @@ import {
   variantCandidates,
   variantRow,
 } from '../lineage';
+import { cell, muted } from './styles';
+import { LoadedCard } from './TrellisEntityCard';
 
-const cell: React.CSSProperties = { padding: '4px 12px 4px 0', verticalAlign: 'top', textAlign: 'left' };
-const muted: React.CSSProperties = { opacity: 0.7, fontSize: '0.85em' };
 
 /** What the card found in the catalog for one model. */
 export interface Lineage {
@@ -221,22 +220,18 @@ export function VariantsAndServersView(props: { model: Entity; lineage: Lineage 
 export function VariantsAndServersCard() {
   const { entity } = useEntity();
   const catalog = useApi(catalogApiRef);
-  const { value, loading, error } = useAsync(
+  const state = useAsync(
     () =>
       loadLineage(entity, async entityRefs => (await catalog.getEntitiesByRefs({ entityRefs })).items),
     [catalog, entity],
   );
-  let body: React.ReactNode;
-  if (loading) {
-    body = <Progress />;
-  } else if (error) {
-    body = (
-      <p role="alert" data-testid="trellis-variants-error">
-        The catalog could not be read: {error.message}
-      </p>
-    );
-  } else if (value) {
-    body = <VariantsAndServersView model={entity} lineage={value} />;
-  }
-  return <InfoCard title="Regional variants and servers">{body}</InfoCard>;
+  return (
+    <LoadedCard
+      title="Regional variants and servers"
+      state={state}
+      failure="The catalog could not be read"
+      errorTestId="trellis-variants-error"
+      view={lineage => <VariantsAndServersView model={entity} lineage={lineage} />}
+    />
+  );
 }
