@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import stat
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -153,6 +154,9 @@ class Scorecard:
     source: str
 
 
+#: A scorecard is a few kilobytes; a file far larger is a mistake, not a definition.
+MAX_DEFINITION_BYTES = 1_048_576
+
 #: One definition file as read: its path, and its bytes or why it could not be read.
 DefinitionFile = tuple[str, bytes | str]
 
@@ -166,7 +170,13 @@ def read_definitions(directory: Path) -> tuple[DefinitionFile, ...]:
     files: list[DefinitionFile] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            files.append((str(path), path.read_bytes()))
+            found = path.stat()
+            if not stat.S_ISREG(found.st_mode):  # a pipe would block the reader for good
+                files.append((str(path), "cannot be read: not a regular file"))
+            elif found.st_size > MAX_DEFINITION_BYTES:
+                files.append((str(path), f"larger than {MAX_DEFINITION_BYTES} bytes"))
+            else:
+                files.append((str(path), path.read_bytes()))
         except OSError as exc:
             files.append((str(path), f"cannot be read: {exc.strerror}"))
     return tuple(files)

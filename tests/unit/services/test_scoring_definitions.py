@@ -1,12 +1,14 @@
 """The definitions a scorer reads each run: parsed again only when their files changed."""
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from trellis.scorecards import DefinitionError
+from trellis.scorecards.definitions import MAX_DEFINITION_BYTES
 from trellis.services.scoring.definitions import Definitions
 
 SHIPPED = Path(__file__).resolve().parents[3] / "scorecards"
@@ -68,3 +70,13 @@ def test_a_file_that_cannot_be_read_is_a_problem_until_it_can(directory: Path):
     assert "unreadable.yaml" in (definitions.error or "")
     unreadable.rmdir()
     assert definitions.reload() == first and definitions.error is None
+
+
+def test_a_pipe_or_a_huge_file_is_a_problem_not_a_reader_stuck_or_swamped(directory: Path):
+    definitions = Definitions(directory)
+    first = definitions.reload()
+    os.mkfifo(directory / "pipe.yaml")  # opening it to read would wait for a writer
+    (directory / "huge.yaml").write_bytes(b"#" * (MAX_DEFINITION_BYTES + 1))
+    assert definitions.reload() is first
+    assert "pipe.yaml: $: cannot be read: not a regular file" in (definitions.error or "")
+    assert f"huge.yaml: $: larger than {MAX_DEFINITION_BYTES} bytes" in (definitions.error or "")
