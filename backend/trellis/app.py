@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, registry: RegistrySource | None = None) ->
     # Training history is read through the catalog's registry: one client for both.
     observer = build_observer(settings, registry=service.registry, metrics=metrics)
     scaffolder, scaffolder_error = _scaffolder(settings, metrics)
-    scorer = build_scorer(settings, service, scaffolder)
+    scorer = build_scorer(settings, service, scaffolder, recorded=observer.recorded)
     metrics.scorer_leader.set_function(lambda: 1 if scorer.leading else 0)
 
     @asynccontextmanager

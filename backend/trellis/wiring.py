@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from trellis.ports import Lease, RegistrySource
     from trellis.services.catalog_refresh import CatalogService
     from trellis.services.observability import Observer
+    from trellis.services.recording_rules import RecordedSeries
     from trellis.services.scaffolding import Scaffolder
     from trellis.services.scoring.options import ScoringOptions
     from trellis.services.scoring.pipeline import CatalogView
@@ -401,10 +402,17 @@ def scorer_lease(database_url: str) -> Lease | None:
     return AdvisoryLease(database_url)
 
 
-def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolder | None) -> Scorer:
+def build_scorer(
+    settings: Settings,
+    catalog: CatalogView,
+    scaffolder: Scaffolder | None,
+    recorded: RecordedSeries | None = None,
+) -> Scorer:
     """Scorecards over the catalog's models and servers, kept in the fact store.
 
     With a PostgreSQL fact store, replicas elect which of them scores (``scorer_lease``).
+    ``recorded``: the recorded series already asked about for pages, shared rather than
+    asked about twice; built here when there is none.
     """
     from trellis.services.recording_rules import RecordedSeries
     from trellis.services.scoring.scorer import Scorer
@@ -415,6 +423,8 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
     prometheus = build_prometheus(
         settings, timeout_seconds=settings.scorecards.query_timeout_seconds
     )
+    if prometheus is not None and recorded is None:
+        recorded = RecordedSeries(prometheus)
     return Scorer(
         catalog=catalog,
         store=FactStore(database_url, history_days=settings.scorecards.history_days),
@@ -423,5 +433,5 @@ def build_scorer(settings: Settings, catalog: CatalogView, scaffolder: Scaffolde
         options=options,
         prometheus=prometheus,
         scaffolder=scaffolder,
-        recorded=frozenset if prometheus is None else RecordedSeries(prometheus).available,
+        recorded=frozenset if recorded is None else recorded.available,
     )

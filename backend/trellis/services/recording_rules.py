@@ -5,8 +5,8 @@ has its recorded series (``observability.queries.hub_recorded_names``), and from
 series otherwise. Finding out is one request for the metric names of the last minutes (the
 TSDB's index, no samples), kept for ``ttl_seconds``: in the steady state a page costs no
 extra request. A failed request means "none": the raw queries are always right, only slower,
-and the question is asked again after ``retry_seconds``. The scorer asks the same object
-before it plans its fleet queries.
+and the question is asked again after ``retry_seconds``. A served Trellis has one: its
+pages and its scorer (before it plans its fleet queries) ask the same object.
 """
 
 from __future__ import annotations
