@@ -156,10 +156,9 @@ def _percentile(q: float, servers: _Servers, window: str, recorded: frozenset[st
         parts.append(f"(max by ({BY_SERVER}) ({name}))")
     else:
         for runtime in sorted(HISTOGRAMS):
-            rows = latency_histogram(runtime, window, recorded)
-            part = "" if rows is None else f"(histogram_quantile({q!r}, {rows(servers, window)}))"
-            if part and part not in parts:
-                parts.append(part)
+            rows = latency_histogram(runtime, window, recorded) or HISTOGRAMS[runtime]
+            parts.append(f"(histogram_quantile({q!r}, {rows(servers, window)}))")
+        parts = list(dict.fromkeys(parts))  # runtimes reading the same recorded rows: once
     parts += [
         f"({quantiles([q], BY_SERVER)(servers, window)})"
         for _, quantiles in sorted(SUMMARIES.items())

@@ -20,7 +20,7 @@ from trellis.catalog.repositories import repository_entity
 from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
 from trellis.model import ModelTags, Sample, Snapshot
-from trellis.observability.fleet import fleet_rows, plan_fleet_queries
+from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
 from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow, RunRow
 from trellis.scorecards.assembly import (
     Reads,
@@ -58,10 +58,10 @@ __all__ = [
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
-#: The fleet queries (8) and the two source reads at once: with only 8 threads the champion
-#: details and the blueprint survey waited for a Prometheus query to end before starting,
-#: and with them the facts and every model's checks that could run during the wait.
-_WORKERS = 10
+#: The fleet queries and the two source reads at once: with a thread per query only, the
+#: champion details and the blueprint survey waited for a Prometheus query to end before
+#: starting, and with them the facts and every model's checks that could run during the wait.
+_WORKERS = len(FLEET_FACTS) + 2
 _PROMETHEUS_NOT_SET = "TRELLIS_PROMETHEUS__URL is not set"
 _NO_BLUEPRINTS = "no blueprint source is configured"
 _VERSIONS = {retriever.id: retriever.version for retriever in RETRIEVERS}
