@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from trellis import annotations as ann
-from trellis.blueprints.changelog import Release, base_version, parse_version
-from trellis.blueprints.usage import newer_releases, versions_behind
+from trellis.blueprints.changelog import Release, base_version
+from trellis.blueprints.usage import newer_releases, newest_release, versions_behind
 from trellis.model import BlueprintInstance
 
 __all__ = [
@@ -110,8 +110,7 @@ def currency_answer(
     still given.
     """
     known = list(versions or ())
-    parsed = [(v, release) for release in known if (v := parse_version(release)) is not None]
-    newest = max(parsed)[1] if parsed else None
+    newest = newest_release(known)
     behind = versions_behind(instance.version, known) if known else None
     note = None
     if known and behind is None:

@@ -19,6 +19,7 @@ __all__ = [
     "blueprint_fact",
     "minor_versions_behind",
     "newer_releases",
+    "newest_release",
     "usage_by_version",
     "versions_behind",
 ]
@@ -66,7 +67,8 @@ def _parsed(version: str) -> Version | None:
     return parse_version(base_version(version))
 
 
-def _newest(versions: Sequence[str]) -> str | None:
+def newest_release(versions: Sequence[str]) -> str | None:
+    """The newest of ``versions`` that parses as a release; None when none does."""
     parsed = [(v, release) for release in versions if (v := parse_version(release)) is not None]
     return max(parsed)[1] if parsed else None
 
@@ -76,7 +78,7 @@ def blueprint_fact(instance: BlueprintInstance, versions: Sequence[str]) -> dict
     return {
         "blueprint": instance.blueprint,
         "version": instance.version,
-        "latestVersion": _newest(versions),
+        "latestVersion": newest_release(versions),
         "versionsBehind": versions_behind(instance.version, versions),
         "minorVersionsBehind": minor_versions_behind(instance.version, versions),
     }

@@ -31,6 +31,7 @@ from trellis.entity_refs import parse_ref, stringify_ref
 from trellis.errors import NotFound, SourceUnavailable, TimedOut, TrellisError
 from trellis.model import Blueprint, BlueprintInstance
 from trellis.ports import GeneratedRepositories, Rendering, RenderPool, TemplateSource
+from trellis.redact import scrub_text
 from trellis.services.updates import known_instances
 from trellis.yaml_text import dump
 
@@ -164,7 +165,8 @@ class Scaffolder:
             try:
                 releases = self._releases(instance.blueprint, instance.version, newest)
             except TrellisError as exc:
-                problem = f"the changelog of {instance.blueprint} could not be read: {exc}"
+                why = scrub_text(str(exc))  # it may name the source's URL
+                problem = f"the changelog of {instance.blueprint} could not be read: {why}"
                 releases = ()
             answer = currency_answer(instance, versions, releases, problem)
         return answer
