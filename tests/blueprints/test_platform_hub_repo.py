@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from support.doc_snippets import snippet
+from support.doc_snippets import holds, snippet
 
 Variant = tuple[str, dict[str, Any], Path]
 
@@ -109,12 +109,3 @@ def test_backstage_reads_trellis_the_way_the_answers_say(hub_variant: Variant) -
         assert {k: config[k] for k in documented} == documented
         assert "catalog" not in config["trellis"]
         assert "TRELLIS_CATALOG_TOKEN" in operations
-
-
-def holds(config: Any, documented: Any) -> bool:
-    """Whether ``config`` has every key and value of ``documented`` (a docs snippet)."""
-    if isinstance(documented, dict):
-        return isinstance(config, dict) and all(
-            key in config and holds(config[key], value) for key, value in documented.items()
-        )
-    return bool(config == documented)

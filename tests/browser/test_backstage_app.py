@@ -39,7 +39,7 @@ import yaml
 
 from support.backstage import BackstageBackend, dry_run_files, node_executable, task_log
 from support.blueprints import VARIANTS, render
-from support.doc_snippets import snippet
+from support.doc_snippets import holds, snippet
 from support.gitrepos import blueprint_source, generated_repo, release
 from support.kube_replay import KubeReplay
 from support.markers import starting
@@ -376,15 +376,6 @@ def techdocs_config(storage: Path) -> dict[str, Any]:
     config = snippet("techdocs", "unused")
     config["techdocs"]["publisher"]["local"]["publishDirectory"] = str(storage)
     return config
-
-
-def holds(config: Any, documented: Any) -> bool:
-    """Whether ``config`` has every key and value of ``documented``."""
-    if isinstance(documented, dict):
-        return isinstance(config, dict) and all(
-            key in config and holds(config[key], value) for key, value in documented.items()
-        )
-    return bool(config == documented)
 
 
 def drive(

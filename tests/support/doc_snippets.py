@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["snippet"]
+__all__ = ["holds", "snippet"]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backstage.md"
 
@@ -26,3 +27,19 @@ def snippet(name: str, address: str, backstage: str | None = None) -> dict[str, 
         body = body.replace("https://backstage.example.com", backstage)
     config: dict[str, Any] = yaml.safe_load(body)
     return config
+
+
+def holds(config: Any, documented: Any, *, lists_may_grow: bool = False) -> bool:
+    """Whether ``config`` has every key and value of ``documented`` (a docs snippet).
+
+    Lists must be equal, or with ``lists_may_grow`` hold every documented entry (a merged
+    configuration adds its own).
+    """
+    if isinstance(documented, Mapping):
+        return isinstance(config, Mapping) and all(
+            key in config and holds(config[key], value, lists_may_grow=lists_may_grow)
+            for key, value in documented.items()
+        )
+    if lists_may_grow and isinstance(documented, list):
+        return isinstance(config, list) and all(item in config for item in documented)
+    return bool(config == documented)
