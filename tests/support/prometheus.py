@@ -27,6 +27,7 @@ from support.markers import starting
 from support.services import Process, free_port, start_process, wait_http
 from support.timing import scaled
 from support.tools import tool
+from trellis.observability.window import parse_duration
 
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
 SCRAPE = 30.0  # seconds between samples, as the PodMonitor's interval
@@ -483,7 +484,7 @@ class PrometheusServer:
 
         groups = yaml.safe_load(rules.read_text())["groups"]
         pending = [
-            (parse_seconds(group.get("interval", "60s")), rule)
+            (parse_duration(group.get("interval", "60s"), what="rule interval"), rule)
             for group in groups
             for rule in group["rules"]
             if "record" in rule
@@ -555,13 +556,6 @@ class PrometheusServer:
             for line in text.splitlines()
             if line.startswith((prefix, errors))
         )
-
-
-def parse_seconds(text: str) -> float:
-    """A Prometheus duration of one unit (``30s``, ``1m``, ``1h``) in seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    unit = "ms" if text.endswith("ms") else text[-1]
-    return float(text[: -len(unit)]) * units[unit]
 
 
 HUB_RULES = (
