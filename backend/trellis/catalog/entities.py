@@ -42,6 +42,7 @@ __all__ = [
     "Target",
     "build_catalog",
     "model_resource",
+    "system_tag",
 ]
 
 AI_MODEL = "ai-model"
@@ -110,11 +111,7 @@ def build_catalog(
     transform = transform or model_resource
     naming = Naming(
         models=entity_names(m.name for m in snapshot.models),
-        systems=entity_names(
-            clean(m.tags[ModelTags.SYSTEM].strip())
-            for m in snapshot.models
-            if m.tags.get(ModelTags.SYSTEM, "").strip()
-        ),
+        systems=entity_names(tag for m in snapshot.models if (tag := system_tag(m))),
     )
     problems: list[Problem] = []
     resources = [transform(model, naming, options, problems) for model in snapshot.models]
@@ -270,10 +267,16 @@ def model_resource(
         "owner": _owner(model, ref, options, problems),
         "lifecycle": PRODUCTION if champion is not None else EXPERIMENTAL,
     }
-    system = tags.get(ModelTags.SYSTEM, "").strip()
+    system = system_tag(model)
     if system:
-        spec["system"] = stringify_ref("system", options.namespace, naming.systems[clean(system)])
+        spec["system"] = stringify_ref("system", options.namespace, naming.systems[system])
     return {"apiVersion": ann.API_VERSION, "kind": "Resource", "metadata": metadata, "spec": spec}
+
+
+def system_tag(model: RegisteredModel) -> str:
+    """The model's system tag as ``Naming.systems`` keys it, or "" without one."""
+    raw = model.tags.get(ModelTags.SYSTEM, "").strip()
+    return clean(raw) if raw else ""
 
 
 def _annotations(model: RegisteredModel, champion: int | None, repo: str | None) -> dict[str, str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trellis.catalog.common import Entity, Problem, clean
+from trellis.catalog.common import Entity, Problem
 from trellis.catalog.document import RenderCache
 from trellis.catalog.entities import (
     Catalog,
@@ -36,6 +36,7 @@ from trellis.catalog.entities import (
     _systems,
     _valid,
     model_resource,
+    system_tag,
 )
 from trellis.catalog.lineage import link_lineage
 from trellis.catalog.names import entity_names
@@ -113,7 +114,7 @@ class CatalogBuilder:
         """The names of the whole set, and each model's unit: kept when its inputs are equal."""
         kept = [self._kept(model) for model in models]
         tags = [
-            unit.system_tag if unit is not None else _system_tag(model)
+            unit.system_tag if unit is not None else system_tag(model)
             for model, unit in zip(models, kept, strict=True)
         ]
         naming = Naming(
@@ -146,7 +147,7 @@ class CatalogBuilder:
         resource = model_resource(model, naming, self.options, problems)
         invalid: list[Problem] = []
         _valid(resource, invalid)
-        tag = _system_tag(model)
+        tag = system_tag(model)
         return _Unit(
             model=model,
             name=naming.models[model.name],
@@ -284,12 +285,6 @@ class _Finder:
         if self._find is None:
             self._find = model_finder(self._models, self._names)
         return self._find(name)
-
-
-def _system_tag(model: RegisteredModel) -> str:
-    """The model's system tag as ``Naming.systems`` keys it, or "" without one."""
-    raw = model.tags.get(ModelTags.SYSTEM, "").strip()
-    return clean(raw) if raw else ""
 
 
 def _copy(resource: Entity) -> Entity:
