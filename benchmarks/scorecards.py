@@ -61,9 +61,10 @@ import httpx  # noqa: E402
 from harness import bare_app_script, log, median, percentile, timed  # noqa: E402
 from seed import cached_registry, fleet_specs  # noqa: E402
 
+import trellis.services.scoring.last_run as last_run_module  # noqa: E402
 import trellis.services.scoring.pipeline as pipeline_module  # noqa: E402
 from support.observability import deployment  # noqa: E402
-from support.prometheus import Fleet, PrometheusServer, Server, binaries  # noqa: E402
+from support.prometheus import SCRAPE, Fleet, PrometheusServer, Server, binaries  # noqa: E402
 from support.services import (  # noqa: E402
     Process,
     TrellisServer,
@@ -387,16 +388,24 @@ def batched_queries(
 
 
 class StepClock:
-    """The scorer's clock: a moment near the end of the history, one second later per call.
+    """The scorer's clock: one scrape later at each run, and a second later per call in one.
 
-    Each run gets a new timestamp (as runs minutes apart would), so results are written again
-    and the champions' ages change; Prometheus is asked where the history has data.
+    Each run sees one more scrape of every server, so its serving facts change (as runs
+    minutes apart would see) and its results are written again; the last ends at ``end``,
+    where the history still has data.
     """
 
-    def __init__(self, start: datetime) -> None:
-        """Begin at ``start``."""
-        self._now = start
+    def __init__(self, end: datetime, runs: int) -> None:
+        """``runs`` runs, the last of them at ``end``."""
+        self._run = end - timedelta(seconds=SCRAPE * runs)
+        self._now = self._run
         self._lock = threading.Lock()
+
+    def next_run(self) -> None:
+        """Move to the next run's moment."""
+        with self._lock:
+            self._run += timedelta(seconds=SCRAPE)
+            self._now = self._run
 
     def __call__(self) -> datetime:
         """One second after the last answer."""
@@ -436,6 +445,19 @@ class Spans:
             self.calls.clear()
         return taken
 
+    def count_gc(self) -> None:
+        """Add the garbage collector's pauses to ``gc`` (they happen inside the other spans)."""
+        started: list[float] = []
+
+        def on_gc(phase: str, info: Mapping[str, int]) -> None:
+            if phase == "start":
+                started.append(time.perf_counter())
+            elif started:
+                with self._lock:
+                    self.seconds["gc"] += time.perf_counter() - started.pop()
+
+        gc.callbacks.append(on_gc)
+
 
 class Capture:
     """The entities and facts ``run_checks`` is given while ``on``, to time them again."""
@@ -448,10 +470,10 @@ class Capture:
     def wrap(self, run_checks: Callable[..., Any]) -> Callable[..., Any]:
         """``run_checks``, keeping its entity and facts while ``on``."""
 
-        def captured(checks: Any, entity: Any, facts: Any) -> Any:
+        def captured(checks: Any, entity: Any, facts: Any, **options: Any) -> Any:
             if self.on:
                 self.calls.append((entity, facts))
-            return run_checks(checks, entity, facts)
+            return run_checks(checks, entity, facts, **options)
 
         return captured
 
@@ -495,8 +517,8 @@ def instrument(scorer: Scorer, spans: Spans, capture: Capture) -> None:
     if pipeline.scaffolder is not None:
         pipeline.scaffolder.survey = spans.wrap("blueprint_survey", pipeline.scaffolder.survey)  # type: ignore[method-assign]
     pipeline_module.assemble = spans.wrap("facts", pipeline_module.assemble)
-    pipeline_module.run_checks = spans.wrap("checks", capture.wrap(pipeline_module.run_checks))
-    pipeline_module.fleet_rollup = spans.wrap("rollup", pipeline_module.fleet_rollup)
+    last_run_module.run_checks = spans.wrap("checks", capture.wrap(last_run_module.run_checks))
+    pipeline_module.tally_levels = spans.wrap("rollup", pipeline_module.tally_levels)
 
 
 def breakdown(total: float, spans: Mapping[str, float]) -> dict[str, float]:
@@ -504,6 +526,7 @@ def breakdown(total: float, spans: Mapping[str, float]) -> dict[str, float]:
 
     ``read_sources`` is the wall time of the parallel reads; ``prometheus``,
     ``champion_details`` and ``blueprint_survey`` run inside it, side by side.
+    ``gc_pauses`` are the garbage collector's, wherever they fell.
     """
     sequential = ("definitions", "read_sources", "facts", "checks", "store_write")
     parts = {name: spans.get(name, 0.0) for name in sequential}
@@ -513,6 +536,7 @@ def breakdown(total: float, spans: Mapping[str, float]) -> dict[str, float]:
         f"read_sources.{name}": spans.get(name, 0.0)
         for name in ("prometheus", "champion_details", "blueprint_survey")
     }
+    inside["gc_pauses"] = spans.get("gc", 0.0)
     return {k: r3(v) for k, v in {**parts, "rest": rest, **inside}.items()}
 
 
@@ -591,21 +615,25 @@ def measure_scoring(
 
     requests: Counter[str] = Counter()
     registry = counted_registry(mlflow, requests)
-    scorer, document_s = build_bench_scorer(settings, registry, snapshot, StepClock(at))
+    clock = StepClock(at, repeat + 2)  # the cold run, the warm runs and a profiled one
+    scorer, document_s = build_bench_scorer(settings, registry, snapshot, clock)
     log(
         f"catalog document with {len(deployments)} servers built in {document_s:.1f} s; "
         "cold scorer run"
     )
     spans = Spans()
+    spans.count_gc()
     capture = Capture()
     instrument(scorer, spans, capture)
     try:
+        clock.next_run()
         cold_s, cold = timed(scorer.run_once)
         cold_parts = breakdown(cold_s, spans.take())
         cold_requests = dict(requests)
         requests.clear()
         log(f"cold run: {cold_s:.1f} s, {cold.entities} entities, {dict(cold.outcomes)}")
         read_runs, prom_runs, warm_runs, parts = [], [], [], []
+        warm_written: list[int] = []
         per_query: list[dict[str, float]] = []
         for run in range(1, repeat + 1):
             capture.on = run == repeat
@@ -614,7 +642,10 @@ def measure_scoring(
                 lambda: batched_queries(prom, queries, at.timestamp(), timeout)
             )
             per_query.append(each)
+            clock.next_run()
+            spans.take()  # the collector's pauses in the reads above are not the run's
             warm_s, warm = timed(scorer.run_once)
+            warm_written.append(warm.facts_written)
             read_runs.append(read_s)
             prom_runs.append(prom_s)
             warm_runs.append(warm_s)
@@ -632,6 +663,7 @@ def measure_scoring(
             {q.fact: to_samples(_ask(prom, q.promql, at.timestamp())) for q in queries}
         )
         if profile:
+            clock.next_run()
             profile_run(scorer, profile)
     finally:
         scorer.stop()
@@ -660,6 +692,7 @@ def measure_scoring(
         "registry_requests_cold_run": cold_requests,
         "evaluate_s": r3(warm_s),
         "evaluate_runs": [r3(s) for s in warm_runs],
+        "evaluate_runs_facts_written": warm_written,
         "evaluate_breakdown_s": {k: r3(median([p[k] for p in parts])) for k in parts[0]},
         "evaluate_warm_report": summary(warm),
         "registry_requests_per_warm_run": warm_requests,

@@ -245,12 +245,22 @@ class ScorecardStore(Protocol):
         ...
 
     def write(
-        self, facts: Iterable[FactRow], results: Iterable[ResultRow], *, at: datetime
+        self,
+        facts: Iterable[FactRow],
+        results: Iterable[ResultRow],
+        *,
+        at: datetime,
+        unchanged: Iterable[tuple[str, str]] = (),
     ) -> WriteStats:
         """Store one scoring run's facts (changes only) and results, in one transaction.
 
-        Each is iterated once, so rows may be made as they are written.
+        Each is iterated once, so rows may be made as they are written. ``unchanged`` names
+        (entity, retriever) pairs read again at ``at`` with the values last written for them.
         """
+        ...
+
+    def distrust(self) -> None:
+        """Forget what this process believes is stored: another writer may have written."""
         ...
 
     def forget(self, entities_kept: Collection[str]) -> int:

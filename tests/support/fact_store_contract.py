@@ -336,6 +336,40 @@ class FactStoreContract:
         rows = store.facts_range(FRAUD, ["mlflow-registry"], T0, T0 + 60 * MINUTE)
         assert [row.facts["owner"] for row in rows["mlflow-registry"]] == ["a", "b", "a"]
 
+    def test_facts_said_unchanged_move_their_latest_reading_and_add_no_history(self, store):
+        facts = [fact(FRAUD, r) for r in RETRIEVERS]
+        store.write(facts, [], at=T0)
+        keys = [(FRAUD, r) for r in RETRIEVERS]
+        stats = store.write([], [], at=T0 + MINUTE, unchanged=keys)
+        assert stats == WriteStats(facts_written=0, facts_unchanged=3, results_written=0)
+        latest = store.latest_facts(FRAUD, RETRIEVERS)
+        assert latest == {r: fact(FRAUD, r, T0 + MINUTE) for r in RETRIEVERS}
+        assert store.facts_range(FRAUD, RETRIEVERS, T0, T0 + MINUTE) == {
+            r: [fact(FRAUD, r)] for r in RETRIEVERS
+        }
+        store.write([], [], at=T0, unchanged=keys)  # an older reading moves nothing back
+        assert store.latest_facts(FRAUD, RETRIEVERS) == latest
+
+    def test_facts_said_unchanged_that_were_never_stored_refuse_the_whole_write(self, store):
+        with pytest.raises(ValueError, match="were said to be unchanged, but this store"):
+            store.write([fact()], [result()], at=T0, unchanged=[(CHURN, "mlflow-registry")])
+        assert store.latest_facts(FRAUD, RETRIEVERS) == {}
+        assert store.latest_results() == {}
+        assert store.write([fact()], [result()], at=T0) == WriteStats(1, 0, 1)
+
+    def test_a_store_that_distrusts_itself_writes_its_results_again(self, store, reopen):
+        """Another writer replaced a result this store wrote; only distrust brings it back."""
+        other = reopen()
+        store.write([fact()], [result()], at=T0)
+        other.write([], [result(at=T0 + MINUTE, outcome="failed")], at=T0 + MINUTE)
+        assert store.write([], [result(at=T0 + 2 * MINUTE)], at=T0).results_written == 0
+        store.distrust()
+        assert store.write([], [result(at=T0 + 3 * MINUTE)], at=T0).results_written == 1
+        assert store.latest_results([FRAUD]) == {FRAUD: [result(at=T0 + 3 * MINUTE)]}
+        # What it believes of the facts was read again, not lost: unchanged is still known.
+        again = store.write([], [], at=T0 + 4 * MINUTE, unchanged=[(FRAUD, "mlflow-registry")])
+        assert again.facts_unchanged == 1
+
     def test_the_latest_run_is_the_same_for_every_replica(self, store, reopen):
         other = reopen(history_days=1)
         assert store.last_run() is None

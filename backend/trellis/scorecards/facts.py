@@ -95,7 +95,7 @@ _SERVER = {"kind": "Component", "spec.type": "model-server"}
 
 REGISTRY = FactRetriever(
     id="mlflow-registry",
-    version="1.0.0",
+    version="1.1.0",
     title="MLflow registry",
     description="Ownership, documentation, champion and governance tags of each model.",
     entity_filter=(_MODEL,),
@@ -106,7 +106,10 @@ REGISTRY = FactRetriever(
         hasModelCard=("boolean", "The `model_card` tag links to a model card."),
         hasChampion=("boolean", "A version carries the `champion` alias."),
         championVersion=("integer", "The version the `champion` alias points at."),
-        championAgeDays=("float", "Days since the champion version was registered."),
+        championAgeDays=(
+            "integer",
+            "Days since the champion version was registered, a started day counting as one.",
+        ),
         hasSignature=("boolean", "The champion's logged model has an input/output signature."),
         hasDatasetLineage=("boolean", "The champion's run logged the dataset it trained on."),
         datasets=("set", "Datasets the champion's run logged as inputs."),
@@ -239,9 +242,10 @@ def registry_facts(
         facts.update(dict.fromkeys(_CHAMPION_FACTS, missing))
         return facts
     facts["championVersion"] = version.version
-    facts["championAgeDays"] = max(0.0, (now - version.created_at).total_seconds()) / (
-        _SECONDS_PER_DAY
-    )
+    # Started days: ``<= 90`` holds exactly while the champion is at most 90 days old, and
+    # the fact changes once a day, not at every run (each change is a row of history).
+    age = max(0.0, (now - version.created_at).total_seconds())
+    facts["championAgeDays"] = math.ceil(age / _SECONDS_PER_DAY)
     facts.update(_details(details, model.name, version.version))
     return facts
 

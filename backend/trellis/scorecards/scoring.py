@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -32,9 +32,11 @@ __all__ = [
     "applicable",
     "check_facts",
     "compile_checks",
+    "entity_levels",
     "fleet_rollup",
     "json_value",
     "run_checks",
+    "tally_levels",
     "view",
 ]
 
@@ -139,11 +141,15 @@ def run_checks(
     scorecards: Iterable[Scorecard] | CompiledChecks,
     entity: Mapping[str, Any],
     facts: Mapping[str, Mapping[str, object]],
+    *,
+    changed: Collection[str] | None = None,
 ) -> list[CheckOutcome]:
     """Every check of every scorecard that applies to ``entity``, against its facts.
 
     ``facts`` are by retriever id; a retriever with no facts for it leaves them unknown.
     A run over many entities passes ``compile_checks``'s result; scorecards are compiled here.
+    With ``changed`` (retriever ids), only the checks reading one of them are run: the others'
+    outcomes are those they had.
     """
     compiled = scorecards if isinstance(scorecards, CompiledChecks) else compile_checks(scorecards)
     outcomes = []
@@ -153,6 +159,8 @@ def run_checks(
             continue
         for compiled_check in checks:
             check = compiled_check.check
+            if changed is not None and not any(r in changed for r in check.fact_ids):
+                continue
             seen = merged.get(check.fact_ids)
             if seen is None:  # checks that name the same retrievers see the same facts
                 seen = merged[check.fact_ids] = check_facts(check, facts)
@@ -194,14 +202,17 @@ def _failures(compiled: _CompiledCheck, leaves: Sequence[Seen]) -> tuple[str, ..
 def view(scorecard: Scorecard, outcomes: Mapping[str, CheckOutcome]) -> ScorecardView:
     """``scorecard`` for one entity from its kept outcomes by check id."""
     pairs = tuple((check, outcomes.get(check.id)) for check in scorecard.checks)
-    return ScorecardView(scorecard, pairs, _level(pairs))
+    return ScorecardView(
+        scorecard, pairs, _level(scorecard, {c: o.outcome for c, o in outcomes.items()})
+    )
 
 
-def _level(pairs: Sequence[tuple[Check, CheckOutcome | None]]) -> Level | None:
+def _level(scorecard: Scorecard, outcomes: Mapping[str, Outcome]) -> Level | None:
+    """The highest level whose checks, and those of every level below, all passed."""
     reached: Level | None = None
     for level in Level:
-        at = [outcome for check, outcome in pairs if check.level is level]
-        if any(o is None or o.outcome is not Outcome.PASSED for o in at):
+        at = [outcomes.get(check.id) for check in scorecard.checks if check.level is level]
+        if any(o is not Outcome.PASSED for o in at):
             break
         if at or reached is not None:
             reached = level
@@ -217,16 +228,50 @@ def fleet_rollup(
 
     Owner and system are ``spec.owner`` / ``spec.system`` of the entities it applies to.
     """
-    rollups = []
+    levels = {
+        ref: entity_levels(
+            scorecards, entity, {c: o.outcome for c, o in outcomes.get(ref, {}).items()}
+        )
+        for ref, entity in entities.items()
+    }
+    return tally_levels(scorecards, entities, levels)
+
+
+def entity_levels(
+    scorecards: Sequence[Scorecard],
+    entity: Mapping[str, Any],
+    outcomes: Mapping[str, Outcome],
+) -> tuple[str | None, ...]:
+    """Per scorecard, the level ``entity`` reached (``NO_LEVEL`` for none), or None.
+
+    None where the scorecard does not apply. ``outcomes`` are by check id. It is what the
+    roll-up counts of one entity, so a run can keep it for the next.
+    """
+    found: list[str | None] = []
     for scorecard in scorecards:
+        if not scorecard.filter.matches(entity):
+            found.append(None)
+            continue
+        level = _level(scorecard, outcomes)
+        found.append(level.value if level else NO_LEVEL)
+    return tuple(found)
+
+
+def tally_levels(
+    scorecards: Sequence[Scorecard],
+    entities: Mapping[str, Mapping[str, Any]],
+    levels: Mapping[str, Sequence[str | None]],
+) -> list[dict[str, object]]:
+    """``fleet_rollup`` from each entity's ``entity_levels``."""
+    rollups = []
+    for index, scorecard in enumerate(scorecards):
         total: Counter[str] = Counter()
         by_owner: defaultdict[str, Counter[str]] = defaultdict(Counter)
         by_system: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for ref, entity in entities.items():
-            if not scorecard.filter.matches(entity):
+            key = levels[ref][index]
+            if key is None:
                 continue
-            level = view(scorecard, outcomes.get(ref, {})).level
-            key = level.value if level else NO_LEVEL
             spec = entity.get("spec") or {}
             total[key] += 1
             by_owner[str(spec.get("owner") or "")][key] += 1

@@ -95,7 +95,7 @@ def test_registry_facts_of_a_ready_model():
         "hasModelCard": True,
         "hasChampion": True,
         "championVersion": 2,
-        "championAgeDays": 30.0,
+        "championAgeDays": 30,
         "hasSignature": True,
         "hasDatasetLineage": True,
         "datasets": ["s3://lake/fraud.parquet"],
@@ -103,6 +103,21 @@ def test_registry_facts_of_a_ready_model():
         "dataClassification": "confidential",
         "trainingRegion": "eu-west-1",
     }
+
+
+@pytest.mark.parametrize(
+    ("age", "days"),
+    [
+        (timedelta(0), 0),
+        (timedelta(seconds=1), 1),
+        (timedelta(days=90), 90),
+        (timedelta(days=90, seconds=1), 91),
+        (timedelta(days=-1), 0),  # a clock behind the registry's
+    ],
+)
+def test_champion_age_counts_started_days_so_at_most_n_days_holds_exactly(age, days):
+    facts = registry_facts(model(), DETAILS, T0 + age)
+    assert facts["championAgeDays"] == days and type(facts["championAgeDays"]) is int
 
 
 def test_a_model_without_a_champion_has_unknown_champion_facts_not_false_ones():

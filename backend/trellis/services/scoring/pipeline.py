@@ -1,14 +1,15 @@
 """One scoring run: read the sources at once, assemble the facts, run every check, keep all.
 
 Prometheus is asked first; the entities that need none of its facts (models, repositories)
-are evaluated while its fleet queries run, the servers after.
+are evaluated while its fleet queries run, the servers after. An entity that reads what the
+last kept run scored is not evaluated again (``LastRun``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,9 +20,18 @@ from trellis.catalog import CatalogDocument
 from trellis.catalog.repositories import repository_entity
 from trellis.entity_refs import ref_of
 from trellis.errors import ConfigError, SourceUnavailable
+from trellis.gc_pause import cycles_paused
 from trellis.model import ModelTags, Sample, Snapshot
 from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
-from trellis.ports import FactRow, PromQLSource, RegistrySource, ResultRow, RunRow
+from trellis.ports import (
+    FactRow,
+    PromQLSource,
+    RegistrySource,
+    ResultRow,
+    RunRow,
+    WriteStats,
+)
+from trellis.scorecards import Scorecard
 from trellis.scorecards.assembly import (
     Reads,
     Repository,
@@ -33,14 +43,14 @@ from trellis.scorecards.assembly import (
 from trellis.scorecards.facts import BLUEPRINT, REGISTRY, RETRIEVERS, SERVING
 from trellis.scorecards.scoring import (
     CheckOutcome,
-    Outcome,
+    CompiledChecks,
     compile_checks,
-    fleet_rollup,
     json_value,
-    run_checks,
+    tally_levels,
 )
 from trellis.services.scaffolding import Scaffolder, Survey
 from trellis.services.scoring.definitions import Definitions
+from trellis.services.scoring.last_run import Evaluation, LastRun, Scored
 from trellis.services.scoring.options import ScoringOptions
 from trellis.services.scoring.state import RunReport, RunState
 from trellis.services.scoring.store_guard import StoreGuard
@@ -150,13 +160,25 @@ class Pipeline:
         self.replica = replica
         self.recorded = recorded
         self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
+        self.last_run = LastRun()
+        #: The definitions last compiled, and their checks.
+        self._checks: tuple[tuple[Scorecard, ...], CompiledChecks] | None = None
 
     def run_once(self) -> RunReport:
-        """Read every source once, evaluate every check for every entity, keep the results."""
+        """Read every source once, evaluate every check for every entity, keep the results.
+
+        An entity whose entity and facts are those the last kept run scored is not evaluated
+        again (see ``LastRun``): its outcomes stand, and only its facts' latest reading moves.
+        The cyclic garbage collector is paused meanwhile (see ``cycles_paused``).
+        """
+        with cycles_paused():
+            return self._run()
+
+    def _run(self) -> RunReport:
         started = time.perf_counter()
         self.state.last_error = None
         scorecards = self.definitions.reload()
-        checks = compile_checks(scorecards)  # once per run, not once per entity
+        checks = self._compiled(scorecards)
         self.store.open()  # before any source is read: no reading for results that cannot be kept
         document = self.catalog.document()
         snapshot = self.catalog.snapshot()
@@ -176,24 +198,18 @@ class Pipeline:
             now=now,
         )
         entities, facts = assembly.entities, assembly.facts
-        counts = dict.fromkeys((o.value for o in Outcome), 0)
-        by_entity: dict[str, dict[str, CheckOutcome]] = {}
+        run = Evaluation(checks, scorecards, self.last_run)
 
-        def evaluate(ref: str) -> None:
-            for outcome in run_checks(checks, entities[ref], facts.get(ref, {})):
-                by_entity.setdefault(ref, {})[outcome.check_id] = outcome
-                counts[outcome.outcome.value] += 1
-
-        for ref in entities:
+        for ref, entity in entities.items():
             if ref not in assembly.servers:
-                evaluate(ref)
+                run.evaluate(ref, entity, facts.get(ref, {}))
         serving = self._answers(asked, unavailable)
         window = self.options.policy.serving_window_seconds
         for ref, server in assembly.servers.items():
             facts[ref][SERVING.id] = server_serving_facts(
                 server, serving.rows, serving.error, window
             )
-            evaluate(ref)
+            run.evaluate(ref, entities[ref], facts[ref])
         if not self.still_leading():
             raise LeaseLost(
                 f"this replica ({self.replica}) lost the scorer's lease during a run; "
@@ -201,14 +217,13 @@ class Pipeline:
             )
         # Rows are made as the store writes them, never all at once: a fleet's run is
         # 150,000 of them. The write prunes old history too.
-        fact_rows_made = (
-            row for ref in entities for row in fact_rows(ref, facts.get(ref, {}), now)
-        )
-        stats = self.store.use(
-            lambda store: store.write(fact_rows_made, result_rows(by_entity, now), at=now)
-        )
+        rows = (row for ref, values in run.changed.items() for row in fact_rows(ref, values, now))
+        results = result_rows(run.by_entity, now)
+        stats = self._write(checks, run.scored, rows, results, now, run.unchanged)
         self.store.use(lambda store: store.forget(entities.keys()))
-        rollup = fleet_rollup(scorecards, entities, by_entity)
+        levels = {ref: scored.levels for ref, scored in run.scored.items()}
+        rollup = tally_levels(scorecards, entities, levels)
+        counts = run.counts()
         report = RunReport(
             at=now,
             seconds=time.perf_counter() - started,
@@ -228,6 +243,37 @@ class Pipeline:
             "".join(f"; {source} unavailable: {why}" for source, why in unavailable.items()),
         )
         return report
+
+    def forget(self) -> None:
+        """Score every entity again and write all of it: another replica may have written."""
+        self.last_run.forget()
+        self.store.store.distrust()  # in memory only: it cannot fail
+
+    def _compiled(self, scorecards: tuple[Scorecard, ...]) -> CompiledChecks:
+        """The checks of ``scorecards``, compiled once for as long as the definitions stand."""
+        if self._checks is None or self._checks[0] is not scorecards:
+            self._checks = (scorecards, compile_checks(scorecards))
+        return self._checks[1]
+
+    def _write(
+        self,
+        checks: CompiledChecks,
+        scored: dict[str, Scored],
+        facts: Iterable[FactRow],
+        results: Iterable[ResultRow],
+        now: datetime,
+        unchanged: Sequence[tuple[str, str]],
+    ) -> WriteStats:
+        """One write of the run; what it scored is kept only once the write committed."""
+        try:
+            stats = self.store.use(
+                lambda store: store.write(facts, results, at=now, unchanged=unchanged)
+            )
+        except BaseException:
+            self.last_run.forget()  # whatever the store holds now, score it all next time
+            raise
+        self.last_run.keep(checks, scored)
+        return stats
 
     def close(self) -> None:
         """Release the pool and Prometheus's connections."""

@@ -129,6 +129,10 @@ class Scorer:
         if self.lease is None:
             return True
         held = self.lease.try_acquire()
+        if held and self._leading is False:
+            # Another replica may have led meanwhile: what this one believes it wrote (and the
+            # entities it would not score again) may have been replaced since.
+            self.pipeline.forget()
         if held != self._leading:
             if held:
                 log.info(

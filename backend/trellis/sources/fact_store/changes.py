@@ -8,12 +8,9 @@ what is believed.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-import pickle
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -27,10 +24,8 @@ __all__ = [
     "Stamps",
     "Written",
     "canonical_json",
-    "cycles_paused",
     "digest_of",
     "fact_texts",
-    "fingerprint",
     "stamp_of",
     "what",
 ]
@@ -65,19 +60,6 @@ def canonical_json(value: object) -> str:
 def digest_of(*parts: str) -> bytes:
     """A short digest of texts, as kept for each latest row and result."""
     return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).digest()
-
-
-def fingerprint(*values: object) -> bytes | None:
-    """A fast fingerprint of Python values, to skip encoding rows that did not change.
-
-    Equal fingerprints mean equal values (pickle writes the whole value); unequal ones prove
-    nothing (key order, shared objects), so a miss falls back to the canonical JSON digest.
-    Pickling takes a third of the time of JSON encoding: a fleet's run is 150,000 rows.
-    """
-    try:
-        return hashlib.blake2b(pickle.dumps(values, protocol=5), digest_size=16).digest()
-    except Exception:  # anything pickle cannot take is compared by its JSON
-        return None
 
 
 def what(row: FactRow | ResultRow) -> str:
@@ -123,24 +105,6 @@ class Stamps:
             utc = as_utc(value)
             found = self._seen[value] = (utc, self._to_db(utc), utc.isoformat())
         return found
-
-
-@contextmanager
-def cycles_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one bulk write.
-
-    A fleet's run allocates half a million containers that live until the write ends (row
-    parameters, keys, digests); meanwhile the collector would traverse the whole heap several
-    times, a third of the write's time. Nothing here creates reference cycles, and
-    reference counting still frees everything. Only re-enabled if it was enabled.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def stamp_of(stamps: Stamps, row: FactRow | ResultRow) -> tuple[datetime, object, str]:

@@ -21,6 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
 from trellis.errors import SourceUnavailable
+from trellis.fingerprints import fingerprint
+from trellis.gc_pause import cycles_paused
 from trellis.ports import FactRow, ResultRow, RunRow, SetAside, WriteStats
 from trellis.sources.bad_files import set_aside
 from trellis.sources.fact_store.bulk import CopyWriter
@@ -30,10 +32,8 @@ from trellis.sources.fact_store.changes import (
     Stamps,
     Written,
     canonical_json,
-    cycles_paused,
     digest_of,
     fact_texts,
-    fingerprint,
     stamp_of,
     what,
 )
@@ -224,7 +224,12 @@ class FactStore:
     # --- writing ----------------------------------------------------------------------------
 
     def write(
-        self, facts: Iterable[FactRow], results: Iterable[ResultRow], *, at: datetime
+        self,
+        facts: Iterable[FactRow],
+        results: Iterable[ResultRow],
+        *,
+        at: datetime,
+        unchanged: Iterable[tuple[str, str]] = (),
     ) -> WriteStats:
         """Store one scoring run's facts (changes only) and results, in one transaction.
 
@@ -232,6 +237,10 @@ class FactStore:
         pruned along (at most once an hour). Rows are encoded as they are written, never all
         at once (a fleet's first write is 150,000 rows of JSON); a refused value (NaN, a
         naive timestamp) rolls the whole write back, so the store stays as it was.
+
+        ``unchanged`` names (entity, retriever) pairs read again at ``at`` with the values
+        this store last wrote for them: only their latest reading moves, nothing is encoded.
+        A pair this store holds nothing for is refused, and the write rolled back.
         """
         at = as_utc(at, "at")
         stamps = Stamps(self._to_db)
@@ -239,7 +248,7 @@ class FactStore:
             self._catch_up(conn)
             batch = Batch()
             last_id = self._last_id
-            fact_rows = self._fact_rows(batch, facts, stamps)
+            fact_rows = self._fact_rows(batch, facts, stamps, unchanged, stamps(at))
             batch.facts_written = self._write_rows(conn, "facts", fact_rows)
             if batch.facts_written:
                 # Writers hold the database's write lock: every id up to the max is seen.
@@ -269,12 +278,17 @@ class FactStore:
         )
 
     def _fact_rows(
-        self, batch: Batch, facts: Iterable[FactRow], stamps: Stamps
+        self,
+        batch: Batch,
+        facts: Iterable[FactRow],
+        stamps: Stamps,
+        unchanged: Iterable[tuple[str, str]],
+        at: tuple[datetime, object, str],
     ) -> Iterator[tuple[Any, ...]]:
         """Changed facts as rows, one at a time.
 
-        Unchanged facts with a newer reading go to ``batch.check_rows``, complete once every
-        row was taken.
+        Unchanged facts with a newer reading, and the ``unchanged`` pairs read at ``at``, go
+        to ``batch.check_rows``, complete once every row was taken.
         """
         checks: dict[tuple[str, str], tuple[Any, ...]] = {}
         for row in facts:
@@ -288,18 +302,40 @@ class FactStore:
                 facts_text, unknown_text = fact_texts(row)
                 digest = digest_of(row.version, facts_text, unknown_text)
             if known is not None and digest == known.digest:
-                batch.unchanged += 1
-                checked_at = max(utc, known.checked_at)
-                batch.facts_seen[key] = Latest(known.timestamp, digest, checked_at, quick)
-                if utc > known.checked_at:
-                    checks[key] = (row.entity, row.retriever, stored)
+                self._read_again(batch, checks, key, known, (utc, stored), quick)
                 continue
             # A new value's own timestamp is its latest reading: it needs no check row.
             if known is None or utc >= known.timestamp:
                 checked_at = max(utc, known.checked_at) if known else utc
                 batch.facts_seen[key] = Latest(utc, digest, checked_at, quick)
             yield (row.entity, row.retriever, row.version, stored, facts_text, unknown_text)
+        utc, stored, _ = at
+        for key in unchanged:
+            known = batch.facts_seen.get(key) or self._facts_seen.get(key)
+            if known is None:
+                raise ValueError(
+                    f"facts of {key[0]!r} from {key[1]!r} were said to be unchanged, "
+                    "but this store holds none"
+                )
+            self._read_again(batch, checks, key, known, (utc, stored), known.quick)
         batch.check_rows = list(checks.values())
+
+    @staticmethod
+    def _read_again(
+        batch: Batch,
+        checks: dict[tuple[str, str], tuple[Any, ...]],
+        key: tuple[str, str],
+        known: Latest,
+        at: tuple[datetime, object],
+        quick: bytes | None,
+    ) -> None:
+        """An unchanged value read again ``at`` (UTC, as stored): its reading moves, never back."""
+        utc, stored = at
+        batch.unchanged += 1
+        checked_at = max(utc, known.checked_at)
+        batch.facts_seen[key] = Latest(known.timestamp, known.digest, checked_at, quick)
+        if utc > known.checked_at:
+            checks[key] = (*key, stored)
 
     def _result_rows(
         self, batch: Batch, results: Iterable[ResultRow], stamps: Stamps
@@ -542,6 +578,19 @@ class FactStore:
         for key in [key for key in self._results_seen if key[0] in gone_set]:
             del self._results_seen[key]
         return deleted
+
+    def distrust(self) -> None:
+        """Forget what this process believes is stored: another writer may have written since.
+
+        A replica that leads again after another led calls it: a result it wrote before, and
+        finds again, may since have been replaced, so the next write writes every result and
+        reads every latest fact row again.
+        """
+        with self._lock:
+            self._facts_seen.clear()
+            self._results_seen.clear()
+            self._result_entities = None
+            self._last_id = None
 
     def record_run(self, run: RunRow) -> None:
         """Keep ``run`` as the latest; older runs keep their figures but not their report.
