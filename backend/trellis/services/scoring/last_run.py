@@ -13,6 +13,7 @@ dropped when a write failed or another replica may have written (``forget``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from trellis.scorecards.scoring import (
 __all__ = ["Evaluation", "LastRun", "Scored", "digests_of"]
 
 _T = TypeVar("_T")
+_SIZE = 16  # bytes of a fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,9 @@ class Scored:
     entity: Mapping[str, Any]
     #: Its retrievers, in the order the facts came.
     retrievers: tuple[str, ...]
-    #: Each retriever's facts, fingerprinted (None: cannot be, so never taken as unchanged).
-    digests: tuple[bytes | None, ...]
+    #: Each retriever's facts, fingerprinted, 16 bytes each in ``retrievers`` order (one
+    #: object, not one per retriever: a fleet keeps one per entity).
+    digests: bytes
     #: Each check that applies, with its outcome, in the order they ran.
     outcomes: tuple[tuple[str, Outcome], ...]
     #: Per scorecard, the level reached (see ``entity_levels``).
@@ -50,20 +53,25 @@ class Scored:
         """Whether ``entity`` is the one scored: the same scorecards apply, in the same way."""
         return entity is self.entity or entity == self.entity
 
-    def unchanged(self, retrievers: tuple[str, ...], digests: tuple[bytes | None, ...]) -> set[str]:
+    def unchanged(self, retrievers: tuple[str, ...], digests: bytes) -> set[str]:
         """The retrievers whose facts are those this scored (none if others are read now)."""
         if retrievers != self.retrievers:
             return set()
+        if digests == self.digests:
+            return set(retrievers)
         return {
-            r
-            for r, d, kept in zip(retrievers, digests, self.digests, strict=True)
-            if d is not None and d == kept
+            retriever
+            for i, retriever in enumerate(retrievers)
+            if digests[i * _SIZE : (i + 1) * _SIZE] == self.digests[i * _SIZE : (i + 1) * _SIZE]
         }
 
 
-def digests_of(facts: Mapping[str, Mapping[str, object]]) -> tuple[bytes | None, ...]:
-    """Each retriever's facts, fingerprinted, in their order."""
-    return tuple(fingerprint(values) for values in facts.values())
+def digests_of(facts: Mapping[str, Mapping[str, object]]) -> bytes:
+    """Each retriever's facts fingerprinted, in their order, as one ``bytes``.
+
+    A value that cannot be fingerprinted gets random bytes: it never equals what was kept.
+    """
+    return b"".join(fingerprint(values) or os.urandom(_SIZE) for values in facts.values())
 
 
 class LastRun:
@@ -100,7 +108,7 @@ class Evaluation:
         #: The outcomes of the checks that ran, by entity and check id: the results to write.
         self.by_entity: dict[str, dict[str, CheckOutcome]] = {}
         #: The facts to write, by entity and retriever.
-        self.changed: dict[str, dict[str, Mapping[str, object]]] = {}
+        self.changed: dict[str, Mapping[str, Mapping[str, object]]] = {}
         #: (entity, retriever) read again with the values last written.
         self.unchanged: list[tuple[str, str]] = []
         self._shared: dict[Any, Any] = {}  # one copy of equal tuples: most entities' are alike
@@ -122,7 +130,9 @@ class Evaluation:
         if last is not None and len(same) == len(retrievers):
             self.scored[ref] = last if last.entity is entity else replace(last, entity=entity)
             return
-        changed = self.changed[ref] = {r: v for r, v in facts.items() if r not in same}
+        changed = self.changed[ref] = (
+            {r: v for r, v in facts.items() if r not in same} if same else facts
+        )
         ran = run_checks(self.checks, entity, facts, changed=changed if last else None)
         if ran:
             self.by_entity[ref] = {o.check_id: o for o in ran}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from trellis.blueprints import blueprint_fact
 from trellis.catalog import CatalogDocument
@@ -65,6 +65,9 @@ __all__ = [
     "result_rows",
     "run_row",
 ]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 log = logging.getLogger("trellis.services.scoring")  # one logger for every part of scoring
 
@@ -217,8 +220,12 @@ class Pipeline:
             )
         # Rows are made as the store writes them, never all at once: a fleet's run is
         # 150,000 of them. The write prunes old history too.
-        rows = (row for ref, values in run.changed.items() for row in fact_rows(ref, values, now))
-        results = result_rows(run.by_entity, now)
+        # What is written is let go as it is: a first run's facts and outcomes are most of
+        # its memory, and the write's own buffers then reuse it.
+        facts.clear()  # the facts still to write are in ``run.changed``
+        rows = (row for ref, values in _drained(run.changed) for row in fact_rows(ref, values, now))
+        outcomes = _drained(run.by_entity)
+        results = result_rows(outcomes, now)
         stats = self._write(checks, run.scored, rows, results, now, run.unchanged)
         self.store.use(lambda store: store.forget(entities.keys()))
         levels = {ref: scored.levels for ref, scored in run.scored.items()}
@@ -350,10 +357,10 @@ class Pipeline:
 
 
 def result_rows(
-    by_entity: Mapping[str, Mapping[str, CheckOutcome]], now: datetime
+    by_entity: Iterable[tuple[str, Mapping[str, CheckOutcome]]], now: datetime
 ) -> Iterator[ResultRow]:
     """The rows that keep each check's outcome, one at a time."""
-    for ref, outcomes in by_entity.items():
+    for ref, outcomes in by_entity:
         for outcome in outcomes.values():
             yield ResultRow(
                 entity=ref,
@@ -363,6 +370,12 @@ def result_rows(
                 reasons=outcome.reasons,
                 facts=outcome.facts,
             )
+
+
+def _drained(mapping: dict[_K, _V]) -> Iterator[tuple[_K, _V]]:
+    """Each item of ``mapping``, removed as it is given (in no set order)."""
+    while mapping:
+        yield mapping.popitem()
 
 
 def run_row(report: RunReport, rollup: list[dict[str, object]], replica: str) -> RunRow:
