@@ -478,6 +478,12 @@ class Capture:
         return captured
 
 
+def run_alone(scorer: Scorer, spans: Spans) -> RunReport:
+    """``scorer.run_once()``, its spans alone: not the reads or collections before it."""
+    spans.take()
+    return scorer.run_once()
+
+
 def check_evaluation(scorer: Scorer, capture: Capture) -> dict[str, Any]:
     """A warm run's check evaluation again, compiled and walked; both must agree."""
     scorecards = scorer.pipeline.definitions.scorecards()  # those the runs used, no read
@@ -627,7 +633,7 @@ def measure_scoring(
     instrument(scorer, spans, capture)
     try:
         clock.next_run()
-        cold_s, cold = timed(scorer.run_once)
+        cold_s, cold = timed(lambda: run_alone(scorer, spans))
         cold_parts = breakdown(cold_s, spans.take())
         cold_requests = dict(requests)
         requests.clear()
@@ -643,8 +649,7 @@ def measure_scoring(
             )
             per_query.append(each)
             clock.next_run()
-            spans.take()  # the collector's pauses in the reads above are not the run's
-            warm_s, warm = timed(scorer.run_once)
+            warm_s, warm = timed(lambda: run_alone(scorer, spans))
             warm_written.append(warm.facts_written)
             read_runs.append(read_s)
             prom_runs.append(prom_s)
