@@ -287,3 +287,5 @@ def test_the_route_is_documented(http):
     operation = spec["paths"]["/api/observability/{namespace}/{kind}/{name}"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"range", "step", "end"}
     assert set(operation["responses"]) >= {"200", "404", "422"}
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ObservabilityPublic"}

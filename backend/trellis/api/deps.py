@@ -10,9 +10,9 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
@@ -42,6 +42,7 @@ __all__ = [
     "TargetsDep",
     "TokenRequired",
     "WebhooksDep",
+    "answer_json",
     "entity_targets",
     "install_state",
     "state_of",
@@ -150,6 +151,16 @@ class Answer(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+
+
+def answer_json(model: type[Answer], value: Mapping[str, Any]) -> Response:
+    """``value`` checked against ``model`` and written as JSON by pydantic in one step.
+
+    For the large answers (an observability page is 13,000 points): FastAPI would turn the
+    checked model back into dicts and lists and then encode those, three times the work.
+    The route declares ``response_model`` for its OpenAPI schema.
+    """
+    return Response(model.model_validate(value).model_dump_json(), media_type="application/json")
 
 
 class Detail(BaseModel):

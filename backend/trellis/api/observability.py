@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
-from trellis.api.deps import Answer, Detail, Moment, ObserverDep, TargetsDep, TokenRequired
+from trellis.api.deps import (
+    Answer,
+    Detail,
+    Moment,
+    ObserverDep,
+    TargetsDep,
+    TokenRequired,
+    answer_json,
+)
 from trellis.entity_refs import stringify_ref
 from trellis.services.observability import find_target
 
@@ -134,6 +142,7 @@ class ObservabilityPublic(Answer):
 
 @router.get(
     "/{namespace}/{kind}/{name}",
+    response_model=ObservabilityPublic,
     summary="Golden signals of an entity's servers and the model's training history",
     responses={
         404: {"model": Detail, "description": "No such entity."},
@@ -160,7 +169,7 @@ def observe(
     end: Annotated[
         datetime | None, Query(description="Last moment (ISO 8601 or Unix seconds); now.")
     ] = None,
-) -> ObservabilityPublic:
+) -> Response:
     """Golden signals of each of the entity's servers, of the model, and training history.
 
     A ``resource`` has a server per cluster it runs in, a ``component`` is one. Every signal
@@ -171,4 +180,4 @@ def observe(
     window = observer.window(range_, step, end)  # a bad one: WindowError, answered with 422
     ref = stringify_ref(kind, namespace, name)
     target = find_target(ref, targets)  # an unknown entity: NotFound, answered with 404
-    return ObservabilityPublic.model_validate(observer.page(ref, target, window))
+    return answer_json(ObservabilityPublic, observer.page(ref, target, window))
