@@ -8,11 +8,15 @@ words when it gave them.
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.recorded import Replay, answer, client, recording, replay
 from trellis.errors import SourceUnavailable
@@ -199,3 +203,67 @@ def test_metric_names_that_cannot_be_read_are_source_unavailable(status, body):
     with pytest.raises(SourceUnavailable) as failed:
         source(answer_with).metric_names(END, END)
     assert SECRET not in str(failed.value)
+
+
+def _go_float(value: float) -> str:
+    """A value as Prometheus writes it (Go's ``strconv.FormatFloat(v, 'f', -1, 64)``-like)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**20), 10**20).map(float),
+    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308]),
+)
+_LABELS = st.dictionaries(
+    st.sampled_from(["le", "region", "name", "x"]),
+    st.one_of(st.text(max_size=12), st.sampled_from([',"5"]', '"]', '\\",\\"1\\"]', "+Inf"])),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_LABELS, st.lists(_VALUES, max_size=8)), max_size=6))
+def test_values_as_prometheus_writes_them_become_the_same_floats(rows) -> None:
+    """Every value Go can write (NaN, infinities, exponents) and every label, kept exactly."""
+    start = 1_700_000_000
+    body = {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [
+                {
+                    "metric": labels,
+                    "values": [[start + 60 * i, _go_float(v)] for i, v in enumerate(values)],
+                }
+                for labels, values in rows
+            ],
+        },
+    }
+    content = json.dumps(body, separators=(",", ":")).encode()
+    series = source(lambda request: httpx.Response(200, content=content)).query_range(
+        RATE, END, END, 60
+    )
+    assert [s.labels for s in series] == [labels for labels, _ in rows]
+    for got, (_, values) in zip(series, rows, strict=True):
+        want = [(float(start + 60 * i), float(_go_float(v))) for i, v in enumerate(values)]
+        assert len(got.points) == len(want)
+        for (t, v), (wt, wv) in zip(got.points, want, strict=True):
+            assert t == wt and (v == wv or (math.isnan(v) and math.isnan(wv)))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[[1, "1.2.3"]], [[1, "1e"]], [[1, None]], [[1, "0.5", 3]], [[1, {"v": 1}]]],
+    ids=["two-points", "bad-exponent", "null", "triple", "object"],
+)
+def test_a_value_that_is_no_number_is_an_unexpected_shape(values) -> None:
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {}, "values": values}]}}  # fmt: skip
+    content = json.dumps(body).encode()
+    with pytest.raises(SourceUnavailable, match="a matrix result has an unexpected shape"):
+        source(lambda request: httpx.Response(200, content=content)).query_range(RATE, END, END, 60)
