@@ -158,8 +158,7 @@ def build_page(
     for query in queries:
         answer = answers.get(query.key, Unavailable("not asked"))
         if query.key in PERCENTILE_QUERIES:
-            by_server = answer if isinstance(answer, Unavailable) else rows_by_server(answer)
-            distributions[query.key] = by_server
+            distributions[query.key] = answer  # by server only if a group is not pooled yet
         else:
             rows[query.key] = answer if isinstance(answer, Unavailable) else split_rows(answer)
     view = _Rows(rows, distributions)
@@ -196,7 +195,8 @@ def build_page(
 
 
 SplitRows = tuple[Mapping[ServerKey, Series], Mapping[str, Series]]
-Distribution = Mapping[ServerKey, Sequence[Series]] | Unavailable
+#: A percentile query's answer: its rows, by server once a group had to be pooled here.
+Distribution = Sequence[Series] | Mapping[ServerKey, Sequence[Series]] | Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,7 @@ class _Rows:
     """Every answer of a page: per signal, then each percentile query's rows by server."""
 
     signals: Mapping[str, SplitRows | Unavailable]
-    distributions: Mapping[str, Distribution]
+    distributions: dict[str, Distribution]
     percentiles: dict[tuple[str, tuple[ServerKey, ...]], dict[float, tuple[Point, ...]]] = field(
         default_factory=dict
     )
@@ -254,6 +254,8 @@ def _percentile(
     for group in groups:
         key = (percentiles.key, tuple(group))
         if key not in rows.percentiles:  # each group's buckets are pooled once, for all three
+            if not isinstance(distribution, Mapping):
+                distribution = rows.distributions[percentiles.key] = rows_by_server(distribution)
             pooled = [row for server in group for row in distribution.get(server, ())]
             quantiles = list(percentiles.quantiles.values())
             rows.percentiles[key] = percentile_points(quantiles, pooled)

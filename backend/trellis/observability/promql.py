@@ -8,6 +8,7 @@ does, so a ``.`` or ``|`` in a name matches itself and nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 __all__ = ["matcher", "quote", "regex_alternatives", "regex_quote", "selector"]
@@ -15,10 +16,14 @@ __all__ = ["matcher", "quote", "regex_alternatives", "regex_quote", "selector"]
 #: Characters RE2 gives a meaning to (Go's ``regexp.QuoteMeta`` escapes exactly these).
 _REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 _SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: What ``quote`` escapes: a backslash, a double quote, control characters.
+_ESCAPED = re.compile(r'[\\"\x00-\x1f\x7f]')
 
 
 def quote(value: str) -> str:
     """``value`` as a double-quoted PromQL string literal that reads back as exactly ``value``."""
+    if not _ESCAPED.search(value):  # most names: nothing to escape, no walk per character
+        return f'"{value}"'
     parts = ['"']
     for char in value:
         escaped = _SHORT_ESCAPES.get(char)

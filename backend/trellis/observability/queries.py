@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from trellis.model import Deployment, Runtime
@@ -625,6 +626,7 @@ def _offers(runtime: str, signal_id: str) -> bool:
     return signal_id in GPU_SIGNALS or signal_id in RUNTIME_SIGNALS.get(runtime, {})
 
 
+@cache  # asked per server and signal of every page: the answer never changes
 def signals_for(runtime: str) -> tuple[Signal, ...]:
     """The signals a server of ``runtime`` has, in the order of ``SIGNALS``."""
     return tuple(s for s in SIGNALS if _offers(runtime, s.id))
