@@ -31,6 +31,7 @@ from support.scoring_scene import (
     outcomes,
     server_ref,
 )
+from trellis.errors import SourceUnavailable
 from trellis.scorecards.scoring import Outcome, run_checks
 from trellis.services.scoring.last_run import Scored, digests_of
 from trellis.services.scoring.scorer import Scorer
@@ -318,3 +319,32 @@ def test_a_run_pauses_the_cyclic_collector_and_restores_it(
     finally:
         scorer.stop()
     assert seen == [False, False, False]
+
+
+def test_after_a_write_that_failed_the_next_run_scores_and_writes_everything(
+    scene: Scene, evaluated: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store rolled the write back: what the run scored must not be taken as stored."""
+    scorer = scene.scorer()
+    store = scorer.queries.store
+    assert scene.prometheus is not None
+    try:
+        scorer.run_once()
+        scene.prometheus.samples = error_ratio(0.0)
+        at(scorer, NOW + timedelta(minutes=1), scene)
+        real_write = store.write
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            raise SourceUnavailable("fact store", "disk full")
+
+        monkeypatch.setattr(store, "write", failing)
+        with pytest.raises(SourceUnavailable):
+            scorer.run_once()
+        monkeypatch.setattr(store, "write", real_write)
+        evaluated.clear()
+        at(scorer, NOW + timedelta(minutes=2), scene)
+        scorer.run_once()
+        assert outcomes(scorer, server_ref(scorer)) == {"few-errors": "passed"}
+    finally:
+        scorer.stop()
+    assert sum(evaluated.values()) == 3  # every entity, not only the one that changed
