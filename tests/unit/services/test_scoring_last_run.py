@@ -30,10 +30,12 @@ from support.scoring_scene import (
     error_ratio,
     outcomes,
     server_ref,
+    write_definitions,
 )
 from trellis.errors import SourceUnavailable
-from trellis.scorecards.scoring import Outcome, run_checks
-from trellis.services.scoring.last_run import Scored, digests_of
+from trellis.scorecards.scoring import Outcome, compile_checks, run_checks
+from trellis.services.scoring.definitions import Definitions
+from trellis.services.scoring.last_run import Evaluation, LastRun, Scored, digests_of
 from trellis.services.scoring.scorer import Scorer
 from trellis.sources.fact_store import FactStore
 
@@ -348,3 +350,44 @@ def test_after_a_write_that_failed_the_next_run_scores_and_writes_everything(
     finally:
         scorer.stop()
     assert sum(evaluated.values()) == 3  # every entity, not only the one that changed
+
+
+def test_a_check_whose_retriever_is_gone_is_run_again(tmp_path: Path) -> None:
+    """Scored afresh, a check that reads facts no retriever gave is unknown, not kept."""
+    scorecards = Definitions(write_definitions(tmp_path / "scorecards")).reload()
+    checks = compile_checks(scorecards)
+    server = {"kind": "Component", "spec": {"type": "model-server"}}
+    last_run = LastRun()
+    first = Evaluation(checks, scorecards, last_run)
+    first.evaluate("s", server, {"k8s-deployments": {}, "prometheus-serving": {"errorRatio": 0.5}})
+    last_run.keep(checks, first.scored)
+    second = Evaluation(checks, scorecards, last_run)
+    second.evaluate("s", server, {"k8s-deployments": {}})
+    assert second.by_entity["s"]["few-errors"].outcome is Outcome.UNKNOWN
+    assert second.scored["s"].outcomes == (("few-errors", Outcome.UNKNOWN),)
+    assert second.unchanged == []  # facts from other retrievers: written again, not confirmed
+
+
+def test_a_clock_that_steps_back_leaves_what_scoring_everything_leaves(
+    scene: Scene, tmp_path: Path
+) -> None:
+    """The store keeps the newer rows over an older run's; the run after must not trust it."""
+    kept = scene.scorer()
+    assert scene.prometheus is not None
+    try:
+        for minutes, ratio in ((10, 0.5), (9, 0.0), (15, 0.0)):
+            scene.prometheus.samples = error_ratio(ratio)
+            at(kept, NOW + timedelta(minutes=minutes), scene)
+            kept.run_once()
+        full = next(_fresh(scene, tmp_path))
+        try:
+            at(full, NOW + timedelta(minutes=15), scene)
+            full.run_once()
+            ours, theirs = state(kept), state(full)
+        finally:
+            full.stop()
+    finally:
+        kept.stop()
+    assert ours["results"] == theirs["results"]
+    assert ours["facts"] == theirs["facts"]
+    assert ours["results"][server_ref(kept)]["few-errors"][0] == "passed"

@@ -118,13 +118,15 @@ class Evaluation:
     ) -> None:
         """Score ``ref``: not at all if nothing it reads changed, else the checks that read it.
 
-        A changed entity runs every check: other scorecards may apply to it now.
+        A changed entity, or one whose facts come from other retrievers than last time, runs
+        every check: other scorecards may apply to it now, and a check whose retriever is gone
+        is unknown now.
         """
         retrievers = self._share(tuple(facts))
         digests = digests_of(facts)
         last = self.last_run.get(self.checks, ref)
-        if last is not None and not last.same_entity(entity):
-            last = None
+        if last is not None and (retrievers != last.retrievers or not last.same_entity(entity)):
+            last = None  # a check reading a retriever gone, or a scorecard newly applying
         same = last.unchanged(retrievers, digests) if last is not None else set()
         self.unchanged.extend((ref, retriever) for retriever in same)
         if last is not None and len(same) == len(retrievers):

@@ -164,6 +164,7 @@ class Pipeline:
         self.recorded = recorded
         self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="trellis-score")
         self.last_run = LastRun()
+        self._newest: datetime | None = None  # the moment of the newest run written
         #: The definitions last compiled, and their checks.
         self._checks: tuple[tuple[Scorecard, ...], CompiledChecks] | None = None
 
@@ -279,7 +280,13 @@ class Pipeline:
         except BaseException:
             self.last_run.forget()  # whatever the store holds now, score it all next time
             raise
-        self.last_run.keep(checks, scored)
+        if self._newest is not None and now < self._newest:
+            # The clock stepped back: the store refused this run's older rows where newer ones
+            # stood, so neither what it scored nor what the store believes it wrote is held.
+            self.forget()
+        else:
+            self.last_run.keep(checks, scored)
+            self._newest = now
         return stats
 
     def close(self) -> None:
