@@ -49,19 +49,21 @@ class Scored:
     #: Per scorecard, the level reached (see ``entity_levels``).
     levels: tuple[str | None, ...]
 
-    def same_entity(self, entity: Mapping[str, Any]) -> bool:
-        """Whether ``entity`` is the one scored: the same scorecards apply, in the same way."""
-        return entity is self.entity or entity == self.entity
+    def reads_like(self, entity: Mapping[str, Any], retrievers: tuple[str, ...]) -> bool:
+        """Whether ``entity`` with facts from ``retrievers`` is scored as this was.
 
-    def unchanged(self, retrievers: tuple[str, ...], digests: bytes) -> set[str]:
-        """The retrievers whose facts are those this scored (none if others are read now)."""
-        if retrievers != self.retrievers:
-            return set()
+        Else every check runs: other scorecards may apply to another entity, and a check
+        whose retriever is gone is unknown now.
+        """
+        return retrievers == self.retrievers and (entity is self.entity or entity == self.entity)
+
+    def unchanged(self, digests: bytes) -> set[str]:
+        """The retrievers whose facts are those this scored (of an entity that reads like it)."""
         if digests == self.digests:
-            return set(retrievers)
+            return set(self.retrievers)
         return {
             retriever
-            for i, retriever in enumerate(retrievers)
+            for i, retriever in enumerate(self.retrievers)
             if digests[i * _SIZE : (i + 1) * _SIZE] == self.digests[i * _SIZE : (i + 1) * _SIZE]
         }
 
@@ -118,16 +120,15 @@ class Evaluation:
     ) -> None:
         """Score ``ref``: not at all if nothing it reads changed, else the checks that read it.
 
-        A changed entity, or one whose facts come from other retrievers than last time, runs
-        every check: other scorecards may apply to it now, and a check whose retriever is gone
-        is unknown now.
+        An entity that does not read like the last run's (``Scored.reads_like``) runs every
+        check.
         """
         retrievers = self._share(tuple(facts))
         digests = digests_of(facts)
         last = self.last_run.get(self.checks, ref)
-        if last is not None and (retrievers != last.retrievers or not last.same_entity(entity)):
-            last = None  # a check reading a retriever gone, or a scorecard newly applying
-        same = last.unchanged(retrievers, digests) if last is not None else set()
+        if last is not None and not last.reads_like(entity, retrievers):
+            last = None
+        same = last.unchanged(digests) if last is not None else set()
         self.unchanged.extend((ref, retriever) for retriever in same)
         if last is not None and len(same) == len(retrievers):
             self.scored[ref] = last if last.entity is entity else replace(last, entity=entity)
