@@ -18,6 +18,8 @@ from trellis.errors import ConfigError
 from trellis.redact import Redactor, url_base
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from trellis.catalog import CatalogOptions
     from trellis.config import Settings
     from trellis.metrics import Metrics
@@ -79,13 +81,11 @@ def build_registry(settings: Settings) -> RegistrySource:
     if uri.startswith("http"):
         import httpx
 
-        from trellis import __version__
-
-        headers = {"User-Agent": f"trellis/{__version__}"}
-        if mlflow.token:
-            headers["Authorization"] = f"Bearer {mlflow.token.get_secret_value()}"
         client = httpx.Client(
-            base_url=uri, timeout=mlflow.timeout_seconds, headers=headers, follow_redirects=False
+            base_url=uri,
+            timeout=mlflow.timeout_seconds,
+            headers=_headers(mlflow.token),
+            follow_redirects=False,
         )
         return RestRegistry(
             client,
@@ -103,6 +103,16 @@ def build_registry(settings: Settings) -> RegistrySource:
         # Only the embedded default may start empty; a configured file must exist.
         create_missing=mlflow.tracking_uri is None,
     )
+
+
+def _headers(token: SecretStr | None) -> dict[str, str]:
+    """What Trellis sends with every request to a source: who it is, and its token if any."""
+    from trellis import __version__
+
+    headers = {"User-Agent": f"trellis/{__version__}"}
+    if token:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return headers
 
 
 def default_scorecards() -> Path | None:
@@ -192,12 +202,8 @@ def build_scaffolder(settings: Settings) -> Scaffolder:
     if any(location.startswith(("http://", "https://")) for location in config.repositories):
         import httpx
 
-        from trellis import __version__
-
         # Redirects are followed by the bounded reader itself, to the same host only.
-        client = httpx.Client(
-            follow_redirects=False, headers={"User-Agent": f"trellis/{__version__}"}
-        )
+        client = httpx.Client(follow_redirects=False, headers=_headers(None))
     limits = ReadLimits(
         max_bytes=config.max_read_bytes, deadline_seconds=config.read_deadline_seconds
     )
@@ -335,16 +341,12 @@ def build_prometheus(
         return None
     import httpx
 
-    from trellis import __version__
     from trellis.sources.prometheus import PrometheusSource
 
-    headers = {"User-Agent": f"trellis/{__version__}"}
-    if config.token:
-        headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
     client = httpx.Client(
         base_url=config.url,
         timeout=timeout_seconds or config.timeout_seconds,
-        headers=headers,
+        headers=_headers(config.token),
         follow_redirects=False,
     )
     return PrometheusSource(client, label=url_base(config.url))
