@@ -170,13 +170,15 @@ def read_definitions(directory: Path) -> tuple[DefinitionFile, ...]:
     files: list[DefinitionFile] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            found = path.stat()
-            if not stat.S_ISREG(found.st_mode):  # a pipe would block the reader for good
+            if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block the reader for good
                 files.append((str(path), "cannot be read: not a regular file"))
-            elif found.st_size > MAX_DEFINITION_BYTES:
+                continue
+            with path.open("rb") as file:  # at most one byte past the limit, however it grew
+                content = file.read(MAX_DEFINITION_BYTES + 1)
+            if len(content) > MAX_DEFINITION_BYTES:
                 files.append((str(path), f"larger than {MAX_DEFINITION_BYTES} bytes"))
             else:
-                files.append((str(path), path.read_bytes()))
+                files.append((str(path), content))
         except OSError as exc:
             files.append((str(path), f"cannot be read: {exc.strerror}"))
     return tuple(files)
