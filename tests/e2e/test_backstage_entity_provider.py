@@ -419,6 +419,24 @@ def test_an_endless_answer_is_cut_at_the_cap_and_applies_nothing():
     assert "entities kept as they are: the answer is larger than" in log
 
 
+def send_resources(
+    handler: http.server.BaseHTTPRequestHandler, names: list[str], etag: str | None = None
+) -> None:
+    """A catalog answer of a Resource per name, as Trellis's entity list has it."""
+    items = [
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "Resource", "metadata": {"name": name}}
+        for name in names
+    ]
+    body = json.dumps({"items": items}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    if etag is not None:
+        handler.send_header("ETag", etag)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class ScriptedAnswers(http.server.BaseHTTPRequestHandler):
     """A look-alike of Trellis whose catalog answers are, in turn: none, none, one entity,
     then none from then on (what a Trellis pointed at a wrong, empty registry says)."""
@@ -429,14 +447,7 @@ class ScriptedAnswers(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         count = self.answers[type(self).served] if type(self).served < len(self.answers) else 0
         type(self).served += 1
-        entity = {"apiVersion": "backstage.io/v1alpha1", "kind": "Resource", "metadata": {}}
-        items = [{**entity, "metadata": {"name": f"m{i}"}} for i in range(count)]
-        body = json.dumps({"items": items}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_resources(self, [f"m{i}" for i in range(count)])
 
     def log_message(self, *args: object) -> None:
         pass
@@ -474,15 +485,9 @@ class TakingTurns(http.server.BaseHTTPRequestHandler):
             self.send_response(304)
             self.end_headers()
             return
-        entity = {"apiVersion": "backstage.io/v1alpha1", "kind": "Resource"}
-        items = [{**entity, "metadata": {"name": "m0"}}] if turn == "good" else []
-        body = json.dumps({"items": items}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("ETag", '"a"' if turn == "good" else '"e"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_resources(
+            self, ["m0"] if turn == "good" else [], etag='"a"' if turn == "good" else '"e"'
+        )
 
     def log_message(self, *args: object) -> None:
         pass
