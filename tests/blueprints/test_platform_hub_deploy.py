@@ -270,7 +270,8 @@ def test_no_other_blueprint_records_a_name_the_hub_records(objects: list[Manifes
 
 
 #: Two servers: MLServer's answers 10 successes and 2 failures a second; vLLM's 4 successes,
-#: and its API 3 answers and 1 server error a second; 2 of vLLM's requests within one second.
+#: and its API 3 answers and 1 server error a second; 2 of vLLM's requests within one second,
+#: and 2 of its 4 first tokens within a quarter of a second.
 MLSERVER = 'namespace="fraud", inferenceservice="fraud-detector", region="eu-west-1"'
 VLLM = 'namespace="chat", inferenceservice="assistant", region="us-east-1"'
 SERIES = {
@@ -281,6 +282,8 @@ SERIES = {
     f'http_requests_total{{{VLLM}, handler="/v1/chat/completions", status="2xx"}}': 3,
     f'vllm:e2e_request_latency_seconds_bucket{{{VLLM}, le="1"}}': 2,
     f'vllm:e2e_request_latency_seconds_bucket{{{VLLM}, le="+Inf"}}': 5,
+    f'vllm:time_to_first_token_seconds_bucket{{{VLLM}, le="0.25"}}': 2,
+    f'vllm:time_to_first_token_seconds_bucket{{{VLLM}, le="+Inf"}}': 4,
 }
 EXPECTED = {
     "server:requests:rate5m": {MLSERVER: 12, VLLM: 4},
@@ -293,6 +296,12 @@ EXPECTED = {
     "server:request_duration_seconds_bucket:rate5m": {
         f'{VLLM}, le="1"': 2,
         f'{VLLM}, le="+Inf"': 5,
+    },
+    # Half of vLLM's first tokens within 0.25 s: the median is the top of that bucket.
+    "server:time_to_first_token_seconds:p50_5m": {VLLM: 0.25},
+    "server:time_to_first_token_seconds_bucket:rate5m": {
+        f'{VLLM}, le="0.25"': 2,
+        f'{VLLM}, le="+Inf"': 4,
     },
 }
 
@@ -339,4 +348,4 @@ def test_promtool_checks_and_evaluates_the_recording_rules(
         )
         assert result.returncode == 0, result.stdout + result.stderr
         checked += result.stdout
-    assert "SUCCESS: 21 rules found" in checked
+    assert "SUCCESS: 25 rules found" in checked

@@ -2,8 +2,10 @@
 
 Three vLLM servers are backfilled: one with its raw ``vllm:*`` series only, one with the
 recorded ``server:vllm_*`` series only (its raw ones dropped after recording, as a
-relabelling would), and one with both. Every expected figure is worked out here from the
-backfilled samples (``support.observability.expected_llm``), never by asking Prometheus.
+relabelling would), and one with both. platform-hub's rules are recorded over them as well,
+and read only by the page that is told the hub's names. Every expected figure is worked out
+here from the backfilled samples (``support.observability.expected_llm``), never by asking
+Prometheus.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from support.observability import (
     DATA_SECONDS,
     EU,
     RECORDED,
+    TTFT_QUANTILES,
     US,
     deployment,
     expected_llm_series,
@@ -26,15 +29,19 @@ from support.observability import (
 )
 from support.prometheus import (
     Fleet,
+    PrometheusServer,
     Server,
     drop_raw_vllm,
+    hub_rules_file,
     prometheus_with,
     record_vllm,
 )
 from support.timing import scaled
 from trellis.model import Runtime
 from trellis.observability import EntityServers, Limits, Window, plan_queries, plan_window
+from trellis.observability.queries import RECORDED_QUANTILE_LABEL
 from trellis.services.observability import Observer
+from trellis.services.recording_rules import RecordedSeries
 from trellis.sources.prometheus import PrometheusSource
 
 RAW_ONLY = Server(Runtime.VLLM, "llm", "raw-llm", EU, ("raw-0", "raw-1"), seed=51)
@@ -58,14 +65,33 @@ def llm_fleet() -> Fleet:
 
 
 @pytest.fixture(scope="module")
-def observer(llm_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observer]:
-    data = tmp_path_factory.mktemp("llm-prom") / "data"
-    with (
-        prometheus_with(llm_fleet.samples, data) as prom,
-        httpx.Client(base_url=prom.url, timeout=scaled(10)) as client,
-    ):
-        source = PrometheusSource(client, label=prom.url)
-        yield Observer(prometheus=source, registry=None, limits=Limits(), page_ttl_seconds=0)
+def prom(llm_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """The fleet's Prometheus, with platform-hub's rules recorded too (read only when known)."""
+    work = tmp_path_factory.mktemp("llm-prom")
+    with prometheus_with(llm_fleet.samples, work / "data") as server:
+        server.record(hub_rules_file(work / "hub-rules.yaml"), llm_fleet.begin, llm_fleet.end)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
+    with httpx.Client(base_url=prom.url, timeout=scaled(10)) as client:
+        yield PrometheusSource(client, label=prom.url)
+
+
+@pytest.fixture(scope="module")
+def observer(source: PrometheusSource) -> Observer:
+    """Reads vLLM's recorded series and the raw ones: the hub's names are not asked for."""
+    return Observer(prometheus=source, registry=None, limits=Limits(), page_ttl_seconds=0)
+
+
+@pytest.fixture(scope="module")
+def hub_observer(source: PrometheusSource, llm_fleet: Fleet) -> Observer:
+    end = datetime.fromtimestamp(llm_fleet.end, UTC)
+    recorded = RecordedSeries(source, now=lambda: end)
+    return Observer(
+        prometheus=source, registry=None, limits=Limits(), page_ttl_seconds=0, recorded=recorded
+    )
 
 
 def window_of(fleet: Fleet, step: str) -> Window:
@@ -154,3 +180,41 @@ def test_the_model_pools_raw_and_recorded_servers_each_once(llm_fleet, observer)
     queries = plan_queries([deployment(s) for s in servers], window.rate_seconds)
     assert page["sources"]["prometheus"]["requests"] == len(queries)
     assert [q.key for q in queries].count("ttft") == 1
+
+
+@pytest.mark.prometheus
+def test_the_hub_s_percentiles_are_read_per_server_and_the_model_still_pools_buckets(
+    llm_fleet, hub_observer
+):
+    """With platform-hub's rules, a server's time to first token is its recorded percentiles.
+
+    The hub records the servers whose raw series reach it (``RAW_ONLY``, ``BOTH``), on the
+    minutes, so their figures are the raw ones; ``RECORDED_ONLY`` keeps llm-service's
+    recorded buckets. The model pools all three servers' buckets, each server once.
+    """
+    window = window_of(llm_fleet, "60s")
+    servers = [RAW_ONLY, RECORDED_ONLY, BOTH]
+    hub = (RAW_ONLY, BOTH)
+    names = hub_observer.recorded.available()
+    plan = {q.key: q.promql for q in plan_queries([deployment(s) for s in servers], 300, names)}
+    for key in ("latency", "ttft"):  # three rows per server where buckets are one per bound
+        assert RECORDED_QUANTILE_LABEL in plan[key], key
+    page = page_of(hub_observer, window, servers)
+    assert page["sources"]["prometheus"]["status"] == "ok"
+    at = times(window)
+    for server in servers:
+        signals = signals_of(page, server)
+        for signal in TTFT_QUANTILES:
+            want = expected_llm_series(signal, llm_fleet, [server], at, 300, hub)
+            assert len(want) == window.points, (server.name, signal)
+            assert_series(signals[signal], want, f"{server.name} {signal}")
+        if server in hub:  # the raw figures exactly, latency as well
+            for signal in ("ttft_p95", "latency_p50", "latency_p99"):
+                raw = expected_series(signal, llm_fleet, [server], at, 300)
+                assert_series(signals[signal], raw, f"hub {server.name} {signal}")
+    model = {signal["id"]: signal for signal in page["model"]["signals"]}
+    for signal in TTFT_QUANTILES:
+        want = expected_llm_series(signal, llm_fleet, servers, at, 300, hub)
+        assert_series(model[signal], want, f"model {signal}")
+    raw_latency = expected_series("latency_p95", llm_fleet, [RAW_ONLY, BOTH], at, 300)
+    assert_series(model["latency_p95"], raw_latency, "model latency_p95")

@@ -47,7 +47,12 @@ from support.timing import scaled
 from trellis.model import Sample
 from trellis.observability import EntityServers, Limits, Window, plan_window
 from trellis.observability.fleet import fleet_rows, plan_fleet_queries
-from trellis.observability.queries import HUB_SIGNALS, hub_recorded_names, plan_queries
+from trellis.observability.queries import (
+    HUB_SIGNALS,
+    RECORDED_QUANTILE_LABEL,
+    hub_recorded_names,
+    plan_queries,
+)
 from trellis.services.observability import Observer
 from trellis.services.recording_rules import RecordedSeries
 from trellis.sources.prometheus import PrometheusSource
@@ -138,8 +143,10 @@ def test_a_page_from_recorded_series_has_the_raw_page_s_values(source, recorded_
     names = recorded.available()
     window = window_of(recorded_fleet)
     plan = {q.key: q.promql for q in plan_queries(list(map(deployment, LIVE)), 300, names)}
-    for key in [*HUB_SIGNALS, "latency"]:  # read from the recorded series alone
+    for key in [*HUB_SIGNALS, "latency", "ttft"]:  # read from the recorded series alone
         assert "server:" in plan[key] and "rate(" not in plan[key], key
+    for key in ("latency", "ttft"):  # each server's recorded percentiles, not its buckets
+        assert RECORDED_QUANTILE_LABEL in plan[key], key
     with_rules = page(observer(source, recorded), recorded_fleet, LIVE)
     raw = page(observer(source, None), recorded_fleet, LIVE)
     assert with_rules["sources"]["prometheus"] == raw["sources"]["prometheus"]

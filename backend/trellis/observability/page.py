@@ -41,6 +41,7 @@ from trellis.observability.training import TrainingRun
 from trellis.observability.window import Window
 
 __all__ = [
+    "ByServer",
     "EntityServers",
     "Group",
     "Pooled",
@@ -105,19 +106,42 @@ def page_servers(target: Target) -> list[Deployment]:
     return list(seen.values())
 
 
-Group = tuple[ServerKey, ...]
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Servers whose percentiles are pooled together: one server, or a runtime's (the model's).
+
+    A runtime's group reads the rows Prometheus pooled for the model when the answer has
+    them (its servers' recorded percentiles cannot be pooled), else its servers' rows.
+    """
+
+    servers: tuple[ServerKey, ...]
+    runtime: str | None = None
+
+
 #: One percentile query's points, by group of servers, then by quantile.
 Pooled = Mapping[Group, Mapping[float, tuple[Point, ...]]]
+#: A percentile query's rows by server, and the model's by runtime (``rows_by_server``).
+ByServer = Mapping[ServerKey | str, Sequence[Series]]
 
 
 def percentile_groups(servers: Sequence[Deployment]) -> list[Group]:
     """The groups a page's percentiles are pooled over: each server, then each runtime's."""
+    return [Group((server_key(d),)) for d in servers] + _runtime_groups(servers)
+
+
+def _runtime_groups(servers: Sequence[Deployment]) -> list[Group]:
     by_runtime: dict[str, list[ServerKey]] = {}
     for deployment in servers:
         by_runtime.setdefault(deployment.runtime, []).append(server_key(deployment))
-    return [(server_key(d),) for d in servers] + [
-        tuple(keys) for _, keys in sorted(by_runtime.items())
-    ]
+    return [Group(tuple(keys), runtime) for runtime, keys in sorted(by_runtime.items())]
+
+
+def _group_points(
+    quantiles: Sequence[float], by_server: ByServer, group: Group
+) -> dict[float, tuple[Point, ...]]:
+    model = by_server.get(group.runtime) if group.runtime is not None else None
+    rows = model or [row for server in group.servers for row in by_server.get(server, ())]
+    return percentile_points(quantiles, rows)
 
 
 def pool_percentiles(key: str, result: Sequence[Series], groups: Sequence[Group]) -> Pooled:
@@ -126,13 +150,9 @@ def pool_percentiles(key: str, result: Sequence[Series], groups: Sequence[Group]
     ``build_page`` works them out itself when not given; the caller can instead do it as soon
     as the query's answer comes, while the others are still awaited.
     """
-    percentiles = PERCENTILE_QUERIES[key]
     by_server = rows_by_server(result)
-    quantiles = list(percentiles.quantiles.values())
-    return {
-        group: percentile_points(quantiles, [row for s in group for row in by_server.get(s, ())])
-        for group in groups
-    }
+    quantiles = list(PERCENTILE_QUERIES[key].quantiles.values())
+    return {group: _group_points(quantiles, by_server, group) for group in groups}
 
 
 def build_page(
@@ -196,7 +216,7 @@ def build_page(
 
 SplitRows = tuple[Mapping[ServerKey, Series], Mapping[str, Series]]
 #: A percentile query's answer: its rows, by server once a group had to be pooled here.
-Distribution = Sequence[Series] | Mapping[ServerKey, Sequence[Series]] | Unavailable
+Distribution = Sequence[Series] | ByServer | Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +225,7 @@ class _Rows:
 
     signals: Mapping[str, SplitRows | Unavailable]
     distributions: dict[str, Distribution]
-    percentiles: dict[tuple[str, tuple[ServerKey, ...]], dict[float, tuple[Point, ...]]] = field(
+    percentiles: dict[tuple[str, Group], dict[float, tuple[Point, ...]]] = field(
         default_factory=dict
     )
 
@@ -215,7 +235,7 @@ def _server(deployment: Deployment, rows: _Rows, window: Window) -> dict[str, ob
     signals = []
     for signal in signals_for(deployment.runtime):
         if signal.id in PERCENTILES_OF:
-            found = _percentile(signal, rows, [[key]], window)
+            found = _percentile(signal, rows, [Group((key,))], window)
         else:
             answer = rows.signals.get(signal.id, Unavailable("not asked"))
             per_server = answer if isinstance(answer, Unavailable) else answer[0]
@@ -243,7 +263,7 @@ def _server(deployment: Deployment, rows: _Rows, window: Window) -> dict[str, ob
 
 
 def _percentile(
-    signal: Signal, rows: _Rows, groups: Sequence[Sequence[ServerKey]], window: Window
+    signal: Signal, rows: _Rows, groups: Sequence[Group], window: Window
 ) -> SignalSeries:
     """A percentile pooled within each group of servers (one runtime), the worst across groups."""
     percentiles = PERCENTILES_OF[signal.id]
@@ -252,13 +272,12 @@ def _percentile(
         return SignalSeries(signal, "unavailable", reason=distribution.reason)
     found = []
     for group in groups:
-        key = (percentiles.key, tuple(group))
+        key = (percentiles.key, group)
         if key not in rows.percentiles:  # each group's buckets are pooled once, for all three
             if not isinstance(distribution, Mapping):
                 distribution = rows.distributions[percentiles.key] = rows_by_server(distribution)
-            pooled = [row for server in group for row in distribution.get(server, ())]
             quantiles = list(percentiles.quantiles.values())
-            rows.percentiles[key] = percentile_points(quantiles, pooled)
+            rows.percentiles[key] = _group_points(quantiles, distribution, group)
         points = rows.percentiles[key][percentiles.quantiles[signal.id]]
         if points:
             found.append(points)
@@ -271,15 +290,12 @@ def _model_signals(
     if not servers:
         return []
     present = {signal.id for d in servers for signal in signals_for(d.runtime)}
-    by_runtime: dict[str, list[ServerKey]] = {}
-    for deployment in servers:
-        by_runtime.setdefault(deployment.runtime, []).append(server_key(deployment))
+    groups = _runtime_groups(servers)
     result = []
     for signal in SIGNALS:
         if signal.id not in present:
             continue
         if signal.id in PERCENTILES_OF:
-            groups = [keys for _, keys in sorted(by_runtime.items())]
             result.append(_percentile(signal, rows, groups, window))
             continue
         answer = rows.signals.get(signal.id, Unavailable("not asked"))

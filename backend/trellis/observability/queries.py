@@ -28,6 +28,10 @@ are read from platform-hub's fleet-wide recording rules (``server:...:rate5m`` a
 (``recorded``), and a signal whose names all exist for the query's rate window is read from
 them alone. Those rules record every server that Prometheus scrapes or receives, so there is
 no per-server ``or``: the raw rates are not computed at all, which is what makes them cheap.
+The hub also records each server's latency and time-to-first-token percentiles: a percentile
+query then reads those (three rows per server, labelled ``RECORDED_QUANTILE_LABEL``) and the
+recorded buckets summed over the page's servers of each runtime for the model, instead of
+every server's buckets.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "PERCENTILES",
     "PERCENTILES_OF",
     "PERCENTILE_QUERIES",
+    "RECORDED_QUANTILE_LABEL",
     "RUNTIME_LABEL",
     "SCOPE_LABEL",
     "SERVER_LABELS",
@@ -71,6 +76,10 @@ SERVER_LABELS = ("namespace", "inferenceservice", "region")
 BY_SERVER = ", ".join(SERVER_LABELS)
 SCOPE_LABEL = "trellis_scope"
 RUNTIME_LABEL = "trellis_runtime"
+#: Labels a server's recorded percentile with its quantile: that row is the server's own
+#: percentile (Prometheus's ``histogram_quantile`` in a recording rule), taken as it is, where
+#: a summary's ``quantile`` rows are its pods', of which the highest is taken.
+RECORDED_QUANTILE_LABEL = "trellis_quantile"
 ALL_RUNTIMES = "all"
 
 ServerKey = tuple[str, str, str]
@@ -415,26 +424,39 @@ HUB_HOURLY = (HUB_REQUESTS, HUB_ERRORS, HUB_API_REQUESTS, HUB_DURATION_BUCKETS)
 #: Each server's latency percentiles from its recorded buckets, over 5 minutes and 1 hour:
 #: ``server:request_duration_seconds:p95_5m`` (the quantile's hundredths, the window).
 HUB_PERCENTILE = "server:request_duration_seconds:p{hundredths}_{window}"
+#: vLLM's time to first token, recorded by the hub for every server over 5 minutes: the
+#: bucket rates and, from them, each server's p50, p95 and p99 (as for latency).
+HUB_TTFT_BUCKETS = "server:time_to_first_token_seconds_bucket"
+HUB_TTFT_PERCENTILE = "server:time_to_first_token_seconds:p{hundredths}_{window}"
+#: The percentiles the hub records, by their quantile.
+HUB_QUANTILES = (0.5, 0.95, 0.99)
 
 
-def hub_percentile_name(q: float, window: str) -> str | None:
-    """The recorded name of each server's ``q`` latency quantile over ``window``, if recorded."""
+def hub_percentile_name(q: float, window: str, template: str = HUB_PERCENTILE) -> str | None:
+    """The recorded name of each server's ``q`` quantile over ``window``, if recorded.
+
+    ``template`` names the distribution: latency (``HUB_PERCENTILE``) or time to first token
+    (``HUB_TTFT_PERCENTILE``).
+    """
     suffix = HUB_WINDOWS.get(int(window.removesuffix("s")))
     hundredths = round(q * 100)
-    if suffix is None or hundredths / 100 != q or hundredths not in (50, 95, 99):
+    if suffix is None or hundredths / 100 != q or hundredths / 100 not in HUB_QUANTILES:
         return None
-    return HUB_PERCENTILE.format(hundredths=hundredths, window=suffix)
+    return template.format(hundredths=hundredths, window=suffix)
 
 
 def hub_recorded_names() -> tuple[str, ...]:
     """Every name of platform-hub's recording rules that Trellis reads, sorted.
 
-    Every base over 5 minutes; those of ``HUB_HOURLY`` over 1 hour too.
+    Every base over 5 minutes; those of ``HUB_HOURLY`` over 1 hour too; latency percentiles
+    over both, time-to-first-token percentiles over 5 minutes.
     """
-    bases = {base for found in HUB_SIGNALS.values() for base in found} | {HUB_DURATION_BUCKETS}
+    bases = {base for found in HUB_SIGNALS.values() for base in found}
+    bases |= {HUB_DURATION_BUCKETS, HUB_TTFT_BUCKETS}
     names = {f"{base}:rate5m" for base in bases} | {f"{base}:rate1h" for base in HUB_HOURLY}
     for window in ("300s", "3600s"):
-        names |= {hub_percentile_name(q, window) or "" for q in (0.5, 0.95, 0.99)}
+        names |= {hub_percentile_name(q, window) or "" for q in HUB_QUANTILES}
+    names |= {hub_percentile_name(q, "300s", HUB_TTFT_PERCENTILE) or "" for q in HUB_QUANTILES}
     return tuple(sorted(names))
 
 
@@ -517,6 +539,71 @@ def latency_histogram(runtime: str, window: str, recorded: frozenset[str]) -> Ro
     return _hub_buckets
 
 
+def _hub_percentiles(
+    template: str, buckets: str, window: str, recorded: frozenset[str]
+) -> tuple[list[str], str] | None:
+    """The names of the hub's percentiles of ``template`` over ``window``, and of its buckets.
+
+    None unless Prometheus has them all (the percentiles and the buckets they come from).
+    """
+    names = [hub_percentile_name(q, window, template) for q in HUB_QUANTILES]
+    bucket_name = _hub_name(buckets, window)
+    found = [name for name in (*names, bucket_name) if name is not None and name in recorded]
+    if len(found) != len(names) + 1:
+        return None
+    return found[:-1], found[-1]
+
+
+#: A recorded percentile's quantile from its name's two digits of hundredths (``:p95_5m``).
+_HUNDREDTHS = ('"__name__"', '".*:p([0-9][0-9])_[0-9]+[mh]"')
+
+
+def _exact_and_pooled(names: Sequence[str], buckets: str, runtime: str) -> Rows:
+    """Each server's recorded percentiles as rows of their own, and the runtime's buckets pooled.
+
+    A server's rows are its recorded p50, p95 and p99, labelled ``RECORDED_QUANTILE_LABEL``
+    (three rows where its buckets are a row per bound), read with one selector per group of
+    servers; the model's are the bucket rates of all the runtime's servers summed by bound in
+    Prometheus, labelled as the model's.
+    """
+
+    def build(servers: _Servers, _: str) -> str:
+        recorded = _vector(names, servers)
+        exact = (
+            f"max by ({BY_SERVER}, {RECORDED_QUANTILE_LABEL}) (label_replace({recorded}, "
+            f'"{RECORDED_QUANTILE_LABEL}", "0.$1", {", ".join(_HUNDREDTHS)}))'
+        )
+        model = (
+            f"label_replace(label_replace(sum by (le) ({_vector(buckets, servers)}), "
+            f'"{SCOPE_LABEL}", "model", "", ""), "{RUNTIME_LABEL}", {quote(runtime)}, "", "")'
+        )
+        return f"{exact} or {model}"
+
+    return build
+
+
+def recorded_latency(runtime: str, window: str, recorded: frozenset[str]) -> Rows | None:
+    """``runtime``'s latency rows from the hub: its percentiles, else its buckets, else None."""
+    if runtime not in HISTOGRAMS:
+        return None
+    found = _hub_percentiles(HUB_PERCENTILE, HUB_DURATION_BUCKETS, window, recorded)
+    if found is None:
+        return latency_histogram(runtime, window, recorded)
+    return _exact_and_pooled(*found, runtime)
+
+
+def recorded_ttft(runtime: str, window: str, recorded: frozenset[str]) -> Rows | None:
+    """Time-to-first-token rows from the hub's recorded percentiles, when Prometheus has them.
+
+    The hub records every server with raw series or llm-service's recorded buckets, so no
+    server needs its raw ones here.
+    """
+    found = _hub_percentiles(HUB_TTFT_PERCENTILE, HUB_TTFT_BUCKETS, window, recorded)
+    if runtime not in TTFT_ROWS or found is None:
+        return None
+    return _exact_and_pooled(*found, runtime)
+
+
 def _recorded_or_raw_buckets(record: str, histogram: str) -> Rows:
     """Each server's recorded bucket rates, or its raw ones when it has none recorded."""
     raw = _bucket_rates(histogram)
@@ -571,18 +658,21 @@ class Percentiles:
     """Percentile signals that share one query, and where each runtime has their distribution.
 
     ``quantiles`` maps each signal id to its quantile; ``rows`` each runtime to the rows the
-    percentiles are worked out from (bucket rates or summary quantiles, in seconds).
+    percentiles are worked out from (bucket rates or summary quantiles, in seconds);
+    ``recorded`` gives a runtime's rows from recorded series over a rate window, when
+    Prometheus has the names they need (None: ``rows``).
     """
 
     key: str
     quantiles: Mapping[str, float]
     rows: Mapping[str, Rows]
+    recorded: Callable[[str, str, frozenset[str]], Rows | None]
 
 
 #: The percentile queries, by key.
 PERCENTILE_QUERIES: Mapping[str, Percentiles] = {
-    LATENCY: Percentiles(LATENCY, PERCENTILES, LATENCY_ROWS),
-    TTFT: Percentiles(TTFT, TTFT_PERCENTILES, TTFT_ROWS),
+    LATENCY: Percentiles(LATENCY, PERCENTILES, LATENCY_ROWS, recorded_latency),
+    TTFT: Percentiles(TTFT, TTFT_PERCENTILES, TTFT_ROWS, recorded_ttft),
 }
 #: The query of each percentile signal.
 PERCENTILES_OF: Mapping[str, Percentiles] = {
@@ -683,8 +773,7 @@ def _percentile_query(
         build = percentiles.rows.get(runtime)
         if build is None:
             continue
-        if percentiles.key == LATENCY:
-            build = latency_histogram(runtime, window, recorded) or build
+        build = percentiles.recorded(runtime, window, recorded) or build
         rows.append(f"({build(_Servers.of(found), window)})")
     if not rows:
         return []

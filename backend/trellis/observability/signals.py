@@ -20,6 +20,7 @@ from typing import Literal
 
 from trellis.model import Series
 from trellis.observability.queries import (
+    RECORDED_QUANTILE_LABEL,
     RUNTIME_LABEL,
     SCOPE_LABEL,
     SERVER_LABELS,
@@ -84,11 +85,19 @@ class SignalSeries:
         }
 
 
-def rows_by_server(result: Sequence[Series]) -> dict[ServerKey, list[Series]]:
-    """Rows of the latency query (one per bucket or quantile) grouped by server."""
-    grouped: dict[ServerKey, list[Series]] = defaultdict(list)
+def rows_by_server(result: Sequence[Series]) -> dict[ServerKey | str, list[Series]]:
+    """Rows of a percentile query (one per bucket or quantile) grouped by server.
+
+    The model's rows (a runtime's buckets summed by Prometheus) are grouped under the name of
+    their runtime.
+    """
+    grouped: dict[ServerKey | str, list[Series]] = defaultdict(list)
     for series in result:
-        grouped[_key(series.labels)].append(series)
+        labels = series.labels
+        if labels.get(SCOPE_LABEL) == "model":
+            grouped[labels.get(RUNTIME_LABEL, "")].append(series)
+        else:
+            grouped[_key(labels)].append(series)
     return grouped
 
 
@@ -99,8 +108,13 @@ def percentile_points(
 
     Bucket rows (``le``) are pooled, summed by bound, and read as Prometheus's
     ``histogram_quantile`` reads them; quantile rows (summaries) cannot be pooled, so the
-    highest is taken (an upper bound).
+    highest is taken (an upper bound). A server's recorded percentiles
+    (``RECORDED_QUANTILE_LABEL``) are its percentiles as they are, a NaN a point without a
+    value as for buckets without observations.
     """
+    exact = _recorded_quantiles(quantiles, rows)
+    if exact is not None:
+        return exact
     aligned = _aligned_buckets(rows)
     if aligned is not None:
         return _pooled_aligned(quantiles, *aligned)
@@ -117,6 +131,23 @@ def percentile_points(
 
 
 Columns = dict[float, dict[float, float]]
+
+
+def _recorded_quantiles(
+    quantiles: Sequence[float], rows: Sequence[Series]
+) -> dict[float, tuple[Point, ...]] | None:
+    """One server's recorded percentiles, if ``rows`` are those; None otherwise.
+
+    Two rows of one quantile are two servers' percentiles, which cannot be pooled: None.
+    """
+    found: dict[float, tuple[Point, ...]] = {}
+    for series in rows:
+        quantile = series.labels.get(RECORDED_QUANTILE_LABEL)
+        value = None if quantile is None else _float(quantile)
+        if value is None or value in found:
+            return None
+        found[value] = _points(series)
+    return {q: found.get(q, ()) for q in quantiles} if found else None
 
 
 def _aligned_buckets(

@@ -378,3 +378,62 @@ def test_percentiles_pooled_beforehand_give_the_page_built_without_them():
     shown = [s for e in [*used["servers"], used["model"]] for s in e["signals"]]
     percentiles = [s for s in shown if s["id"].startswith(("latency_p", "ttft_p")) and s["series"]]
     assert percentiles and all(v == 42.0 for s in percentiles for _, v in s["series"])
+
+
+def recorded_percentile(q: str, value: float, key=KEY) -> Series:
+    labels = dict(zip(("namespace", "inferenceservice", "region"), key, strict=True))
+    return Series({**labels, "trellis_quantile": q}, ((END.timestamp(), value),))
+
+
+def pooled_bucket(le: str, value: float, runtime: str = Runtime.VLLM) -> Series:
+    labels = {"le": le, "trellis_scope": "model", "trellis_runtime": runtime}
+    return Series(labels, ((END.timestamp(), value),))
+
+
+def test_recorded_percentiles_are_each_server_s_own_and_the_model_reads_pooled_buckets():
+    servers = (deployment("llm", runtime=Runtime.VLLM),
+               deployment("llm", region="us-east-1", runtime=Runtime.VLLM))  # fmt: skip
+    eu, us = ("fraud", "llm", "eu-west-1"), ("fraud", "llm", "us-east-1")
+    ttft = [
+        recorded_percentile("0.50", 0.05, eu), recorded_percentile("0.95", 0.09, eu),
+        recorded_percentile("0.99", float("nan"), eu),  # a server without requests: no number
+        recorded_percentile("0.50", 0.3, us), recorded_percentile("0.95", 0.48, us),
+        recorded_percentile("0.99", 0.496, us),
+        # Prometheus's sum of both servers' buckets: 40 first tokens, the 20th in 0.1..0.5 s.
+        pooled_bucket("0.1", 10), pooled_bucket("0.5", 40), pooled_bucket("+Inf", 40),
+    ]  # fmt: skip
+    queries = plan_queries(servers, 300)
+    answers = {q.key: [] for q in queries} | {"ttft": ttft}
+    groups = percentile_groups(page_servers(EntityServers(None, servers)))
+
+    def page(**extra):
+        return build_page(
+            ref="resource:default/llm", target=EntityServers(None, servers), window=WINDOW,
+            queries=queries, answers=answers, prometheus=SourceState("ok"), training=[],
+            mlflow=SourceState("ok"), max_points=1100, **extra,
+        )  # fmt: skip
+
+    built = page()
+    assert page(pooled={"ttft": pool_percentiles("ttft", ttft, groups)}) == built
+    ObservabilityPublic.model_validate(built)
+    by_key = {(s["namespace"], s["name"], s["region"]): s["signals"] for s in built["servers"]}
+    at = END.timestamp()
+
+    def shown(signals, signal_id):
+        return next((s["status"], s["series"]) for s in signals if s["id"] == signal_id)
+
+    assert shown(by_key[eu], "ttft_p50") == ("ok", [(at, 0.05)])
+    assert shown(by_key[eu], "ttft_p99") == ("ok", [(at, None)])
+    assert shown(by_key[us], "ttft_p95") == ("ok", [(at, 0.48)])
+    # Not the highest of the servers' (0.3), nor a mean: the pooled buckets' median.
+    assert shown(built["model"]["signals"], "ttft_p50") == ("ok", [(at, 0.1 + 0.4 * 10 / 30)])
+
+
+def test_recorded_percentiles_that_cannot_be_one_server_s_are_not_read_as_one():
+    other = ("fraud", "fraud-detector", "us-east-1")
+    assert percentile_points([0.5], [recorded_percentile("0.50", 0.2)]) == {
+        0.5: ((END.timestamp(), 0.2),)
+    }
+    twice = [recorded_percentile("0.50", 0.2), recorded_percentile("0.50", 0.4, other)]
+    assert percentile_points([0.5], twice) == {0.5: ()}
+    assert percentile_points([0.5], [recorded_percentile("half", 0.2)]) == {0.5: ()}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from trellis.model import Condition, Deployment, Runtime
 from trellis.observability import SIGNALS, plan_queries, roadie_rules, signals_for
 from trellis.observability.promql import quote, regex_alternatives, regex_quote
-from trellis.observability.queries import hub_recorded_names
+from trellis.observability.queries import RECORDED_QUANTILE_LABEL, hub_recorded_names
 
 # Python's string literals read the escapes PromQL's do (Go's): \" \\ \n \r \t \xHH.
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
@@ -254,3 +254,31 @@ def test_a_rate_window_the_hub_does_not_record_reads_raw_series():
     assert "server:requests:rate1h" in hourly["request_rate"]
     assert "server:request_duration_seconds_bucket:rate1h" in hourly["latency"]
     assert "server:" not in hourly["latency_mean"]  # recorded over 5 minutes only
+
+
+def test_each_server_s_percentiles_come_recorded_when_the_hub_has_them_all():
+    recorded = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300, HUB_NAMES)}
+    for key, name in (("latency", "request_duration_seconds"),
+                      ("ttft", "time_to_first_token_seconds")):  # fmt: skip
+        query = recorded[key]
+        assert RECORDED_QUANTILE_LABEL in query and f"server:{name}:p(" not in query, key
+        assert f'__name__=~"server:{name}:p50_5m|server:{name}:p95_5m' in query, key
+        assert f"server:{name}_bucket:rate5m" in query, key  # the model's pooled buckets
+        assert '"trellis_runtime", "vllm"' in query, key
+    assert f'"trellis_runtime", {quote(Runtime.MLSERVER)}' in recorded["latency"]
+    assert "vllm:time_to_first_token" not in recorded["ttft"]  # the hub records every server
+    # One percentile missing: that distribution is read as it was, the other as recorded.
+    partial = HUB_NAMES - {"server:time_to_first_token_seconds:p99_5m"}
+    planned = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300, partial)}
+    raw = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300)}
+    assert planned["ttft"] == raw["ttft"] and planned["latency"] == recorded["latency"]
+    without_p50 = HUB_NAMES - {"server:request_duration_seconds:p50_5m"}
+    planned = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 300, without_p50)}
+    assert RECORDED_QUANTILE_LABEL not in planned["latency"]
+    assert "server:request_duration_seconds_bucket:rate5m" in planned["latency"]
+
+
+def test_over_an_hour_latency_percentiles_are_recorded_and_first_tokens_are_not():
+    hourly = {q.key: q.promql for q in plan_queries(EVERY_RUNTIME, 3600, HUB_NAMES)}
+    assert "server:request_duration_seconds:p95_1h" in hourly["latency"]
+    assert RECORDED_QUANTILE_LABEL not in hourly["ttft"]
