@@ -271,9 +271,11 @@ def test_no_other_blueprint_records_a_name_the_hub_records(objects: list[Manifes
 
 #: Two servers: MLServer's answers 10 successes and 2 failures a second; vLLM's 4 successes,
 #: and its API 3 answers and 1 server error a second; 2 of vLLM's requests within one second,
-#: and 2 of its 4 first tokens within a quarter of a second.
+#: and 2 of its 4 first tokens within a quarter of a second (raw counters). A third, vLLM
+#: in a spoke, reaches the hub only through its llm-service's recorded buckets.
 MLSERVER = 'namespace="fraud", inferenceservice="fraud-detector", region="eu-west-1"'
 VLLM = 'namespace="chat", inferenceservice="assistant", region="us-east-1"'
+EDGE = 'namespace="chat", inferenceservice="edge-assistant", region="ap-south-1"'
 SERIES = {
     f"model_infer_request_success_total{{{MLSERVER}}}": 10,
     f"model_infer_request_failure_total{{{MLSERVER}}}": 2,
@@ -284,6 +286,16 @@ SERIES = {
     f'vllm:e2e_request_latency_seconds_bucket{{{VLLM}, le="+Inf"}}': 5,
     f'vllm:time_to_first_token_seconds_bucket{{{VLLM}, le="0.25"}}': 2,
     f'vllm:time_to_first_token_seconds_bucket{{{VLLM}, le="+Inf"}}': 4,
+}
+#: llm-service's recorded time-to-first-token buckets (rates already), with the label the
+#: spoke's Prometheus adds on the way. Where a server has them, the hub reads them first, as
+#: Trellis does without the hub's rules: vLLM's say all 4 first tokens came within 0.25 s.
+RECORDED_TTFT = "server:vllm_time_to_first_token_seconds_bucket:rate5m"
+GAUGES = {
+    f'{RECORDED_TTFT}{{{VLLM}, cluster="edge-1", le="0.25"}}': 4,
+    f'{RECORDED_TTFT}{{{VLLM}, cluster="edge-1", le="+Inf"}}': 4,
+    f'{RECORDED_TTFT}{{{EDGE}, cluster="edge-1", le="0.25"}}': 1,
+    f'{RECORDED_TTFT}{{{EDGE}, cluster="edge-1", le="+Inf"}}': 4,
 }
 EXPECTED = {
     "server:requests:rate5m": {MLSERVER: 12, VLLM: 4},
@@ -297,11 +309,14 @@ EXPECTED = {
         f'{VLLM}, le="1"': 2,
         f'{VLLM}, le="+Inf"': 5,
     },
-    # Half of vLLM's first tokens within 0.25 s: the median is the top of that bucket.
-    "server:time_to_first_token_seconds:p50_5m": {VLLM: 0.25},
+    # vLLM's recorded buckets, not its raw ones (which would give 0.25): the median is half
+    # way into the first bucket. The spoke's median falls past 0.25 s: the top finite bound.
+    "server:time_to_first_token_seconds:p50_5m": {VLLM: 0.125, EDGE: 0.25},
     "server:time_to_first_token_seconds_bucket:rate5m": {
-        f'{VLLM}, le="0.25"': 2,
+        f'{VLLM}, le="0.25"': 4,
         f'{VLLM}, le="+Inf"': 4,
+        f'{EDGE}, le="0.25"': 1,
+        f'{EDGE}, le="+Inf"': 4,
     },
 }
 
@@ -320,8 +335,14 @@ def test_promtool_checks_and_evaluates_the_recording_rules(
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": series, "values": f"0+{per_second * 60}x70"}
-                    for series, per_second in SERIES.items()
+                    *(
+                        {"series": series, "values": f"0+{per_second * 60}x70"}
+                        for series, per_second in SERIES.items()
+                    ),
+                    *(
+                        {"series": series, "values": f"{value}x70"}
+                        for series, value in GAUGES.items()
+                    ),
                 ],
                 "promql_expr_test": [
                     {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from support.prometheus import (
@@ -381,26 +381,17 @@ def _le(labels: dict[str, str]) -> float:
 
 
 def expected_llm(
-    signal: str,
-    fleet: Fleet,
-    servers: Sequence[Server],
-    t: float,
-    window: float,
-    hub: Collection[Server] = (),
+    signal: str, fleet: Fleet, servers: Sequence[Server], t: float, window: float
 ) -> float | None:
     """``signal`` over vLLM ``servers`` at ``t``: each server from its recorded series when
-    it has them at ``t``, from its raw series otherwise; never from both.
-
-    Servers in ``hub`` have platform-hub's time-to-first-token rules, recorded on the minutes
-    from their raw series: those come first, so their time to first token is the raw one.
-    """
+    it has them at ``t``, from its raw series otherwise; never from both."""
     at = At(fleet, t, window)
     record = RECORDED[signal]
     if signal in TTFT_QUANTILES:
         pooled: dict[float, float] = defaultdict(float)
         for server in servers:
             buckets: dict[float, float] = defaultdict(float)
-            for labels, value in [] if server in hub else _recorded(record, at, server):
+            for labels, value in _recorded(record, at, server):
                 buckets[_le(labels)] += value
             if not buckets:
                 raw = at.series("vllm:time_to_first_token_seconds_bucket", [server])
@@ -419,17 +410,12 @@ def expected_llm(
 
 
 def expected_llm_series(
-    signal: str,
-    fleet: Fleet,
-    servers: Sequence[Server],
-    times: Sequence[float],
-    window: float,
-    hub: Collection[Server] = (),
+    signal: str, fleet: Fleet, servers: Sequence[Server], times: Sequence[float], window: float
 ) -> list[list[float]]:
     """The points of ``signal`` read through the recording rules (``expected_llm``)."""
     points = []
     for t in times:
-        value = expected_llm(signal, fleet, servers, t, window, hub)
+        value = expected_llm(signal, fleet, servers, t, window)
         if value is not None and math.isfinite(value):
             points.append([t, value])
     return points

@@ -41,7 +41,6 @@ from trellis.observability.training import TrainingRun
 from trellis.observability.window import Window
 
 __all__ = [
-    "ByServer",
     "EntityServers",
     "Group",
     "Pooled",
@@ -121,7 +120,7 @@ class Group:
 #: One percentile query's points, by group of servers, then by quantile.
 Pooled = Mapping[Group, Mapping[float, tuple[Point, ...]]]
 #: A percentile query's rows by server, and the model's by runtime (``rows_by_server``).
-ByServer = Mapping[ServerKey | str, Sequence[Series]]
+_ByServer = Mapping[ServerKey | str, Sequence[Series]]
 
 
 def percentile_groups(servers: Sequence[Deployment]) -> list[Group]:
@@ -137,7 +136,7 @@ def _runtime_groups(servers: Sequence[Deployment]) -> list[Group]:
 
 
 def _group_points(
-    quantiles: Sequence[float], by_server: ByServer, group: Group
+    quantiles: Sequence[float], by_server: _ByServer, group: Group
 ) -> dict[float, tuple[Point, ...]]:
     model = by_server.get(group.runtime) if group.runtime is not None else None
     rows = model or [row for server in group.servers for row in by_server.get(server, ())]
@@ -216,7 +215,7 @@ def build_page(
 
 SplitRows = tuple[Mapping[ServerKey, Series], Mapping[str, Series]]
 #: A percentile query's answer: its rows, by server once a group had to be pooled here.
-Distribution = Sequence[Series] | ByServer | Unavailable
+Distribution = Sequence[Series] | _ByServer | Unavailable
 
 
 @dataclass(frozen=True, slots=True)

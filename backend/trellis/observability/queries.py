@@ -439,10 +439,9 @@ def hub_percentile_name(q: float, window: str, template: str = HUB_PERCENTILE) -
     (``HUB_TTFT_PERCENTILE``).
     """
     suffix = HUB_WINDOWS.get(int(window.removesuffix("s")))
-    hundredths = round(q * 100)
-    if suffix is None or hundredths / 100 != q or hundredths / 100 not in HUB_QUANTILES:
+    if suffix is None or q not in HUB_QUANTILES:
         return None
-    return template.format(hundredths=hundredths, window=suffix)
+    return template.format(hundredths=round(q * 100), window=suffix)
 
 
 def hub_recorded_names() -> tuple[str, ...]:
@@ -573,11 +572,7 @@ def _exact_and_pooled(names: Sequence[str], buckets: str, runtime: str) -> Rows:
             f"max by ({BY_SERVER}, {RECORDED_QUANTILE_LABEL}) (label_replace({recorded}, "
             f'"{RECORDED_QUANTILE_LABEL}", "0.$1", {", ".join(_HUNDREDTHS)}))'
         )
-        model = (
-            f"label_replace(label_replace(sum by (le) ({_vector(buckets, servers)}), "
-            f'"{SCOPE_LABEL}", "model", "", ""), "{RUNTIME_LABEL}", {quote(runtime)}, "", "")'
-        )
-        return f"{exact} or {model}"
+        return f"{exact} or {_as_model(f'sum by (le) ({_vector(buckets, servers)})', runtime)}"
 
     return build
 
@@ -729,9 +724,10 @@ def plan_queries(
 ) -> list[Query]:
     """The queries of a page: one per signal its servers have, one per set of percentiles.
 
-    In the order they are best sent: the percentile queries first (a row per bucket and
-    server, the slowest to answer and to decode, so their work overlaps the others' instead
-    of following them), then one per signal in the order of ``SIGNALS``. ``recorded`` names
+    In the order they are best sent: the percentile queries first (the most rows: a row per
+    bucket and server, or three recorded percentiles per server and the model's buckets; the
+    slowest to answer and to decode, so their work overlaps the others' instead of following
+    them), then one per signal in the order of ``SIGNALS``. ``recorded`` names
     the hub's recorded series Prometheus has (``hub_recorded_names``): a signal whose rates
     are all among them is read from them instead of the raw series.
     """
@@ -783,11 +779,15 @@ def _percentile_query(
 
 def _parts(builder: Builder, servers: _Servers, window: str, runtime: str) -> list[str]:
     per_server, whole = builder(servers, window)
-    model = (
-        f'label_replace(label_replace({whole}, "{SCOPE_LABEL}", "model", "", ""), '
+    return [f"({per_server})", f"({_as_model(whole, runtime)})"]
+
+
+def _as_model(expression: str, runtime: str) -> str:
+    """``expression``'s rows labelled as the model's, over its servers of ``runtime``."""
+    return (
+        f'label_replace(label_replace({expression}, "{SCOPE_LABEL}", "model", "", ""), '
         f'"{RUNTIME_LABEL}", {quote(runtime)}, "", "")'
     )
-    return [f"({per_server})", f"({model})"]
 
 
 # --- Roadie's prometheus.io/rule ---------------------------------------------------------------

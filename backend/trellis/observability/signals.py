@@ -93,11 +93,8 @@ def rows_by_server(result: Sequence[Series]) -> dict[ServerKey | str, list[Serie
     """
     grouped: dict[ServerKey | str, list[Series]] = defaultdict(list)
     for series in result:
-        labels = series.labels
-        if labels.get(SCOPE_LABEL) == "model":
-            grouped[labels.get(RUNTIME_LABEL, "")].append(series)
-        else:
-            grouped[_key(labels)].append(series)
+        runtime = _model_runtime(series.labels)
+        grouped[_key(series.labels) if runtime is None else runtime].append(series)
     return grouped
 
 
@@ -312,12 +309,17 @@ def split_rows(
     servers: dict[ServerKey, Series] = {}
     models: dict[str, Series] = {}
     for series in result:
-        labels = series.labels
-        if labels.get(SCOPE_LABEL) == "model":
-            models[labels.get(RUNTIME_LABEL, "")] = series
+        runtime = _model_runtime(series.labels)
+        if runtime is None:
+            servers[_key(series.labels)] = series
         else:
-            servers[_key(labels)] = series
+            models[runtime] = series
     return servers, models
+
+
+def _model_runtime(labels: Mapping[str, str]) -> str | None:
+    """The runtime of a row of the model's (which Prometheus pooled); None for a server's."""
+    return labels.get(RUNTIME_LABEL, "") if labels.get(SCOPE_LABEL) == "model" else None
 
 
 def _key(labels: Mapping[str, str]) -> ServerKey:

@@ -437,3 +437,25 @@ def test_recorded_percentiles_that_cannot_be_one_server_s_are_not_read_as_one():
     twice = [recorded_percentile("0.50", 0.2), recorded_percentile("0.50", 0.4, other)]
     assert percentile_points([0.5], twice) == {0.5: ()}
     assert percentile_points([0.5], [recorded_percentile("half", 0.2)]) == {0.5: ()}
+
+
+@pytest.mark.parametrize("regions", [("eu-west-1",), ("eu-west-1", "us-east-1")])
+def test_without_pooled_buckets_the_model_s_percentile_is_one_server_s_or_missing(regions):
+    """Recorded percentiles of several servers cannot be pooled: with no buckets summed by
+    Prometheus, the model has no percentile rather than a wrong one; one server's are its."""
+    servers = tuple(deployment("llm", region=r, runtime=Runtime.VLLM) for r in regions)
+    ttft = [recorded_percentile("0.50", 0.05, ("fraud", "llm", r)) for r in regions]
+    queries = plan_queries(servers, 300)
+    page = build_page(
+        ref="resource:default/llm", target=EntityServers(None, servers), window=WINDOW,
+        queries=queries, answers={q.key: [] for q in queries} | {"ttft": ttft},
+        prometheus=SourceState("ok"), training=[], mlflow=SourceState("ok"), max_points=1100,
+    )  # fmt: skip
+    model = next(s for s in page["model"]["signals"] if s["id"] == "ttft_p50")
+    if len(regions) == 1:
+        assert (model["status"], model["series"]) == ("ok", [(END.timestamp(), 0.05)])
+    else:
+        assert model["status"] == "missing"
+    for server in page["servers"]:
+        p50 = next(s for s in server["signals"] if s["id"] == "ttft_p50")
+        assert p50["series"] == [(END.timestamp(), 0.05)]
