@@ -9,10 +9,8 @@ alikes (same name in another namespace or region) stay apart, a silent server ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from support.observability import (
@@ -31,8 +29,7 @@ from support.observability import (
     deployment,
     fleet_facts,
 )
-from support.prometheus import Fleet, PrometheusServer
-from support.timing import scaled
+from support.prometheus import Fleet
 from trellis.model import Runtime, Sample
 from trellis.observability.fleet import FLEET_FACTS, fleet_rows, plan_fleet_queries
 from trellis.observability.queries import ServerKey, server_key
@@ -42,12 +39,6 @@ pytestmark = pytest.mark.prometheus
 
 SERVING, AVAILABILITY = 300, 3_600
 Answers = dict[str, list[Sample]]
-
-
-@pytest.fixture(scope="module")
-def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
-    with httpx.Client(base_url=prom.url, timeout=scaled(10)) as client:
-        yield PrometheusSource(client, label=prom.url)
 
 
 def ask(source: PrometheusSource, fleet: Fleet) -> Answers:

@@ -14,7 +14,6 @@ import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from support.observability import (
@@ -36,7 +35,6 @@ from support.prometheus import (
     prometheus_with,
     record_vllm,
 )
-from support.timing import scaled
 from trellis.model import Runtime
 from trellis.observability import EntityServers, Limits, Window, plan_queries, plan_window
 from trellis.observability.queries import RECORDED_QUANTILE_LABEL
@@ -71,12 +69,6 @@ def prom(llm_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with prometheus_with(llm_fleet.samples, work / "data") as server:
         server.record(hub_rules_file(work / "hub-rules.yaml"), llm_fleet.begin, llm_fleet.end)
         yield server
-
-
-@pytest.fixture(scope="module")
-def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
-    with httpx.Client(base_url=prom.url, timeout=scaled(10)) as client:
-        yield PrometheusSource(client, label=prom.url)
 
 
 @pytest.fixture(scope="module")

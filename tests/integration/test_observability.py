@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,12 +59,6 @@ from trellis.sources.prometheus import PrometheusSource
 pytestmark = pytest.mark.prometheus
 
 # `fleet` and `prom` (one Prometheus for the session) are in conftest.py.
-
-
-@pytest.fixture(scope="module")
-def source(prom: PrometheusServer) -> Iterator[PrometheusSource]:
-    with httpx.Client(base_url=prom.url, timeout=scaled(10)) as client:
-        yield PrometheusSource(client, label=prom.url)
 
 
 @pytest.fixture(scope="module")
