@@ -545,12 +545,11 @@ def _hub_percentiles(
 
     None unless Prometheus has them all (the percentiles and the buckets they come from).
     """
-    names = [hub_percentile_name(q, window, template) for q in HUB_QUANTILES]
-    bucket_name = _hub_name(buckets, window)
-    found = [name for name in (*names, bucket_name) if name is not None and name in recorded]
-    if len(found) != len(names) + 1:
+    names = [hub_percentile_name(q, window, template) or "" for q in HUB_QUANTILES]
+    bucket_name = _hub_name(buckets, window) or ""
+    if not recorded.issuperset([*names, bucket_name]):  # "" (not recorded) is never there
         return None
-    return found[:-1], found[-1]
+    return names, bucket_name
 
 
 #: A recorded percentile's quantile from its name's two digits of hundredths (``:p95_5m``).
